@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent set-up: Debian packages the tests need, and .venv with the agent (editable) and test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(iproute2 nftables keepalived tcpdump iputils-ping kmod ipvsadm conntrack curl socat procps psmisc)
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The keepalived package must never run as a host service: it is only our reference peer in namespaces.
+pkill -x keepalived 2>/dev/null || true
+
+PY=${PYTHON:-python3.11}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.setup-stamp
+want=$(cat requirements-test.txt agent/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x .venv/bin/hanode ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e agent
+  echo "$want" > "$stamp"
+fi
+echo "setup: ready (.venv/bin/hanode)"
