@@ -14,8 +14,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The keepalived package must never run as a host service: it is only our reference peer in namespaces.
-pkill -x keepalived 2>/dev/null || true
 
 PY=${PYTHON:-python3.11}
 if [ ! -x .venv/bin/python ]; then

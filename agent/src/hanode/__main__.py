@@ -1,0 +1,5 @@
+import sys
+
+from hanode.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,71 @@
+"""Reading the config file: YAML with line numbers in errors, duplicate keys refused, file security checked."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from hanode.config.model import AgentConfig
+from hanode.config.parse import parse_config
+from hanode.config.problems import ConfigError, Problem, Problems
+from hanode.config.security import check_config_security
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: str
+    raw: Any
+    digest: str
+    config: AgentConfig
+    problems: Problems
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice (first on line {seen[key] + 1})", mark)
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str | bytes, source: str = "config") -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(f"{source} {where}", str(problem))]) from None
+
+
+def load_config(path: str, *, check_files: bool = True) -> LoadedConfig:
+    """Reads, parses and validates a config file; ConfigError lists every problem."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")]) from None
+    raw = parse_yaml(data, os.path.basename(path))
+    config, problems = parse_config(raw, default_router_id=socket.gethostname())
+    if check_files:
+        file_problems = check_config_security(path, config)
+        problems.items.extend(file_problems)
+        if any(not p.warning for p in file_problems):
+            raise ConfigError(problems.items)
+    return LoadedConfig(path=path, raw=raw, digest=hashlib.sha256(data).hexdigest(), config=config, problems=problems)

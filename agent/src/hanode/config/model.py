@@ -1,0 +1,133 @@
+"""The agent's validated configuration: frozen dataclasses with units in the names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Vip:
+    address: str
+    prefixlen: int
+    family: int  # 4 or 6
+    dev: str | None = None
+    label: str | None = None
+    scope: str | None = None
+    broadcast: str | None = None
+
+    def text(self) -> str:
+        parts = [f"{self.address}/{self.prefixlen}"]
+        for word, value in (("dev", self.dev), ("label", self.label), ("scope", self.scope), ("brd", self.broadcast)):
+            if value:
+                parts.append(f"{word} {value}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class TrackedInterface:
+    name: str
+    weight: int = 0  # 0: down means FAULT
+
+
+@dataclass(frozen=True)
+class TrackedScript:
+    name: str
+    weight: int | None = None  # None: the vrrp_script's own weight
+
+
+@dataclass(frozen=True)
+class VrrpScript:
+    name: str
+    script: str
+    interval_ms: int = 1000
+    timeout_ms: int = 1000
+    weight: int = 0
+    rise: int = 1
+    fall: int = 1
+    user: str | None = None
+    init_fail: bool = False
+
+
+@dataclass(frozen=True)
+class Authentication:
+    auth_type: str  # "PASS"
+    auth_pass: str
+
+
+@dataclass(frozen=True)
+class NotifyScripts:
+    master: str | None = None
+    backup: str | None = None
+    fault: str | None = None
+    stop: str | None = None
+    generic: str | None = None  # `notify`: called with TYPE NAME STATE PRIORITY
+
+
+@dataclass(frozen=True)
+class GarpSettings:
+    master_delay_ms: int = 5000     # garp_master_delay: second burst after this
+    master_repeat: int = 5          # garp_master_repeat: GARPs per burst
+    master_refresh_ms: int = 0      # garp_master_refresh: periodic refresh while MASTER (0 = off)
+    master_refresh_repeat: int = 1  # garp_master_refresh_repeat
+    interval_ms: int = 0            # garp_interval: delay between GARPs of one burst
+
+
+@dataclass(frozen=True)
+class VrrpInstance:
+    name: str
+    interface: str
+    virtual_router_id: int
+    priority: int = 100
+    advert_int_cs: int = 100
+    version: int = 2
+    family: int = 4
+    initial_state: str = "BACKUP"
+    nopreempt: bool = False
+    preempt_delay_ms: int = 0
+    unicast_src_ip: str | None = None
+    unicast_peers: tuple[str, ...] = ()
+    authentication: Authentication | None = None
+    vips: tuple[Vip, ...] = ()
+    excluded_vips: tuple[Vip, ...] = ()
+    track_interfaces: tuple[TrackedInterface, ...] = ()
+    track_scripts: tuple[TrackedScript, ...] = ()
+    dont_track_primary: bool = False
+    notify: NotifyScripts = field(default_factory=NotifyScripts)
+    garp: GarpSettings = field(default_factory=GarpSettings)
+    v3_checksum_as_v2: bool = False
+    smtp_alert: bool | None = None
+
+    @property
+    def unicast(self) -> bool:
+        return bool(self.unicast_peers)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.priority == 255
+
+
+@dataclass(frozen=True)
+class SyncGroup:
+    name: str
+    group: tuple[str, ...]
+    notify: NotifyScripts = field(default_factory=NotifyScripts)
+    smtp_alert: bool | None = None
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    router_id: str
+    control_socket: str = "/run/hanode/agent.sock"
+    script_user: str | None = None
+    enable_script_security: bool = True
+    vrrp_scripts: dict[str, VrrpScript] = field(default_factory=dict)
+    vrrp_instances: dict[str, VrrpInstance] = field(default_factory=dict)
+    vrrp_sync_groups: dict[str, SyncGroup] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)  # parsed sections owned by other subsystems (lvs, alerts...)
+
+    def sync_group_of(self, instance: str) -> SyncGroup | None:
+        for group in self.vrrp_sync_groups.values():
+            if instance in group.group:
+                return group
+        return None

@@ -1,0 +1,43 @@
+"""Top level of the agent config: a plain dict in, an AgentConfig out, or ConfigError with every problem."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping
+
+from hanode.config.model import AgentConfig
+from hanode.config.parse_vrrp import parse_instances, parse_scripts, parse_sync_groups
+from hanode.config.problems import ConfigError, Problems, Reader
+
+DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
+
+# Subsystems that own top-level sections: each module has SECTION (a name) and
+# parse(reader, problems, config) -> value, reading its own keys from the top-level reader.
+SECTION_MODULES: tuple[str, ...] = ()
+
+
+def parse_config(raw: Any, *, default_router_id: str = "hanode") -> tuple[AgentConfig, Problems]:
+    """Returns the config and its problems (warnings only); raises ConfigError when any error is found."""
+    problems = Problems()
+    reader = Reader(raw if raw is not None else {}, "", problems)
+    scripts = parse_scripts(reader.mapping("vrrp_scripts"), "vrrp_scripts", problems)
+    instances = parse_instances(reader.mapping("vrrp_instances"), "vrrp_instances", problems, scripts)
+    config = AgentConfig(
+        router_id=reader.string("router_id", default_router_id),
+        control_socket=reader.string("control_socket", DEFAULT_CONTROL_SOCKET),
+        script_user=reader.string("script_user", None),
+        enable_script_security=reader.boolean("enable_script_security", True),
+        vrrp_scripts=scripts,
+        vrrp_instances=instances,
+        vrrp_sync_groups=parse_sync_groups(reader.mapping("vrrp_sync_groups"), "vrrp_sync_groups", problems, instances),
+    )
+    if config.control_socket and not config.control_socket.startswith("/"):
+        problems.error("control_socket", f"must be an absolute path, got {config.control_socket!r}")
+    for name in SECTION_MODULES:
+        module = importlib.import_module(name)
+        config.sections[module.SECTION] = module.parse(reader, problems, config)
+    reader.finish()
+    if problems.errors:
+        raise ConfigError(problems.items)
+    return config, problems
+
