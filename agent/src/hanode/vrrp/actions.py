@@ -1,0 +1,65 @@
+"""What the pure VRRP core asks the I/O shell to do: values, never calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from hanode.config.model import Vip
+
+
+class State(str, Enum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+    STOP = "STOP"
+
+
+@dataclass(frozen=True)
+class SendAdvert:
+    priority: int
+
+
+@dataclass(frozen=True)
+class AddVips:
+    vips: tuple[Vip, ...]
+
+
+@dataclass(frozen=True)
+class DelVips:
+    vips: tuple[Vip, ...]
+
+
+@dataclass(frozen=True)
+class SendGarp:
+    vips: tuple[Vip, ...]
+    repeat: int
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    old: State
+    new: State
+    reason: str
+    priority: int
+
+
+@dataclass(frozen=True)
+class GroupStateChanged:
+    group: str
+    old: State
+    new: State
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Another router claims MASTER for our VRID (split brain or a foreign cluster)."""
+    peer: str
+    peer_priority: int
+    kind: str  # "split_brain" | "vip_mismatch"
+    detail: str
+
+
+Action = SendAdvert | AddVips | DelVips | SendGarp | StateChanged | GroupStateChanged | Conflict

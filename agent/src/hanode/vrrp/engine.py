@@ -1,0 +1,333 @@
+"""All VRRP instances of one agent: packet dispatch, trackers, sync groups, reload. Pure: no I/O, no clock.
+
+The runner feeds it received packets, link and script results, and the time; it returns Outputs, each an
+action for the I/O shell together with the instance config it belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from hanode.config.model import AgentConfig, VrrpInstance
+from hanode.vrrp import fsm
+from hanode.vrrp.accept import check_advert
+from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, GroupStateChanged, SendGarp, State,
+                                 StateChanged)
+from hanode.vrrp.packet import PacketError, decode_advert
+from hanode.vrrp.track import ScriptHealth, evaluate, initial_health, observe
+
+
+@dataclass(frozen=True)
+class InterfaceInfo:
+    name: str
+    index: int = 0
+    up: bool = False
+    mac: str = ""
+    ipv4: tuple[str, ...] = ()
+    ipv6_link_local: str | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    interface: str
+    family: int
+    src: str
+    dst: str
+    ttl: int | None
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Output:
+    instance: str
+    action: Action
+    config: VrrpInstance
+    params: fsm.Params
+
+
+@dataclass
+class Peer:
+    priority: int
+    last_seen_us: int
+    checksum_form: str
+
+
+@dataclass
+class Instance:
+    config: VrrpInstance
+    params: fsm.Params
+    state: fsm.InstanceState
+    own_faults: tuple[str, ...] = ()
+    peers: dict[str, Peer] = field(default_factory=dict)
+    conflicts: int = 0
+    last_conflict: dict | None = None
+
+
+def primary_address(cfg: VrrpInstance, iface: InterfaceInfo | None) -> str | None:
+    """keepalived's source address: unicast_src_ip, else the interface's first non-VIP address."""
+    if cfg.unicast_src_ip:
+        return cfg.unicast_src_ip
+    if iface is None:
+        return None
+    if cfg.family == 6:
+        return iface.ipv6_link_local
+    vips = {v.address for v in cfg.vips + cfg.excluded_vips}
+    return next((a for a in iface.ipv4 if a not in vips), None)
+
+
+def build_params(cfg: VrrpInstance, iface: InterfaceInfo | None) -> fsm.Params:
+    return fsm.Params(
+        name=cfg.name, vrid=cfg.virtual_router_id, version=cfg.version, base_priority=cfg.priority,
+        advert_int_cs=cfg.advert_int_cs, nopreempt=cfg.nopreempt, preempt_delay_us=cfg.preempt_delay_ms * 1000,
+        primary_address=primary_address(cfg, iface), vips=cfg.vips + cfg.excluded_vips, garp=cfg.garp)
+
+
+def identity(cfg: VrrpInstance) -> tuple:
+    """What makes an instance the same router on the wire; anything else can change in place."""
+    return (cfg.interface, cfg.family, cfg.virtual_router_id, cfg.version, cfg.unicast_src_ip)
+
+
+class Engine:
+    def __init__(self, config: AgentConfig, interfaces: Mapping[str, InterfaceInfo] | None = None,
+                 check_unicast_src: bool = False):
+        self.config = config
+        self.interfaces: dict[str, InterfaceInfo] = dict(interfaces or {})
+        self.check_unicast_src = check_unicast_src
+        self.instances: dict[str, Instance] = {}
+        self.health: dict[str, ScriptHealth] = {n: initial_health(s) for n, s in config.vrrp_scripts.items()}
+        self.group_states: dict[str, State] = {}
+        self.global_stats: dict[str, int] = {"packet_len_err": 0, "unknown_vrid": 0}
+        self.foreign: dict[tuple[str, int], dict] = {}
+        self.started = False
+        self.resume: dict[str, str] = {}
+        for name, cfg in config.vrrp_instances.items():
+            self.instances[name] = self._new_instance(cfg)
+
+    # construction -------------------------------------------------------------------------------
+
+    def _new_instance(self, cfg: VrrpInstance) -> Instance:
+        params = build_params(cfg, self.interfaces.get(cfg.interface))
+        return Instance(config=cfg, params=params, state=fsm.new_state(params))
+
+    def _key_index(self) -> dict[tuple[str, int, int], str]:
+        return {(i.config.interface, i.config.family, i.config.virtual_router_id): n for n, i in self.instances.items()}
+
+    # stepping -----------------------------------------------------------------------------------
+
+    def _step(self, name: str, event: fsm.Event, now_us: int, propagate: bool = True) -> list[Output]:
+        inst = self.instances[name]
+        inst.state, actions = fsm.step(inst.params, inst.state, event, now_us)
+        outputs = [Output(name, a, inst.config, inst.params) for a in actions]
+        for action in actions:
+            if isinstance(action, Conflict):
+                inst.conflicts += 1
+                inst.last_conflict = {"peer": action.peer, "priority": action.peer_priority, "kind": action.kind,
+                                      "detail": action.detail}
+        if propagate:
+            for action in actions:
+                if isinstance(action, StateChanged):
+                    outputs += self._sync_group(name, action, now_us)
+        outputs += self._group_states(name, now_us)
+        return outputs
+
+    def _sync_group(self, name: str, change: StateChanged, now_us: int) -> list[Output]:
+        group = self.config.sync_group_of(name)
+        if group is None or change.new not in (State.MASTER, State.BACKUP):
+            return []
+        outputs: list[Output] = []
+        reason = f"sync group {group.name}: {name} became {change.new.value}"
+        for member in group.group:
+            if member != name and member in self.instances:
+                outputs += self._step(member, fsm.ForceState(change.new, reason), now_us, propagate=False)
+        return outputs
+
+    def _group_states(self, name: str, now_us: int) -> list[Output]:
+        group = self.config.sync_group_of(name)
+        if group is None:
+            return []
+        states = {self.instances[m].state.state for m in group.group if m in self.instances}
+        if State.FAULT in states:
+            new = State.FAULT
+        elif states == {State.MASTER}:
+            new = State.MASTER
+        elif State.INIT in states or State.STOP in states:
+            new = State.INIT if State.INIT in states else State.STOP
+        else:
+            new = State.BACKUP
+        old = self.group_states.get(group.name, State.INIT)
+        if new == old:
+            return []
+        self.group_states[group.name] = new
+        inst = self.instances[name]
+        change = GroupStateChanged(group=group.name, old=old, new=new, reason=f"{name} is {inst.state.state.value}")
+        return [Output(name, change, inst.config, inst.params)]
+
+    # tracking -----------------------------------------------------------------------------------
+
+    def _retrack(self, now_us: int) -> list[Output]:
+        links = {n: i.up for n, i in self.interfaces.items()}
+        outputs: list[Output] = []
+        pending: dict[str, tuple[str, ...]] = {}
+        for name, inst in self.instances.items():
+            tracking = evaluate(inst.config, links, self.config.vrrp_scripts, self.health)
+            inst.own_faults = tracking.fault_reasons
+            if inst.params.primary_address is None:
+                inst.own_faults += (f"no IPv{inst.config.family} source address on {inst.config.interface}",)
+            pending[name] = tracking.pending
+            if tracking.effective_priority != inst.state.effective_priority:
+                outputs += self._step(name, fsm.SetPriority(tracking.effective_priority), now_us)
+        for name, inst in self.instances.items():
+            reasons = inst.own_faults + self._group_faults(name)
+            if reasons != inst.state.fault_reasons:
+                outputs += self._step(name, fsm.SetFault(reasons), now_us)
+        if self.started:
+            for name, inst in self.instances.items():
+                if inst.state.state == State.INIT and not pending[name]:
+                    resume = self.resume.get(name) == State.MASTER.value
+                    outputs += self._step(name, fsm.Start(resume_master=resume), now_us)
+        return outputs
+
+    def _group_faults(self, name: str) -> tuple[str, ...]:
+        group = self.config.sync_group_of(name)
+        if group is None:
+            return ()
+        reasons = []
+        for member in group.group:
+            other = self.instances.get(member)
+            if member != name and other is not None and other.own_faults:
+                reasons.append(f"sync group {group.name}: {member} in FAULT ({'; '.join(other.own_faults)})")
+        return tuple(reasons)
+
+    # inputs -------------------------------------------------------------------------------------
+
+    def start(self, now_us: int, resume: Mapping[str, str] | None = None) -> list[Output]:
+        self.started = True
+        self.resume = dict(resume or {})
+        return self._retrack(now_us)
+
+    def set_interfaces(self, interfaces: Mapping[str, InterfaceInfo], now_us: int) -> list[Output]:
+        self.interfaces = dict(interfaces)
+        for inst in self.instances.values():
+            inst.params = build_params(inst.config, self.interfaces.get(inst.config.interface))
+        return self._retrack(now_us)
+
+    def script_result(self, name: str, success: bool, now_us: int, exit_code: int | None = None,
+                      error: str | None = None) -> list[Output]:
+        script = self.config.vrrp_scripts.get(name)
+        if script is None:
+            return []
+        self.health[name] = observe(self.health.get(name, initial_health(script)), script, success, exit_code, error)
+        return self._retrack(now_us)
+
+    def receive(self, rx: Received, now_us: int) -> list[Output]:
+        if len(rx.payload) < 2:
+            self.global_stats["packet_len_err"] += 1
+            return []
+        vrid = rx.payload[1]
+        name = self._key_index().get((rx.interface, rx.family, vrid))
+        if name is None:
+            self._record_foreign(rx, vrid, now_us)
+            return []
+        inst = self.instances[name]
+        if rx.src == inst.params.primary_address:
+            return []
+        try:
+            advert = decode_advert(rx.payload, family=rx.family, src=rx.src, dst=rx.dst)
+        except PacketError as exc:
+            self._count(inst, exc.counter)
+            return []
+        rejection = check_advert(inst.config, advert, ttl=rx.ttl, src=rx.src, check_unicast_src=self.check_unicast_src)
+        if rejection:
+            self._count(inst, rejection.counter)
+            return self._rejected_while_master(name, inst, rejection, rx, advert)
+        self._count(inst, "advert_rcvd")
+        inst.peers[rx.src] = Peer(priority=advert.priority, last_seen_us=now_us, checksum_form=advert.checksum_form)
+        return self._step(name, fsm.Advert(rx.src, advert.priority, advert.max_advert_int_cs), now_us)
+
+    def _rejected_while_master(self, name, inst, rejection, rx, advert) -> list[Output]:
+        if rejection.counter != "addr_list_err" or inst.state.state != State.MASTER:
+            return []
+        conflict = Conflict(peer=rx.src, peer_priority=advert.priority, kind="vip_mismatch", detail=rejection.message)
+        inst.conflicts += 1
+        inst.last_conflict = {"peer": rx.src, "priority": advert.priority, "kind": "vip_mismatch", "detail": rejection.message}
+        return [Output(name, conflict, inst.config, inst.params)]
+
+    @staticmethod
+    def _count(inst: Instance, counter: str) -> None:
+        inst.state.stats[counter] = inst.state.stats.get(counter, 0) + 1
+
+    def _record_foreign(self, rx: Received, vrid: int, now_us: int) -> None:
+        self.global_stats["unknown_vrid"] += 1
+        entry = self.foreign.setdefault((rx.interface, vrid), {"interface": rx.interface, "vrid": vrid, "count": 0})
+        entry.update(src=rx.src, family=rx.family, last_seen_us=now_us)
+        entry["count"] += 1
+
+    def tick(self, now_us: int) -> list[Output]:
+        outputs: list[Output] = []
+        for name, inst in list(self.instances.items()):
+            if any(t <= now_us for t in inst.state.deadlines()):
+                outputs += self._step(name, fsm.Tick(), now_us)
+        return outputs
+
+    def next_deadline(self) -> int | None:
+        times = [t for inst in self.instances.values() for t in inst.state.deadlines()]
+        return min(times) if times else None
+
+    def drain(self, names: list[str] | None, drained: bool, now_us: int) -> list[Output]:
+        outputs: list[Output] = []
+        for name in list(self.instances) if names is None else names:
+            if name in self.instances:
+                outputs += self._step(name, fsm.SetDrain(drained), now_us)
+        return outputs
+
+    def shutdown(self, now_us: int, names: list[str] | None = None) -> list[Output]:
+        outputs: list[Output] = []
+        for name in list(self.instances) if names is None else names:
+            outputs += self._step(name, fsm.Shutdown(), now_us, propagate=False)
+        return outputs
+
+    # reload -------------------------------------------------------------------------------------
+
+    def reconfigure(self, config: AgentConfig, now_us: int) -> list[Output]:
+        """Keeps the state of instances whose identity did not change; the rest stop or start."""
+        outputs: list[Output] = []
+        old_instances = self.instances
+        gone = [n for n, i in old_instances.items()
+                if n not in config.vrrp_instances or identity(i.config) != identity(config.vrrp_instances[n])]
+        outputs += self.shutdown(now_us, gone)
+        self.health = {n: self.health[n] if n in self.health and self._same_script(n, config) else initial_health(s)
+                       for n, s in config.vrrp_scripts.items()}
+        self.config = config
+        self.instances = {}
+        for name, cfg in config.vrrp_instances.items():
+            old = old_instances.get(name)
+            if old is None or name in gone:
+                self.instances[name] = self._new_instance(cfg)
+            else:
+                self.instances[name] = old
+                outputs += self._update_in_place(name, old, cfg, now_us)
+        self.group_states = {g: s for g, s in self.group_states.items() if g in config.vrrp_sync_groups}
+        return outputs + self._retrack(now_us)
+
+    def _same_script(self, name: str, config: AgentConfig) -> bool:
+        return self.config.vrrp_scripts.get(name) == config.vrrp_scripts.get(name)
+
+    def _update_in_place(self, name: str, inst: Instance, cfg: VrrpInstance, now_us: int) -> list[Output]:
+        """Same router on the wire: keep the state; a MASTER adds or removes only the VIPs that changed."""
+        old_vips = inst.params.vips
+        inst.config = cfg
+        inst.params = build_params(cfg, self.interfaces.get(cfg.interface))
+        if inst.state.state != State.MASTER:
+            return []
+        inst.state.master_adver_int_cs = cfg.advert_int_cs
+        added = tuple(v for v in inst.params.vips if v not in old_vips)
+        removed = tuple(v for v in old_vips if v not in inst.params.vips)
+        actions: list[Action] = []
+        if removed:
+            actions.append(DelVips(removed))
+        if added:
+            actions += [AddVips(added), SendGarp(added, cfg.garp.master_repeat)]
+        return [Output(name, a, cfg, inst.params) for a in actions]
+
+

@@ -1,0 +1,351 @@
+"""One VRRP instance as a pure state machine: step(params, state, event, now_us) -> (state, actions).
+
+Rules from RFC 3768 / RFC 5798 / RFC 9568 and keepalived 2.2 (see shared/reference/vrrp.md).
+Every change of state goes through _transition(), which emits StateChanged and bumps the counters.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from dataclasses import dataclass, field
+
+from hanode.config.model import GarpSettings, Vip
+from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, SendAdvert, SendGarp, State,
+                                 StateChanged)
+from hanode.vrrp.timers import advert_interval_us, master_down_interval_us, skew_time_us
+
+OWNER_PRIORITY = 255
+
+COUNTERS = ("advert_rcvd", "advert_sent", "become_master", "release_master", "packet_len_err",
+            "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err", "invalid_authtype",
+            "authtype_mismatch", "auth_failure", "pri_zero_rcvd", "pri_zero_sent", "vers_err", "chk_err")
+
+
+@dataclass(frozen=True)
+class Params:
+    name: str
+    vrid: int
+    version: int
+    base_priority: int
+    advert_int_cs: int
+    nopreempt: bool = False
+    preempt_delay_us: int = 0
+    primary_address: str | None = None
+    vips: tuple[Vip, ...] = ()
+    garp: GarpSettings = field(default_factory=GarpSettings)
+
+    @property
+    def owner(self) -> bool:
+        return self.base_priority == OWNER_PRIORITY
+
+
+@dataclass
+class InstanceState:
+    state: State = State.INIT
+    effective_priority: int = 100
+    master_adver_int_cs: int = 100
+    master_down_at_us: int | None = None
+    advert_at_us: int | None = None
+    preempt_at_us: int | None = None
+    garp_delay_at_us: int | None = None
+    garp_refresh_at_us: int | None = None
+    master_address: str | None = None
+    master_priority: int | None = None
+    fault_reasons: tuple[str, ...] = ()
+    drained: bool = False
+    down_reason: str = "master down timer expired"
+    last_transition_us: int | None = None
+    last_reason: str = ""
+    stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+
+    def deadlines(self) -> list[int]:
+        return [t for t in (self.master_down_at_us, self.advert_at_us, self.garp_delay_at_us,
+                            self.garp_refresh_at_us) if t is not None]
+
+
+# Events ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Start:
+    resume_master: bool = False
+
+
+@dataclass(frozen=True)
+class Advert:
+    src: str
+    priority: int
+    max_advert_int_cs: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True)
+class SetPriority:
+    effective: int
+
+
+@dataclass(frozen=True)
+class SetFault:
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SetDrain:
+    drained: bool
+
+
+@dataclass(frozen=True)
+class ForceState:
+    state: State
+    reason: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+Event = Start | Advert | Tick | SetPriority | SetFault | SetDrain | ForceState | Shutdown
+
+
+def new_state(params: Params) -> InstanceState:
+    return InstanceState(effective_priority=params.base_priority, master_adver_int_cs=params.advert_int_cs)
+
+
+def step(params: Params, state: InstanceState, event: Event, now_us: int) -> tuple[InstanceState, list[Action]]:
+    st = copy.copy(state)
+    st.stats = dict(state.stats)
+    actions: list[Action] = []
+    handler = _HANDLERS[type(event)]
+    handler(params, st, event, now_us, actions)
+    return st, actions
+
+
+# Transitions ----------------------------------------------------------------------------------
+
+def _transition(st: InstanceState, new: State, reason: str, now_us: int, actions: list[Action]) -> None:
+    old = st.state
+    st.state = new
+    st.last_transition_us = now_us
+    st.last_reason = reason
+    if new == State.MASTER:
+        st.stats["become_master"] += 1
+    if old == State.MASTER and new != State.MASTER:
+        st.stats["release_master"] += 1
+    actions.append(StateChanged(old=old, new=new, reason=reason, priority=st.effective_priority))
+
+
+def _send_advert(st: InstanceState, priority: int, actions: list[Action]) -> None:
+    st.stats["advert_sent"] += 1
+    if priority == 0:
+        st.stats["pri_zero_sent"] += 1
+    actions.append(SendAdvert(priority=priority))
+
+
+def _down_interval_us(params: Params, st: InstanceState) -> int:
+    return master_down_interval_us(st.effective_priority, st.master_adver_int_cs, params.version)
+
+
+def _arm_down_timer(params: Params, st: InstanceState, now_us: int) -> None:
+    st.master_down_at_us = None if st.drained else now_us + _down_interval_us(params, st)
+
+
+def _become_master(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action]) -> None:
+    st.master_down_at_us = None
+    st.preempt_at_us = None
+    st.master_adver_int_cs = params.advert_int_cs
+    st.master_address = params.primary_address
+    st.master_priority = st.effective_priority
+    _send_advert(st, st.effective_priority, actions)
+    if params.vips:
+        actions.append(AddVips(params.vips))
+        actions.append(SendGarp(params.vips, params.garp.master_repeat))
+    garp = params.garp
+    st.garp_delay_at_us = now_us + garp.master_delay_ms * 1000 if garp.master_delay_ms else None
+    st.garp_refresh_at_us = now_us + garp.master_refresh_ms * 1000 if garp.master_refresh_ms else None
+    st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
+    _transition(st, State.MASTER, reason, now_us, actions)
+
+
+def _leave_master(params: Params, st: InstanceState, actions: list[Action]) -> None:
+    if params.vips:
+        actions.append(DelVips(params.vips))
+    st.advert_at_us = st.garp_delay_at_us = st.garp_refresh_at_us = None
+
+
+def _become_backup(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action],
+                   master_adver_int_cs: int | None = None) -> None:
+    if st.state == State.MASTER:
+        _leave_master(params, st, actions)
+    st.master_adver_int_cs = master_adver_int_cs or params.advert_int_cs
+    st.preempt_at_us = None
+    st.down_reason = "master down timer expired"
+    _arm_down_timer(params, st, now_us)
+    if st.state != State.BACKUP:
+        _transition(st, State.BACKUP, reason, now_us, actions)
+
+
+def _become_fault(params: Params, st: InstanceState, now_us: int, actions: list[Action]) -> None:
+    if st.state == State.MASTER:
+        _send_advert(st, 0, actions)
+        _leave_master(params, st, actions)
+    st.master_down_at_us = st.preempt_at_us = None
+    _transition(st, State.FAULT, "; ".join(st.fault_reasons), now_us, actions)
+
+
+def _go_up(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action]) -> None:
+    """Leaving INIT or FAULT: the owner takes over at once, everybody else listens first."""
+    if params.owner and not st.drained:
+        _become_master(params, st, now_us, f"{reason}; address owner (priority 255)", actions)
+    else:
+        _become_backup(params, st, now_us, reason, actions)
+
+
+# Event handlers -------------------------------------------------------------------------------
+
+def _on_start(params: Params, st: InstanceState, ev: Start, now_us: int, actions: list[Action]) -> None:
+    if st.state != State.INIT:
+        return
+    if st.fault_reasons:
+        _become_fault(params, st, now_us, actions)
+    elif ev.resume_master and not st.drained:
+        _become_master(params, st, now_us, "resumed as MASTER after an agent restart", actions)
+    else:
+        _go_up(params, st, now_us, "startup", actions)
+
+
+def _on_tick(params: Params, st: InstanceState, ev: Tick, now_us: int, actions: list[Action]) -> None:
+    if st.state == State.BACKUP:
+        if st.master_down_at_us is not None and now_us >= st.master_down_at_us:
+            _become_master(params, st, now_us, st.down_reason, actions)
+        return
+    if st.state != State.MASTER:
+        return
+    if st.advert_at_us is not None and now_us >= st.advert_at_us:
+        _send_advert(st, st.effective_priority, actions)
+        interval = advert_interval_us(params.advert_int_cs)
+        st.advert_at_us += interval
+        if st.advert_at_us <= now_us:
+            st.advert_at_us = now_us + interval
+    if st.garp_delay_at_us is not None and now_us >= st.garp_delay_at_us:
+        st.garp_delay_at_us = None
+        actions.append(SendGarp(params.vips, params.garp.master_repeat))
+    if st.garp_refresh_at_us is not None and now_us >= st.garp_refresh_at_us:
+        st.garp_refresh_at_us = now_us + params.garp.master_refresh_ms * 1000
+        actions.append(SendGarp(params.vips, params.garp.master_refresh_repeat))
+
+
+def _on_advert(params: Params, st: InstanceState, ev: Advert, now_us: int, actions: list[Action]) -> None:
+    if ev.priority == 0:
+        st.stats["pri_zero_rcvd"] += 1
+    if st.state == State.BACKUP:
+        _backup_rx(params, st, ev, now_us)
+    elif st.state == State.MASTER:
+        _master_rx(params, st, ev, now_us, actions)
+
+
+def _backup_rx(params: Params, st: InstanceState, ev: Advert, now_us: int) -> None:
+    if ev.priority == 0:
+        st.down_reason = f"priority 0 advert from {ev.src}"
+        if not st.drained:
+            st.master_down_at_us = now_us + skew_time_us(st.effective_priority, st.master_adver_int_cs, params.version)
+        return
+    st.master_address = ev.src
+    st.master_priority = ev.priority
+    delaying = params.preempt_delay_us and (st.preempt_at_us is None or st.preempt_at_us > now_us)
+    if params.nopreempt or ev.priority >= st.effective_priority or delaying:
+        if params.version == 3:
+            st.master_adver_int_cs = ev.max_advert_int_cs
+        st.down_reason = "master down timer expired"
+        _arm_down_timer(params, st, now_us)
+        if params.preempt_delay_us:
+            if ev.priority >= st.effective_priority:
+                st.preempt_at_us = None
+            elif st.preempt_at_us is None:
+                st.preempt_at_us = now_us + params.preempt_delay_us
+        return
+    # preempt: a lower-priority master is ignored and our down timer runs out
+    st.down_reason = f"preempting lower priority master {ev.src} ({ev.priority} < {st.effective_priority})"
+
+
+def _peer_wins(params: Params, st: InstanceState, ev: Advert) -> bool:
+    if ev.priority != st.effective_priority:
+        return ev.priority > st.effective_priority
+    if params.primary_address is None:
+        return True
+    return ipaddress.ip_address(ev.src) > ipaddress.ip_address(params.primary_address)
+
+
+def _master_rx(params: Params, st: InstanceState, ev: Advert, now_us: int, actions: list[Action]) -> None:
+    if ev.priority == 0:
+        _send_advert(st, st.effective_priority, actions)
+        st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
+        return
+    if ev.src == params.primary_address:
+        return
+    if _peer_wins(params, st, ev):
+        st.master_address = ev.src
+        st.master_priority = ev.priority
+        interval = ev.max_advert_int_cs if params.version == 3 else None
+        reason = f"higher priority advert from {ev.src} ({ev.priority} vs {st.effective_priority})" \
+            if ev.priority != st.effective_priority else f"equal priority {ev.priority}, {ev.src} has the higher address"
+        _become_backup(params, st, now_us, reason, actions, interval)
+        return
+    # a lower-priority (or lower-address) master: re-assert at once (RFC 9568, keepalived's default)
+    actions.append(Conflict(peer=ev.src, peer_priority=ev.priority, kind="split_brain",
+                            detail=f"MASTER heard {ev.src} advertising priority {ev.priority} (ours {st.effective_priority})"))
+    _send_advert(st, st.effective_priority, actions)
+    st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
+
+
+def _on_set_priority(params: Params, st: InstanceState, ev: SetPriority, now_us: int, actions: list[Action]) -> None:
+    st.effective_priority = OWNER_PRIORITY if params.owner else max(1, min(254, ev.effective))
+
+
+def _on_set_fault(params: Params, st: InstanceState, ev: SetFault, now_us: int, actions: list[Action]) -> None:
+    had = bool(st.fault_reasons)
+    st.fault_reasons = tuple(ev.reasons)
+    if st.state in (State.INIT, State.STOP):
+        return
+    if st.fault_reasons and st.state != State.FAULT:
+        _become_fault(params, st, now_us, actions)
+    elif not st.fault_reasons and had and st.state == State.FAULT:
+        _go_up(params, st, now_us, "fault cleared", actions)
+
+
+def _on_set_drain(params: Params, st: InstanceState, ev: SetDrain, now_us: int, actions: list[Action]) -> None:
+    if st.drained == ev.drained:
+        return
+    st.drained = ev.drained
+    if ev.drained and st.state == State.MASTER:
+        _send_advert(st, 0, actions)
+        _become_backup(params, st, now_us, "drained by operator", actions)
+    elif st.state == State.BACKUP:
+        _arm_down_timer(params, st, now_us)
+
+
+def _on_force(params: Params, st: InstanceState, ev: ForceState, now_us: int, actions: list[Action]) -> None:
+    if ev.state == State.MASTER and st.state == State.BACKUP and not st.drained:
+        _become_master(params, st, now_us, ev.reason, actions)
+    elif ev.state == State.BACKUP and st.state == State.MASTER:
+        _become_backup(params, st, now_us, ev.reason, actions)
+
+
+def _on_shutdown(params: Params, st: InstanceState, ev: Shutdown, now_us: int, actions: list[Action]) -> None:
+    if st.state == State.STOP:
+        return
+    if st.state == State.MASTER:
+        _send_advert(st, 0, actions)
+        _leave_master(params, st, actions)
+    st.master_down_at_us = st.preempt_at_us = None
+    _transition(st, State.STOP, "shutdown", now_us, actions)
+
+
+_HANDLERS = {
+    Start: _on_start, Tick: _on_tick, Advert: _on_advert, SetPriority: _on_set_priority,
+    SetFault: _on_set_fault, SetDrain: _on_set_drain, ForceState: _on_force, Shutdown: _on_shutdown,
+}
