@@ -1,0 +1,118 @@
+"""One supervised child process that speaks JSON lines over a socketpair."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import sys
+import time
+from typing import Any, Callable
+
+from hanode.daemon.ipc import encode, open_socket, read_message
+
+log = logging.getLogger("hanode.supervisor")
+
+
+class Child:
+    def __init__(self, name: str, module: str, on_message: Callable[["Child", dict], None], log_level: str = "info"):
+        self.name = name
+        self.module = module
+        self.on_message = on_message
+        self.log_level = log_level
+        self.proc: asyncio.subprocess.Process | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.reader_task: asyncio.Task | None = None
+        self.started_at = 0.0
+        self.last_heartbeat = 0.0
+        self.restarts = 0
+        self.pending: dict[int, asyncio.Future] = {}
+        self.ids = itertools.count(1)
+        self.stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", self.module, "--fd", str(child_sock.fileno()), "--log-level", self.log_level,
+                pass_fds=(child_sock.fileno(),))
+        finally:
+            child_sock.close()
+        reader, self.writer = await open_socket(parent_sock)
+        self.started_at = self.last_heartbeat = time.monotonic()
+        self.stopping = False
+        self.reader_task = asyncio.get_running_loop().create_task(self._read(reader))
+        log.info("%s process started (pid %d)", self.name, self.proc.pid)
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                message = await read_message(reader)
+            except (ConnectionError, ValueError) as exc:
+                log.error("%s: bad message from child: %s", self.name, exc)
+                message = None
+            if message is None:
+                break
+            kind = message.get("type")
+            if kind == "heartbeat":
+                self.last_heartbeat = time.monotonic()
+            elif kind == "reply" and message.get("id") in self.pending:
+                future = self.pending.pop(message["id"])
+                if not future.done():
+                    future.set_result(message)
+            else:
+                self.on_message(self, message)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError(f"{self.name} process went away"))
+        self.pending.clear()
+
+    def send(self, message: dict[str, Any]) -> bool:
+        if self.writer is None or self.writer.is_closing() or not self.running:
+            return False
+        self.writer.write(encode(message))
+        return True
+
+    async def request(self, message: dict[str, Any], timeout_s: float = 2.0) -> dict:
+        request_id = next(self.ids)
+        future = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        if not self.send({**message, "id": request_id}):
+            self.pending.pop(request_id, None)
+            raise ConnectionError(f"{self.name} process is not running")
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        finally:
+            self.pending.pop(request_id, None)
+
+    async def wait(self) -> int:
+        return await self.proc.wait()
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Asks the child to stop cleanly; kills it when it does not within the timeout."""
+        if not self.running:
+            return
+        self.stopping = True
+        self.send({"type": "stop"})
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            log.error("%s process did not stop within %.0f s: killing it", self.name, timeout_s)
+            self.proc.kill()
+            await self.proc.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.reader_task is not None:
+            await asyncio.gather(self.reader_task, return_exceptions=True)

@@ -1,0 +1,340 @@
+"""The VRRP process's asyncio glue: sockets and netlink in, engine steps, actions out, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from hanode.config.model import AgentConfig, Vip, VrrpInstance
+from hanode.vrrp import garp
+from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp,
+                                 StateChanged)
+from hanode.vrrp.engine import Engine, InterfaceInfo, Output
+from hanode.vrrp.io import NeighbourAnnouncer, VrrpSocket, multicast_group
+from hanode.vrrp.netlink import Netlink, watch_links
+from hanode.vrrp.notify import group_notify, instance_notify
+from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, encode_advert, encode_ipv4, password_bytes
+from hanode.vrrp.scripts import NotifyQueue, ScriptResult, run_periodically
+from hanode.vrrp.status import engine_status
+
+log = logging.getLogger("hanode.vrrp")
+
+
+def now_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+class VrrpRunner:
+    def __init__(self, config: AgentConfig, emit: Callable[[dict], None]):
+        self.config = config
+        self.emit = emit
+        self.loop = asyncio.get_running_loop()
+        self.netlink = Netlink()
+        self.announcer = NeighbourAnnouncer()
+        self.engine: Engine | None = None
+        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
+        self.script_tasks: dict[str, asyncio.Task] = {}
+        self.actions: asyncio.Queue[Output | None] = asyncio.Queue()
+        self.notify = NotifyQueue(config.script_user)
+        self.links_changed = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.protected_vips: set[tuple[str, str]] = set()
+        self.ip_ident = 0
+        self.io_errors: dict[str, int] = {"send_err": 0, "netlink_err": 0}
+
+    # lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self, resume: dict[str, str] | None = None) -> None:
+        await self.netlink.open()
+        interfaces = await self.netlink.interfaces()
+        self.engine = Engine(self.config, interfaces)
+        self._protect_owner_addresses(interfaces)
+        await self._remove_stale_vips(resume or {})
+        self._sync_sockets(interfaces)
+        self.notify.start()
+        self.tasks = [self.loop.create_task(self._action_worker()),
+                      self.loop.create_task(watch_links(self.links_changed)),
+                      self.loop.create_task(self._link_worker())]
+        self._sync_script_tasks()
+        self._feed(self.engine.start(now_us(), resume))
+
+    async def stop(self) -> None:
+        """Priority-0 adverts and VIP removal for every MASTER, then notify_stop scripts, then close."""
+        if self.engine is not None:
+            self._feed(self.engine.shutdown(now_us()))
+        for task in self.script_tasks.values():
+            task.cancel()
+        self.actions.put_nowait(None)
+        if self.tasks:
+            await asyncio.gather(self.tasks[0], return_exceptions=True)
+        await self.notify.drain(10.0)
+        await self.notify.stop()
+        for task in self.tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self.tasks[1:], *self.script_tasks.values(), return_exceptions=True)
+        if self.timer:
+            self.timer.cancel()
+        for sock in self.sockets.values():
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self.announcer.close()
+        self.netlink.close()
+
+    async def apply(self, config: AgentConfig) -> None:
+        self.config = config
+        self.notify.user = config.script_user
+        self._feed(self.engine.reconfigure(config, now_us()))
+        self._sync_sockets(self.engine.interfaces)
+        self._sync_script_tasks()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Waits until every queued action has been carried out."""
+        done = self.loop.create_future()
+        self.actions.put_nowait(done)  # type: ignore[arg-type]
+        await done
+
+    def drain(self, names: list[str] | None, drained: bool) -> None:
+        self._feed(self.engine.drain(names, drained, now_us()))
+
+    def status(self) -> dict:
+        status = engine_status(self.engine, now_us()) if self.engine else {"instances": {}}
+        status.setdefault("vrrp", {})["io_errors"] = dict(self.io_errors)
+        return status
+
+    # engine plumbing ----------------------------------------------------------------------------
+
+    def _feed(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            self.actions.put_nowait(output)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        if self.timer:
+            self.timer.cancel()
+            self.timer = None
+        deadline = self.engine.next_deadline() if self.engine else None
+        if deadline is not None:
+            self.timer = self.loop.call_at(deadline / 1e6, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self._feed(self.engine.tick(now_us()))
+
+    def _on_readable(self, sock: VrrpSocket) -> None:
+        outputs: list[Output] = []
+        for packet in sock.receive_all():
+            outputs += self.engine.receive(packet, now_us())
+        self._feed(outputs)
+
+    def _on_script(self, name: str, result: ScriptResult) -> None:
+        before = self.engine.health.get(name)
+        self._feed(self.engine.script_result(name, result.success, now_us(), result.exit_code, result.error))
+        after = self.engine.health.get(name)
+        if before is None or before.ok != after.ok:
+            state = "ok" if after.ok else "failed"
+            log.info("script %s %s%s", name, state, f" ({result.error})" if result.error else "")
+            self.emit({"event": "tracker", "tracker": "script", "name": name, "state": state,
+                       "exit_code": result.exit_code, "error": result.error})
+
+    async def _link_worker(self) -> None:
+        while True:
+            await self.links_changed.wait()
+            await asyncio.sleep(0.005)
+            self.links_changed.clear()
+            try:
+                interfaces = await self.netlink.interfaces()
+            except Exception as exc:  # noqa: BLE001 - keep the engine running; retried on the next event
+                log.error("interface dump failed: %s", exc)
+                continue
+            self._report_link_changes(self.engine.interfaces, interfaces)
+            self._sync_sockets(interfaces)
+            self._feed(self.engine.set_interfaces(interfaces, now_us()))
+
+    def _report_link_changes(self, old: dict[str, InterfaceInfo], new: dict[str, InterfaceInfo]) -> None:
+        for name in sorted(set(old) | set(new)):
+            was = old.get(name).up if name in old else None
+            now = new.get(name).up if name in new else None
+            if was != now and name in self._tracked_interfaces():
+                state = "up" if now else ("down" if now is False else "gone")
+                log.info("interface %s %s", name, state)
+                self.emit({"event": "tracker", "tracker": "interface", "name": name, "state": state})
+
+    def _tracked_interfaces(self) -> set[str]:
+        names = set()
+        for inst in self.config.vrrp_instances.values():
+            names.add(inst.interface)
+            names.update(t.name for t in inst.track_interfaces)
+        return names
+
+    # resources ----------------------------------------------------------------------------------
+
+    def _sync_sockets(self, interfaces: dict[str, InterfaceInfo]) -> None:
+        wanted = {(i.interface, i.family) for i in self.config.vrrp_instances.values() if i.interface in interfaces}
+        for key in list(self.sockets):
+            if key not in wanted or self.sockets[key].ifindex != interfaces[key[0]].index:
+                sock = self.sockets.pop(key)
+                self.loop.remove_reader(sock.fileno())
+                sock.close()
+        for key in wanted - set(self.sockets):
+            ifname, family = key
+            try:
+                sock = VrrpSocket(ifname, interfaces[ifname].index, family)
+            except OSError as exc:
+                log.error("cannot open VRRP socket on %s (IPv%d): %s", ifname, family, exc)
+                continue
+            self.sockets[key] = sock
+            self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+
+    def _sync_script_tasks(self) -> None:
+        used = {t.name for i in self.config.vrrp_instances.values() for t in i.track_scripts}
+        for name in list(self.script_tasks):
+            script = self.config.vrrp_scripts.get(name)
+            task = self.script_tasks[name]
+            if name not in used or getattr(task, "hanode_script", None) != script:
+                task.cancel()
+                del self.script_tasks[name]
+        for name in used - set(self.script_tasks):
+            script = self.config.vrrp_scripts[name]
+            user = script.user or self.config.script_user
+            task = self.loop.create_task(run_periodically(
+                script.script, script.interval_ms / 1000, script.timeout_ms / 1000, user,
+                lambda result, name=name: self._on_script(name, result)))
+            task.hanode_script = script  # type: ignore[attr-defined]
+            self.script_tasks[name] = task
+
+    def _protect_owner_addresses(self, interfaces: dict[str, InterfaceInfo]) -> None:
+        """An address owner's VIP is the interface's own address: never remove what was there before us."""
+        for inst in self.config.vrrp_instances.values():
+            if inst.is_owner:
+                for vip in inst.vips:
+                    dev = vip.dev or inst.interface
+                    if dev in interfaces and vip.address in interfaces[dev].ipv4:
+                        self.protected_vips.add((vip.address, dev))
+
+    async def _remove_stale_vips(self, resume: dict[str, str]) -> None:
+        for name, inst in self.config.vrrp_instances.items():
+            if inst.is_owner or resume.get(name) == "MASTER":
+                continue
+            for vip in inst.vips + inst.excluded_vips:
+                try:
+                    if await self.netlink.del_vip(vip, inst.interface):
+                        log.warning("%s: removed stale VIP %s left on %s (this node is not MASTER)",
+                                    name, vip.address, vip.dev or inst.interface)
+                except OSError as exc:
+                    log.error("%s: cannot remove stale VIP %s: %s", name, vip.address, exc)
+
+    # actions ------------------------------------------------------------------------------------
+
+    async def _action_worker(self) -> None:
+        while True:
+            output = await self.actions.get()
+            if output is None:
+                return
+            if isinstance(output, asyncio.Future):
+                output.set_result(None)
+                continue
+            try:
+                await self._execute(output)
+            except Exception as exc:  # noqa: BLE001 - one failed action must not stop VRRP
+                log.error("%s: %s failed: %s", output.instance, type(output.action).__name__, exc)
+
+    async def _execute(self, output: Output) -> None:
+        action, cfg = output.action, output.config
+        if isinstance(action, SendAdvert):
+            self._send_advert(output, action.priority)
+        elif isinstance(action, AddVips):
+            await self._add_vips(cfg, action.vips)
+        elif isinstance(action, DelVips):
+            await self._del_vips(cfg, action.vips)
+        elif isinstance(action, SendGarp):
+            await self._send_garp(cfg, action.vips, action.repeat)
+        elif isinstance(action, StateChanged):
+            self._state_changed(output, action)
+        elif isinstance(action, GroupStateChanged):
+            self._group_changed(action)
+        elif isinstance(action, Conflict):
+            self._conflict(output, action)
+
+    def _send_advert(self, output: Output, priority: int) -> None:
+        cfg, src = output.config, output.params.primary_address
+        sock = self.sockets.get((cfg.interface, cfg.family))
+        if sock is None or src is None:
+            return
+        auth = cfg.authentication
+        advert = Advert(version=cfg.version, vrid=cfg.virtual_router_id, priority=priority,
+                        max_advert_int_cs=cfg.advert_int_cs, addresses=tuple(v.address for v in cfg.vips),
+                        auth_type=AUTH_PASS if auth else AUTH_NONE,
+                        auth_data=password_bytes(auth.auth_pass) if auth else b"")
+        for dst in cfg.unicast_peers or (multicast_group(cfg.family),):
+            payload = encode_advert(advert, family=cfg.family, src=src, dst=dst, v3_checksum_as_v2=cfg.v3_checksum_as_v2)
+            try:
+                if cfg.family == 4:
+                    self.ip_ident = self.ip_ident % 65535 + 1
+                    sock.send(encode_ipv4(payload, src=src, dst=dst, ident=self.ip_ident), dst)
+                else:
+                    sock.send(payload, dst, src=src)
+            except OSError as exc:
+                self.io_errors["send_err"] += 1
+                log.warning("%s: cannot send advert to %s: %s", cfg.name, dst, exc)
+
+    async def _add_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
+        for vip in vips:
+            try:
+                await self.netlink.add_vip(vip, cfg.interface)
+            except OSError as exc:
+                self.io_errors["netlink_err"] += 1
+                log.error("%s: cannot add VIP %s: %s", cfg.name, vip.text(), exc)
+
+    async def _del_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
+        for vip in vips:
+            if (vip.address, vip.dev or cfg.interface) in self.protected_vips:
+                continue
+            try:
+                await self.netlink.del_vip(vip, cfg.interface)
+            except OSError as exc:
+                self.io_errors["netlink_err"] += 1
+                log.error("%s: cannot remove VIP %s: %s", cfg.name, vip.text(), exc)
+
+    async def _send_garp(self, cfg: VrrpInstance, vips: tuple[Vip, ...], repeat: int) -> None:
+        interfaces = self.engine.interfaces
+        for round_no in range(repeat):
+            if round_no and cfg.garp.interval_ms:
+                await asyncio.sleep(cfg.garp.interval_ms / 1000)
+            for vip in vips:
+                iface = interfaces.get(vip.dev or cfg.interface)
+                if iface is None or not iface.mac:
+                    continue
+                mac = garp.parse_mac(iface.mac)
+                try:
+                    if vip.family == 4:
+                        self.announcer.send_arp(iface.name, garp.gratuitous_arp_frame(mac, vip.address))
+                    else:
+                        self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address))
+                except OSError as exc:
+                    self.io_errors["send_err"] += 1
+                    log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
+
+    def _state_changed(self, output: Output, change: StateChanged) -> None:
+        log.info("%s: %s -> %s (%s)", output.instance, change.old.value, change.new.value, change.reason)
+        self.emit({"event": "transition", "instance": output.instance, "from": change.old.value,
+                   "to": change.new.value, "reason": change.reason, "priority": change.priority,
+                   "vrid": output.config.virtual_router_id})
+        for argv in instance_notify(output.config, change):
+            self.notify.put(argv)
+
+    def _group_changed(self, change: GroupStateChanged) -> None:
+        log.info("sync group %s: %s -> %s (%s)", change.group, change.old.value, change.new.value, change.reason)
+        self.emit({"event": "group_transition", "group": change.group, "from": change.old.value,
+                   "to": change.new.value, "reason": change.reason})
+        for argv in group_notify(self.config.vrrp_sync_groups.get(change.group), change):
+            self.notify.put(argv)
+
+    def _conflict(self, output: Output, conflict: Conflict) -> None:
+        log.warning("%s: %s: %s", output.instance, conflict.kind, conflict.detail)
+        self.emit({"event": "conflict", "instance": output.instance, "peer": conflict.peer,
+                   "peer_priority": conflict.peer_priority, "kind": conflict.kind, "detail": conflict.detail})
+
