@@ -13,7 +13,7 @@ def render_status(status: dict) -> str:
     config = agent.get("config", {})
     lines = [f"hanode {agent.get('version', '?')} on {agent.get('router_id', '?')}  pid {agent.get('pid')}  "
              f"up {agent.get('uptime_s', 0):.0f}s  config {str(config.get('applied_digest') or '')[:12]}"
-             + ("  (STALE: VRRP process restarting)" if agent.get("stale") else "")]
+             + (f"  (STALE: {', '.join(agent['stale'])} restarting)" if agent.get("stale") else "")]
     instances = status.get("instances", {})
     if instances:
         rows = [["INSTANCE", "STATE", "PRIO", "EFF", "VRID", "IF", "MASTER", "VIPS", "REASON"]]

@@ -26,6 +26,21 @@ HANG_TIMEOUT_S = 5.0
 LONG_RUN_S = 60.0
 EVENT_HISTORY = 1000
 
+# The supervised processes. The checker (health checks + load-balancer sync) runs only when the config
+# has virtual servers; VRRP always runs, so that a slow check can never delay an advert.
+CHILD_MODULES = {"vrrp": "hanode.vrrp.child", "checker": "hanode.health.child"}
+
+# Operator commands and the process that carries them out.
+CONTROL_COMMANDS = {"drain": "vrrp", "enable": "vrrp",
+                    "rs_disable": "checker", "rs_enable": "checker"}
+
+
+def child_wanted(name: str, loaded: LoadedConfig) -> bool:
+    if name == "vrrp":
+        return True
+    lvs = loaded.config.sections.get("lvs")
+    return bool(getattr(lvs, "virtual_servers", None))
+
 
 def restart_delay_s(ran_s: float, failures: int) -> float:
     """keepalived's respawn policy: immediately after a long run, else 1, 2, 4 ... capped at 60 s."""
@@ -45,14 +60,14 @@ class Supervisor:
         self.started_at = time.time()
         self.stop_event = asyncio.Event()
         self.reload_lock = asyncio.Lock()
-        self.apply_waiters: dict[int, asyncio.Future] = {}
-        self.vrrp = Child("vrrp", "hanode.vrrp.child", self._on_message, log_level)
+        self.apply_waiters: dict[tuple[str, int], asyncio.Future] = {}
+        self.children = {name: Child(name, module, self._on_message, log_level) for name, module in CHILD_MODULES.items()}
+        self.failures: dict[str, int] = dict.fromkeys(self.children, 0)
+        self.cached_status: dict[str, dict] = {name: {} for name in self.children}
         self.instance_states: dict[str, str] = {}
-        self.cached_status: dict[str, Any] = {}
         self.events: collections.deque = collections.deque(maxlen=EVENT_HISTORY)
         self.event_seq = 0
         self.subscribers: list[asyncio.Queue] = []
-        self.failures = 0
         self.control = ControlServer(loaded.config.control_socket, self.handle)
 
     # main ---------------------------------------------------------------------------------------
@@ -69,73 +84,103 @@ class Supervisor:
             return 1
         log.info("hanode %s starting: config %s (%s), control socket %s", __version__, self.path,
                  self.loaded.digest[:12], self.loaded.config.control_socket)
+        self.tasks: dict[str, asyncio.Task] = {}
         try:
-            await self._start_vrrp(resume={})
-            tasks = [loop.create_task(self._supervise()), loop.create_task(self._watchdog())]
+            for name in self.children:
+                if child_wanted(name, self.loaded):
+                    await self._start_child(name, resume={})
+            watchdog = loop.create_task(self._watchdog())
             await self.stop_event.wait()
             log.info("stopping")
-            for task in tasks:
+            watchdog.cancel()
+            for task in self.tasks.values():
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self.vrrp.stop()
+            await asyncio.gather(watchdog, *self.tasks.values(), return_exceptions=True)
+            for name in reversed(list(self.children)):
+                await self.children[name].stop()
         finally:
             await self.control.close()
         log.info("stopped")
         return 0
 
-    async def _start_vrrp(self, resume: dict[str, str]) -> None:
-        await self.vrrp.start()
-        await self._apply(self.loaded, resume)
+    async def _start_child(self, name: str, resume: dict[str, str]) -> None:
+        child = self.children[name]
+        await child.start()
+        self.tasks[name] = asyncio.get_running_loop().create_task(self._supervise(name))
+        await self._apply_to(name, self.loaded, resume)
 
-    async def _apply(self, loaded: LoadedConfig, resume: dict[str, str] | None = None) -> None:
-        """Sends the config to the VRRP process and waits until it reports it applied."""
-        generation = self.generation
+    async def _stop_child(self, name: str) -> None:
+        task = self.tasks.pop(name, None)
+        if task:
+            task.cancel()
+        await self.children[name].stop()
+
+    async def _apply_to(self, name: str, loaded: LoadedConfig, resume: dict[str, str] | None = None) -> None:
+        """Sends the config to one child and waits until it reports it applied."""
+        key = (name, self.generation)
         future = asyncio.get_running_loop().create_future()
-        self.apply_waiters[generation] = future
-        self.vrrp.send({"type": "config", "config": loaded.raw, "digest": loaded.digest, "generation": generation,
-                        "router_id": loaded.config.router_id, "resume": resume or {}})
+        self.apply_waiters[key] = future
+        self.children[name].send({"type": "config", "config": loaded.raw, "digest": loaded.digest,
+                                  "generation": self.generation, "router_id": loaded.config.router_id,
+                                  "resume": resume or {}})
         try:
             await asyncio.wait_for(future, APPLY_TIMEOUT_S)
         finally:
-            self.apply_waiters.pop(generation, None)
+            self.apply_waiters.pop(key, None)
 
-    async def _supervise(self) -> None:
+    async def _apply(self, loaded: LoadedConfig) -> None:
+        """Starts or stops children the new config needs or not, and applies it to the running ones."""
+        for name, child in self.children.items():
+            wanted = child_wanted(name, loaded)
+            if wanted and not child.running:
+                await self._start_child(name, resume={})
+            elif not wanted and child.running:
+                await self._stop_child(name)
+            elif wanted:
+                await self._apply_to(name, loaded)
+
+    async def _supervise(self, name: str) -> None:
+        child = self.children[name]
         while True:
-            code = await self.vrrp.wait()
-            if self.stop_event.is_set() or self.vrrp.stopping:
+            code = await child.wait()
+            if self.stop_event.is_set() or child.stopping:
                 return
-            ran_s = time.monotonic() - self.vrrp.started_at
-            self.failures = 0 if ran_s > LONG_RUN_S else self.failures + 1
-            delay = restart_delay_s(ran_s, self.failures)
-            self.vrrp.restarts += 1
-            log.error("vrrp process exited with status %s after %.1f s; restarting in %.0f s", code, ran_s, delay)
-            self.publish({"event": "process_restart", "process": "vrrp", "exit_status": code, "ran_s": round(ran_s, 3),
-                          "delay_s": delay, "resume": dict(self.instance_states)})
-            await self.vrrp.close()
+            ran_s = time.monotonic() - child.started_at
+            self.failures[name] = 0 if ran_s > LONG_RUN_S else self.failures[name] + 1
+            delay = restart_delay_s(ran_s, self.failures[name])
+            child.restarts += 1
+            resume = dict(self.instance_states) if name == "vrrp" else {}
+            log.error("%s process exited with status %s after %.1f s; restarting in %.0f s", name, code, ran_s, delay)
+            self.publish({"event": "process_restart", "process": name, "exit_status": code, "ran_s": round(ran_s, 3),
+                          "delay_s": delay, "resume": resume})
+            await child.close()
             await asyncio.sleep(delay)
             try:
-                await self._start_vrrp(resume=dict(self.instance_states))
+                await child.start()
+                await self._apply_to(name, self.loaded, resume)
             except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
-                log.error("vrrp process did not come back: %s", exc)
+                log.error("%s process did not come back: %s", name, exc)
 
     async def _watchdog(self) -> None:
         """A child that stops sending heartbeats is hung: kill it, _supervise restarts it."""
         while True:
             await asyncio.sleep(1.0)
-            silent_s = time.monotonic() - self.vrrp.last_heartbeat
-            if self.vrrp.running and silent_s > HANG_TIMEOUT_S:
-                log.error("vrrp process sent no heartbeat for %.1f s: killing it", silent_s)
-                self.publish({"event": "process_hung", "process": "vrrp", "silent_s": round(silent_s, 3)})
-                self.vrrp.proc.kill()
-                self.vrrp.last_heartbeat = time.monotonic()
+            for name, child in self.children.items():
+                silent_s = time.monotonic() - child.last_heartbeat
+                if child.running and silent_s > HANG_TIMEOUT_S:
+                    log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s)
+                    self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
+                    child.proc.kill()
+                    child.last_heartbeat = time.monotonic()
 
     # messages from the children -----------------------------------------------------------------
 
     def _on_message(self, child: Child, message: dict) -> None:
         kind = message.get("type")
         if kind == "applied":
-            self.applied = {"digest": message.get("digest"), "generation": message.get("generation"), "at": time.time()}
-            future = self.apply_waiters.get(message.get("generation"))
+            if child.name == "vrrp":
+                self.applied = {"digest": message.get("digest"), "generation": message.get("generation"), "at": time.time()}
+            future = self.apply_waiters.get((child.name, message.get("generation")))
             if future and not future.done():
                 future.set_result(message)
         elif kind == "event":
@@ -181,40 +226,52 @@ class Supervisor:
         cmd = request["cmd"]
         if cmd == "events":
             return self._events(request)
-        handlers = {"status": self.status_reply, "reload": self.reload, "ping": self._ping,
-                    "drain": self._control, "enable": self._control}
+        if cmd in CONTROL_COMMANDS:
+            return self._control(request)
+        handlers = {"status": self.status_reply, "reload": self.reload, "ping": self._ping}
         if cmd not in handlers:
-            return _error(f"unknown command {cmd!r} (known: {', '.join(sorted(handlers) + ['events'])})")
-        return handlers[cmd](request) if cmd in ("drain", "enable") else handlers[cmd]()
+            known = sorted(list(handlers) + list(CONTROL_COMMANDS) + ["events"])
+            return _error(f"unknown command {cmd!r} (known: {', '.join(known)})")
+        return handlers[cmd]()
 
     async def _ping(self) -> dict:
         return {"ok": True, "pid": os.getpid(), "version": __version__}
 
     async def _control(self, request: dict) -> dict:
+        """Operator commands go to the process that owns the state (VRRP or checker)."""
+        name = CONTROL_COMMANDS[request["cmd"]]
+        arguments = {k: v for k, v in request.items() if k != "cmd"}
         try:
-            reply = await self.vrrp.request({"type": "control", "action": request["cmd"],
-                                             "instances": request.get("instances")}, 5.0)
+            reply = await self.children[name].request({"type": "control", "action": request["cmd"], **arguments}, 10.0)
         except (ConnectionError, asyncio.TimeoutError) as exc:
-            return {"ok": False, "error": str(exc) or "the VRRP process did not answer"}
+            return {"ok": False, "error": str(exc) or f"the {name} process did not answer"}
         reply.pop("type", None)
         reply.pop("id", None)
         if reply.get("ok"):
-            self.publish({"event": request["cmd"], "instances": request.get("instances")})
+            self.publish({"event": "control", "action": request["cmd"], **arguments})
         return reply
 
     async def status_reply(self) -> dict:
         return {"ok": True, "status": await self.status()}
 
     async def status(self) -> dict:
-        try:
-            reply = await self.vrrp.request({"type": "status"}, 2.0)
-            self.cached_status = reply.get("status", {})
-            stale = False
-        except (ConnectionError, asyncio.TimeoutError):
-            stale = True
-        return {"schema_version": SCHEMA_VERSION, "agent": self._agent_info(stale), **self.cached_status}
+        """Each child reports its own part (VRRP: instances...; checker: virtual_servers); a child that is
+        restarting is shown from its last report, flagged stale."""
+        merged: dict[str, Any] = {}
+        stale = []
+        for name, child in self.children.items():
+            if not child.running and not child_wanted(name, self.loaded):
+                continue
+            try:
+                reply = await child.request({"type": "status"}, 2.0)
+                self.cached_status[name] = reply.get("status", {})
+            except (ConnectionError, asyncio.TimeoutError):
+                stale.append(name)
+            merged.update(self.cached_status[name])
+        merged.setdefault("instances", {})
+        return {"schema_version": SCHEMA_VERSION, "agent": self._agent_info(stale), **merged}
 
-    def _agent_info(self, stale: bool) -> dict:
+    def _agent_info(self, stale: list[str]) -> dict:
         now = time.monotonic()
         return {
             "router_id": self.loaded.config.router_id,
@@ -225,9 +282,10 @@ class Supervisor:
             "config": {"path": self.path, "digest": self.loaded.digest, "generation": self.generation,
                        "applied_digest": self.applied.get("digest"), "applied_generation": self.applied.get("generation"),
                        "last_reload": self.last_reload},
-            "processes": {"vrrp": {"pid": self.vrrp.pid, "running": self.vrrp.running, "restarts": self.vrrp.restarts,
-                                   "uptime_s": round(now - self.vrrp.started_at, 3) if self.vrrp.running else None,
-                                   "heartbeat_age_s": round(now - self.vrrp.last_heartbeat, 3)}},
+            "processes": {name: {"pid": child.pid, "running": child.running, "restarts": child.restarts,
+                                 "uptime_s": round(now - child.started_at, 3) if child.running else None,
+                                 "heartbeat_age_s": round(now - child.last_heartbeat, 3) if child.running else None}
+                          for name, child in self.children.items() if child.running or child.restarts},
         }
 
     async def _events(self, request: dict) -> AsyncIterator[dict]:

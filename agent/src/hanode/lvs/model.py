@@ -1,0 +1,126 @@
+"""keepalived's virtual_server half as frozen dataclasses: the contract between config parsing (config/parse_lvs.py),
+the planner and kernel backends (lvs/), and the health checker (health/). Durations carry their unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "PING_CHECK", "UDP_CHECK", "DNS_CHECK", "SMTP_CHECK")
+LB_ALGOS = ("rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh")
+LB_KINDS = ("NAT", "DR", "TUN")
+PROTOCOLS = ("TCP", "UDP")
+BACKENDS = ("auto", "ipvs", "nftables")
+
+
+@dataclass(frozen=True)
+class UrlCheck:
+    path: str = "/"
+    status_codes: tuple[tuple[int, int], ...] = ((200, 299),)  # inclusive ranges; keepalived's default is 2xx
+    digest: str | None = None  # md5 hex of the body, as keepalived's genhash prints
+
+
+@dataclass(frozen=True)
+class Check:
+    type: str                                  # one of CHECK_TYPES
+    connect_ip: str | None = None              # default: the real server's address
+    connect_port: int | None = None            # default: the real server's port
+    bindto: str | None = None
+    bind_port: int | None = None
+    connect_timeout_ms: int = 5000
+    retry: int = 1                             # keepalived: retries after the first failure before declaring DOWN
+    delay_before_retry_ms: int = 1000
+    warmup_ms: int | None = None               # random delay before the first check (keepalived: up to delay_loop)
+    delay_loop_ms: int | None = None           # per-check override of the real server's / virtual server's delay_loop
+    # HTTP_GET / SSL_GET
+    urls: tuple[UrlCheck, ...] = ()
+    virtualhost: str | None = None
+    sni: str | None = None                     # SSL_GET: TLS server name (keepalived: enable_sni / tls_servername)
+    # MISC_CHECK
+    misc_path: str | None = None
+    misc_timeout_ms: int | None = None
+    misc_dynamic: bool = False                 # exit 2..255 sets the weight to exit-2
+    user: str | None = None
+    # UDP_CHECK
+    payload: bytes | None = None
+    require_reply: bool = False
+    # DNS_CHECK
+    dns_type: str = "SOA"
+    dns_name: str = "."
+    # SMTP_CHECK
+    helo_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SorryServer:
+    address: str
+    port: int | None = None
+    inhibit: bool = False
+
+
+@dataclass(frozen=True)
+class RealServer:
+    address: str
+    port: int | None = None                    # None for fwmark services (keepalived allows a port anyway)
+    weight: int = 1
+    inhibit_on_failure: bool | None = None     # None: the virtual server's setting
+    notify_up: str | None = None
+    notify_down: str | None = None
+    checks: tuple[Check, ...] = ()             # all must pass (keepalived: every checker of a real server)
+    delay_loop_ms: int | None = None           # per real server override
+    alpha: bool | None = None                  # None: the virtual server's setting
+
+    @property
+    def family(self) -> int:
+        return 6 if ":" in self.address else 4
+
+
+@dataclass(frozen=True)
+class VirtualServer:
+    address: str | None = None                 # address + port, or fwmark
+    port: int | None = None
+    fwmark: int | None = None
+    protocol: str = "TCP"
+    lb_algo: str = "wlc"                       # keepalived's default scheduler
+    lb_kind: str = "NAT"
+    persistence_timeout_s: int | None = None
+    persistence_granularity: str | None = None
+    delay_loop_ms: int = 60_000                # keepalived's default delay_loop is 60 s
+    quorum: int = 1
+    hysteresis: int = 0
+    quorum_up: str | None = None
+    quorum_down: str | None = None
+    sorry_server: SorryServer | None = None
+    inhibit_on_failure: bool = False
+    alpha: bool = False                        # servers start DOWN and must pass a check first
+    omega: bool = False                        # run quorum_down when the service is removed
+    ops: bool = False                          # one-packet scheduling (UDP)
+    virtualhost: str | None = None
+    smtp_alert: bool | None = None
+    real_servers: tuple[RealServer, ...] = ()
+
+    @property
+    def family(self) -> int:
+        if self.address is not None:
+            return 6 if ":" in self.address else 4
+        return self.real_servers[0].family if self.real_servers else 4
+
+    @property
+    def name(self) -> str:
+        """How status, logs and events name the service: '198.51.100.100:80/TCP' or 'fwmark 7/TCP'."""
+        if self.fwmark is not None:
+            return f"fwmark {self.fwmark}/{self.protocol}"
+        host = f"[{self.address}]" if ":" in (self.address or "") else self.address
+        return f"{host}:{self.port}/{self.protocol}"
+
+
+def real_server_name(rs: RealServer) -> str:
+    host = f"[{rs.address}]" if ":" in rs.address else rs.address
+    return f"{host}:{rs.port}" if rs.port is not None else host
+
+
+@dataclass(frozen=True)
+class LvsConfig:
+    backend: str = "auto"
+    keep_on_stop: bool = False                 # keepalived -I: leave the kernel rules when the agent stops
+    reconcile_interval_ms: int = 10_000
+    virtual_servers: tuple[VirtualServer, ...] = field(default_factory=tuple)
