@@ -26,6 +26,15 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
+def ipv6_forwarding(ifname: str) -> bool:
+    """keepalived sets the NA Router flag when the interface forwards IPv6."""
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{ifname}/forwarding", encoding="ascii") as handle:
+            return handle.read().strip() == "1"
+    except OSError:
+        return False
+
+
 class VrrpRunner:
     def __init__(self, config: AgentConfig, emit: Callable[[dict], None]):
         self.config = config
@@ -313,7 +322,8 @@ class VrrpRunner:
                     if vip.family == 4:
                         self.announcer.send_arp(iface.name, garp.gratuitous_arp_frame(mac, vip.address))
                     else:
-                        self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address))
+                        router = ipv6_forwarding(iface.name)
+                        self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address, router=router))
                 except OSError as exc:
                     self.io_errors["send_err"] += 1
                     log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
