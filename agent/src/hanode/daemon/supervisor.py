@@ -17,12 +17,14 @@ from hanode.config.load import LoadedConfig, load_config
 from hanode.config.problems import ConfigError
 from hanode.control.server import ControlServer, SocketInUse
 from hanode.daemon.child import Child
+from hanode.ops.metrics import MetricsServer
+from hanode.ops.sd_notify import SystemdNotifier
+from hanode.ops.sinks import EventSinks
 
 log = logging.getLogger("hanode.supervisor")
 
 SCHEMA_VERSION = 1
 APPLY_TIMEOUT_S = 30.0
-HANG_TIMEOUT_S = 5.0
 LONG_RUN_S = 60.0
 EVENT_HISTORY = 1000
 
@@ -68,7 +70,11 @@ class Supervisor:
         self.events: collections.deque = collections.deque(maxlen=EVENT_HISTORY)
         self.event_seq = 0
         self.subscribers: list[asyncio.Queue] = []
+        self.transitions: collections.Counter = collections.Counter()
         self.control = ControlServer(loaded.config.control_socket, self.handle)
+        self.sinks = EventSinks()
+        self.systemd = SystemdNotifier()
+        self.metrics: MetricsServer | None = None
 
     # main ---------------------------------------------------------------------------------------
 
@@ -86,22 +92,60 @@ class Supervisor:
                  self.loaded.digest[:12], self.loaded.config.control_socket)
         self.tasks: dict[str, asyncio.Task] = {}
         try:
+            await self._configure_outputs(self.loaded)
             for name in self.children:
                 if child_wanted(name, self.loaded):
                     await self._start_child(name, resume={})
-            watchdog = loop.create_task(self._watchdog())
+            self.systemd.ready(self._summary())
+            helpers = [loop.create_task(self._watchdog())]
+            if self.systemd.watchdog_interval_s:
+                helpers.append(loop.create_task(self._systemd_watchdog()))
             await self.stop_event.wait()
             log.info("stopping")
-            watchdog.cancel()
-            for task in self.tasks.values():
+            self.systemd.stopping()
+            for task in helpers + list(self.tasks.values()):
                 task.cancel()
-            await asyncio.gather(watchdog, *self.tasks.values(), return_exceptions=True)
+            await asyncio.gather(*helpers, *self.tasks.values(), return_exceptions=True)
             for name in reversed(list(self.children)):
                 await self.children[name].stop()
         finally:
             await self.control.close()
+            await self.sinks.close()
+            if self.metrics:
+                await self.metrics.close()
         log.info("stopped")
         return 0
+
+    async def _configure_outputs(self, loaded: LoadedConfig) -> None:
+        """Event sinks (FIFO, mail) and the metrics listener follow the config."""
+        await self.sinks.configure(loaded.config)
+        listen = loaded.config.sections["ops"].metrics_listen
+        current = (self.metrics.host, self.metrics.port) if self.metrics else None
+        if listen != current:
+            if self.metrics:
+                await self.metrics.close()
+                self.metrics = None
+            if listen:
+                server = MetricsServer(listen[0], listen[1], self.status)
+                try:
+                    await server.start()
+                    self.metrics = server
+                except OSError as exc:
+                    log.error("cannot listen for metrics on %s:%d: %s", listen[0], listen[1], exc)
+
+    def _summary(self) -> str:
+        """systemd's one-line STATUS=."""
+        states = ", ".join(f"{name} {state}" for name, state in sorted(self.instance_states.items()))
+        return f"{states or 'no VRRP instances'}; config {self.loaded.digest[:12]}"
+
+    async def _systemd_watchdog(self) -> None:
+        """WATCHDOG=1 only while every running child is alive: a hung agent gets restarted by systemd."""
+        timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
+        while True:
+            await asyncio.sleep(self.systemd.watchdog_interval_s)
+            now = time.monotonic()
+            if all(now - c.last_heartbeat < timeout_s for c in self.children.values() if c.running):
+                self.systemd.watchdog()
 
     async def _start_child(self, name: str, resume: dict[str, str]) -> None:
         child = self.children[name]
@@ -164,10 +208,11 @@ class Supervisor:
     async def _watchdog(self) -> None:
         """A child that stops sending heartbeats is hung: kill it, _supervise restarts it."""
         while True:
-            await asyncio.sleep(1.0)
+            timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
+            await asyncio.sleep(min(0.5, timeout_s / 4))
             for name, child in self.children.items():
                 silent_s = time.monotonic() - child.last_heartbeat
-                if child.running and silent_s > HANG_TIMEOUT_S:
+                if child.running and silent_s > timeout_s:
                     log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s)
                     self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
                     child.proc.kill()
@@ -187,6 +232,8 @@ class Supervisor:
             message.pop("type", None)
             if message.get("event") == "transition":
                 self.instance_states[message["instance"]] = message["to"]
+                self.transitions[message["instance"]] += 1
+                self.systemd.status(self._summary())
             self.publish(message)
 
     def publish(self, event: dict) -> None:
@@ -195,6 +242,7 @@ class Supervisor:
         self.events.append(event)
         for queue in self.subscribers:
             queue.put_nowait(event)
+        self.sinks.handle(event)
 
     # reload -------------------------------------------------------------------------------------
 
@@ -212,9 +260,12 @@ class Supervisor:
             if loaded.config.control_socket != self.loaded.config.control_socket:
                 log.warning("control_socket changed: takes effect at the next start, not on reload")
             if changed:
+                self.systemd.reloading()
                 self.generation += 1
                 self.loaded = loaded
+                await self._configure_outputs(loaded)
                 await self._apply(loaded)
+                self.systemd.ready(self._summary())
             self.last_reload = {"ok": True, "at": time.time(), "changed": changed, "digest": loaded.digest}
             log.info("reload: %s (%s)", "applied" if changed else "no change", loaded.digest[:12])
             self.publish({"event": "reload", "ok": True, "changed": changed, "digest": loaded.digest})
@@ -268,7 +319,8 @@ class Supervisor:
             except (ConnectionError, asyncio.TimeoutError):
                 stale.append(name)
             merged.update(self.cached_status[name])
-        merged.setdefault("instances", {})
+        for name, inst in merged.setdefault("instances", {}).items():
+            inst["transitions"] = self.transitions[name]
         return {"schema_version": SCHEMA_VERSION, "agent": self._agent_info(stale), **merged}
 
     def _agent_info(self, stale: list[str]) -> dict:
@@ -286,6 +338,8 @@ class Supervisor:
                                  "uptime_s": round(now - child.started_at, 3) if child.running else None,
                                  "heartbeat_age_s": round(now - child.last_heartbeat, 3) if child.running else None}
                           for name, child in self.children.items() if child.running or child.restarts},
+            "alerts": self.sinks.status()["mail"],
+            "events": {"published": self.event_seq, "fifo": self.sinks.status()["fifo"]},
         }
 
     async def _events(self, request: dict) -> AsyncIterator[dict]:

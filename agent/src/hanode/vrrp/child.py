@@ -15,7 +15,7 @@ from hanode.daemon.logs import setup_logging
 from hanode.vrrp.runner import VrrpRunner
 
 log = logging.getLogger("hanode.vrrp")
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 0.25
 
 
 class VrrpChild:

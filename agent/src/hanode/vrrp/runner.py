@@ -53,6 +53,7 @@ class VrrpRunner:
         self.protected_vips: set[tuple[str, str]] = set()
         self.ip_ident = 0
         self.io_errors: dict[str, int] = {"send_err": 0, "netlink_err": 0}
+        self.jitter: dict[str, dict[str, float]] = {}
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -69,6 +70,7 @@ class VrrpRunner:
                       self.loop.create_task(self._link_worker())]
         self._sync_script_tasks()
         self._feed(self.engine.start(now_us(), resume))
+        await self._flush()
 
     async def stop(self) -> None:
         """Priority-0 adverts and VIP removal for every MASTER, then notify_stop scripts, then close."""
@@ -112,6 +114,10 @@ class VrrpRunner:
     def status(self) -> dict:
         status = engine_status(self.engine, now_us()) if self.engine else {"instances": {}}
         status.setdefault("vrrp", {})["io_errors"] = dict(self.io_errors)
+        for name, inst in status["instances"].items():
+            entry = self.jitter.get(name)
+            inst["advert_jitter_ms"] = {"last": round(entry["last"], 3), "max": round(entry["max"], 3),
+                                        "mean": round(entry["sum"] / entry["count"], 3)} if entry else None
         return status
 
     # engine plumbing ----------------------------------------------------------------------------
@@ -131,7 +137,21 @@ class VrrpRunner:
 
     def _on_timer(self) -> None:
         self.timer = None
-        self._feed(self.engine.tick(now_us()))
+        now = now_us()
+        for name, inst in self.engine.instances.items():
+            due = inst.state.advert_at_us
+            if due is not None and due <= now:
+                self._record_jitter(name, now - due)
+        self._feed(self.engine.tick(now))
+
+    def _record_jitter(self, name: str, late_us: int) -> None:
+        """How late the advert timer fired: the advert interval's jitter as the network sees it."""
+        entry = self.jitter.setdefault(name, {"last": 0.0, "max": 0.0, "sum": 0.0, "count": 0})
+        late_ms = late_us / 1000
+        entry["last"] = late_ms
+        entry["max"] = max(entry["max"], late_ms)
+        entry["sum"] += late_ms
+        entry["count"] += 1
 
     def _on_readable(self, sock: VrrpSocket) -> None:
         outputs: list[Output] = []

@@ -1,0 +1,117 @@
+"""Alert mail an on-call engineer can act on: which events send one, subject and body (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import EmailMessage
+
+from hanode.config.model import AgentConfig
+
+
+@dataclass(frozen=True)
+class Alert:
+    subject: str
+    body: str
+
+
+def alert_enabled(event: dict, config: AgentConfig, default: bool) -> bool:
+    """keepalived's smtp_alert: per instance / sync group / virtual server, else the global default."""
+    kind = event.get("event")
+    if kind in ("transition", "conflict"):
+        inst = config.vrrp_instances.get(event.get("instance", ""))
+        flag = inst.smtp_alert if inst else None
+    elif kind == "group_transition":
+        group = config.vrrp_sync_groups.get(event.get("group", ""))
+        flag = group.smtp_alert if group else None
+    elif kind in ("real_server", "quorum"):
+        flag = _virtual_server_flag(config, event.get("virtual_server"))
+    elif kind in ("process_restart", "process_hung"):
+        flag = None
+    else:
+        return False
+    return default if flag is None else flag
+
+
+def _virtual_server_flag(config: AgentConfig, name: str | None) -> bool | None:
+    lvs = config.sections.get("lvs")
+    for vs in getattr(lvs, "virtual_servers", ()) or ():
+        if vs.name == name:
+            return vs.smtp_alert
+    return None
+
+
+def _when(event: dict) -> str:
+    return datetime.fromtimestamp(event.get("ts", 0), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def compose(event: dict, router_id: str) -> Alert | None:
+    kind = event.get("event")
+    composer = _COMPOSERS.get(kind)
+    return composer(event, router_id) if composer else None
+
+
+def _transition(event: dict, router_id: str) -> Alert:
+    name, new = event["instance"], event["to"]
+    advice = {"MASTER": "This node now holds the virtual addresses. Check that the previous master is really gone.",
+              "BACKUP": "This node gave up or did not take the virtual addresses; another node should be MASTER.",
+              "FAULT": "This node cannot serve: fix the reason below, the instance recovers by itself.",
+              "STOP": "The agent stopped this instance (shutdown or reload)."}.get(new, "")
+    body = (f"Router {router_id}: VRRP instance {name} (VRID {event.get('vrid')}) went "
+            f"{event.get('from')} -> {new} at {_when(event)}.\n"
+            f"Reason: {event.get('reason')}\nPriority: {event.get('priority')}\n\n{advice}\n"
+            f"Details: hanode status on {router_id}.\n")
+    return Alert(f"[{router_id}] VRRP instance {name} is now {new}", body)
+
+
+def _group(event: dict, router_id: str) -> Alert:
+    body = (f"Router {router_id}: VRRP sync group {event['group']} went {event.get('from')} -> {event['to']} "
+            f"at {_when(event)}.\nReason: {event.get('reason')}\n")
+    return Alert(f"[{router_id}] VRRP sync group {event['group']} is now {event['to']}", body)
+
+
+def _conflict(event: dict, router_id: str) -> Alert:
+    body = (f"Router {router_id}: VRRP instance {event['instance']} is MASTER and heard {event['peer']} claim the same "
+            f"virtual router (priority {event.get('peer_priority')}) at {_when(event)}.\n"
+            f"Kind: {event.get('kind')}\nDetail: {event.get('detail')}\n\n"
+            "Two masters mean a network partition healed or a VRID collision with another cluster on this segment. "
+            "This node re-asserted (advert + gratuitous ARP) so clients converge; check that only one node is MASTER now.\n")
+    return Alert(f"[{router_id}] VRRP {event['instance']}: another master seen ({event['peer']})", body)
+
+
+def _real_server(event: dict, router_id: str) -> Alert:
+    state = "UP" if event.get("up") else "DOWN"
+    body = (f"Router {router_id}: real server {event.get('real_server')} of {event.get('virtual_server')} is {state} "
+            f"at {_when(event)}.\nReason: {event.get('reason') or '-'}\n")
+    return Alert(f"[{router_id}] Real server {event.get('real_server')} of {event.get('virtual_server')} is {state}", body)
+
+
+def _quorum(event: dict, router_id: str) -> Alert:
+    state = "gained" if event.get("up") else "LOST"
+    body = (f"Router {router_id}: virtual server {event.get('virtual_server')} {state} its quorum at {_when(event)}.\n"
+            f"Live weight {event.get('weight')} vs quorum {event.get('quorum')}.\n"
+            + ("" if event.get("up") else "Traffic now goes to the sorry server if one is configured.\n"))
+    return Alert(f"[{router_id}] Virtual server {event.get('virtual_server')} quorum {state}", body)
+
+
+def _process(event: dict, router_id: str) -> Alert:
+    what = "stopped answering and was killed" if event["event"] == "process_hung" else \
+        f"exited with status {event.get('exit_status')}"
+    body = (f"Router {router_id}: the hanode {event.get('process')} process {what} at {_when(event)}; the supervisor "
+            f"restarts it (delay {event.get('delay_s', 0)} s) and re-establishes its state.\n")
+    return Alert(f"[{router_id}] hanode {event.get('process')} process restarted", body)
+
+
+_COMPOSERS = {"transition": _transition, "group_transition": _group, "conflict": _conflict,
+              "real_server": _real_server, "quorum": _quorum, "process_restart": _process, "process_hung": _process}
+
+
+def to_message(alert: Alert, sender: str, recipients: tuple[str, ...], when: float) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = alert.subject
+    message["Date"] = datetime.fromtimestamp(when, timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    message["X-Mailer"] = "hanode"
+    message.set_content(alert.body)
+    return message

@@ -1,0 +1,150 @@
+"""Prometheus text endpoint (off unless metrics_listen is set): families built from the status document."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, Iterable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from hanode.vrrp.fsm import COUNTERS
+
+log = logging.getLogger("hanode.metrics")
+STATES = ("INIT", "BACKUP", "MASTER", "FAULT", "STOP")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _agent(status: dict) -> Iterable[Metric]:
+    agent = status.get("agent", {})
+    info = GaugeMetricFamily("hanode_agent_info", "Agent version and router id", labels=["version", "router_id"])
+    info.add_metric([str(agent.get("version")), str(agent.get("router_id"))], 1)
+    yield info
+    yield GaugeMetricFamily("hanode_agent_uptime_seconds", "Seconds since the agent started", value=agent.get("uptime_s", 0))
+    up = GaugeMetricFamily("hanode_process_up", "1 when the supervised process runs", labels=["process"])
+    restarts = CounterMetricFamily("hanode_process_restarts", "Restarts of a supervised process", labels=["process"])
+    for name, proc in (agent.get("processes") or {}).items():
+        up.add_metric([name], 1 if proc.get("running") else 0)
+        restarts.add_metric([name], proc.get("restarts", 0))
+    yield up
+    yield restarts
+    reload_ok = (agent.get("config") or {}).get("last_reload") or {}
+    yield GaugeMetricFamily("hanode_config_last_reload_ok", "0 when the last reload was refused",
+                            value=0 if reload_ok and not reload_ok.get("ok") else 1)
+
+
+def _vrrp(status: dict) -> Iterable[Metric]:
+    instances = status.get("instances") or {}
+    state = GaugeMetricFamily("hanode_vrrp_state", "1 for the instance's current state", labels=["instance", "state"])
+    prio = GaugeMetricFamily("hanode_vrrp_priority", "Configured priority", labels=["instance"])
+    eff = GaugeMetricFamily("hanode_vrrp_effective_priority", "Priority after trackers", labels=["instance"])
+    transitions = CounterMetricFamily("hanode_vrrp_transitions", "State transitions", labels=["instance"])
+    conflicts = CounterMetricFamily("hanode_vrrp_conflicts", "Other masters heard while MASTER (split brain / VRID collision)",
+                                    labels=["instance"])
+    lateness = GaugeMetricFamily("hanode_vrrp_advert_jitter_seconds", "Advert timer lateness (jitter): last and max",
+                                 labels=["instance", "stat"])
+    counters = {name: CounterMetricFamily(f"hanode_vrrp_{name}", f"keepalived counter {name}", labels=["instance"])
+                for name in COUNTERS}
+    for name, inst in instances.items():
+        for value in STATES:
+            state.add_metric([name, value], 1 if inst.get("state") == value else 0)
+        prio.add_metric([name], inst.get("priority", 0))
+        eff.add_metric([name], inst.get("effective_priority", 0))
+        transitions.add_metric([name], inst.get("transitions", 0))
+        conflicts.add_metric([name], (inst.get("conflicts") or {}).get("count", 0))
+        jitter = inst.get("advert_jitter_ms") or {}
+        for stat in ("last", "max"):
+            lateness.add_metric([name, stat], (jitter.get(stat) or 0) / 1000)
+        for counter, family in counters.items():
+            family.add_metric([name], (inst.get("stats") or {}).get(counter, 0))
+    yield from (state, prio, eff, transitions, conflicts, lateness, *counters.values())
+    vrrp = status.get("vrrp") or {}
+    yield CounterMetricFamily("hanode_vrrp_unknown_vrid_packets", "Adverts for VRIDs not configured here",
+                              value=(vrrp.get("stats") or {}).get("unknown_vrid", 0))
+
+
+def _lvs(status: dict) -> Iterable[Metric]:
+    up = GaugeMetricFamily("hanode_lvs_real_server_up", "1 when the real server passes its checks",
+                           labels=["virtual_server", "real_server"])
+    weight = GaugeMetricFamily("hanode_lvs_real_server_weight", "Weight in the kernel (-1: not in the kernel)",
+                               labels=["virtual_server", "real_server"])
+    latency = GaugeMetricFamily("hanode_lvs_check_latency_seconds", "Latency of the last check",
+                                labels=["virtual_server", "real_server"])
+    diff = GaugeMetricFamily("hanode_lvs_diff_entries", "Differences between desired and kernel state",
+                             labels=["virtual_server"])
+    for vs in status.get("virtual_servers") or []:
+        vs_name = str(vs.get("name"))
+        diff.add_metric([vs_name], len(vs.get("diff") or []))
+        for rs in vs.get("real_servers") or []:
+            labels = [vs_name, str(rs.get("name"))]
+            up.add_metric(labels, 1 if rs.get("health") == "up" else 0)
+            kernel_weight = rs.get("kernel_weight")
+            weight.add_metric(labels, -1 if kernel_weight is None else kernel_weight)
+            latency.add_metric(labels, ((rs.get("last_check") or {}).get("latency_ms") or 0) / 1000)
+    yield from (up, weight, latency, diff)
+    lvs = status.get("lvs") or {}
+    yield CounterMetricFamily("hanode_lvs_reconciles", "Kernel reconciles", value=lvs.get("reconciles", 0))
+    yield CounterMetricFamily("hanode_lvs_sync_errors", "Failed kernel operations", value=lvs.get("errors", 0))
+    yield GaugeMetricFamily("hanode_lvs_sync_lag_seconds", "Seconds since the kernel was last known in sync",
+                            value=lvs.get("last_success_age_s") or 0)
+    yield GaugeMetricFamily("hanode_lvs_last_reconcile_seconds", "Duration of the last reconcile",
+                            value=(lvs.get("last_duration_ms") or 0) / 1000)
+
+
+def _alerts(status: dict) -> Iterable[Metric]:
+    alerts = (status.get("agent") or {}).get("alerts") or {}
+    yield GaugeMetricFamily("hanode_alert_queue", "Alert mails waiting to be sent", value=alerts.get("pending", 0))
+    for key in ("sent", "failed_attempts", "retries", "dropped"):
+        yield CounterMetricFamily(f"hanode_alert_mail_{key}", f"Alert mails: {key.replace('_', ' ')}",
+                                  value=alerts.get(key, 0))
+    events = (status.get("agent") or {}).get("events") or {}
+    yield CounterMetricFamily("hanode_events", "Events published on the event stream", value=events.get("published", 0))
+
+
+class _Snapshot:
+    def __init__(self, status: dict):
+        self.status = status
+
+    def collect(self) -> Iterable[Metric]:
+        for part in (_agent, _vrrp, _lvs, _alerts):
+            yield from part(self.status)
+
+
+def render_metrics(status: dict) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(status))
+    return generate_latest(registry)
+
+
+class MetricsServer:
+    def __init__(self, host: str, port: int, status: Callable[[], Awaitable[dict]]):
+        self.host, self.port, self.status = host, port, status
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, self.host, self.port)
+        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
+
+    async def close(self) -> None:
+        if self.server:
+            self.server.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)).strip():
+                pass
+            parts = request.decode(errors="replace").split()
+            if len(parts) >= 2 and parts[0] == "GET" and parts[1].split("?")[0] == "/metrics":
+                body, code, kind = render_metrics(await self.status()), "200 OK", CONTENT_TYPE
+            else:
+                body, code, kind = b"only /metrics here\n", "404 Not Found", "text/plain"
+            writer.write(f"HTTP/1.1 {code}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
+                         f"Connection: close\r\n\r\n".encode() + body)
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()

@@ -1,0 +1,50 @@
+"""systemd's notify protocol (sd_notify(3)) without libsystemd: READY=1, RELOADING=1, STATUS=, WATCHDOG=1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+
+class SystemdNotifier:
+    def __init__(self, environ: dict[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        path = env.get("NOTIFY_SOCKET")
+        self.address = ("\0" + path[1:]) if path and path.startswith("@") else path
+        watchdog_usec = env.get("WATCHDOG_USEC")
+        watchdog_pid = env.get("WATCHDOG_PID")
+        pid_ok = watchdog_pid is None or watchdog_pid == str(os.getpid())
+        self.watchdog_interval_s = int(watchdog_usec) / 2e6 if watchdog_usec and pid_ok else None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.address)
+
+    def send(self, *lines: str) -> bool:
+        if not self.address:
+            return False
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(self.address)
+            sock.sendall("\n".join(lines).encode())
+            return True
+        except OSError:
+            return False
+        finally:
+            sock.close()
+
+    def ready(self, status: str) -> bool:
+        return self.send("READY=1", f"STATUS={status}", f"MAINPID={os.getpid()}")
+
+    def reloading(self) -> bool:
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+
+    def status(self, text: str) -> bool:
+        return self.send(f"STATUS={text}")
+
+    def watchdog(self) -> bool:
+        return self.send("WATCHDOG=1")
+
+    def stopping(self) -> bool:
+        return self.send("STOPPING=1")

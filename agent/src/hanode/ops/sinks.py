@@ -1,0 +1,60 @@
+"""Where events go besides the control socket: the notify FIFO and alert mail (rebuilt on every reload)."""
+
+from __future__ import annotations
+
+import logging
+
+from hanode.config.model import AgentConfig
+from hanode.ops.fifo import NotifyFifo
+from hanode.ops.mail import alert_enabled, compose, to_message
+from hanode.ops.mailer import Mailer
+
+log = logging.getLogger("hanode.events")
+
+
+class EventSinks:
+    def __init__(self) -> None:
+        self.config: AgentConfig | None = None
+        self.fifo: NotifyFifo | None = None
+        self.mailer: Mailer | None = None
+
+    async def configure(self, config: AgentConfig) -> None:
+        ops = config.sections["ops"]
+        self.config = config
+        fifo_key = (ops.notify_fifo, ops.notify_fifo_format)
+        if self.fifo is None or (self.fifo.path, self.fifo.fmt) != fifo_key:
+            if self.fifo:
+                self.fifo.close()
+            self.fifo = None
+            if ops.notify_fifo:
+                fifo = NotifyFifo(*fifo_key)
+                try:
+                    fifo.open()
+                    self.fifo = fifo
+                except OSError as exc:
+                    log.error("cannot open notify FIFO %s: %s", ops.notify_fifo, exc)
+        if self.mailer is None or self.mailer.settings != ops.smtp:
+            if self.mailer:
+                await self.mailer.stop()
+            self.mailer = Mailer(ops.smtp) if ops.smtp else None
+            if self.mailer:
+                self.mailer.start()
+
+    async def close(self) -> None:
+        if self.fifo:
+            self.fifo.close()
+        if self.mailer:
+            await self.mailer.stop()
+
+    def handle(self, event: dict) -> None:
+        if self.fifo:
+            self.fifo.write(event)
+        if self.mailer and self.config and alert_enabled(event, self.config, self.config.sections["ops"].smtp_alert):
+            alert = compose(event, self.config.router_id)
+            if alert:
+                settings = self.mailer.settings
+                self.mailer.submit(to_message(alert, settings.sender, settings.recipients, event.get("ts", 0)))
+
+    def status(self) -> dict:
+        return {"mail": self.mailer.status() if self.mailer else None,
+                "fifo": {"path": self.fifo.path, **self.fifo.stats} if self.fifo else None}
