@@ -1,0 +1,369 @@
+"""lb_backend, lb_keep_on_stop, lb_reconcile_interval and virtual_servers: keepalived's virtual_server
+keywords in YAML, every problem with its field path, and the backend's limits (lvs/validate.py).
+
+Durations are seconds in the file (keepalived's units) and milliseconds in the model. Checker timing
+options (connect_timeout, retry, delay_before_retry, warmup) may also sit on a real server or a virtual
+server, as in keepalived: a check inherits them from its real server, which inherits them from its
+virtual server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable
+
+from hanode.config.model import AgentConfig
+from hanode.config.problems import Problems, Reader, join
+from hanode.lvs import caps
+from hanode.lvs.desired import service_key
+from hanode.lvs.model import (BACKENDS, CHECK_TYPES, LB_ALGOS, LB_KINDS, PROTOCOLS, Check, LvsConfig, RealServer,
+                              SorryServer, UrlCheck, VirtualServer)
+from hanode.lvs.validate import backend_problems
+
+SECTION = "lvs"
+WEIGHT_MAX = 65535
+URL_TYPES = ("HTTP_GET", "SSL_GET")
+DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA")
+
+# Which backend `auto` resolves to for validation: (has_ipvs, why). Tests replace it.
+ipvs_probe: Callable[[], tuple[bool, str]] = caps.ipvs_available
+
+# Check keys that belong to some check types only.
+_TYPE_KEYS = {
+    "path": URL_TYPES, "status_code": URL_TYPES, "digest": URL_TYPES, "urls": URL_TYPES,
+    "virtualhost": URL_TYPES, "sni": ("SSL_GET",),
+    "misc_path": ("MISC_CHECK",), "misc_timeout": ("MISC_CHECK",), "misc_dynamic": ("MISC_CHECK",),
+    "user": ("MISC_CHECK",),
+    "payload": ("UDP_CHECK",), "require_reply": ("UDP_CHECK",),
+    "dns_type": ("DNS_CHECK",), "dns_name": ("DNS_CHECK",),
+    "helo_name": ("SMTP_CHECK",),
+}
+
+
+def _ms(seconds: Any) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def parse(reader: Reader, problems: Problems, config: AgentConfig) -> LvsConfig:
+    backend = reader.string("lb_backend", "auto", BACKENDS)
+    keep = reader.boolean("lb_keep_on_stop", False)
+    interval_s = reader.number("lb_reconcile_interval", 10, 0.1, 86400)
+    explicit: dict[int, set[str]] = {}
+    scripts: list[tuple[str, str]] = []
+    servers = reader.items("virtual_servers", lambda v, p: _virtual_server(v, p, problems, explicit, scripts))
+    lvs = LvsConfig(backend=backend, keep_on_stop=keep, reconcile_interval_ms=_ms(interval_s),
+                    virtual_servers=servers)
+    _check_unique_services(lvs, problems)
+    if servers and not problems.errors:
+        _check_backend(lvs, explicit, problems)
+    if scripts:
+        config.sections.setdefault("scripts", []).extend(scripts)
+    return lvs
+
+
+def _check_backend(lvs: LvsConfig, explicit: dict[int, set[str]], problems: Problems) -> None:
+    chosen, why = lvs.backend, None
+    if chosen == "auto":
+        has_ipvs, why = ipvs_probe()
+        chosen = "ipvs" if has_ipvs else "nftables"
+    for problem in backend_problems(lvs, chosen, why, explicit):
+        problems.error(problem.path, problem.message)
+
+
+def _check_unique_services(lvs: LvsConfig, problems: Problems) -> None:
+    seen: dict[Any, int] = {}
+    for i, vs in enumerate(lvs.virtual_servers):
+        key = service_key(vs)
+        if key in seen:
+            field = "fwmark" if vs.fwmark is not None else "address"
+            problems.error(f"virtual_servers[{i}].{field}",
+                           f"{vs.name} is the same kernel service as virtual_servers[{seen[key]}]")
+        else:
+            seen[key] = i
+
+
+# ----- virtual servers -----------------------------------------------------------------------------
+
+def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[int, set[str]],
+                    scripts: list[tuple[str, str]]) -> VirtualServer | None:
+    reader = Reader(value, path, problems)
+    if not reader.ok:
+        return None
+    index = int(path.rsplit("[", 1)[1].rstrip("]"))
+    explicit[index] = set(reader.data)
+    fwmark = reader.integer("fwmark", None, 1, 0xFFFFFFFF)
+    address = _ip(reader, "address", fwmark is None, hint=" (or give fwmark instead of address and port)")
+    port = reader.integer("port", None, 0, 65535)
+    family = ipaddress.ip_address(address).version if address else None
+    defaults = _inherited(reader, {})
+    fields = dict(
+        address=address, port=port, fwmark=fwmark,
+        protocol=reader.string("protocol", "TCP", PROTOCOLS, upper=True),
+        lb_algo=reader.string("lb_algo", "wlc", LB_ALGOS),
+        lb_kind=reader.string("lb_kind", "NAT", LB_KINDS, upper=True),
+        persistence_timeout_s=reader.integer("persistence_timeout", None, 1, 2**31 // 1000),
+        persistence_granularity=_granularity(reader, family),
+        delay_loop_ms=_ms(reader.number("delay_loop", 60, 0.001, 86400)),
+        quorum=reader.integer("quorum", 1, 1, 2**31 - 1),
+        hysteresis=reader.integer("hysteresis", 0, 0, 2**31 - 1),
+        quorum_up=_script(reader, "quorum_up", scripts),
+        quorum_down=_script(reader, "quorum_down", scripts),
+        inhibit_on_failure=reader.boolean("inhibit_on_failure", False),
+        alpha=reader.boolean("alpha", False),
+        omega=reader.boolean("omega", False),
+        ops=reader.boolean("ops", False),
+        virtualhost=reader.string("virtualhost", None),
+        smtp_alert=reader.boolean("smtp_alert", None),
+    )
+    fields["sorry_server"] = _sorry_server(reader, family, problems)
+    fields["real_servers"] = reader.items(
+        "real_servers", lambda v, p: _real_server(v, p, problems, family, defaults, scripts, fields["virtualhost"]))
+    reader.finish()
+    if address is None and fwmark is None:
+        return None
+    vs = VirtualServer(**fields)
+    _check_virtual_server(vs, reader, problems)
+    return vs
+
+
+def _ip(reader: Reader, key: str, required: bool, family: int | None = None, hint: str = "") -> str | None:
+    text = reader.string(key, None)
+    if text is None:
+        if required:
+            reader.problems.error(reader.at(key), "is required" + hint)
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        reader.problems.error(reader.at(key), f"{text!r} is not an IP address")
+        return None
+    if family is not None and address.version != family:
+        reader.problems.error(reader.at(key), f"{text} is IPv{address.version} but the virtual server is IPv{family}")
+        return None
+    return str(address)
+
+
+def _inherited(reader: Reader, parent: dict) -> dict:
+    """connect_timeout, retry, delay_before_retry and warmup given here, over those of the parent level."""
+    values = dict(parent)
+    readers = {"connect_timeout": lambda k: reader.number(k, None, 0.001, 3600),
+               "retry": lambda k: reader.integer(k, None, 0, 1000),
+               "delay_before_retry": lambda k: reader.number(k, None, 0, 3600),
+               "warmup": lambda k: reader.number(k, None, 0, 3600)}
+    for key, read in readers.items():
+        value = read(key)
+        if value is not None:
+            values[key] = value
+    return values
+
+
+def _granularity(reader: Reader, family: int | None) -> str | None:
+    text = reader.string("persistence_granularity", None)
+    if text is None:
+        return None
+    path = reader.at("persistence_granularity")
+    if text.lstrip("/").isdigit():
+        length = int(text.lstrip("/"))
+        if not 1 <= length <= (128 if family == 6 else 32):
+            reader.problems.error(path, f"prefix length {length} is out of range for IPv{family or 4}")
+            return None
+        return str(length)
+    if family == 6:
+        reader.problems.error(path, f"must be a prefix length for IPv6 (e.g. 64), got {text!r}")
+        return None
+    try:
+        net = ipaddress.IPv4Network(f"0.0.0.0/{text}")
+    except ValueError:
+        reader.problems.error(path, f"{text!r} is not a netmask (e.g. 255.255.255.0 or 24)")
+        return None
+    return str(net.prefixlen)
+
+
+def _script(reader: Reader, key: str, scripts: list[tuple[str, str]]) -> str | None:
+    command = reader.string(key, None)
+    if command is not None:
+        scripts.append((reader.at(key), command))
+    return command
+
+
+def _sorry_server(reader: Reader, family: int | None, problems: Problems) -> SorryServer | None:
+    if not reader.has("sorry_server"):
+        reader.used.add("sorry_server")
+        return None
+    sub = Reader(reader.mapping("sorry_server"), reader.at("sorry_server"), problems)
+    address = _ip(sub, "address", True, family)
+    port = sub.integer("port", None, 1, 65535)
+    inhibit = sub.boolean("inhibit", False)
+    sub.finish()
+    return SorryServer(address, port, inhibit) if address else None
+
+
+def _check_virtual_server(vs: VirtualServer, reader: Reader, problems: Problems) -> None:
+    if vs.fwmark is not None and vs.address is not None:
+        problems.error(reader.at("fwmark"), "give either fwmark or address and port, not both")
+    if vs.address is not None and vs.port is None:
+        problems.error(reader.at("port"), "is required with address")
+    if vs.port == 0 and not vs.persistence_timeout_s:
+        problems.error(reader.at("port"), "0 (all ports) needs persistence_timeout, as in IPVS")
+    if vs.persistence_granularity is not None and not vs.persistence_timeout_s:
+        problems.warn(reader.at("persistence_granularity"), "has no effect without persistence_timeout")
+    if vs.ops and vs.protocol != "UDP":
+        problems.error(reader.at("ops"), "one-packet scheduling works with protocol UDP only")
+    if not vs.real_servers and vs.sorry_server is None:
+        problems.warn(reader.at("real_servers"), "is empty: the service will have no destination")
+    family = vs.family
+    seen: dict[tuple, int] = {}
+    for i, rs in enumerate(vs.real_servers):
+        rpath = join(reader.at("real_servers"), i)
+        if rs.family != family and vs.lb_kind != "TUN":
+            problems.error(join(rpath, "address"), f"{rs.address} is IPv{rs.family} but the virtual server is "
+                           f"IPv{family} (mixing families needs lb_kind TUN)")
+        if rs.port is None and vs.fwmark is None:
+            pass  # the virtual server's port, as keepalived does
+        elif vs.lb_kind != "NAT" and vs.port and rs.port is not None and rs.port != vs.port:
+            problems.warn(join(rpath, "port"), f"{vs.lb_kind} forwarding does not change ports: "
+                          f"the real server must listen on {vs.port}")
+        key = (rs.address, rs.port if rs.port is not None else vs.port)
+        if key in seen:
+            problems.error(rpath, f"{rs.address}:{key[1]} is already real_servers[{seen[key]}]")
+        else:
+            seen[key] = i
+
+
+# ----- real servers and checks -----------------------------------------------------------------------
+
+def _real_server(value: Any, path: str, problems: Problems, family: int | None, vs_defaults: dict,
+                 scripts: list[tuple[str, str]], virtualhost: str | None) -> RealServer | None:
+    reader = Reader(value, path, problems)
+    if not reader.ok:
+        return None
+    address = _ip(reader, "address", True)
+    defaults = _inherited(reader, vs_defaults)
+    fields = dict(
+        port=reader.integer("port", None, 1, 65535),
+        weight=reader.integer("weight", 1, 0, WEIGHT_MAX),
+        inhibit_on_failure=reader.boolean("inhibit_on_failure", None),
+        notify_up=_script(reader, "notify_up", scripts),
+        notify_down=_script(reader, "notify_down", scripts),
+        delay_loop_ms=_ms(reader.number("delay_loop", None, 0.001, 86400)),
+        alpha=reader.boolean("alpha", None),
+    )
+    fields["checks"] = reader.items("checks", lambda v, p: _check(v, p, problems, defaults, scripts, virtualhost))
+    reader.finish()
+    return RealServer(address=address, **fields) if address else None
+
+
+def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: list[tuple[str, str]],
+           virtualhost: str | None) -> Check | None:
+    if isinstance(value, str):
+        value = {"type": value}
+    reader = Reader(value, path, problems)
+    if not reader.ok:
+        return None
+    kind = reader.string("type", choices=CHECK_TYPES, upper=True)
+    if kind is None:
+        for key in reader.data:
+            reader.used.add(key)
+        return None
+    for key, types in _TYPE_KEYS.items():
+        if reader.has(key) and kind not in types:
+            reader.used.add(key)
+            problems.error(reader.at(key), f"applies to {' and '.join(types)} only, not {kind}")
+    fields = dict(
+        type=kind,
+        connect_ip=_ip(reader, "connect_ip", False),
+        connect_port=reader.integer("connect_port", None, 1, 65535),
+        bindto=_ip(reader, "bindto", False),
+        bind_port=reader.integer("bind_port", None, 1, 65535),
+        connect_timeout_ms=_ms(reader.number("connect_timeout", defaults.get("connect_timeout", 5), 0.001, 3600)),
+        retry=reader.integer("retry", defaults.get("retry", 1), 0, 1000),
+        delay_before_retry_ms=_ms(reader.number("delay_before_retry", defaults.get("delay_before_retry", 1), 0, 3600)),
+        warmup_ms=_ms(reader.number("warmup", defaults.get("warmup"), 0, 3600)),
+        delay_loop_ms=_ms(reader.number("delay_loop", None, 0.001, 86400)),
+    )
+    if kind in URL_TYPES:
+        fields.update(_url_fields(reader, problems, virtualhost))
+    elif kind == "MISC_CHECK":
+        fields.update(_misc_fields(reader, scripts))
+    elif kind == "UDP_CHECK":
+        fields.update(payload=_payload(reader), require_reply=reader.boolean("require_reply", False))
+    elif kind == "DNS_CHECK":
+        fields.update(dns_type=reader.string("dns_type", "SOA", DNS_TYPES, upper=True),
+                      dns_name=reader.string("dns_name", "."))
+    elif kind == "SMTP_CHECK":
+        fields.update(helo_name=reader.string("helo_name", None))
+    reader.finish()
+    return Check(**fields)
+
+
+def _url_fields(reader: Reader, problems: Problems, virtualhost: str | None) -> dict:
+    urls = reader.items("urls", lambda v, p: _url(Reader(v, p, problems)))
+    if reader.has("path") or reader.has("status_code") or reader.has("digest"):
+        if urls:
+            problems.error(reader.at("urls"), "give either urls or path/status_code/digest, not both")
+        urls = (_url(reader, finish=False),)
+    return dict(urls=tuple(u for u in urls if u) or (UrlCheck(),),
+                virtualhost=reader.string("virtualhost", virtualhost),
+                sni=reader.string("sni", None))
+
+
+def _url(reader: Reader, finish: bool = True) -> UrlCheck | None:
+    if not reader.ok:
+        return None
+    path = reader.string("path", "/")
+    codes = _status_codes(reader)
+    digest = reader.string("digest", None)
+    if digest is not None and (len(digest) != 32 or any(c not in "0123456789abcdefABCDEF" for c in digest)):
+        reader.problems.error(reader.at("digest"), f"must be an MD5 digest (32 hex digits, as genhash prints), got {digest!r}")
+        digest = None
+    if path and not path.startswith("/"):
+        reader.problems.error(reader.at("path"), f"must start with /, got {path!r}")
+    if finish:
+        reader.finish()
+    return UrlCheck(path=path, status_codes=codes, digest=digest.lower() if digest else None)
+
+
+def _status_codes(reader: Reader) -> tuple[tuple[int, int], ...]:
+    value = reader.raw("status_code")
+    if value is None:
+        return ((200, 299),)
+    items = value if isinstance(value, list) else [value]
+    ranges = []
+    for i, item in enumerate(items):
+        path = join(reader.at("status_code"), i) if isinstance(value, list) else reader.at("status_code")
+        text = str(item).strip()
+        lo_text, _, hi_text = text.partition("-")
+        try:
+            lo, hi = int(lo_text), int(hi_text or lo_text)
+        except ValueError:
+            reader.problems.error(path, f"must be a status code or a range like 200-299, got {item!r}")
+            continue
+        if isinstance(item, bool) or not (100 <= lo <= hi <= 599):
+            reader.problems.error(path, f"must be within 100..599 with low <= high, got {item!r}")
+            continue
+        ranges.append((lo, hi))
+    return tuple(ranges) or ((200, 299),)
+
+
+def _misc_fields(reader: Reader, scripts: list[tuple[str, str]]) -> dict:
+    path = reader.string("misc_path")
+    if path is not None:
+        scripts.append((reader.at("misc_path"), path))
+    return dict(misc_path=path, misc_timeout_ms=_ms(reader.number("misc_timeout", None, 0.001, 3600)),
+                misc_dynamic=reader.boolean("misc_dynamic", False), user=reader.string("user", None))
+
+
+def _payload(reader: Reader) -> bytes | None:
+    value = reader.raw("payload")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        reader.problems.error(reader.at("payload"), f"must be a string, got {value!r}")
+        return None
+    if value.startswith("0x"):
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            reader.problems.error(reader.at("payload"), f"0x... must be hex digits, got {value!r}")
+            return None
+    return value.encode()
