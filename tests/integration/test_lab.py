@@ -121,13 +121,13 @@ def test_partition_drops_traffic_between_two_hosts_and_heal_restores_it(lab_fact
     assert not lab.ping(n2, n1.ipv6, timeout=0.3)
     assert lab.ping(n1, c1.ipv4) and lab.ping(n2, c1.ipv6)
     lab.heal(n1, n2)
-    assert lab.ping(n1, n2.ipv4) and lab.ping(n2, n1.ipv6)
+    assert lab.wait_reachable(n1, n2.ipv4) and lab.wait_reachable(n2, n1.ipv6)
     # Sides may be groups; heal() without arguments removes every partition.
     lab.partition([n1], [n2, c1])
     assert not lab.ping(n1, c1.ipv4, timeout=0.3) and not lab.ping(c1, n1.ipv4, timeout=0.3)
     assert lab.ping(n2, c1.ipv4)
     lab.heal()
-    assert lab.ping(n1, c1.ipv4) and lab.ping(n1, n2.ipv4)
+    assert lab.wait_reachable(n1, c1.ipv4) and lab.wait_reachable(c1, n1.ipv6)
 
 
 @pytest.mark.netns
@@ -137,12 +137,12 @@ def test_link_and_switch_port_down_and_up(lab_factory):
     lab.link_set(n1, "eth0", up=False)
     assert not lab.ping(n2, n1.ipv4, timeout=0.3)
     lab.link_set(n1, "eth0", up=True)
-    assert lab.ping(n2, n1.ipv4) and lab.ping(n2, n1.ipv6)  # addresses survive a link down
+    assert lab.wait_reachable(n2, n1.ipv4) and lab.wait_reachable(n2, n1.ipv6)  # addresses survive a link down
     lab.port_set(n1, "eth0", up=False)
     link = json.loads(lab.run(n1, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]
     assert "NO-CARRIER" in link["flags"]
     lab.port_set(n1, "eth0", up=True)
-    lab.wait_for(lambda: lab.ping(n2, n1.ipv4, timeout=0.3), timeout=5, what="n1 reachable after port up")
+    assert lab.wait_reachable(n2, n1.ipv4)
 
 
 @pytest.mark.netns

@@ -413,10 +413,16 @@ class Lab:
     def set_default_route(self, host: Host | str, via: str) -> None:
         self.add_route(host, "default", via)
 
-    def ping(self, src: Host | str, dst_ip: str, count: int = 1, timeout: float = 1.0) -> bool:
+    def ping(self, src: Host | str, dst_ip: str, count: int = 1, timeout: float = 2.0) -> bool:
+        """One ping (or `count`) from src; True when answered. `timeout` is the wait per reply, seconds."""
         proc = self.run(src, ["ping", "-n", "-q", "-c", str(count), "-W", f"{timeout:g}", dst_ip],
                         check=False, timeout=timeout * count + 5)
         return proc.returncode == 0
+
+    def wait_reachable(self, src: Host | str, dst_ip: str, timeout: float = 5.0) -> bool:
+        """Pings until dst_ip answers (neighbour discovery may be retrying after a partition or link down)."""
+        return self.wait_for(lambda: self.ping(src, dst_ip, timeout=0.5), timeout,
+                             what=f"{dst_ip} to answer ping from {self.host(src).name}")
 
     # ----- partitions (nftables, bridge family, in the switch namespace) ----------------------
 
