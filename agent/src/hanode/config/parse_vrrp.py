@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from hanode.config.model import (Authentication, GarpSettings, NotifyScripts, SyncGroup, TrackedInterface,
                                  TrackedScript, VrrpInstance, VrrpScript)
-from hanode.config.problems import Problems, Reader, join
+from hanode.config.problems import MISSING, Problems, Reader, join
 from hanode.config.vip import check_label_prefix, parse_vip
 
 WEIGHT_MAX = 253
@@ -70,7 +70,7 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
     family = _instance_family(reader, vips, version, problems)
     fields = dict(
         name=name, interface=interface or "", version=version, family=family, vips=vips,
-        virtual_router_id=reader.integer("virtual_router_id", None, 1, 255),
+        virtual_router_id=reader.integer("virtual_router_id", MISSING, 1, 255),
         priority=reader.integer("priority", 100, 1, 255),
         advert_int_cs=_advert_int_cs(reader, version, problems),
         initial_state=reader.string("state", "BACKUP", ("MASTER", "BACKUP"), upper=True),
