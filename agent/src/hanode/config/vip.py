@@ -53,7 +53,7 @@ def _fields_from_mapping(data: Mapping, path: str, problems: Problems) -> dict |
         "dev": reader.string("dev", None),
         "label": reader.string("label", None),
         "scope": reader.string("scope", None),
-        "broadcast": reader.string("broadcast", None),
+        "broadcast": reader.string("broadcast", None) or reader.string("brd", None),  # brd: keepalived's word
     }
     reader.finish()
     if fields["address"] is None:
@@ -82,6 +82,14 @@ def _build(fields: dict, path: str, problems: Problems) -> Vip | None:
         elif len(label) > IFNAME_MAX:
             problems.error(path, f"label {label!r} is longer than {IFNAME_MAX} characters")
             ok = False
+    broadcast = fields.get("broadcast")
+    if broadcast is not None:
+        if iface.version == 6:
+            problems.error(path, "brd applies to IPv4 addresses only")
+            ok = False
+        elif not _is_ipv4(broadcast):
+            problems.error(path, f"brd {broadcast!r} is not an IPv4 address")
+            ok = False
     if scope is not None and scope not in SCOPES:
         problems.error(path, f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
         ok = False
@@ -89,6 +97,14 @@ def _build(fields: dict, path: str, problems: Problems) -> Vip | None:
         return None
     return Vip(address=str(iface.ip), prefixlen=iface.network.prefixlen, family=iface.version,
                dev=dev, label=label, scope=scope, broadcast=fields.get("broadcast"))
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_label_prefix(vip: Vip, interface: str, path: str, problems: Problems) -> None:
