@@ -40,8 +40,9 @@ def unsafe_writer(path: str) -> str | None:
         except OSError:
             return None
         sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        if st.st_uid != 0 and st.st_mode & stat.S_IWUSR:
-            return f"{current} is owned by uid {st.st_uid} and writable by it"
+        if st.st_uid != 0:  # keepalived: any non-root owner, who can chmod it writable at will
+            writable = " and writable by it" if st.st_mode & stat.S_IWUSR else ", who can make it writable"
+            return f"{current} is owned by uid {st.st_uid}{writable}"
         if st.st_gid != 0 and st.st_mode & stat.S_IWGRP and not sticky_dir:
             return f"{current} is writable by group {st.st_gid}"
         if st.st_mode & stat.S_IWOTH and not sticky_dir:
