@@ -10,14 +10,13 @@ from hanode.vrrp.actions import GroupStateChanged, State, StateChanged
 _BY_STATE = {State.MASTER: "master", State.BACKUP: "backup", State.FAULT: "fault", State.STOP: "stop"}
 
 
-def _commands(notify: NotifyScripts, kind: str, name: str, state: State, priority: int | None) -> list[list[str]]:
+def _commands(notify: NotifyScripts, kind: str, name: str, state: State, priority: int) -> list[list[str]]:
     commands = []
     specific = getattr(notify, _BY_STATE[state], None) if state in _BY_STATE else None
     if specific:
         commands.append(shlex.split(specific))
     if notify.generic and state in _BY_STATE:
-        args = [kind, name, state.value] + ([str(priority)] if priority is not None else [])
-        commands.append(shlex.split(notify.generic) + args)
+        commands.append(shlex.split(notify.generic) + [kind, name, state.value, str(priority)])
     return commands
 
 
@@ -27,4 +26,5 @@ def instance_notify(instance: VrrpInstance, change: StateChanged) -> list[list[s
 
 
 def group_notify(group: SyncGroup | None, change: GroupStateChanged) -> list[list[str]]:
-    return _commands(group.notify, "GROUP", change.group, change.new, None) if group else []
+    """keepalived passes priority 0 for a group: `notify GROUP NAME STATE 0`."""
+    return _commands(group.notify, "GROUP", change.group, change.new, 0) if group else []
