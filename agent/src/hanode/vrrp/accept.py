@@ -29,11 +29,16 @@ def check_advert(instance: VrrpInstance, advert: Advert, *, ttl: int | None, src
     return None
 
 
-def _ttl(instance: VrrpInstance, advert: Advert, ttl: int | None) -> Rejection | None:
+def check_ttl(instance: VrrpInstance, ttl: int | None) -> Rejection | None:
+    """The first receive check, made before the packet is decoded (keepalived's order)."""
     # keepalived skips the TTL check in unicast mode (routed peers)
     if ttl is not None and ttl != VRRP_TTL and not instance.unicast:
         return Rejection("ip_ttl_err", f"TTL/hop limit {ttl}, expected {VRRP_TTL}")
     return None
+
+
+def _ttl(instance: VrrpInstance, advert: Advert, ttl: int | None) -> Rejection | None:
+    return check_ttl(instance, ttl)
 
 
 def _version(instance: VrrpInstance, advert: Advert, ttl: int | None) -> Rejection | None:

@@ -11,7 +11,7 @@ from typing import Mapping
 
 from hanode.config.model import AgentConfig, VrrpInstance
 from hanode.vrrp import fsm
-from hanode.vrrp.accept import check_advert
+from hanode.vrrp.accept import check_advert, check_ttl
 from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, GroupStateChanged, SendGarp, State,
                                  StateChanged)
 from hanode.vrrp.packet import PacketError, decode_advert
@@ -231,6 +231,10 @@ class Engine:
             return []
         inst = self.instances[name]
         if rx.src == inst.params.primary_address:
+            return []
+        too_far = check_ttl(inst.config, rx.ttl)
+        if too_far:
+            self._count(inst, too_far.counter)
             return []
         try:
             advert = decode_advert(rx.payload, family=rx.family, src=rx.src, dst=rx.dst)
