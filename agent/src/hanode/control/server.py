@@ -64,32 +64,35 @@ class ControlServer:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
-                await self._answer(line, writer)
+                if await self._answer(line, writer):
+                    break  # a streamed reply (events) ends with the connection: the client reads to EOF
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
 
-    async def _answer(self, line: bytes, writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, line: bytes, writer: asyncio.StreamWriter) -> bool:
+        """Answers one request; True when the answer was a stream (the connection is then closed)."""
         try:
             request = json.loads(line)
             if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
                 raise ValueError("a request is a JSON object with a string 'cmd'")
         except ValueError as exc:
             await _write(writer, {"ok": False, "error": f"bad request: {exc}"})
-            return
+            return False
         try:
             result = self.handler(request)
             if inspect.isasyncgen(result):
                 async for item in result:
                     await _write(writer, item)
-                return
+                return True
             await _write(writer, await result)
         except (ConnectionError, BrokenPipeError):
             raise
         except Exception as exc:  # noqa: BLE001 - the agent keeps serving
             log.exception("control request %s failed", request.get("cmd"))
             await _write(writer, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        return False
 
 
 async def _write(writer: asyncio.StreamWriter, message: Any) -> None:
