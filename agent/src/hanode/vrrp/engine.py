@@ -184,7 +184,7 @@ class Engine:
         if self.started:
             for name, inst in self.instances.items():
                 if inst.state.state == State.INIT and not pending[name]:
-                    resume = self.resume.get(name) == State.MASTER.value
+                    resume = self.resume.pop(name, None) == State.MASTER.value  # the first start only
                     outputs += self._step(name, fsm.Start(resume_master=resume), now_us)
         return outputs
 
@@ -300,6 +300,8 @@ class Engine:
         gone = [n for n, i in old_instances.items()
                 if n not in config.vrrp_instances or identity(i.config) != identity(config.vrrp_instances[n])]
         outputs += self.shutdown(now_us, gone)
+        for name in gone:
+            self.resume.pop(name, None)  # a new router on the wire starts as BACKUP
         self.health = {n: self.health[n] if n in self.health and self._same_script(n, config) else initial_health(s)
                        for n, s in config.vrrp_scripts.items()}
         self.config = config
