@@ -302,7 +302,9 @@ class Engine:
         outputs += self.shutdown(now_us, gone)
         for name in gone:
             self.resume.pop(name, None)  # a new router on the wire starts as BACKUP
-        self.health = {n: self.health[n] if n in self.health and self._same_script(n, config) else initial_health(s)
+        # a script keeps its last result across a reload (even with a new command or timing) until it reports
+        # again: forgetting it would clear its FAULT or weight for one interval and flap the instance
+        self.health = {n: self.health[n] if n in self.health else initial_health(s)
                        for n, s in config.vrrp_scripts.items()}
         self.config = config
         self.instances = {}
@@ -315,9 +317,6 @@ class Engine:
                 outputs += self._update_in_place(name, old, cfg, now_us)
         self.group_states = {g: s for g, s in self.group_states.items() if g in config.vrrp_sync_groups}
         return outputs + self._retrack(now_us)
-
-    def _same_script(self, name: str, config: AgentConfig) -> bool:
-        return self.config.vrrp_scripts.get(name) == config.vrrp_scripts.get(name)
 
     def _update_in_place(self, name: str, inst: Instance, cfg: VrrpInstance, now_us: int) -> list[Output]:
         """Same router on the wire: keep the state; a MASTER adds or removes only the VIPs that changed."""
