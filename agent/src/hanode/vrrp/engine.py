@@ -244,18 +244,18 @@ class Engine:
         rejection = check_advert(inst.config, advert, ttl=rx.ttl, src=rx.src, check_unicast_src=self.check_unicast_src)
         if rejection:
             self._count(inst, rejection.counter)
-            return self._rejected_while_master(name, inst, rejection, rx, advert)
+            return self._rejected_while_master(name, inst, rejection, rx, advert, now_us)
         self._count(inst, "advert_rcvd")
         inst.peers[rx.src] = Peer(priority=advert.priority, last_seen_us=now_us, checksum_form=advert.checksum_form)
         return self._step(name, fsm.Advert(rx.src, advert.priority, advert.max_advert_int_cs), now_us)
 
-    def _rejected_while_master(self, name, inst, rejection, rx, advert) -> list[Output]:
+    def _rejected_while_master(self, name: str, inst: Instance, rejection, rx: Received, advert, now_us: int) -> list[Output]:
+        """A MASTER hearing our VRID with another VIP set: a VRID collision or a misconfigured peer."""
         if rejection.counter != "addr_list_err" or inst.state.state != State.MASTER:
             return []
-        conflict = Conflict(peer=rx.src, peer_priority=advert.priority, kind="vip_mismatch", detail=rejection.message)
-        inst.conflicts += 1
-        inst.last_conflict = {"peer": rx.src, "priority": advert.priority, "kind": "vip_mismatch", "detail": rejection.message}
-        return [Output(name, conflict, inst.config, inst.params)]
+        event = fsm.PeerConflict(src=rx.src, priority=advert.priority, kind="vrid_collision",
+                                 detail=f"VRID {advert.vrid} advertised by {rx.src} with another address list: {rejection.message}")
+        return self._step(name, event, now_us)
 
     @staticmethod
     def _count(inst: Instance, counter: str) -> None:

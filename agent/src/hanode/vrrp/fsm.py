@@ -16,6 +16,7 @@ from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, SendAdvert,
 from hanode.vrrp.timers import advert_interval_us, master_down_interval_us, skew_time_us
 
 OWNER_PRIORITY = 255
+CONFLICT_GARP_INTERVAL_US = 5_000_000  # re-announce VIPs at most this often while another master persists
 
 COUNTERS = ("advert_rcvd", "advert_sent", "become_master", "release_master", "packet_len_err",
             "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err", "invalid_authtype",
@@ -55,6 +56,7 @@ class InstanceState:
     fault_reasons: tuple[str, ...] = ()
     drained: bool = False
     down_reason: str = "master down timer expired"
+    conflict_garp_at_us: int | None = None
     last_transition_us: int | None = None
     last_reason: str = ""
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
@@ -109,7 +111,16 @@ class Shutdown:
     pass
 
 
-Event = Start | Advert | Tick | SetPriority | SetFault | SetDrain | ForceState | Shutdown
+@dataclass(frozen=True)
+class PeerConflict:
+    """An advert for our VRID that we cannot accept but that shows another master (e.g. a different VIP set)."""
+    src: str
+    priority: int
+    kind: str
+    detail: str
+
+
+Event = Start | Advert | Tick | SetPriority | SetFault | SetDrain | ForceState | Shutdown | PeerConflict
 
 
 def new_state(params: Params) -> InstanceState:
@@ -288,18 +299,43 @@ def _master_rx(params: Params, st: InstanceState, ev: Advert, now_us: int, actio
     if ev.src == params.primary_address:
         return
     if _peer_wins(params, st, ev):
-        st.master_address = ev.src
-        st.master_priority = ev.priority
-        interval = ev.max_advert_int_cs if params.version == 3 else None
-        reason = f"higher priority advert from {ev.src} ({ev.priority} vs {st.effective_priority})" \
-            if ev.priority != st.effective_priority else f"equal priority {ev.priority}, {ev.src} has the higher address"
-        _become_backup(params, st, now_us, reason, actions, interval)
+        _yield_to(params, st, ev, now_us, actions)
         return
-    # a lower-priority (or lower-address) master: re-assert at once (RFC 9568, keepalived's default)
-    actions.append(Conflict(peer=ev.src, peer_priority=ev.priority, kind="split_brain",
-                            detail=f"MASTER heard {ev.src} advertising priority {ev.priority} (ours {st.effective_priority})"))
+    # a lower-priority (or lower-address) master: split brain; re-assert at once (RFC 9568, keepalived's default)
+    detail = f"MASTER heard {ev.src} advertising priority {ev.priority} (ours {st.effective_priority})"
+    _reassert(params, st, Conflict(peer=ev.src, peer_priority=ev.priority, kind="split_brain", detail=detail),
+              now_us, actions)
+
+
+def _reassert(params: Params, st: InstanceState, conflict: Conflict, now_us: int, actions: list[Action]) -> None:
+    """Advert now, and (rate-limited) gratuitous ARP / NA so that clients converge on this master."""
+    actions.append(conflict)
     _send_advert(st, st.effective_priority, actions)
     st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
+    if params.vips and (st.conflict_garp_at_us is None or now_us >= st.conflict_garp_at_us):
+        actions.append(SendGarp(params.vips, params.garp.master_repeat))
+        st.conflict_garp_at_us = now_us + CONFLICT_GARP_INTERVAL_US
+
+
+def _yield_to(params: Params, st: InstanceState, ev: Advert, now_us: int, actions: list[Action]) -> None:
+    """Another master wins. One last advert at our priority tells it that there were two masters (after a
+    partition heals), so it re-announces the VIPs and clients that followed us converge on it at once."""
+    same = ev.priority == st.effective_priority
+    reason = f"equal priority {ev.priority}, {ev.src} has the higher address" if same else \
+        f"higher priority advert from {ev.src} ({ev.priority} vs {st.effective_priority})"
+    actions.append(Conflict(peer=ev.src, peer_priority=ev.priority, kind="yielded",
+                            detail=f"MASTER heard {ev.src} (priority {ev.priority}) and gave way"))
+    _send_advert(st, st.effective_priority, actions)
+    st.master_address = ev.src
+    st.master_priority = ev.priority
+    interval = ev.max_advert_int_cs if params.version == 3 else None
+    _become_backup(params, st, now_us, reason, actions, interval)
+
+
+def _on_peer_conflict(params: Params, st: InstanceState, ev: PeerConflict, now_us: int, actions: list[Action]) -> None:
+    if st.state == State.MASTER:
+        _reassert(params, st, Conflict(peer=ev.src, peer_priority=ev.priority, kind=ev.kind, detail=ev.detail),
+                  now_us, actions)
 
 
 def _on_set_priority(params: Params, st: InstanceState, ev: SetPriority, now_us: int, actions: list[Action]) -> None:
@@ -348,4 +384,5 @@ def _on_shutdown(params: Params, st: InstanceState, ev: Shutdown, now_us: int, a
 _HANDLERS = {
     Start: _on_start, Tick: _on_tick, Advert: _on_advert, SetPriority: _on_set_priority,
     SetFault: _on_set_fault, SetDrain: _on_set_drain, ForceState: _on_force, Shutdown: _on_shutdown,
+    PeerConflict: _on_peer_conflict,
 }

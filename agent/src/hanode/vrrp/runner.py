@@ -20,6 +20,7 @@ from hanode.vrrp.scripts import NotifyQueue, ScriptResult, run_periodically
 from hanode.vrrp.status import engine_status
 
 log = logging.getLogger("hanode.vrrp")
+CONFLICT_REPORT_US = 30_000_000
 
 
 def now_us() -> int:
@@ -54,6 +55,7 @@ class VrrpRunner:
         self.ip_ident = 0
         self.io_errors: dict[str, int] = {"send_err": 0, "netlink_err": 0}
         self.jitter: dict[str, dict[str, float]] = {}
+        self.conflicts_reported: dict[tuple[str, str, str], int] = {}
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -364,7 +366,14 @@ class VrrpRunner:
             self.notify.put(argv)
 
     def _conflict(self, output: Output, conflict: Conflict) -> None:
+        """Counted every time (engine); logged, evented and so alerted once per peer and kind every 30 s."""
+        key = (output.instance, conflict.peer, conflict.kind)
+        now = now_us()
+        if now - self.conflicts_reported.get(key, -CONFLICT_REPORT_US) < CONFLICT_REPORT_US:
+            return
+        self.conflicts_reported[key] = now
         log.warning("%s: %s: %s", output.instance, conflict.kind, conflict.detail)
         self.emit({"event": "conflict", "instance": output.instance, "peer": conflict.peer,
-                   "peer_priority": conflict.peer_priority, "kind": conflict.kind, "detail": conflict.detail})
+                   "peer_priority": conflict.peer_priority, "kind": conflict.kind, "detail": conflict.detail,
+                   "vrid": output.config.virtual_router_id})
 
