@@ -17,6 +17,7 @@ from hanode.config.load import LoadedConfig, load_config
 from hanode.config.problems import ConfigError
 from hanode.control.server import ControlServer, SocketInUse
 from hanode.daemon.child import Child
+from hanode.daemon.logs import fields
 from hanode.ops.metrics import MetricsServer
 from hanode.ops.sd_notify import SystemdNotifier
 from hanode.ops.sinks import EventSinks
@@ -194,7 +195,8 @@ class Supervisor:
             delay = restart_delay_s(ran_s, self.failures[name])
             child.restarts += 1
             resume = dict(self.instance_states) if name == "vrrp" else {}
-            log.error("%s process exited with status %s after %.1f s; restarting in %.0f s", name, code, ran_s, delay)
+            log.error("%s process exited with status %s after %.1f s; restarting in %.0f s", name, code, ran_s, delay,
+                      extra=fields(event="process_restart", process=name, exit_status=code, delay_s=delay))
             self.publish({"event": "process_restart", "process": name, "exit_status": code, "ran_s": round(ran_s, 3),
                           "delay_s": delay, "resume": resume})
             await child.close()
@@ -213,7 +215,8 @@ class Supervisor:
             for name, child in self.children.items():
                 silent_s = time.monotonic() - child.last_heartbeat
                 if child.running and silent_s > timeout_s:
-                    log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s)
+                    log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s,
+                              extra=fields(event="process_hung", process=name))
                     self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
                     child.proc.kill()
                     child.last_heartbeat = time.monotonic()
@@ -253,7 +256,8 @@ class Supervisor:
             except ConfigError as exc:
                 errors = [str(p) for p in exc.problems]
                 self.last_reload = {"ok": False, "at": time.time(), "errors": errors}
-                log.error("reload refused, keeping the running config: %s", "; ".join(errors))
+                log.error("reload refused, keeping the running config: %s", "; ".join(errors),
+                          extra=fields(event="reload", ok=False))
                 self.publish({"event": "reload", "ok": False, "errors": errors})
                 return {"ok": False, "errors": errors, "digest": self.loaded.digest}
             changed = loaded.digest != self.loaded.digest
@@ -267,7 +271,8 @@ class Supervisor:
                 await self._apply(loaded)
                 self.systemd.ready(self._summary())
             self.last_reload = {"ok": True, "at": time.time(), "changed": changed, "digest": loaded.digest}
-            log.info("reload: %s (%s)", "applied" if changed else "no change", loaded.digest[:12])
+            log.info("reload: %s (%s)", "applied" if changed else "no change", loaded.digest[:12],
+                     extra=fields(event="reload", ok=True, changed=changed, digest=loaded.digest))
             self.publish({"event": "reload", "ok": True, "changed": changed, "digest": loaded.digest})
             return {"ok": True, "changed": changed, "digest": loaded.digest, "generation": self.generation}
 

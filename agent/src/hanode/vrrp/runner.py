@@ -8,6 +8,7 @@ import time
 from typing import Callable
 
 from hanode.config.model import AgentConfig, Vip, VrrpInstance
+from hanode.daemon.logs import fields
 from hanode.vrrp import garp
 from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp,
                                  StateChanged)
@@ -167,7 +168,8 @@ class VrrpRunner:
         after = self.engine.health.get(name)
         if before is None or before.ok != after.ok:
             state = "ok" if after.ok else "failed"
-            log.info("script %s %s%s", name, state, f" ({result.error})" if result.error else "")
+            log.info("script %s %s%s", name, state, f" ({result.error})" if result.error else "",
+                     extra=fields(event="tracker", tracker="script", name=name, state=state, reason=result.error))
             self.emit({"event": "tracker", "tracker": "script", "name": name, "state": state,
                        "exit_code": result.exit_code, "error": result.error})
 
@@ -191,7 +193,8 @@ class VrrpRunner:
             now = new.get(name).up if name in new else None
             if was != now and name in self._tracked_interfaces():
                 state = "up" if now else ("down" if now is False else "gone")
-                log.info("interface %s %s", name, state)
+                log.info("interface %s %s", name, state, extra=fields(event="tracker", tracker="interface",
+                                                                      name=name, state=state))
                 self.emit({"event": "tracker", "tracker": "interface", "name": name, "state": state})
 
     def _tracked_interfaces(self) -> set[str]:
@@ -351,7 +354,10 @@ class VrrpRunner:
                     log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
 
     def _state_changed(self, output: Output, change: StateChanged) -> None:
-        log.info("%s: %s -> %s (%s)", output.instance, change.old.value, change.new.value, change.reason)
+        log.info("%s: %s -> %s (%s)", output.instance, change.old.value, change.new.value, change.reason,
+                 extra=fields(event="transition", instance=output.instance, vrid=output.config.virtual_router_id,
+                              from_state=change.old.value, to_state=change.new.value, priority=change.priority,
+                              reason=change.reason))
         self.emit({"event": "transition", "instance": output.instance, "from": change.old.value,
                    "to": change.new.value, "reason": change.reason, "priority": change.priority,
                    "vrid": output.config.virtual_router_id})
@@ -359,7 +365,9 @@ class VrrpRunner:
             self.notify.put(argv)
 
     def _group_changed(self, change: GroupStateChanged) -> None:
-        log.info("sync group %s: %s -> %s (%s)", change.group, change.old.value, change.new.value, change.reason)
+        log.info("sync group %s: %s -> %s (%s)", change.group, change.old.value, change.new.value, change.reason,
+                 extra=fields(event="group_transition", group=change.group, from_state=change.old.value,
+                              to_state=change.new.value, reason=change.reason))
         self.emit({"event": "group_transition", "group": change.group, "from": change.old.value,
                    "to": change.new.value, "reason": change.reason})
         for argv in group_notify(self.config.vrrp_sync_groups.get(change.group), change):
@@ -372,7 +380,9 @@ class VrrpRunner:
         if now - self.conflicts_reported.get(key, -CONFLICT_REPORT_US) < CONFLICT_REPORT_US:
             return
         self.conflicts_reported[key] = now
-        log.warning("%s: %s: %s", output.instance, conflict.kind, conflict.detail)
+        log.warning("%s: %s: %s", output.instance, conflict.kind, conflict.detail,
+                    extra=fields(event="conflict", instance=output.instance, kind=conflict.kind, peer=conflict.peer,
+                                 peer_priority=conflict.peer_priority, reason=conflict.detail))
         self.emit({"event": "conflict", "instance": output.instance, "peer": conflict.peer,
                    "peer_priority": conflict.peer_priority, "kind": conflict.kind, "detail": conflict.detail,
                    "vrid": output.config.virtual_router_id})
