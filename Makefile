@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup test unit integration demo bench clean lab-clean
+.PHONY: setup test unit integration demo demo-vrrp bench clean lab-clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,10 @@ integration: setup
 
 demo: setup
 	@bash scripts/demo.sh
+
+# The VRRP-only demo: two agents, a client, the VIP moving when the master stops.
+demo-vrrp: setup
+	@HANODE_DEMO=vrrp bash scripts/demo.sh
 
 bench: setup
 	@bash scripts/bench.sh
