@@ -103,6 +103,7 @@ class Engine:
         self.resume: dict[str, str] = {}
         for name, cfg in config.vrrp_instances.items():
             self.instances[name] = self._new_instance(cfg)
+        self._index_instances()
 
     # construction -------------------------------------------------------------------------------
 
@@ -110,8 +111,10 @@ class Engine:
         params = build_params(cfg, self.interfaces.get(cfg.interface))
         return Instance(config=cfg, params=params, state=fsm.new_state(params))
 
-    def _key_index(self) -> dict[tuple[str, int, int], str]:
-        return {(i.config.interface, i.config.family, i.config.virtual_router_id): n for n, i in self.instances.items()}
+    def _index_instances(self) -> None:
+        """Which instance a packet belongs to: (interface, family, VRID), as the kernel delivers it."""
+        self.by_key = {(i.config.interface, i.config.family, i.config.virtual_router_id): n
+                       for n, i in self.instances.items()}
 
     # stepping -----------------------------------------------------------------------------------
 
@@ -225,7 +228,7 @@ class Engine:
             self.global_stats["packet_len_err"] += 1
             return []
         vrid = rx.payload[1]
-        name = self._key_index().get((rx.interface, rx.family, vrid))
+        name = self.by_key.get((rx.interface, rx.family, vrid))
         if name is None:
             self._record_foreign(rx, vrid, now_us)
             return []
@@ -315,6 +318,7 @@ class Engine:
             else:
                 self.instances[name] = old
                 outputs += self._update_in_place(name, old, cfg, now_us)
+        self._index_instances()
         self.group_states = {g: s for g, s in self.group_states.items() if g in config.vrrp_sync_groups}
         return outputs + self._retrack(now_us)
 

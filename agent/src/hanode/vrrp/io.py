@@ -3,7 +3,6 @@ gratuitous ARP (AF_PACKET) and unsolicited neighbour advertisements (ICMPv6)."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import struct
@@ -144,6 +143,3 @@ class NeighbourAnnouncer:
 def multicast_group(family: int) -> str:
     return IPV4_MCAST_GROUP if family == 4 else IPV6_MCAST_GROUP
 
-
-def is_link_local(address: str) -> bool:
-    return ipaddress.ip_address(address).is_link_local
