@@ -83,16 +83,16 @@ def _diff_dests(key: ServiceKey, want: Mapping[DestKey, Dest], have: Mapping[Des
                 groups: dict[type, list[Op]]) -> None:
     if want == have:
         return
-    for dk in sorted(want):
+    get = have.get
+    for dk in sorted([dk for dk, dest in want.items() if get(dk) != dest]):
         dest = want[dk]
-        old = have.get(dk)
+        old = get(dk)
         if old is None:
             groups[AddDest].append(AddDest(key, dest))
-        elif old != dest:
+        else:
             groups[EditDest].append(EditDest(key, dest, old))
-    for dk in sorted(have):
-        if dk not in want:
-            groups[DelDest].append(DelDest(key, dk))
+    for dk in sorted([dk for dk in have if dk not in want]):
+        groups[DelDest].append(DelDest(key, dk))
 
 
 def describe(op: Op) -> str:
