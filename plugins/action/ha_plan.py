@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright: hanode contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of hanode.fleet.ha_plan: the whole play's cluster model, checked before any host is touched."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.hanode.fleet.plugins.module_utils import _cluster, _plan
+
+ARGUMENT_SPEC = dict(
+    hosts=dict(type="list", elements="str"),
+    model_var=dict(type="str", default="ha_node_model"),
+    agent_check=dict(type="bool", default=True),
+    agent_source=dict(type="path"),
+    fail_on_warnings=dict(type="bool", default=False),
+)
+AGENT_MIN_PYTHON = (3, 11)
+
+
+def default_agent_source() -> str:
+    """The agent source shipped in this collection: <collection>/agent/src."""
+    collection = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(collection, "agent", "src")
+
+
+def _plain(value):
+    """Template results carry Ansible's tagged types; the model works on plain JSON data."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def load_agent_parser(source: str):
+    """hanode.config.parse.parse_config from the collection's own agent source, or (None, reason)."""
+    if sys.version_info < AGENT_MIN_PYTHON:
+        return None, "the agent's parser needs Python %d.%d on the controller" % AGENT_MIN_PYTHON
+    if not os.path.isdir(os.path.join(source, "hanode", "config")):
+        return None, "no agent source at %s" % source
+    added = source not in sys.path
+    if added:
+        sys.path.insert(0, source)
+    try:
+        parse = importlib.import_module("hanode.config.parse")
+        problems = importlib.import_module("hanode.config.problems")
+        return (parse.parse_config, problems.ConfigError), None
+    except ImportError as exc:
+        return None, "cannot import the agent's parser from %s: %s" % (source, exc)
+    finally:
+        if added:
+            sys.path.remove(source)
+
+
+def agent_problems(parser, host: str, config: dict):
+    """Every error (and warning) the agent's check-config would raise for this node's config."""
+    parse_config, config_error = parser
+    try:
+        _, found = parse_config(config, default_router_id=host)
+        return [], ["%s: %s: %s" % (host, _cluster.agent_path_to_var(p.path), p.message) for p in found.warnings]
+    except config_error as exc:
+        return ["%s: %s: %s" % (host, _cluster.agent_path_to_var(p.path), p.message) for p in exc.problems], []
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        hosts = args["hosts"] or list(task_vars.get("ansible_play_hosts_all") or [])
+        hostvars = task_vars["hostvars"]
+        models, missing = {}, []
+        for host in hosts:
+            hv = hostvars[host]
+            model = hv.get(args["model_var"])
+            if model is None:
+                missing.append("%s: %s: not set (run the role's model step on every host of the play)" % (host, args["model_var"]))
+                continue
+            model = _plain(model)
+            if not model.get("interfaces"):
+                model["interfaces"] = _cluster.interfaces_from_facts(_plain(hv.get("ansible_facts") or {}))
+            models[host] = model
+        if missing:
+            raise AnsibleActionFail("hanode cluster model incomplete:\n" + "\n".join(missing))
+        built = _cluster.build(models, hosts)
+        errors, warnings = list(built["errors"]), list(built["warnings"])
+        result["agent_check"] = "off"
+        if args["agent_check"]:
+            parser, why = load_agent_parser(args["agent_source"] or default_agent_source())
+            result["agent_check"] = why or "ran"
+            if parser is None:
+                self._display.warning("hanode.fleet.ha_plan: agent checks skipped (%s); each host still validates its "
+                                      "config with its own agent before it is installed" % why)
+            else:
+                for host in hosts:
+                    errs, warns = agent_problems(parser, host, built["configs"][host])
+                    errors += [e for e in errs if e not in errors]
+                    warnings += [w for w in warns if w not in warnings]
+        for warning in warnings:
+            self._display.warning(warning)
+        result.update(configs=built["configs"], plans=built["plans"], plan_text=_plan.plan_lines(built["plans"]),
+                      members=built["members"], errors=errors, warnings=warnings, changed=False)
+        if errors or (warnings and args["fail_on_warnings"]):
+            result["failed"] = True
+            problems = errors + (warnings if args["fail_on_warnings"] else [])
+            result["msg"] = "hanode cluster model: %d problem(s), no host was touched:\n%s" % (len(problems), "\n".join(problems))
+        return result
