@@ -1,0 +1,129 @@
+"""Kernel codecs without a kernel: IPVS generic-netlink attributes and `nft -j` tables round-trip to the
+kernel-shaped state; the load-balancer's pure modules import no I/O."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import struct
+from pathlib import Path
+
+from hanode.lvs import ipvs, nft
+from hanode.lvs.kernel import SVC_F_PERSISTENT, Dest, DestKey, Entry, Service, ServiceKey
+from hanode.lvs.plan import AddDest, AddService, DelDest, EditDest
+
+SRC = Path(ipvs.__file__).resolve().parents[1]
+PURE = ["lvs/kernel.py", "lvs/plan.py", "lvs/desired.py", "lvs/validate.py", "lvs/model.py", "config/parse_lvs.py"]
+FORBIDDEN = {"socket", "asyncio", "time", "subprocess", "pyroute2"}
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_pure_modules_import_no_io_even_indirectly():
+    seen, todo = set(), list(PURE)
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        for name in _imports(SRC / rel):
+            assert name.split(".")[0] not in FORBIDDEN, f"{rel} imports {name}"
+            if name.startswith("hanode."):
+                target = name[len("hanode."):].replace(".", "/")
+                todo.append(f"{target}.py" if (SRC / f"{target}.py").exists() else f"{target}/__init__.py")
+
+
+def _roundtrip_service(service: Service) -> Service:
+    top = ipvs.parse_attrs(ipvs.service_attr(service, True))
+    return ipvs.parse_service(ipvs.parse_attrs(top[ipvs.CMD_ATTR_SERVICE]))
+
+
+def test_ipvs_service_attributes_round_trip():
+    v4 = Service(ServiceKey.for_address(4, "TCP", "198.51.100.100", 80), "wrr", SVC_F_PERSISTENT, 300, 24)
+    v6 = Service(ServiceKey.for_address(6, "UDP", "2001:db8:100::100", 53), "sh")
+    mark = Service(ServiceKey.for_fwmark(4, 7), "rr")
+    for service in (v4, v6, mark):
+        assert _roundtrip_service(service) == service.normalized()
+
+
+def test_ipvs_netmask_is_a_mask_for_ipv4_and_a_host_order_prefix_length_for_ipv6():
+    v4 = Service(ServiceKey.for_address(4, "TCP", "198.51.100.100", 80), "rr", SVC_F_PERSISTENT, 60, 24)
+    v6 = Service(ServiceKey.for_address(6, "TCP", "2001:db8:100::100", 80), "rr")
+    assert ipvs._netmask(v4) == socket.inet_aton("255.255.255.0")
+    assert ipvs._netmask(v6.normalized()) == struct.pack("=I", 128)
+
+
+def test_ipvs_dest_attributes_carry_weight_and_method():
+    dest = Dest(DestKey("2001:db8:203::11", 8080), 7, "DR")
+    attrs = ipvs.parse_attrs(ipvs.parse_attrs(ipvs.dest_attr(dest, True))[ipvs.CMD_ATTR_DEST])
+    assert ipvs.parse_dest(attrs, socket.AF_INET6) == dest
+    assert struct.unpack("=I", attrs[ipvs.DEST_ATTR["fwd"]])[0] == 3      # IP_VS_CONN_F_DROUTE
+
+
+def test_ipvs_requests_skip_dest_deletes_implied_by_a_service_delete():
+    key = ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)
+    from hanode.lvs.plan import DelService
+    ops = [DelDest(key, DestKey("203.0.113.11", 80)), DelService(key)]
+    assert ipvs.without_implied(ops) == [DelService(key)]
+
+
+def test_ipvs_weight_change_is_a_set_dest_request():
+    key = ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)
+    cmd, _ = ipvs.encode_op(EditDest(key, Dest(DestKey("203.0.113.11", 80), 5), Dest(DestKey("203.0.113.11", 80), 3)), {})
+    assert cmd == ipvs.CMD["set_dest"] == 6
+
+
+KEY = ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)
+CHAIN = "svc_tcp_198.51.100.100_80"
+
+
+def test_nft_table_parses_to_kernel_state():
+    doc = {"nftables": [
+        {"metainfo": {"version": "1.0.6"}},
+        {"map": {"family": "ip", "name": "services", "table": "hanode", "type": ["ipv4_addr", "inet_proto", "inet_service"],
+                 "map": "verdict", "elem": [[{"concat": ["198.51.100.100", "tcp", 80]}, {"jump": {"target": CHAIN}}]]}},
+        {"map": {"family": "ip", "name": f"w_{CHAIN}", "table": "hanode", "map": "mark",
+                 "elem": [[{"concat": ["203.0.113.11", 8080]}, 3], [{"concat": ["203.0.113.12", 8080]}, 0]]}},
+        {"rule": {"family": "ip", "table": "hanode", "chain": CHAIN, "comment": "wrr", "expr": []}},
+    ]}
+    assert nft.parse_table(doc, 4) == {KEY: Entry(Service(KEY, "wrr").normalized(), {
+        DestKey("203.0.113.11", 8080): Dest(DestKey("203.0.113.11", 8080), 3),
+        DestKey("203.0.113.12", 8080): Dest(DestKey("203.0.113.12", 8080), 0)})}
+
+
+def _state(*weights: int, scheduler: str = "wrr"):
+    dests = {DestKey(f"203.0.113.{11 + i}", 8080): Dest(DestKey(f"203.0.113.{11 + i}", 8080), w)
+             for i, w in enumerate(weights)}
+    return {KEY: Entry(Service(KEY, scheduler).normalized(), dests)}
+
+
+def test_nft_wrr_slots_follow_weights_and_skip_zero():
+    script = nft.render_ops([AddService(Service(KEY, "wrr")), *[AddDest(KEY, d) for d in _state(3, 0, 1)[KEY].dests.values()]],
+                            {}, _state(3, 0, 1), set()).text()
+    assert f"add element ip hanode d_{CHAIN} {{ 0-2 : 203.0.113.11 . 8080, 3 : 203.0.113.13 . 8080 }}" in script
+    assert "numgen inc mod 4" in script
+    assert "add table ip hanode" in script
+
+
+def test_nft_rr_weight_change_only_rewrites_the_weight():
+    before, after = _state(1, 1, scheduler="rr"), _state(5, 1, scheduler="rr")
+    dk = DestKey("203.0.113.11", 8080)
+    lines = nft.render_ops([EditDest(KEY, Dest(dk, 5), Dest(dk, 1))], before, after, {4}).lines
+    assert lines == [f"delete element ip hanode w_{CHAIN} {{ 203.0.113.11 . 8080 }}",
+                     f"add element ip hanode w_{CHAIN} {{ 203.0.113.11 . 8080 : 5 }}"]
+
+
+def test_nft_service_without_schedulable_dest_goes_to_the_reject_set():
+    before, after = _state(1), _state(0)
+    dk = DestKey("203.0.113.11", 8080)
+    lines = nft.render_ops([EditDest(KEY, Dest(dk, 0), Dest(dk, 1))], before, after, {4}).lines
+    assert "add element ip hanode nodest { 198.51.100.100 . tcp . 80 }" in lines
+    assert not any("dnat" in line for line in lines)
