@@ -106,7 +106,8 @@ async def watch_links(changed: asyncio.Event) -> None:
     monitor = AsyncIPRoute()
     try:
         await monitor.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
-        async for _msg in monitor.get():
-            changed.set()
+        while True:  # get() ends after one batch of messages (pyroute2 0.9): ask again for the next one
+            async for _msg in monitor.get():
+                changed.set()
     finally:
         monitor.close()
