@@ -328,6 +328,8 @@ class Engine:
         inst.config = cfg
         inst.params = build_params(cfg, self.interfaces.get(cfg.interface))
         if inst.state.state != State.MASTER:
+            if cfg.version == 2:  # v2 times the master with its own advert_int (v3 adopts the master's)
+                inst.state.master_adver_int_cs = cfg.advert_int_cs
             return []
         inst.state.master_adver_int_cs = cfg.advert_int_cs
         added = tuple(v for v in inst.params.vips if v not in old_vips)
