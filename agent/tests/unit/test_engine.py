@@ -460,3 +460,20 @@ def test_tick_before_any_deadline_does_nothing_and_next_deadline_is_the_earliest
     downs = [i.state.master_down_at_us for i in h.engine.instances.values()]
     assert h.engine.next_deadline() == min(downs)
     assert h.engine.tick(min(downs) - 1) == []
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_reconfigure_of_a_backup_to_a_slower_advert_interval_does_not_take_over(version):
+    """Both nodes reload advert_int 1 s -> 5 s; the BACKUP's Master_Down_Interval must follow (v2: its own
+    interval; v3: the master's), or it times out between two adverts of the live master."""
+    h = Harness(one(version=version))
+    h.rx(wire_advert(PEER4, 200, version=version))
+    h.clock.advance(ms=400)
+    out = h.engine.reconfigure(one(version=version, advert_int=5), h.clock.now_us)
+    assert out == []
+    h.run_for(600_000)                      # the master's next advert was already due 1 s after its last
+    for _ in range(8):
+        h.rx(wire_advert(PEER4, 200, version=version, interval_cs=500))
+        h.run_for(5_000_000)
+    assert transitions(h.outputs) == [("VI_1", State.INIT, State.BACKUP)]
+    assert h.engine.instances["VI_1"].state.master_adver_int_cs == 500
