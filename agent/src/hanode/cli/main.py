@@ -11,6 +11,7 @@ COMMAND_MODULES = (
     "hanode.cli.check_config_cmd",
     "hanode.cli.status_cmd",
     "hanode.cli.reload_cmd",
+    "hanode.cli.import_cmd",
     "hanode.cli.events_cmd",
     "hanode.lab.cli",
 )

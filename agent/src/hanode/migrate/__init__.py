@@ -1,0 +1,2 @@
+"""Migration from keepalived: `hanode import-keepalived` (keepalived.py is the stdlib-only core, validate.py the
+proof against the agent's own config parser)."""

@@ -1,0 +1,378 @@
+"""keepalived keywords -> hanode agent config (table-driven), and the report of what is not carried over."""
+
+from __future__ import annotations
+
+import pytest
+
+from hanode.migrate.keepalived import import_text, parse_text, translate
+
+HEAD = "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n"   # body starts on line 4
+
+
+def tr(text, **kwargs):
+    return translate(parse_text(text, "k.conf", **kwargs))
+
+
+def instance(body, before=""):
+    """The VI_1 entry of `before` + an instance with `body` (minus interface and virtual_router_id) and the items."""
+    result = tr(before + HEAD + body + "\n}\n")
+    inst = dict(result.config["vrrp_instances"]["VI_1"])
+    inst.pop("interface")
+    inst.pop("virtual_router_id")
+    return inst, [(i.line - before.count("\n"), i.keyword, i.category) for i in result.items]
+
+
+def report(result):
+    return [(i.line, i.keyword, i.category) for i in result.items]
+
+
+# ----- vrrp_instance ----------------------------------------------------------------------------------------
+
+INSTANCE_CASES = [
+    ("state master", {"state": "MASTER"}),
+    ("state BACKUP", {"state": "BACKUP"}),
+    ("priority 150", {"priority": 150}),
+    ("advert_int 1", {"advert_int": 1}),
+    ("advert_int 0.25\n  version 3", {"advert_int": 0.25, "version": 3}),
+    ("nopreempt", {"nopreempt": True}),
+    ("preempt_delay 30", {"preempt_delay": 30}),
+    ("unicast_src_ip 198.51.100.11\n  unicast_peer {\n    198.51.100.12\n    198.51.100.13\n  }",
+     {"unicast_src_ip": "198.51.100.11", "unicast_peers": ["198.51.100.12", "198.51.100.13"]}),
+    ("mcast_src_ip 198.51.100.11", {"unicast_src_ip": "198.51.100.11"}),
+    ("authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }",
+     {"authentication": {"auth_type": "PASS", "auth_pass": "s3cret"}}),
+    ("authentication { auth_type pass\n auth_pass 1111 }", {"authentication": {"auth_type": "PASS", "auth_pass": "1111"}}),
+    ("virtual_ipaddress {\n    198.51.100.10/24 dev eth0 label eth0:vip\n    198.51.100.11\n"
+     "    198.51.100.12/24 broadcast 198.51.100.255 scope global\n  }",
+     {"virtual_ipaddresses": ["198.51.100.10/24 dev eth0 label eth0:vip", "198.51.100.11",
+                              "198.51.100.12/24 brd 198.51.100.255 scope global"]}),
+    ("virtual_ipaddress {\n    198.51.100.10\n  }\n  virtual_ipaddress {\n    198.51.100.11\n  }",
+     {"virtual_ipaddresses": ["198.51.100.10", "198.51.100.11"]}),
+    ("virtual_ipaddress_excluded {\n    2001:db8:100::10/64\n  }",
+     {"virtual_ipaddress_excluded": ["2001:db8:100::10/64"]}),
+    ("track_interface {\n    eth1 weight -20\n    eth2\n  }",
+     {"track_interfaces": [{"name": "eth1", "weight": -20}, {"name": "eth2"}]}),
+    ("dont_track_primary", {"dont_track_primary": True}),
+    ("notify_master /usr/local/bin/master.sh", {"notify_master": "/usr/local/bin/master.sh"}),
+    ('notify_backup "/usr/local/bin/vrrp.sh  BACKUP   VI_1"', {"notify_backup": "/usr/local/bin/vrrp.sh BACKUP VI_1"}),
+    ("notify_fault '/usr/local/bin/fault.sh \"two words\"'", {"notify_fault": "/usr/local/bin/fault.sh 'two words'"}),
+    ("notify_stop /bin/true\n  notify \"/bin/sh -c 'logger $1'\"",
+     {"notify_stop": "/bin/true", "notify": "/bin/sh -c 'logger $1'"}),
+    ("garp_master_delay 10\n  garp_master_repeat 3\n  garp_master_refresh 60\n  garp_master_refresh_repeat 2\n"
+     "  garp_interval 0.01",
+     {"garp_master_delay": 10, "garp_master_repeat": 3, "garp_master_refresh": 60, "garp_master_refresh_repeat": 2,
+      "garp_interval": 0.01}),
+    ("smtp_alert", {"smtp_alert": True}),
+    ("smtp_alert off", {"smtp_alert": False}),
+    ("v3_checksum_as_v2 yes", {"v3_checksum_as_v2": True}),
+]
+
+
+@pytest.mark.parametrize("body, expected", INSTANCE_CASES, ids=[c[0].split()[0] for c in INSTANCE_CASES])
+def test_instance_keywords(body, expected):
+    inst, items = instance("  " + body)
+    assert inst == expected
+    assert items == []
+
+
+def test_vrrp_script_and_track_script():
+    before = ('vrrp_script chk_haproxy {\n  script "/usr/bin/killall -0 haproxy"\n  interval 2\n  timeout 3\n'
+              "  weight -20\n  rise 2\n  fall 3\n  user nobody nogroup\n  init_fail\n}\n")
+    inst, items = instance("  track_script {\n    chk_haproxy\n    chk_haproxy weight 10\n  }", before)
+    assert inst == {"track_scripts": [{"name": "chk_haproxy"}, {"name": "chk_haproxy", "weight": 10}]}
+    assert items == []
+    script = tr(before).config["vrrp_scripts"]["chk_haproxy"]
+    assert script == {"script": "/usr/bin/killall -0 haproxy", "interval": 2, "timeout": 3, "weight": -20,
+                      "rise": 2, "fall": 3, "user": "nobody nogroup", "init_fail": True}
+
+
+def test_global_defaults_fill_instances_that_lack_them():
+    text = ("global_defs {\n  default_interface eth1\n  vrrp_version 3\n  vrrp_garp_master_refresh 60\n"
+            "  vrrp_garp_interval 0.001\n}\n"
+            "vrrp_instance A {\n  virtual_router_id 1\n}\n"
+            "vrrp_instance B {\n  interface eth0\n  virtual_router_id 2\n  version 2\n  garp_master_refresh 5\n}\n")
+    result = tr(text)
+    assert result.items == []
+    assert result.config["vrrp_instances"] == {
+        "A": {"interface": "eth1", "virtual_router_id": 1, "version": 3, "garp_interval": 0.001,
+              "garp_master_refresh": 60},
+        "B": {"interface": "eth0", "virtual_router_id": 2, "version": 2, "garp_master_refresh": 5,
+              "garp_interval": 0.001},
+    }
+    [(node, label)] = result.provenance["vrrp_instances.A.interface"]
+    assert (node.line, label) == (2, "default_interface")
+
+
+# ----- global_defs ------------------------------------------------------------------------------------------
+
+GLOBAL_CASES = [
+    ("router_id lb-1", {"router_id": "lb-1"}),
+    ("script_user keepalived_script", {"script_user": "keepalived_script"}),
+    ("script_user root wheel\n  enable_script_security", {"script_user": "root wheel", "enable_script_security": True}),
+    ("notification_email {\n    ops@example.com noc@example.com\n    oncall@example.com\n  }",
+     {"notification_email": ["ops@example.com", "noc@example.com", "oncall@example.com"]}),
+    ("notification_email_from lb@example.com\n  smtp_server 198.51.100.1 2525\n  smtp_connect_timeout 30\n"
+     "  smtp_helo_name lb1.example.com\n  smtp_alert",
+     {"notification_email_from": "lb@example.com", "smtp_server": "198.51.100.1", "smtp_port": 2525,
+      "smtp_connect_timeout": 30, "smtp_helo_name": "lb1.example.com", "smtp_alert": True}),
+    ("smtp_server mail.example.com", {"smtp_server": "mail.example.com"}),
+    ("notify_fifo /run/keepalived.fifo", {"notify_fifo": "/run/keepalived.fifo", "notify_fifo_format": "keepalived"}),
+]
+
+
+@pytest.mark.parametrize("body, expected", GLOBAL_CASES, ids=[c[0].split()[0] for c in GLOBAL_CASES])
+def test_global_keywords(body, expected):
+    result = tr("global_defs {\n  " + body + "\n}\n")
+    assert result.config == expected
+    assert result.items == []
+
+
+# ----- vrrp_sync_group --------------------------------------------------------------------------------------
+
+def test_sync_group():
+    text = ("vrrp_sync_group G1 {\n  group {\n    VI_1 VI_2\n  }\n  notify_master \"/usr/local/bin/g.sh master\"\n"
+            "  notify /usr/local/bin/n.sh\n  smtp_alert\n}\n"
+            "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 1\n}\n"
+            "vrrp_instance VI_2 {\n  interface eth1\n  virtual_router_id 2\n}\n")
+    result = tr(text)
+    assert result.items == []
+    assert result.config["vrrp_sync_groups"] == {"G1": {"group": ["VI_1", "VI_2"],
+                                                        "notify_master": "/usr/local/bin/g.sh master",
+                                                        "notify": "/usr/local/bin/n.sh", "smtp_alert": True}}
+
+
+# ----- virtual_server ---------------------------------------------------------------------------------------
+
+LVS_NAT = """virtual_server 198.51.100.100 80 {
+    delay_loop 6
+    lvs_sched wrr
+    lvs_method NAT
+    persistence_timeout 300
+    persistence_granularity 255.255.255.0
+    protocol TCP
+    quorum 2
+    hysteresis 1
+    quorum_up "/usr/local/bin/quorum.sh up"
+    quorum_down /usr/local/bin/quorum.sh
+    alpha
+    omega
+    inhibit_on_failure
+    virtualhost www.example.com
+    retry 2
+    delay_before_retry 1
+    connect_timeout 4
+    sorry_server 203.0.113.50 8080
+    sorry_server_inhibit
+    real_server 203.0.113.11 8080 {
+        weight 3
+        notify_up /usr/local/bin/rs.sh
+        notify_down "/usr/local/bin/rs.sh down"
+        delay_loop 3
+        warmup 2
+        alpha false
+        inhibit_on_failure off
+        HTTP_GET {
+            url {
+              path /health
+              status_code 200
+            }
+            url {
+              path /ready
+              status_code 200-299 304
+              digest 9b3a0c85a887a256d6939da88aabd8cd
+            }
+            connect_port 8081
+            connect_timeout 2
+            nb_get_retry 3
+            delay_before_retry 1
+        }
+        TCP_CHECK {
+            connect_ip 203.0.113.11
+            bindto 203.0.113.1
+            bind_port 40000
+        }
+    }
+}
+"""
+
+
+def test_lvs_nat_with_http_get():
+    result = tr(LVS_NAT)
+    assert result.items == []
+    assert result.config == {
+        "lb_backend": "ipvs",
+        "virtual_servers": [{
+            "address": "198.51.100.100", "port": 80, "protocol": "TCP", "lb_algo": "wrr", "lb_kind": "NAT",
+            "persistence_timeout": 300, "persistence_granularity": "255.255.255.0", "delay_loop": 6,
+            "quorum": 2, "hysteresis": 1, "quorum_up": "/usr/local/bin/quorum.sh up",
+            "quorum_down": "/usr/local/bin/quorum.sh", "alpha": True, "omega": True, "inhibit_on_failure": True,
+            "virtualhost": "www.example.com", "retry": 2, "delay_before_retry": 1, "connect_timeout": 4,
+            "sorry_server": {"address": "203.0.113.50", "port": 8080, "inhibit": True},
+            "real_servers": [{
+                "address": "203.0.113.11", "port": 8080, "weight": 3, "notify_up": "/usr/local/bin/rs.sh",
+                "notify_down": "/usr/local/bin/rs.sh down", "delay_loop": 3, "warmup": 2, "alpha": False,
+                "inhibit_on_failure": False,
+                "checks": [
+                    {"type": "HTTP_GET", "connect_port": 8081, "connect_timeout": 2, "retry": 3,
+                     "delay_before_retry": 1,
+                     "urls": [{"path": "/health", "status_code": 200},
+                              {"path": "/ready", "status_code": ["200-299", 304],
+                               "digest": "9b3a0c85a887a256d6939da88aabd8cd"}]},
+                    {"type": "TCP_CHECK", "connect_ip": "203.0.113.11", "bindto": "203.0.113.1", "bind_port": 40000},
+                ],
+            }],
+        }],
+    }
+    assert [n.keyword for n in result.notes] == ["nb_get_retry"]
+
+
+CHECK_CASES = [
+    ("MISC_CHECK {\n misc_path \"/usr/local/bin/check.sh arg1 arg2\"\n misc_timeout 5\n misc_dynamic\n user nobody\n }",
+     {"type": "MISC_CHECK", "misc_path": "/usr/local/bin/check.sh arg1 arg2", "misc_timeout": 5,
+      "misc_dynamic": True, "user": "nobody"}),
+    ("UDP_CHECK {\n payload 48454c4c4f\n require_reply\n connect_port 53\n }",
+     {"type": "UDP_CHECK", "payload": "0x48454c4c4f", "require_reply": True, "connect_port": 53}),
+    ("DNS_CHECK {\n type A\n name example.com\n retry 2\n }",
+     {"type": "DNS_CHECK", "dns_type": "A", "dns_name": "example.com", "retry": 2}),
+    ("SMTP_CHECK {\n helo_name mx.example.com\n connect_timeout 10\n }",
+     {"type": "SMTP_CHECK", "helo_name": "mx.example.com", "connect_timeout": 10}),
+    ("PING_CHECK {\n retry 4\n delay_loop 2\n }", {"type": "PING_CHECK", "retry": 4, "delay_loop": 2}),
+    ("SSL_GET {\n url {\n path /\n digest ff20ad2481f97b1754ef3e12ecd3a9cc\n }\n virtualhost api.example.com\n enable_sni\n }",
+     {"type": "SSL_GET", "urls": [{"path": "/", "digest": "ff20ad2481f97b1754ef3e12ecd3a9cc"}],
+      "virtualhost": "api.example.com", "sni": "api.example.com"}),
+    ("TCP_CHECK {\n warmup 5\n }", {"type": "TCP_CHECK", "warmup": 5}),
+]
+
+
+@pytest.mark.parametrize("body, expected", CHECK_CASES, ids=[c[0].split()[0] for c in CHECK_CASES])
+def test_checkers(body, expected):
+    result = tr("virtual_server 198.51.100.100 80 {\n protocol TCP\n real_server 203.0.113.11 80 {\n" + body + "\n}\n}\n")
+    assert result.items == []
+    assert result.config["virtual_servers"][0]["real_servers"][0]["checks"] == [expected]
+
+
+def test_real_server_virtualhost_goes_to_its_http_checks_and_smtp_hosts_become_checks():
+    text = ("virtual_server fwmark 7 {\n real_server 203.0.113.11 {\n  virtualhost a.example.com\n"
+            "  HTTP_GET {\n   url {\n    path /\n   }\n  }\n  SSL_GET {\n   virtualhost b.example.com\n  }\n"
+            "  SMTP_CHECK {\n   helo_name mx\n   host {\n    connect_ip 203.0.113.11\n   }\n"
+            "   host {\n    connect_ip 203.0.113.12\n    connect_port 587\n   }\n  }\n }\n}\n")
+    result = tr(text)
+    assert result.items == []
+    service = result.config["virtual_servers"][0]
+    assert service["fwmark"] == 7 and "protocol" not in service
+    assert service["real_servers"][0]["checks"] == [
+        {"type": "HTTP_GET", "urls": [{"path": "/"}], "virtualhost": "a.example.com"},
+        {"type": "SSL_GET", "virtualhost": "b.example.com"},
+        {"type": "SMTP_CHECK", "helo_name": "mx", "connect_ip": "203.0.113.11"},
+        {"type": "SMTP_CHECK", "helo_name": "mx", "connect_ip": "203.0.113.12", "connect_port": 587},
+    ]
+
+
+def test_defaults_keepalived_makes_explicit():
+    result = tr("virtual_server 198.51.100.100 53 {\n persistence_timeout\n real_server 203.0.113.11 53 {\n }\n}\n")
+    service = result.config["virtual_servers"][0]
+    assert service["protocol"] == "UDP" and service["persistence_timeout"] == 360
+    assert result.items == []
+    assert sorted(n.keyword for n in result.notes) == ["persistence_timeout", "virtual_server 198.51.100.100 53"]
+
+
+def test_scripts_keepalived_runs_through_the_shell_or_truncates():
+    text = ('vrrp_script web {\n  script "</dev/tcp/127.0.0.1/80"\n}\n'
+            "vrrp_script unquoted {\n  script /bin/sh -c true\n}\n")
+    result = tr(text)
+    assert result.config["vrrp_scripts"] == {"web": {"script": "/bin/sh -c '</dev/tcp/127.0.0.1/80'"},
+                                             "unquoted": {"script": "/bin/sh"}}
+    assert report(result) == [(5, "script -c true", "no meaning here")]
+    assert "carried over as keepalived ran it: /bin/sh" in result.items[0].reason
+    assert [n.line for n in result.notes] == [2]
+
+
+# ----- the report of what is not carried over ----------------------------------------------------------------
+
+NOT_CARRIED = [
+    # (text, [(line, keyword, category)], a phrase of the first reason)
+    (HEAD + "  use_vmac\n}\n", [(4, "use_vmac", "unsupported")], "virtual MAC"),
+    (HEAD + "  lvs_sync_daemon_interface eth1\n}\n", [(4, "lvs_sync_daemon_interface", "deprecated")], "lvs_sync_daemon"),
+    (HEAD + "  accept\n  preempt\n}\n", [(4, "accept", "no meaning here"), (5, "preempt", "no meaning here")], "never blocks"),
+    (HEAD + "  virtual_routes {\n    0.0.0.0/0 via 198.51.100.1\n  }\n}\n", [(4, "virtual_routes", "unsupported")], "routes"),
+    (HEAD + "  authentication {\n    auth_type AH\n    auth_pass 1111\n  }\n}\n", [(4, "authentication", "unsupported")], "AH"),
+    (HEAD + "  track_script {\n    nope\n  }\n}\n", [(5, "track_script nope", "invalid")], "no vrrp_script named nope"),
+    (HEAD + "  track_interface {\n    eth1 weight 10 reverse\n  }\n}\n",
+     [(5, "track_interface eth1 weight 10 reverse", "unsupported")], "reverse"),
+    (HEAD + "  virtual_ipaddress {\n    198.51.100.10/24 dev eth0 no_track\n    198.51.100.11 peer 198.51.100.12\n  }\n}\n",
+     [(5, "virtual_ipaddress 198.51.100.10/24 dev eth0 no_track", "unsupported"),
+      (6, "virtual_ipaddress 198.51.100.11 peer 198.51.100.12", "unsupported")], "carried over without it"),
+    (HEAD + "  virtual_ipaddress {\n    198.51.100.10\n    198.51.100.10 label eth0:1\n  }\n}\n",
+     [(6, "virtual_ipaddress 198.51.100.10 label eth0:1", "no meaning here")], "already on line 5"),
+    (HEAD + "  unicast_peer {\n    198.51.100.12 min_ttl 250\n  }\n}\n",
+     [(5, "unicast_peer 198.51.100.12 min_ttl 250", "unsupported")], "TTL"),
+    (HEAD + "  notify_master /bin/true nobody\n}\n", [(4, "notify_master nobody", "unsupported")], "script_user"),
+    (HEAD + "  priority 100\n  priority 120\n}\n", [(4, "priority", "no meaning here")], "given again on line 5"),
+    (HEAD + "  priority high\n}\n", [(4, "priority", "invalid")], "not a whole number"),
+    (HEAD + "  priority\n}\n", [(4, "priority", "invalid")], "missing a value"),
+    (HEAD + "  priority 100 200\n}\n", [(4, "priority 200", "no meaning here")], "ignored by keepalived"),
+    (HEAD + "  prority 100\n}\n", [(4, "prority", "unsupported")], "not a keepalived 2.2 keyword of vrrp_instance"),
+    (HEAD + "}\n" + HEAD + "}\n", [(5, "vrrp_instance VI_1", "invalid")], "already defined on line 1"),
+    ("vrrp_script s {\n  script /bin/true\n  weight 10 reverse\n}\n" + HEAD + "  track_script {\n    s\n  }\n}\n",
+     [(1, "vrrp_script s", "unsupported"), (9, "track_script s", "unsupported")], "no reverse weights"),
+    ("vrrp_script s {\n  interval 2\n}\n", [(1, "vrrp_script s", "invalid")], "has no script"),
+    ("global_defs {\n  vrrp_strict\n  enable_snmp_vrrp\n  vrrp_priority -10\n  lvs_flush_onstop\n}\n",
+     [(2, "vrrp_strict", "unsupported"), (3, "enable_snmp_vrrp", "unsupported"), (4, "vrrp_priority", "no meaning here"),
+      (5, "lvs_flush_onstop", "deprecated")], "strict"),
+    ("global_defs {\n  notification_email {\n    acassen\n  }\n}\n",
+     [(3, "notification_email acassen", "unsupported")], "user@domain"),
+    ("global_defs {\n  notify_fifo /run/k.fifo root\n  vrrp_notify_fifo /run/v.fifo\n}\n",
+     [(2, "notify_fifo root", "unsupported"), (3, "vrrp_notify_fifo", "unsupported")], "owned by root"),
+    ("static_ipaddress {\n  198.51.100.5/24 dev eth0\n}\nnet_namespace blue\n",
+     [(1, "static_ipaddress", "unsupported"), (4, "net_namespace", "no meaning here")], "OS"),
+    ("vrrp_sync_group G {\n  VI_1\n}\n" + HEAD + "}\n",
+     [(1, "vrrp_sync_group G", "invalid"), (2, "VI_1", "unsupported")], "no member"),
+    ("vrrp_sync_group G {\n  group {\n    VI_1 VI_9\n  }\n  track_interface {\n    eth1\n  }\n}\n" + HEAD + "}\n",
+     [(3, "group VI_9", "invalid"), (5, "track_interface", "unsupported")], "no vrrp_instance named VI_9"),
+    ("virtual_server_group G {\n  198.51.100.100 80\n}\nvirtual_server group G {\n}\n",
+     [(1, "virtual_server_group G", "unsupported"), (4, "virtual_server group G", "unsupported")], "groups"),
+    ("virtual_server 198.51.100.100 80 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n}\n",
+     [(2, "protocol", "unsupported"), (3, "ha_suspend", "unsupported"), (4, "lb_kind type gue port 6080", "unsupported")],
+     "SCTP"),
+    ("virtual_server 198.51.100.100 80 {\n  sorry_server_inhibit\n  real_server 203.0.113.11 80 {\n    uthreshold 100\n"
+     "    FILE_CHECK {\n      track_file f\n    }\n    HTTP_GET {\n      url {\n        path /\n        regex ok\n      }\n"
+     "      http_protocol 1.0\n    }\n  }\n}\n",
+     [(2, "sorry_server_inhibit", "no meaning here"), (4, "uthreshold", "unsupported"), (5, "FILE_CHECK", "unsupported"),
+      (11, "regex", "unsupported"), (13, "http_protocol", "no meaning here")], "no sorry_server"),
+    ("virtual_server 198.51.100.100 80 {\n  real_server 203.0.113.11 80 {\n    SSL_GET {\n      enable_sni\n    }\n"
+     "    UDP_CHECK {\n      require_reply 0a0b\n    }\n  }\n}\n",
+     [(4, "enable_sni", "unsupported"), (7, "require_reply", "unsupported")], "virtualhost"),
+    ("vrrp_track_process p {\n  process haproxy\n}\nbfd_instance b {\n}\nsomething_new 1\n",
+     [(1, "vrrp_track_process p", "unsupported"), (4, "bfd_instance b", "unsupported"),
+      (6, "something_new", "unsupported")], "hanode tracks"),
+]
+
+
+@pytest.mark.parametrize("text, expected, phrase", NOT_CARRIED, ids=[str(i) for i in range(len(NOT_CARRIED))])
+def test_not_carried_over_is_reported_with_line_and_why(text, expected, phrase):
+    result = tr(text)
+    assert report(result) == expected
+    assert phrase in result.items[0].reason
+    for item in result.items:
+        assert str(item).startswith(f"k.conf:{item.line}: {item.keyword}: {item.category}: ")
+
+
+def test_what_is_reported_is_not_in_the_output():
+    result = tr(HEAD + "  use_vmac\n  track_interface {\n    eth1 weight 10 reverse\n  }\n"
+                "  authentication {\n    auth_type AH\n  }\n}\n")
+    assert result.config["vrrp_instances"]["VI_1"] == {"interface": "eth0", "virtual_router_id": 51}
+
+
+def test_a_complete_translation_has_no_items():
+    result = tr("global_defs {\n  router_id r1\n}\n" + HEAD + "  priority 100\n}\n")
+    assert result.complete and result.items == []
+
+
+def test_import_text_is_plain_data_for_ansible():
+    out = import_text("global_defs {\n  router_id r1\n}\n" + HEAD + "  use_vmac\n}\ninclude x.conf\n", "node1.conf")
+    assert out["complete"] is False
+    assert out["config"] == {"router_id": "r1",
+                             "vrrp_instances": {"VI_1": {"interface": "eth0", "virtual_router_id": 51}}}
+    assert [(i["line"], i["keyword"], i["category"]) for i in out["not_carried_over"]] == [
+        (7, "use_vmac", "unsupported"), (9, "include", "unsupported")]
+    assert out["not_carried_over"][0]["file"] == "node1.conf"

@@ -1,0 +1,312 @@
+"""The importer never claims more than the agent accepts: every carried-over keyword passes the agent's own config
+parser, and whatever the agent refuses is reported against the keepalived keyword it came from."""
+
+from __future__ import annotations
+
+import pytest
+
+from hanode.config.parse import parse_config
+from hanode.config.problems import ConfigError, Problem
+from hanode.migrate import keepalived as core
+from hanode.migrate import validate as validate_module
+from hanode.migrate.keepalived import parse_text, translate
+from hanode.migrate.validate import MigrationError, validate
+
+# Every keyword the importer carries over, in one file the agent must accept as it is.
+KITCHEN_SINK = """
+global_defs {
+  router_id lb-1
+  script_user root root
+  enable_script_security
+  default_interface eth0
+  vrrp_version 2
+  vrrp_garp_master_delay 5
+  vrrp_garp_master_repeat 5
+  vrrp_garp_master_refresh 0
+  vrrp_garp_master_refresh_repeat 1
+  vrrp_garp_interval 0
+  notification_email {
+    ops@example.com
+  }
+  notification_email_from lb@example.com
+  smtp_server 198.51.100.1 25
+  smtp_connect_timeout 30
+  smtp_helo_name lb-1.example.com
+  smtp_alert
+  notify_fifo /run/keepalived.fifo
+}
+vrrp_script chk {
+  script "/usr/bin/killall -0 haproxy"
+  interval 2
+  timeout 3
+  weight -20
+  rise 2
+  fall 2
+  user nobody
+  init_fail
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  advert_int 1
+  version 2
+  nopreempt
+  preempt_delay 10
+  unicast_src_ip 198.51.100.11
+  unicast_peer {
+    198.51.100.12
+  }
+  authentication {
+    auth_type PASS
+    auth_pass s3cret
+  }
+  virtual_ipaddress {
+    198.51.100.100/24 dev eth0 label eth0:vip brd 198.51.100.255 scope global
+  }
+  virtual_ipaddress_excluded {
+    198.51.100.101/24
+  }
+  track_interface {
+    eth1 weight -10
+  }
+  track_script {
+    chk weight -30
+  }
+  dont_track_primary
+  notify_master /usr/local/bin/master.sh
+  notify_backup /usr/local/bin/backup.sh
+  notify_fault /usr/local/bin/fault.sh
+  notify_stop /usr/local/bin/stop.sh
+  notify /usr/local/bin/notify.sh
+  garp_master_delay 1
+  garp_master_repeat 3
+  garp_master_refresh 60
+  garp_master_refresh_repeat 2
+  garp_interval 0.01
+  smtp_alert
+}
+vrrp_instance VI_2 {
+  interface eth1
+  virtual_router_id 52
+  version 3
+  advert_int 0.25
+  mcast_src_ip 203.0.113.1
+  v3_checksum_as_v2
+  virtual_ipaddress {
+    203.0.113.200/24
+  }
+}
+vrrp_sync_group G {
+  group {
+    VI_1 VI_2
+  }
+  notify_master /usr/local/bin/g.sh
+  notify_backup /usr/local/bin/g.sh
+  notify_fault /usr/local/bin/g.sh
+  notify_stop /usr/local/bin/g.sh
+  notify /usr/local/bin/g.sh
+  smtp_alert
+}
+virtual_server 198.51.100.100 80 {
+  delay_loop 6
+  lb_algo wrr
+  lb_kind NAT
+  persistence_timeout 300
+  persistence_granularity 24
+  protocol TCP
+  quorum 1
+  hysteresis 0
+  quorum_up /usr/local/bin/q.sh
+  quorum_down /usr/local/bin/q.sh
+  alpha
+  omega
+  inhibit_on_failure
+  virtualhost www.example.com
+  smtp_alert
+  retry 2
+  delay_before_retry 1
+  warmup 1
+  connect_timeout 3
+  sorry_server 203.0.113.50 8080
+  sorry_server_inhibit
+  real_server 203.0.113.11 8080 {
+    weight 3
+    inhibit_on_failure
+    alpha
+    notify_up /usr/local/bin/rs.sh
+    notify_down /usr/local/bin/rs.sh
+    delay_loop 3
+    retry 1
+    delay_before_retry 2
+    warmup 0
+    connect_timeout 2
+    virtualhost rs.example.com
+    HTTP_GET {
+      url {
+        path /health
+        status_code 200-299 304
+        digest 9b3a0c85a887a256d6939da88aabd8cd
+      }
+      connect_ip 203.0.113.11
+      connect_port 8081
+      bindto 203.0.113.1
+      bind_port 40000
+      connect_timeout 2
+      nb_get_retry 2
+      delay_before_retry 1
+      warmup 1
+      delay_loop 5
+    }
+    SSL_GET {
+      url {
+        path /
+      }
+      enable_sni
+      virtualhost tls.example.com
+      http_protocol 1.0
+    }
+    TCP_CHECK {
+      retry 3
+    }
+    MISC_CHECK {
+      misc_path "/usr/local/bin/check.sh arg"
+      misc_timeout 5
+      misc_dynamic
+      user nobody
+    }
+    PING_CHECK {
+    }
+    SMTP_CHECK {
+      helo_name mx.example.com
+      host {
+        connect_ip 203.0.113.11
+        connect_port 25
+      }
+    }
+  }
+}
+virtual_server 198.51.100.100 53 {
+  lvs_sched rr
+  lvs_method DR
+  protocol UDP
+  ops
+  real_server 203.0.113.12 53 {
+    UDP_CHECK {
+      payload 00
+      require_reply
+    }
+    DNS_CHECK {
+      type A
+      name example.com
+    }
+  }
+}
+virtual_server fwmark 7 {
+  lb_kind TUN
+  real_server 203.0.113.13 {
+    TCP_CHECK {
+      connect_port 80
+    }
+  }
+}
+"""
+
+
+def keywords(nodes):
+    out = set()
+    for node in nodes:
+        out.add(node.keyword)
+        if node.children is not None and node.keyword not in ("virtual_ipaddress", "virtual_ipaddress_excluded",
+                                                               "unicast_peer", "notification_email", "group",
+                                                               "track_interface", "track_script"):
+            out |= keywords(node.children)
+    return out
+
+
+def test_the_kitchen_sink_uses_every_keyword_the_importer_carries_over():
+    used = keywords(parse_text(KITCHEN_SINK, "k.conf").nodes)
+    tables = (set(core._Translator._INSTANCE_VALUES) | set(core._Translator._NOTIFY) | set(core._Translator._DEFAULTS)
+              | set(core._Translator._VS_VALUES) | set(core._Translator._RS_VALUES)
+              | set(core._Translator._CHECK_VALUES) | set(core._Translator._CHECKS)
+              | {k for values in core._Translator._KIND_VALUES.values() for k in values})
+    special = {"router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
+               "smtp_server", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo", "script", "interval",
+               "timeout", "weight", "rise", "fall", "user", "init_fail", "virtual_ipaddress", "virtual_ipaddress_excluded",
+               "unicast_peer", "authentication", "auth_type", "auth_pass", "track_interface", "track_script", "group",
+               "sorry_server", "sorry_server_inhibit", "quorum_up", "quorum_down", "real_server", "notify_up",
+               "notify_down", "url", "path", "status_code", "digest", "enable_sni", "misc_path", "payload",
+               "require_reply", "host", "http_protocol"}
+    assert (tables | special) - used == set()
+
+
+def test_the_agent_accepts_everything_the_importer_carries_over():
+    parsed = parse_text(KITCHEN_SINK, "k.conf")
+    plain = translate(parsed)
+    line = KITCHEN_SINK.split("\n").index("      http_protocol 1.0") + 1
+    assert [str(i) for i in plain.items] == [f"k.conf:{line}: http_protocol: no meaning here: HTTP/1.0 is what hanode "
+                                             "sends (keepalived's default)"]
+    checks = plain.config["virtual_servers"][0]["real_servers"][0]["checks"]
+    assert [c.get("virtualhost") for c in checks[:2]] == ["rs.example.com", "tls.example.com"]
+    config, problems = parse_config(plain.config)        # raises ConfigError if the agent refuses any of it
+    assert problems.errors == []
+    validated = validate(parsed)
+    assert validated.translation.config == plain.config
+    assert validated.translation.items == plain.items
+    assert len(config.vrrp_instances) == 2 and len(config.sections["lvs"].virtual_servers) == 3
+    assert config.sections["ops"].notify_fifo_format == "keepalived"
+
+
+HEAD = "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n"
+
+
+def refused(text):
+    validated = validate(parse_text(text, "k.conf"))
+    parse_config(validated.translation.config)           # the final output is accepted
+    return validated, [(i.line, i.keyword, i.reason) for i in validated.translation.items]
+
+
+def test_nopreempt_with_state_master_is_refused_as_keepalived_drops_it():
+    validated, items = refused(HEAD + "  state MASTER\n  nopreempt\n}\n")
+    assert items == [(5, "nopreempt", "hanode check-config refuses it: vrrp_instances.VI_1.nopreempt: does not work "
+                                      "with state MASTER (keepalived silently drops it); use state BACKUP")]
+    assert "nopreempt" not in validated.translation.config["vrrp_instances"]["VI_1"]
+
+
+def test_a_duplicate_vrid_drops_the_second_instance_and_says_why():
+    validated, items = refused(HEAD + "}\nvrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 51\n}\n")
+    assert [(line, kw) for line, kw, _ in items] == [(5, "vrrp_instance VI_2"), (7, "virtual_router_id")]
+    assert "51 is already used by VI_1 on eth0" in items[1][2]
+    assert "virtual_router_id: is required" in items[0][2]
+    assert list(validated.translation.config["vrrp_instances"]) == ["VI_1"]
+
+
+def test_a_refused_vip_is_dropped_alone():
+    validated, items = refused(HEAD + "  virtual_ipaddress {\n    198.51.100.10 dev eth0 label vip0\n"
+                                      "    198.51.100.11\n  }\n}\n")
+    assert [(line, kw) for line, kw, _ in items] == [(5, "virtual_ipaddress 198.51.100.10 dev eth0 label vip0")]
+    assert "must start with the interface name" in items[0][2]
+    assert validated.translation.config["vrrp_instances"]["VI_1"]["virtual_ipaddresses"] == ["198.51.100.11"]
+
+
+def test_a_refusal_on_a_missing_field_is_traced_through_the_message():
+    _, items = refused("global_defs {\n  notification_email {\n    ops@example.com\n  }\n}\n")
+    assert [(line, kw) for line, kw, _ in items] == [(2, "notification_email")]
+    assert "smtp_server: is required when notification_email is set" in items[0][2]
+
+
+def test_agent_warnings_become_notes_on_their_keyword():
+    validated = validate(parse_text(HEAD + "  authentication {\n    auth_type PASS\n    auth_pass 123456789\n  }\n}\n",
+                                    "k.conf"))
+    assert validated.translation.items == []
+    [note] = [n for n in validated.notes if "auth_pass" in n.message]
+    assert (note.line, note.keyword) == (6, "auth_pass") and "only the first 8 are used" in note.message
+
+
+def test_a_refusal_the_importer_cannot_trace_is_an_error(monkeypatch):
+    def refuse(raw, **kwargs):
+        raise ConfigError([Problem("somewhere.else", "no")])
+    monkeypatch.setattr(validate_module, "parse_config", refuse)
+    with pytest.raises(MigrationError, match="somewhere.else: no"):
+        validate(parse_text(HEAD + "}\n", "k.conf"))
