@@ -1,0 +1,76 @@
+"""MISC_CHECK: run misc_path in its own process group with a clean environment, as the configured user,
+killed (the whole group) when misc_timeout expires. Exit 0 is up; with misc_dynamic, 2..255 is up with
+weight exit - 2; anything else is down. The checker's event loop never waits on the script."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shlex
+import signal
+
+from hanode.config.security import SCRIPT_PATH
+from hanode.health.checks.base import CheckFailure
+from hanode.health.hysteresis import CheckResult, misc_outcome
+from hanode.health.spec import Probe, format_ms
+
+STDERR_KEEP = 200
+
+
+def _identity(user_spec: str | None) -> tuple[dict, dict]:
+    """(subprocess identity kwargs, environment) for 'user [group]'; root or nothing runs as the agent."""
+    env = {"PATH": SCRIPT_PATH, "LANG": "C.UTF-8"}
+    if not user_spec:
+        return {}, env
+    words = user_spec.split()
+    try:
+        entry = pwd.getpwnam(words[0])
+    except KeyError:
+        raise CheckFailure(f"script user {words[0]!r} does not exist") from None
+    env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+    if entry.pw_uid == 0 and len(words) == 1:
+        return {}, env
+    ident = {"user": entry.pw_uid, "group": words[1] if len(words) > 1 else entry.pw_gid, "extra_groups": []}
+    return ident, env
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+async def check_misc(probe: Probe) -> CheckResult:
+    check = probe.check
+    try:
+        argv = shlex.split(check.misc_path or "")
+    except ValueError as exc:
+        raise CheckFailure(f"cannot parse misc_path: {exc}") from None
+    if not argv:
+        raise CheckFailure("misc_path is empty")
+    ident, env = _identity(probe.user)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, env=env, cwd="/", start_new_session=True, **ident)
+    except (OSError, ValueError) as exc:
+        raise CheckFailure(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        async with asyncio.timeout(probe.timeout_ms / 1000):
+            _, err = await proc.communicate()
+    except TimeoutError:
+        _kill_group(proc.pid)
+        await proc.wait()
+        raise CheckFailure(f"{argv[0]} timed out after {format_ms(probe.timeout_ms)} (process group killed)") from None
+    except BaseException:
+        _kill_group(proc.pid)
+        raise
+    code = proc.returncode
+    ok, weight = misc_outcome(code if code is not None and code >= 0 else None, check.misc_dynamic)
+    if ok:
+        return CheckResult(True, weight=weight)
+    last = err.decode(errors="replace").strip().splitlines()[-1][:STDERR_KEEP] if err and err.strip() else ""
+    what = f"killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
+    raise CheckFailure(f"{argv[0]} {what}" + (f": {last}" if last else ""))

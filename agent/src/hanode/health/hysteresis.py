@@ -1,0 +1,120 @@
+"""keepalived's checker semantics as pure functions of observations (pure: no clock, no I/O).
+
+One check of one real server is a small state machine, as keepalived 2.2's check_*.c epilogues:
+- a success takes the check UP at once (keepalived has no "rise" for checkers) and resets the retries;
+- while UP, a failure is retried `retry` times, `delay_before_retry` apart; the failure after the
+  last retry takes it DOWN (so DOWN after retry + 1 consecutive failures);
+- while DOWN, failures change nothing and the check runs every delay_loop;
+- a check that has not run yet is UP (default) or DOWN (alpha); its first failures are retried likewise;
+- MISC_CHECK with misc_dynamic: exit 0 is UP with the configured weight, 2..255 is UP with weight
+  exit - 2, anything else is a failure.
+A real server is UP when every one of its checks is UP (a server without checks is always UP).
+Times are integers in milliseconds; the caller passes `now_ms` and gets back when to check next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+RANDOM_RANGE = 1_000_000  # `draw` arguments are integers in [0, RANDOM_RANGE)
+
+
+@dataclass(frozen=True)
+class Timing:
+    delay_loop_ms: int
+    retry: int = 1
+    delay_before_retry_ms: int = 1000
+    warmup_ms: int = 0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One observation made by a check adapter."""
+    ok: bool
+    latency_us: int = 0
+    reason: str | None = None         # why it failed, in words an operator understands
+    weight: int | None = None         # misc_dynamic: the weight the script asked for (None: configured)
+
+
+@dataclass(frozen=True)
+class CheckState:
+    up: bool
+    has_run: bool = False
+    retry_it: int = 0                 # failed attempts while UP, not yet enough to go DOWN
+    weight: int | None = None         # misc_dynamic weight in force (None: the configured weight)
+    reason: str | None = None         # why the check is DOWN (None while UP)
+
+
+@dataclass(frozen=True)
+class Step:
+    state: CheckState
+    next_due_ms: int
+    changed: bool                     # the check went UP/DOWN or its dynamic weight changed
+
+
+ALPHA_REASON = "no successful check yet (alpha)"
+
+
+def initial_state(alpha: bool) -> CheckState:
+    """A check that has never run: DOWN in alpha mode, else UP."""
+    return CheckState(up=False, reason=ALPHA_REASON) if alpha else CheckState(up=True)
+
+
+def carried_over(old: CheckState) -> CheckState:
+    """State for a check whose definition changed on reload: the server keeps its UP/DOWN (no flap on
+    reload), the retry count starts again, and the new definition decides at its first run."""
+    return CheckState(up=old.up, has_run=old.has_run, weight=old.weight, reason=old.reason)
+
+
+def resumed_state(up: bool, reason: str | None = None) -> CheckState:
+    """State rebuilt from the kernel table after the checker process restarted."""
+    if up:
+        return CheckState(up=True, has_run=True)
+    return CheckState(up=False, has_run=True, reason=reason or "not in the kernel table when the checker restarted")
+
+
+def first_due_ms(timing: Timing, now_ms: int, draw: int) -> int:
+    """keepalived's warmup: the first check runs at a random point within warmup (draw in [0, RANDOM_RANGE))."""
+    return now_ms + timing.warmup_ms * draw // RANDOM_RANGE
+
+
+def misc_outcome(exit_code: int | None, dynamic: bool) -> tuple[bool, int | None]:
+    """(ok, weight) for a MISC_CHECK exit status; None means killed or not run."""
+    if exit_code == 0:
+        return True, None
+    if dynamic and exit_code is not None and 2 <= exit_code <= 255:
+        return True, exit_code - 2
+    return False, None
+
+
+def observe(timing: Timing, state: CheckState, result: CheckResult, now_ms: int) -> Step:
+    """Feeds one check result; returns the new state and when the check runs next."""
+    delay_ms = timing.delay_loop_ms
+    if result.ok:
+        new = CheckState(up=True, has_run=True, weight=result.weight)
+    elif (state.up or not state.has_run) and state.retry_it >= timing.retry:
+        new = CheckState(up=False, has_run=True, weight=state.weight, reason=result.reason or "check failed")
+    elif state.up:
+        new = replace(state, has_run=True, retry_it=state.retry_it + 1)
+        delay_ms = timing.delay_before_retry_ms
+    else:
+        new = replace(state, has_run=True, reason=result.reason or state.reason)
+    changed = new.up != state.up or (new.up and new.weight != state.weight)
+    return Step(new, now_ms + delay_ms, changed)
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    up: bool
+    weight: int | None = None         # None: the configured weight
+    reason: str | None = None
+
+
+def server_health(states: Sequence[CheckState]) -> ServerHealth:
+    """A real server is UP when all its checks are; a misc_dynamic weight (the last one set) applies."""
+    down = [s for s in states if not s.up]
+    if down:
+        return ServerHealth(False, None, down[0].reason or "check failed")
+    weights = [s.weight for s in states if s.weight is not None]
+    return ServerHealth(True, weights[-1] if weights else None, None)

@@ -1,0 +1,381 @@
+"""The checker process's asyncio glue: checks -> health -> desired kernel state -> reconcile.
+
+- Reconcile (never replay) through lvs.reconciler: at start, on every health change, on reload, on an
+  operator command, every lb_reconcile_interval (with a fresh dump of the kernel) and one second after any
+  failed apply. Health changes that arrive together are applied together.
+- Real-server and quorum changes become events (in order) and run notify_up / notify_down / quorum_up /
+  quorum_down one after another, in that same order, as the script user with a clean environment.
+- A restarted checker reads the kernel table first: servers it finds in the table start UP, the others
+  DOWN, and all of them are checked at once, so a restart neither flaps servers nor re-adds failed ones.
+- Operator drain (rs_disable) puts a real server at weight 0 and survives reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import time
+from typing import Callable
+
+from hanode.config.model import AgentConfig
+from hanode.health.hysteresis import ServerHealth
+from hanode.health.scheduler import Scheduler, ServerKey
+from hanode.health.spec import check_specs
+from hanode.health.status import CheckView, lvs_status, real_server_status, virtual_server_status
+from hanode.lvs.backend import BackendError, open_backend
+from hanode.lvs.desired import QuorumState, RsHealth, desired_state, rs_dest_key, service_key
+from hanode.lvs.kernel import KernelState, ServiceKey
+from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name
+from hanode.lvs.plan import AddService, DelService, EditService, describe, plan
+from hanode.lvs.reconciler import Reconciler
+from hanode.vrrp.scripts import NotifyQueue
+
+log = logging.getLogger("hanode.health")
+
+RETRY_MS = 1000                 # after a failed apply (or a backend that would not open)
+STATUS_DUMP_MAX_AGE_S = 1.0     # status shows the kernel as dumped at most this long ago
+DISABLED_REASON = "disabled by operator"
+
+
+def op_service(op) -> ServiceKey:
+    if isinstance(op, (AddService, EditService)):
+        return op.service.key
+    if isinstance(op, DelService):
+        return op.key
+    return op.service
+
+
+def owned_state_path(control_socket: str | None) -> str | None:
+    """Where the reconciler remembers the services it owns: next to this agent's control socket."""
+    if not control_socket:
+        return None
+    return f"{os.path.splitext(control_socket)[0]}.lvs-owned.json"
+
+
+class CheckerRunner:
+    def __init__(self, emit: Callable[[dict], None], backend_opener=open_backend):
+        self.emit = emit
+        self.backend_opener = backend_opener
+        self.config: AgentConfig | None = None
+        self.lvs = LvsConfig()
+        self.servers: dict[ServerKey, tuple[VirtualServer, RealServer]] = {}
+        self.scheduler = Scheduler(on_change=self._on_health_change)
+        self.reconciler: Reconciler | None = None
+        self.backend = None
+        self.backend_error: str | None = None
+        self.lock = asyncio.Lock()
+        self.dirty = asyncio.Event()
+        self.quorum: dict[str, QuorumState] = {}
+        self.known: dict[ServerKey, ServerHealth] = {}
+        self.disabled: set[ServerKey] = set()
+        self.resumed: set[str] = set()          # services found in the kernel at start: no initial quorum event
+        self.notify: NotifyQueue | None = None
+        self.loop_task: asyncio.Task | None = None
+        self.reconciles = 0
+        self.errors = 0
+        self.last_ok_at: float | None = None
+        self.last_dump_at = 0.0
+
+    # lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self, config: AgentConfig) -> None:
+        self._set_config(config)
+        self.notify = NotifyQueue(config.script_user)
+        self.notify.start()
+        resume: dict[ServerKey, bool] = {}
+        if await self._open_backend():
+            resume = await self._resume_from_kernel()
+        self.scheduler.apply(check_specs(self.lvs, config.script_user), resume)
+        self.known = self._all_health()
+        self.scheduler.start()
+        await self._reconcile(refresh=False)
+        self.loop_task = asyncio.get_running_loop().create_task(self._reconcile_loop())
+        log.info("checker started: %d virtual servers, %d real servers, %d checks, backend %s",
+                 len(self.lvs.virtual_servers), len(self.servers), len(self.scheduler.slots),
+                 self.backend.name if self.backend else f"unavailable ({self.backend_error})")
+
+    async def apply(self, config: AgentConfig) -> None:
+        """Reload: keeps unchanged checks' state, operator drains, and quorum states; reconciles at once."""
+        old_lvs = self.lvs
+        self._set_config(config)
+        if self.notify is not None:
+            self.notify.user = config.script_user
+        counts = self.scheduler.apply(check_specs(self.lvs, config.script_user))
+        log.info("checker reload: checks kept %(kept)d, changed %(changed)d, added %(added)d, removed %(removed)d",
+                 counts)
+        self.disabled &= set(self.servers)
+        names = {vs.name for vs in self.lvs.virtual_servers}
+        for vs in old_lvs.virtual_servers:
+            if vs.name not in names:
+                self._omega(vs)
+                self.quorum.pop(vs.name, None)
+        self._report_changes(self._all_health())
+        if old_lvs.backend != self.lvs.backend and self.reconciler is not None:
+            async with self.lock:
+                log.info("lb_backend changed from %s to %s: moving the services", old_lvs.backend, self.lvs.backend)
+                await self.reconciler.cleanup(keep=False)
+                await self._close_backend()
+        await self._reconcile(refresh=False)
+
+    async def stop(self) -> None:
+        if self.loop_task is not None:
+            self.loop_task.cancel()
+            await asyncio.gather(self.loop_task, return_exceptions=True)
+        await self.scheduler.stop()
+        for vs in self.lvs.virtual_servers:
+            self._omega(vs)
+        async with self.lock:
+            if self.reconciler is not None:
+                result = await self.reconciler.cleanup(keep=self.lvs.keep_on_stop)
+                if not result.ok:
+                    log.error("could not remove the load-balancer rules: %s", "; ".join(result.errors))
+            await self._close_backend()
+        if self.notify is not None:
+            await self.notify.drain(10.0)
+            await self.notify.stop()
+
+    def _set_config(self, config: AgentConfig) -> None:
+        self.config = config
+        self.lvs = config.sections.get("lvs") or LvsConfig()
+        self.servers = {(vs.name, real_server_name(rs)): (vs, rs)
+                        for vs in self.lvs.virtual_servers for rs in vs.real_servers}
+
+    # backend ------------------------------------------------------------------------------------
+
+    async def _open_backend(self) -> bool:
+        if self.reconciler is not None:
+            return True
+        try:
+            self.backend = await self.backend_opener(self.lvs)
+        except BackendError as exc:
+            if str(exc) != self.backend_error:
+                log.error("load-balancer backend unavailable: %s", exc)
+            self.backend_error = str(exc)
+            return False
+        self.backend_error = None
+        socket_path = self.config.control_socket if self.config else None
+        self.reconciler = Reconciler(self.backend, state_path=owned_state_path(socket_path))
+        return True
+
+    async def _close_backend(self) -> None:
+        if self.backend is not None:
+            try:
+                await self.backend.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not stop the shutdown
+                log.warning("closing the %s backend: %s", self.backend.name, exc)
+        self.backend = self.reconciler = None
+
+    async def _resume_from_kernel(self) -> dict[ServerKey, bool]:
+        """After a restart the kernel table says which servers were up: resume from it."""
+        try:
+            async with self.lock:
+                actual = await self.reconciler.dump()
+        except Exception as exc:  # noqa: BLE001 - no resume then: keepalived's initial states
+            log.warning("cannot read the kernel table at start: %s", exc)
+            return {}
+        resume = {}
+        for vs in self.lvs.virtual_servers:
+            entry = actual.get(service_key(vs))
+            if entry is None:
+                continue
+            self.resumed.add(vs.name)
+            for rs in vs.real_servers:
+                dest = entry.dests.get(rs_dest_key(vs, rs))
+                resume[(vs.name, real_server_name(rs))] = dest is not None and dest.weight > 0
+        if resume:
+            log.info("resuming from the kernel table: %d of %d real servers in service",
+                     sum(resume.values()), len(resume))
+        return resume
+
+    # health -------------------------------------------------------------------------------------
+
+    def _all_health(self) -> dict[ServerKey, ServerHealth]:
+        cache = self.scheduler.health_cache
+        return {key: cache.get(key, ServerHealth(True)) for key in self.servers}
+
+    def _health_map(self) -> dict[ServerKey, RsHealth]:
+        out = {}
+        for key, health in self._all_health().items():
+            if key in self.disabled and health.up:
+                out[key] = RsHealth(True, 0, DISABLED_REASON)
+            else:
+                out[key] = RsHealth(health.up, health.weight, health.reason)
+        return out
+
+    def _on_health_change(self, server: ServerKey) -> None:
+        health = self.scheduler.health_cache.get(server)
+        if health is not None:
+            self._report_changes({server: health})
+        self.dirty.set()
+
+    def _report_changes(self, current: dict[ServerKey, ServerHealth]) -> None:
+        for key, health in current.items():
+            before = self.known.get(key)
+            self.known[key] = health
+            if before is None or before.up == health.up or key not in self.servers:
+                if before is not None and before.weight != health.weight:
+                    log.info("real server %s of %s: weight %s", key[1], key[0], health.weight)
+                continue
+            vs, rs = self.servers[key]
+            if health.up:
+                log.info("real server %s of %s UP", key[1], key[0])
+            else:
+                log.warning("real server %s of %s DOWN: %s", key[1], key[0], health.reason)
+            self.emit({"event": "real_server", "virtual_server": key[0], "real_server": key[1], "up": health.up,
+                       "state": "up" if health.up else "down", "reason": health.reason,
+                       "weight": rs.weight if health.weight is None else health.weight})
+            self._script(rs.notify_up if health.up else rs.notify_down)
+
+    def _quorum_changes(self, quorum: dict[str, QuorumState]) -> None:
+        for vs in self.lvs.virtual_servers:
+            new = quorum.get(vs.name)
+            old = self.quorum.get(vs.name)
+            if new is None:
+                continue
+            if old is None:
+                if new.up or vs.name in self.resumed:
+                    continue  # first evaluation: report only a quorum that is not there
+            elif old.up == new.up:
+                continue
+            (log.info if new.up else log.warning)("virtual server %s quorum %s (live weight %d, quorum %d)%s",
+                                                   vs.name, "up" if new.up else "DOWN", new.live_weight, vs.quorum,
+                                                   ", sorry server in" if new.sorry_active else "")
+            self.emit({"event": "quorum", "virtual_server": vs.name, "up": new.up, "state": "up" if new.up else "down",
+                       "weight": new.live_weight, "quorum": vs.quorum, "sorry_server_active": new.sorry_active})
+            self._script(vs.quorum_up if new.up else vs.quorum_down)
+
+    def _omega(self, vs: VirtualServer) -> None:
+        """keepalived's omega: quorum_down runs when a service with quorum goes away (reload or stop)."""
+        state = self.quorum.get(vs.name)
+        if vs.omega and vs.quorum_down and state is not None and state.up:
+            self._script(vs.quorum_down)
+
+    def _script(self, command: str | None) -> None:
+        if command and self.notify is not None:
+            self.notify.put(shlex.split(command))
+
+    # reconcile ----------------------------------------------------------------------------------
+
+    async def _reconcile(self, refresh: bool) -> bool:
+        async with self.lock:
+            desired, quorum = desired_state(self.lvs, self._health_map(), self.quorum)
+            self._quorum_changes(quorum)
+            self.quorum = quorum
+            if not await self._open_backend():
+                return False
+            result = await self.reconciler.reconcile(desired, refresh=refresh)
+            self.reconciles += 1
+            if refresh:
+                self.last_dump_at = time.monotonic()
+            if result.ok:
+                self.last_ok_at = time.time()
+            else:
+                self.errors += len(result.errors)
+                log.error("kernel update failed (%d errors), retrying in %.0f s: %s", len(result.errors),
+                          RETRY_MS / 1000, "; ".join(result.errors[:3]))
+            return result.ok
+
+    async def _reconcile_loop(self) -> None:
+        failed = False
+        while True:
+            wait_ms = min(RETRY_MS, self.lvs.reconcile_interval_ms) if failed else self.lvs.reconcile_interval_ms
+            try:
+                async with asyncio.timeout(wait_ms / 1000):
+                    await self.dirty.wait()
+                refresh = failed
+            except TimeoutError:
+                refresh = True
+            self.dirty.clear()
+            try:
+                failed = not await self._reconcile(refresh)
+            except Exception:  # noqa: BLE001 - keep reconciling; the error is logged with its traceback
+                log.exception("reconcile failed")
+                failed = True
+
+    # operator commands --------------------------------------------------------------------------
+
+    def control(self, message: dict) -> dict:
+        action = message.get("action")
+        if action not in ("rs_disable", "rs_enable"):
+            return {"ok": False, "error": f"unknown control action {action!r}"}
+        key, error = self._find_server(message.get("virtual_server"), message.get("real_server"))
+        if error:
+            return {"ok": False, "error": error}
+        if action == "rs_disable":
+            self.disabled.add(key)
+        else:
+            self.disabled.discard(key)
+        log.info("real server %s of %s %s by operator", key[1], key[0],
+                 "disabled (weight 0)" if action == "rs_disable" else "enabled")
+        self.dirty.set()
+        return {"ok": True, "virtual_server": key[0], "real_server": key[1]}
+
+    def _find_server(self, vs_name, rs_name) -> tuple[ServerKey | None, str | None]:
+        if not vs_name or not rs_name:
+            return None, "give virtual_server (e.g. 198.51.100.100:80/TCP) and real_server (e.g. 203.0.113.11:8080)"
+        services = [vs for vs in self.lvs.virtual_servers
+                    if vs.name == vs_name or vs.name.startswith(f"{vs_name}/") or vs.name == f"fwmark {vs_name}"]
+        if len(services) != 1:
+            known = ", ".join(vs.name for vs in self.lvs.virtual_servers) or "none"
+            what = "is ambiguous" if services else "does not exist"
+            return None, f"virtual server {vs_name!r} {what} (configured: {known})"
+        vs = services[0]
+        names = [real_server_name(rs) for rs in vs.real_servers]
+        matches = [n for n in names if n == rs_name or n.split(":")[0] == rs_name or n.strip("[]") == rs_name]
+        if len(matches) != 1:
+            return None, (f"virtual server {vs.name} has {'several' if matches else 'no'} real server {rs_name!r} "
+                          f"(configured: {', '.join(names) or 'none'})")
+        return (vs.name, matches[0]), None
+
+    # status -------------------------------------------------------------------------------------
+
+    async def _kernel_view(self) -> KernelState | None:
+        if self.reconciler is None:
+            return None
+        if time.monotonic() - self.last_dump_at > STATUS_DUMP_MAX_AGE_S and not self.lock.locked():
+            try:
+                async with self.lock:
+                    await self.reconciler.dump()
+                    self.last_dump_at = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - status shows the last known state instead
+                log.warning("cannot dump the kernel table for status: %s", exc)
+        return self.reconciler.actual
+
+    async def status(self) -> dict:
+        actual = await self._kernel_view()
+        desired = self.reconciler.desired if self.reconciler is not None else None
+        ops = plan(desired, actual, self.reconciler.owned) if desired is not None and actual is not None else []
+        diffs: dict[ServiceKey, list[str]] = {}
+        for op in ops:
+            diffs.setdefault(op_service(op), []).append(describe(op))
+        backend = self.backend.name if self.backend else None
+        services = []
+        configured = set()
+        for vs in self.lvs.virtual_servers:
+            key = service_key(vs)
+            configured.add(key)
+            entry = actual.get(key) if actual is not None else None
+            servers = [self._rs_status(vs, rs, entry) for rs in vs.real_servers]
+            diff = diffs.get(key, [])
+            if actual is None and self.lvs.virtual_servers:
+                diff = ["kernel state unknown: " + (self.backend_error or "the last apply failed; the next reconcile "
+                                                                           "dumps it")]
+            services.append(virtual_server_status(vs, backend, self.quorum.get(vs.name), servers, entry, diff))
+        other = [line for key, lines in sorted(diffs.items()) if key not in configured for line in lines]
+        last = self.reconciler.last_result if self.reconciler else None
+        stats = self.scheduler.stats.summary()
+        return {"virtual_servers": services,
+                "lvs": lvs_status(backend, self.backend_error, self.reconciles, self.errors,
+                                  {"ok": last.ok, "ops": len(last.ops), "errors": list(last.errors),
+                                   "duration_ms": round(last.duration_ms, 3)} if last else None,
+                                  round(time.time() - self.last_ok_at, 3) if self.last_ok_at else None,
+                                  len(self.scheduler.slots), {"check_" + k: v for k, v in stats.items()}, other)}
+
+    def _rs_status(self, vs: VirtualServer, rs: RealServer, entry) -> dict:
+        key = (vs.name, real_server_name(rs))
+        views = [CheckView(s.spec.probe.type, s.state.up, s.state.retry_it, s.state.reason, s.last, s.last_at, s.runs)
+                 for s in self.scheduler.server_slots(key)]
+        health = self.scheduler.health_cache.get(key, ServerHealth(True))
+        return real_server_status(rs, rs_dest_key(vs, rs), health, key in self.disabled, views, entry)

@@ -1,0 +1,217 @@
+"""Runs every check on its own timer, concurrently, and keeps each real server's health.
+
+- One asyncio task per check: sleep until due, run the adapter (a MISC_CHECK script is a subprocess the
+  loop does not wait on), feed the result to the pure hysteresis, sleep again. Nothing here blocks.
+- A reload (`apply`) keeps the state of every check whose definition did not change, matched by
+  definition first (so inserting a check or reordering checks does not reset the others), then a changed
+  check at the same real server inherits UP/DOWN from the one it replaces (`carried_over`) and runs at
+  once. Health lives here, never in the kernel: the kernel weight is always recomputed from the config
+  and this health, so no weight can stay at 0 and no recovered server can stay out of the table after a
+  reload (keepalived's bugs).
+- `on_change(server)` is called whenever a real server's health (UP/DOWN or misc_dynamic weight) changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable, Mapping
+
+from hanode.health.checks import close_pingers, run_probe
+from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, ServerHealth, carried_over, first_due_ms,
+                                      initial_state, observe, resumed_state, server_health)
+from hanode.health.spec import CheckSpec, Probe
+
+log = logging.getLogger("hanode.health")
+
+ServerKey = tuple[str, str]              # (VirtualServer.name, real_server_name)
+LATE_WINDOW = 1000                       # lateness statistics over the last N check starts
+
+
+@dataclass
+class Slot:
+    spec: CheckSpec
+    state: CheckState
+    due_ms: int
+    last: CheckResult | None = None
+    last_at: float | None = None         # wall clock of the last result
+    runs: int = 0
+    task: asyncio.Task | None = None
+
+    @property
+    def server(self) -> ServerKey:
+        return (self.spec.vs, self.spec.rs)
+
+
+@dataclass
+class Stats:
+    runs: int = 0
+    failures: int = 0
+    late_ms: list[int] = field(default_factory=list)   # how late each check started (ring buffer)
+    late_pos: int = 0
+    late_max_ms: int = 0
+
+    def started(self, late_ms: int) -> None:
+        if len(self.late_ms) < LATE_WINDOW:
+            self.late_ms.append(late_ms)
+        else:
+            self.late_ms[self.late_pos] = late_ms
+            self.late_pos = (self.late_pos + 1) % LATE_WINDOW
+        self.late_max_ms = max(self.late_max_ms, late_ms)
+
+    def summary(self) -> dict:
+        ordered = sorted(self.late_ms)
+        pick = (lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]) if ordered else (lambda q: 0)
+        return {"runs": self.runs, "failures": self.failures, "late_ms": {"p50": pick(0.5), "p99": pick(0.99),
+                                                                          "max": self.late_max_ms}}
+
+
+def loop_ms() -> int:
+    return int(time.monotonic() * 1000)
+
+
+class Scheduler:
+    def __init__(self, on_change: Callable[[ServerKey], None] = lambda server: None,
+                 runner: Callable[[Probe], Awaitable[CheckResult]] = run_probe,
+                 clock_ms: Callable[[], int] = loop_ms, draw: Callable[[], int] = lambda: random.randrange(RANDOM_RANGE)):
+        self.on_change = on_change
+        self.runner = runner
+        self.clock_ms = clock_ms
+        self.draw = draw
+        self.slots: dict[tuple[str, str, int], Slot] = {}
+        self.by_server: dict[ServerKey, list[Slot]] = {}
+        self.health_cache: dict[ServerKey, ServerHealth] = {}
+        self.stats = Stats()
+        self.started = False
+
+    # configuration ------------------------------------------------------------------------------
+
+    def apply(self, specs: Iterable[CheckSpec], resume: Mapping[ServerKey, bool] | None = None) -> dict[str, int]:
+        """Installs a new set of checks, keeping the state of unchanged ones. `resume` gives the health the
+        kernel table implies for servers seen before a restart. Returns counts (kept/changed/added/removed)."""
+        resume = resume or {}
+        now = self.clock_ms()
+        by_server: dict[ServerKey, list[Slot]] = {}
+        for slot in self.slots.values():
+            by_server.setdefault(slot.server, []).append(slot)
+        new_specs: dict[ServerKey, list[CheckSpec]] = {}
+        for spec in specs:
+            new_specs.setdefault((spec.vs, spec.rs), []).append(spec)
+        counts = dict.fromkeys(("kept", "changed", "added", "removed"), 0)
+        new_slots: dict[tuple[str, str, int], Slot] = {}
+        for server, wanted in new_specs.items():
+            old = by_server.pop(server, [])
+            for slot in self._match(server, wanted, old, resume, now, counts):
+                new_slots[(slot.spec.vs, slot.spec.rs, slot.spec.index)] = slot
+        for leftovers in by_server.values():
+            for slot in leftovers:
+                self._cancel(slot)
+                counts["removed"] += 1
+        self.slots = new_slots
+        self.by_server = {}
+        for key in sorted(new_slots):
+            self.by_server.setdefault(key[:2], []).append(new_slots[key])
+        self.health_cache = {server: self._compute(server) for server in new_specs}
+        if self.started:
+            self._start_tasks()
+        return counts
+
+    def _match(self, server: ServerKey, wanted: list[CheckSpec], old: list[Slot], resume: Mapping[ServerKey, bool],
+               now: int, counts: dict[str, int]) -> list[Slot]:
+        result: list[Slot] = []
+        unmatched: list[CheckSpec] = []
+        for spec in wanted:
+            same = next((s for s in old if s.spec.definition == spec.definition), None)
+            if same is not None:
+                old.remove(same)
+                same.spec = spec                      # the index may have moved
+                result.append(same)
+                counts["kept"] += 1
+            else:
+                unmatched.append(spec)
+        for spec in unmatched:
+            if old:
+                replaced = old.pop(0)
+                self._cancel(replaced)
+                result.append(Slot(spec, carried_over(replaced.state), now))
+                counts["changed"] += 1
+            elif server in resume:
+                result.append(Slot(spec, resumed_state(resume[server]), now))
+                counts["added"] += 1
+            else:
+                result.append(Slot(spec, initial_state(spec.alpha), first_due_ms(spec.timing, now, self.draw())))
+                counts["added"] += 1
+        for slot in old:
+            self._cancel(slot)
+            counts["removed"] += 1
+        return result
+
+    # health -------------------------------------------------------------------------------------
+
+    def _compute(self, server: ServerKey) -> ServerHealth:
+        return server_health([slot.state for slot in self.by_server.get(server, ())])
+
+    def health(self) -> dict[ServerKey, ServerHealth]:
+        """Health of every real server that has checks."""
+        return dict(self.health_cache)
+
+    def server_slots(self, server: ServerKey) -> list[Slot]:
+        return list(self.by_server.get(server, ()))
+
+    def record(self, slot: Slot, result: CheckResult, now_ms: int | None = None) -> None:
+        """Feeds one result of a check (what each check task does after every run)."""
+        now_ms = self.clock_ms() if now_ms is None else now_ms
+        step = observe(slot.spec.timing, slot.state, result, now_ms)
+        slot.state, slot.due_ms = step.state, step.next_due_ms
+        slot.last, slot.last_at, slot.runs = result, time.time(), slot.runs + 1
+        self.stats.runs += 1
+        self.stats.failures += not result.ok
+        if not step.changed:
+            return
+        if self.slots.get((slot.spec.vs, slot.spec.rs, slot.spec.index)) is not slot:
+            return  # replaced by a reload while it ran
+        server = slot.server
+        before = self.health_cache.get(server)
+        after = self._compute(server)
+        self.health_cache[server] = after
+        if before != after:
+            self.on_change(server)
+
+    # tasks --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.started = True
+        self._start_tasks()
+
+    def _start_tasks(self) -> None:
+        loop = asyncio.get_running_loop()
+        for slot in self.slots.values():
+            if slot.task is None:
+                slot.task = loop.create_task(self._run(slot), name=f"check {slot.spec.vs} {slot.spec.rs} "
+                                                                   f"#{slot.spec.index}")
+
+    async def _run(self, slot: Slot) -> None:
+        while True:
+            wait_ms = slot.due_ms - self.clock_ms()
+            if wait_ms > 0:
+                await asyncio.sleep(wait_ms / 1000)
+            self.stats.started(max(0, self.clock_ms() - slot.due_ms))
+            result = await self.runner(slot.spec.probe)
+            self.record(slot, result)
+
+    @staticmethod
+    def _cancel(slot: Slot) -> None:
+        if slot.task is not None:
+            slot.task.cancel()
+            slot.task = None
+
+    async def stop(self) -> None:
+        tasks = [slot.task for slot in self.slots.values() if slot.task is not None]
+        for slot in self.slots.values():
+            self._cancel(slot)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.started = False
+        close_pingers()

@@ -1,0 +1,211 @@
+"""Scheduler: per-check state across reloads (keepalived's weight-stuck-at-0 and never-re-added bugs
+cannot happen), resume from the kernel table, health changes reported once; and real check tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from hanode.health.hysteresis import CheckResult
+from hanode.health.scheduler import Scheduler
+from hanode.health.spec import check_specs
+from hanode.lvs.desired import RsHealth, desired_state, rs_dest_key, service_key
+from hanode.lvs.model import Check, LvsConfig, RealServer, VirtualServer
+
+OK, FAIL = CheckResult(True), CheckResult(False, reason="connection refused")
+TCP = Check(type="TCP_CHECK", connect_timeout_ms=1000, retry=1, delay_before_retry_ms=500)
+
+
+class Clock:
+    def __init__(self):
+        self.now_ms = 1_000_000
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+def lvs(*servers: RealServer, **vs_fields) -> LvsConfig:
+    fields = dict(address="198.51.100.100", port=80, delay_loop_ms=2000, lb_algo="wrr")
+    fields.update(vs_fields)
+    return LvsConfig(virtual_servers=(VirtualServer(real_servers=servers, **fields),))
+
+
+def rs(last: int, weight: int = 3, checks=(TCP,), **fields) -> RealServer:
+    return RealServer(address=f"203.0.113.{last}", port=8080, weight=weight, checks=tuple(checks), **fields)
+
+
+VS = "198.51.100.100:80/TCP"
+
+
+def make(config: LvsConfig, **kwargs) -> tuple[Scheduler, Clock, list]:
+    clock, changes = Clock(), []
+    scheduler = Scheduler(on_change=changes.append, clock_ms=clock, draw=lambda: 0, **kwargs)
+    scheduler.apply(check_specs(config))
+    return scheduler, clock, changes
+
+
+def feed(scheduler: Scheduler, clock: Clock, server: str, results: list[CheckResult], index: int = 0) -> None:
+    for result in results:
+        slot = scheduler.slots[(VS, server, index)]
+        clock.now_ms = max(clock.now_ms, slot.due_ms)
+        scheduler.record(slot, result)
+
+
+def kernel_weights(config: LvsConfig, scheduler: Scheduler) -> dict[str, int]:
+    health = {key: RsHealth(h.up, h.weight, h.reason) for key, h in scheduler.health().items()}
+    state, _ = desired_state(config, health)
+    vs = config.virtual_servers[0]
+    dests = state[service_key(vs)].dests
+    return {f"{d.key.address}:{d.key.port}": d.weight for d in dests.values()}
+
+
+def test_failures_take_a_server_out_after_retry_plus_one_and_report_once():
+    config = lvs(rs(11), rs(12))
+    scheduler, clock, changes = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [OK, FAIL])
+    assert changes == [] and scheduler.health()[(VS, "203.0.113.11:8080")].up
+    feed(scheduler, clock, "203.0.113.11:8080", [FAIL, FAIL, FAIL])
+    assert changes == [(VS, "203.0.113.11:8080")]
+    assert kernel_weights(config, scheduler) == {"203.0.113.12:8080": 3}
+
+
+def test_reload_keeps_state_of_unchanged_checks_and_no_weight_stays_at_zero():
+    """keepalived bug: after a reload a server that was down (inhibit: weight 0) kept weight 0 forever."""
+    config = lvs(rs(11), rs(12), inhibit_on_failure=True)
+    scheduler, clock, changes = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [FAIL, FAIL])
+    slot = scheduler.slots[(VS, "203.0.113.11:8080", 0)]
+    assert kernel_weights(config, scheduler) == {"203.0.113.11:8080": 0, "203.0.113.12:8080": 3}
+    # reload: new weights, another scheduler, a new real server; .11's check itself is unchanged
+    reloaded = lvs(rs(11, weight=5), rs(12, weight=4), rs(13), inhibit_on_failure=True, lb_algo="wlc")
+    counts = scheduler.apply(check_specs(reloaded))
+    assert counts == {"kept": 2, "changed": 0, "added": 1, "removed": 0}
+    assert scheduler.slots[(VS, "203.0.113.11:8080", 0)] is slot and not slot.state.up
+    assert kernel_weights(reloaded, scheduler) == {"203.0.113.11:8080": 0, "203.0.113.12:8080": 4,
+                                                   "203.0.113.13:8080": 3}
+    feed(scheduler, clock, "203.0.113.11:8080", [OK])
+    assert kernel_weights(reloaded, scheduler)["203.0.113.11:8080"] == 5  # the new weight, not 0 nor 3
+
+
+def test_reload_while_down_then_recovery_re_adds_the_server():
+    """keepalived bug: a server down during a reload was never re-added when it recovered."""
+    config = lvs(rs(11), rs(12))
+    scheduler, clock, _ = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [FAIL, FAIL])
+    assert "203.0.113.11:8080" not in kernel_weights(config, scheduler)
+    for _ in range(3):  # several reloads, one of them changing the check itself
+        config = lvs(rs(11, checks=(replace(TCP, connect_timeout_ms=TCP.connect_timeout_ms + 1),)), rs(12))
+        scheduler.apply(check_specs(config))
+        assert not scheduler.health()[(VS, "203.0.113.11:8080")].up
+        assert "203.0.113.11:8080" not in kernel_weights(config, scheduler)
+    feed(scheduler, clock, "203.0.113.11:8080", [OK])
+    assert kernel_weights(config, scheduler) == {"203.0.113.11:8080": 3, "203.0.113.12:8080": 3}
+
+
+def test_changed_check_inherits_up_down_and_runs_at_once():
+    config = lvs(rs(11))
+    scheduler, clock, changes = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [FAIL, FAIL])
+    clock.now_ms += 100
+    changed = lvs(rs(11, checks=(Check(type="HTTP_GET", connect_timeout_ms=1000),)))
+    assert scheduler.apply(check_specs(changed))["changed"] == 1
+    slot = scheduler.slots[(VS, "203.0.113.11:8080", 0)]
+    assert not slot.state.up and slot.state.reason == "connection refused"
+    assert slot.due_ms == clock.now_ms
+    assert slot.spec.probe.type == "HTTP_GET"
+
+
+def test_inserting_a_check_keeps_the_others_by_definition():
+    http = Check(type="HTTP_GET", connect_timeout_ms=1000)
+    config = lvs(rs(11, checks=(TCP,)))
+    scheduler, clock, _ = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [FAIL, FAIL])
+    tcp_slot = scheduler.slots[(VS, "203.0.113.11:8080", 0)]
+    counts = scheduler.apply(check_specs(lvs(rs(11, checks=(http, TCP)))))
+    assert counts["kept"] == 1 and counts["added"] == 1
+    assert scheduler.slots[(VS, "203.0.113.11:8080", 1)] is tcp_slot
+    # the new check of a known server starts as keepalived's default (up) but the server stays down
+    assert not scheduler.health()[(VS, "203.0.113.11:8080")].up
+    # removing the failing check brings the server back
+    scheduler.apply(check_specs(lvs(rs(11, checks=(http,)))))
+    assert scheduler.health()[(VS, "203.0.113.11:8080")].up
+
+
+def test_every_check_must_pass():
+    http = Check(type="HTTP_GET", connect_timeout_ms=1000, retry=0)
+    config = lvs(rs(11, checks=(TCP, http)))
+    scheduler, clock, changes = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [CheckResult(False, reason="HTTP status 503 not in 200-299 for /")],
+         index=1)
+    health = scheduler.health()[(VS, "203.0.113.11:8080")]
+    assert not health.up and health.reason == "HTTP status 503 not in 200-299 for /"
+    feed(scheduler, clock, "203.0.113.11:8080", [OK], index=1)
+    assert scheduler.health()[(VS, "203.0.113.11:8080")].up
+    assert len(changes) == 2
+
+
+def test_alpha_warmup_and_resume():
+    config = lvs(rs(11, alpha=True), rs(12), rs(13))
+    clock = Clock()
+    scheduler = Scheduler(clock_ms=clock, draw=lambda: 500_000)
+    scheduler.apply(check_specs(config), resume={(VS, "203.0.113.12:8080"): False})
+    health = scheduler.health()
+    assert not health[(VS, "203.0.113.11:8080")].up                     # alpha
+    assert not health[(VS, "203.0.113.12:8080")].up                     # not in the kernel before the restart
+    assert health[(VS, "203.0.113.13:8080")].up                         # default
+    due = {key[1]: slot.due_ms - clock.now_ms for key, slot in scheduler.slots.items()}
+    assert due == {"203.0.113.11:8080": 1000, "203.0.113.12:8080": 0, "203.0.113.13:8080": 1000}
+
+
+def test_misc_dynamic_weight_reaches_the_kernel_weight():
+    misc = Check(type="MISC_CHECK", misc_path="/bin/true", misc_dynamic=True, retry=0)
+    config = lvs(rs(11, checks=(misc,)))
+    scheduler, clock, changes = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [CheckResult(True, weight=10)])
+    assert kernel_weights(config, scheduler) == {"203.0.113.11:8080": 10}
+    feed(scheduler, clock, "203.0.113.11:8080", [CheckResult(True)])
+    assert kernel_weights(config, scheduler) == {"203.0.113.11:8080": 3}
+    assert len(changes) == 2
+
+
+def test_real_tasks_detect_and_recover_within_delay_loop_times_retry_plus_one():
+    """Checks run concurrently on their delay_loop against a real TCP server that goes away and comes back."""
+    fast = Check(type="TCP_CHECK", connect_timeout_ms=200, retry=1, delay_before_retry_ms=100, warmup_ms=0)
+
+    async def scenario():
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()
+        server = await asyncio.start_server(lambda r, w: w.close(), ["127.0.0.1", "127.0.0.2"], port)
+        servers = tuple(RealServer(address=a, port=port, checks=(fast,)) for a in ("127.0.0.1", "127.0.0.2"))
+        config = LvsConfig(virtual_servers=(VirtualServer(address="198.51.100.100", port=80, delay_loop_ms=100,
+                                                          real_servers=servers),))
+        events = []
+        scheduler = Scheduler(on_change=lambda s: events.append((time.monotonic(), s)))
+        scheduler.apply(check_specs(config))
+        scheduler.start()
+        await asyncio.sleep(0.3)
+        assert scheduler.stats.runs >= 4 and events == []
+        server.close()
+        await server.wait_closed()
+        gone = time.monotonic()
+        while len(events) < 2 and time.monotonic() - gone < 5:
+            await asyncio.sleep(0.01)
+        detected = [t - gone for t, _ in events]
+        server2 = await asyncio.start_server(lambda r, w: w.close(), ["127.0.0.1", "127.0.0.2"], port)
+        back = time.monotonic()
+        while len(events) < 4 and time.monotonic() - back < 5:
+            await asyncio.sleep(0.01)
+        recovered = [t - back for t, _ in events[2:]]
+        health = scheduler.health()
+        await scheduler.stop()
+        server2.close()
+        return detected, recovered, health
+
+    detected, recovered, health = asyncio.run(scenario())
+    # delay_loop 100 ms x (retry 1 + 1) = 200 ms, plus a loaded machine's slack
+    assert len(detected) == 2 and max(detected) < 0.2 + 0.5, detected
+    assert len(recovered) == 2 and max(recovered) < 0.1 + 0.5, recovered
+    assert all(h.up for h in health.values())
