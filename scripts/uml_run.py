@@ -71,6 +71,9 @@ def ensure_kernel(cache: Path) -> tuple[Path, Path, str]:
         with tempfile.TemporaryDirectory(prefix="hanode-uml-dl-", dir=cache) as tmp:
             # apt's sandbox user cannot write to a root-owned temp dir; that warning is harmless.
             proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, capture_output=True, text=True)
+            if proc.returncode != 0:   # a fresh machine may have no package lists yet
+                subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
+                proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, capture_output=True, text=True)
             debs = list(Path(tmp).glob(f"{PACKAGE}_*.deb"))
             if proc.returncode != 0 or not debs:
                 sys.exit(f"uml_run: apt-get download {PACKAGE} failed: {proc.stderr.strip()}\n"
