@@ -104,6 +104,7 @@ def test_advert_interval(instance_kw, advert, expected):
     ([VIP4], (VIP4, VIP4B), "addr_list_err"),              # count
     ([VIP4, VIP4B], (VIP4, "198.51.100.102"), "addr_list_err"),   # content
     ([VIP4, VIP4B], (VIP4, VIP4), "addr_list_err"),        # same count, one repeated
+    ([VIP4, VIP4B], (VIP4, VIP4B, VIP4), "addr_list_err"),  # same set, one more address
 ])
 def test_address_list(ours, theirs, expected):
     instance = inst(virtual_ipaddresses=[f"{a}/24" for a in ours])
