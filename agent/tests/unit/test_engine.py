@@ -231,16 +231,18 @@ def group_links(eth1_up=True):
 def test_sync_group_one_master_makes_all_master():
     h = Harness(group_config(), group_links())
     assert h.engine.group_states["G"] == State.BACKUP
-    out = h.run_for(3_500_000)     # VI_1 (150) times out first, VI_2 (100) has not yet
-    assert transitions(out) == [("VI_1", State.BACKUP, State.MASTER), ("VI_2", State.BACKUP, State.MASTER)]
-    assert "sync group G: VI_1 became MASTER" in actions(out, StateChanged, "VI_2")[0].reason
-    assert actions(out, AddVips, "VI_2")
+    # VI_1 (150) times out first (3.414 s) and waits for VI_2 (100, 3.609 s): the group goes MASTER together
+    assert h.run_for(3_500_000) == [] and h.state("VI_1") == State.BACKUP
+    out = h.run_for(200_000)
+    assert transitions(out) == [("VI_2", State.BACKUP, State.MASTER), ("VI_1", State.BACKUP, State.MASTER)]
+    assert "sync group G: VI_2 became MASTER" in actions(out, StateChanged, "VI_1")[0].reason
+    assert actions(out, AddVips, "VI_1")
     assert [(g.old, g.new) for g in actions(out, GroupStateChanged)] == [(State.BACKUP, State.MASTER)]
 
 
 def test_sync_group_one_backup_makes_all_backup():
     h = Harness(group_config(), group_links())
-    h.run_for(3_500_000)
+    h.run_for(3_700_000)
     out = h.rx(wire_advert("203.0.113.3", 200, vrid=52, interface="eth1", addresses=("203.0.113.100",)))
     assert transitions(out) == [("VI_2", State.MASTER, State.BACKUP), ("VI_1", State.MASTER, State.BACKUP)]
     assert actions(out, DelVips, "VI_1")
@@ -249,7 +251,7 @@ def test_sync_group_one_backup_makes_all_backup():
 
 def test_sync_group_one_fault_makes_all_fault_naming_the_member_and_back():
     h = Harness(group_config(), group_links())
-    h.run_for(3_500_000)
+    h.run_for(3_700_000)
     h.clock.advance(ms=100)
     out = h.take(h.engine.set_interfaces(group_links(eth1_up=False), h.clock.now_us))
     assert {(n, new) for n, _, new in transitions(out)} == {("VI_1", State.FAULT), ("VI_2", State.FAULT)}
@@ -260,6 +262,22 @@ def test_sync_group_one_fault_makes_all_fault_naming_the_member_and_back():
     out = h.take(h.engine.set_interfaces(group_links(), h.clock.now_us))
     assert {(n, new) for n, _, new in transitions(out)} == {("VI_1", State.BACKUP), ("VI_2", State.BACKUP)}
     assert h.engine.group_states["G"] == State.BACKUP
+
+
+def test_sync_group_member_does_not_preempt_while_another_member_follows_a_master():
+    """keepalived prefers BACKUP to thrashing: VI_2 hears a lower-priority master and its timer runs out,
+    but VI_1 still follows a higher-priority master, so the group stays BACKUP (no flip every few seconds)."""
+    h = Harness(group_config(), group_links())
+    for k in range(12):
+        h.rx(wire_advert(PEER4, 200, vrid=51))
+        h.rx(wire_advert("203.0.113.3", 50, vrid=52, interface="eth1", addresses=("203.0.113.100",)))
+        h.run_for(1_000_000)
+    assert transitions(h.outputs) == [("VI_1", State.INIT, State.BACKUP), ("VI_2", State.INIT, State.BACKUP)]
+    assert h.engine.want_master == {"VI_2"}
+    # The other master goes away: VI_1 times out too, and the whole group takes over.
+    out = h.run_for(4_000_000)
+    assert {(n, new) for n, _, new in transitions(out)} == {("VI_1", State.MASTER), ("VI_2", State.MASTER)}
+    assert h.engine.group_states["G"] == State.MASTER and h.engine.want_master == set()
 
 
 # INIT, scripts and interfaces ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from hanode.vrrp.accept import check_advert, check_ttl
 from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, GroupStateChanged, SendGarp, State,
                                  StateChanged)
 from hanode.vrrp.packet import PacketError, decode_advert
+from hanode.vrrp.timers import master_down_interval_us
 from hanode.vrrp.track import ScriptHealth, evaluate, initial_health, observe
 
 
@@ -101,6 +102,7 @@ class Engine:
         self.foreign: dict[tuple[str, int], dict] = {}
         self.started = False
         self.resume: dict[str, str] = {}
+        self.want_master: set[str] = set()  # sync group members held in BACKUP (keepalived's wantstate MASTER)
         for name, cfg in config.vrrp_instances.items():
             self.instances[name] = self._new_instance(cfg)
         self._index_instances()
@@ -123,6 +125,8 @@ class Engine:
         inst.state, actions = fsm.step(inst.params, inst.state, event, now_us)
         outputs = [Output(name, a, inst.config, inst.params) for a in actions]
         for action in actions:
+            if isinstance(action, StateChanged):
+                self.want_master.discard(name)
             if isinstance(action, Conflict):
                 inst.conflicts += 1
                 inst.last_conflict = {"peer": action.peer, "priority": action.peer_priority, "kind": action.kind,
@@ -250,7 +254,11 @@ class Engine:
             return self._rejected_while_master(name, inst, rejection, rx, advert, now_us)
         self._count(inst, "advert_rcvd")
         inst.peers[rx.src] = Peer(priority=advert.priority, last_seen_us=now_us, checksum_form=advert.checksum_form)
-        return self._step(name, fsm.Advert(rx.src, advert.priority, advert.max_advert_int_cs), now_us)
+        down_at = inst.state.master_down_at_us
+        outputs = self._step(name, fsm.Advert(rx.src, advert.priority, advert.max_advert_int_cs), now_us)
+        if inst.state.master_down_at_us != down_at:
+            self.want_master.discard(name)  # it follows a master (or a priority-0 advert) again
+        return outputs
 
     def _rejected_while_master(self, name: str, inst: Instance, rejection, rx: Received, advert, now_us: int) -> list[Output]:
         """A MASTER hearing our VRID with another VIP set: a VRID collision or a misconfigured peer."""
@@ -273,9 +281,33 @@ class Engine:
     def tick(self, now_us: int) -> list[Output]:
         outputs: list[Output] = []
         for name, inst in list(self.instances.items()):
-            if any(t <= now_us for t in inst.state.deadlines()):
+            if any(t <= now_us for t in inst.state.deadlines()) and not self._held_in_backup(name, inst, now_us):
                 outputs += self._step(name, fsm.Tick(), now_us)
         return outputs
+
+    def _held_in_backup(self, name: str, inst: Instance, now_us: int) -> bool:
+        """keepalived's sync group rule (vrrp_sync_can_goto_master): a BACKUP whose down timer ran out becomes
+        MASTER only when every other member wants to as well, preferring BACKUP to thrashing; until then it
+        waits with its timer re-armed. Without it, one member's lowered priority flips the group every few s."""
+        st = inst.state
+        group = self.config.sync_group_of(name)
+        if group is None or st.state != State.BACKUP or st.master_down_at_us is None or st.master_down_at_us > now_us:
+            return False
+        if self.group_states.get(group.name) == State.MASTER:
+            return False
+        others = [m for m in group.group if m != name and m in self.instances]
+        if all(self._wants_master(m, now_us) for m in others):
+            return False
+        self.want_master.add(name)
+        st.master_down_at_us = now_us + master_down_interval_us(st.effective_priority, st.master_adver_int_cs,
+                                                                inst.params.version)
+        return True
+
+    def _wants_master(self, name: str, now_us: int) -> bool:
+        st = self.instances[name].state
+        if st.state == State.MASTER or name in self.want_master:
+            return True
+        return st.state == State.BACKUP and st.master_down_at_us is not None and st.master_down_at_us <= now_us
 
     def next_deadline(self) -> int | None:
         times = [t for inst in self.instances.values() for t in inst.state.deadlines()]
@@ -319,6 +351,7 @@ class Engine:
                 self.instances[name] = old
                 outputs += self._update_in_place(name, old, cfg, now_us)
         self._index_instances()
+        self.want_master = {n for n in self.want_master if n in self.instances and n not in gone}
         self.group_states = {g: s for g, s in self.group_states.items() if g in config.vrrp_sync_groups}
         return outputs + self._retrack(now_us)
 
