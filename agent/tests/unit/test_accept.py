@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PEER4, PEER6, VIP4, VIP6, instance_raw, make_config
+from pure_helpers import PEER4, PEER6, VIP4, VIP6, instance_raw, make_config
 from hanode.vrrp.accept import check_advert
 from hanode.vrrp.packet import AUTH_AH, AUTH_NONE, AUTH_PASS, Advert, password_bytes
 

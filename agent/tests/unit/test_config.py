@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VIP4, VIP6, config_raw, instance_raw
+from pure_helpers import VIP4, VIP6, config_raw, instance_raw
 from hanode.config.load import load_config, parse_yaml
 from hanode.config.model import Authentication, GarpSettings, Vip
 from hanode.config.parse import parse_config

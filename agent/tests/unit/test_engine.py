@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import (OWN4, OWN6, PEER4, PEER6, VIP4, VIP6, FakeClock, iface, instance_raw, links, make_config,
+from pure_helpers import (OWN4, OWN6, PEER4, PEER6, VIP4, VIP6, FakeClock, iface, instance_raw, links, make_config,
                       wire_advert)
 from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp, State,
                                  StateChanged)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import HIGH4, LOW4, OWN4, PEER4, VIP4, VIP6
+from pure_helpers import HIGH4, LOW4, OWN4, PEER4, VIP4, VIP6
 from hanode.config.model import GarpSettings, Vip
 from hanode.vrrp import fsm
 from hanode.vrrp.actions import AddVips, Conflict, DelVips, SendAdvert, SendGarp, State, StateChanged

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import instance_raw, make_config
+from pure_helpers import instance_raw, make_config
 from hanode.config.model import NotifyScripts, SyncGroup
 from hanode.vrrp.actions import GroupStateChanged, State, StateChanged
 from hanode.vrrp.notify import group_notify, instance_notify

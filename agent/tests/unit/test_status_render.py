@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import PEER4, VIP4, FakeClock, iface, instance_raw, links, make_config, wire_advert
+from pure_helpers import PEER4, VIP4, FakeClock, iface, instance_raw, links, make_config, wire_advert
 from hanode.control.render import render_status
 from hanode.vrrp.engine import Engine
 from hanode.vrrp.status import engine_status, instance_status

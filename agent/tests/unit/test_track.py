@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import instance_raw, make_config
+from pure_helpers import instance_raw, make_config
 from hanode.config.model import VrrpScript
 from hanode.vrrp.track import ScriptHealth, evaluate, initial_health, observe
 
