@@ -107,7 +107,9 @@ class Supervisor:
             for task in helpers + list(self.tasks.values()):
                 task.cancel()
             await asyncio.gather(*helpers, *self.tasks.values(), return_exceptions=True)
-            for name in reversed(list(self.children)):
+            # VRRP first: the VIPs leave before the checker removes the load-balancer rules, so a client
+            # never meets this node holding the VIP without them (connection refused)
+            for name in self.children:
                 await self.children[name].stop()
         finally:
             await self.control.close()
