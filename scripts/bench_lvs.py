@@ -215,7 +215,7 @@ def run_uml(n: int, repeat: int, with_keepalived: bool) -> dict:
 # ----- report ---------------------------------------------------------------------------------------
 
 def markdown(results: dict) -> str:
-    rows = [f"| backend | scheduler | reconcile {results['servers']} from empty (ms) | one-weight change, reconcile (ms) | "
+    rows = ["## Load-balancer sync (bench_lvs.py)", "", f"| backend | scheduler | reconcile {results['servers']} from empty (ms) | one-weight change, reconcile (ms) | "
             "apply only (ms) | plan only (ms) | dump (ms) | where |", "|---|---|---|---|---|---|---|---|"]
     for where, items in (("host kernel", results.get("nftables", [])), ("UML 6.1", results.get("ipvs", []))):
         for r in items:
@@ -237,11 +237,11 @@ def markdown(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=int(os.environ.get("HANODE_BENCH_REPEAT", 5)))
     parser.add_argument("--no-uml", action="store_true")
     parser.add_argument("--no-keepalived", action="store_true")
     parser.add_argument("--inside-uml", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, default=REPO / "bench-results")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("HANODE_BENCH_OUT", REPO / "bench-results")))
     args = parser.parse_args(argv)
     if args.inside_uml:
         print(MARKER + json.dumps(inside_uml(args.servers, args.repeat, not args.no_keepalived)), flush=True)
