@@ -49,7 +49,8 @@ async def probe_ipvs() -> tuple[bool, str]:
     try:
         await resolve_family()
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable here"; the reason is logged
-        return False, f"the IPVS generic-netlink family is not available ({exc})"
+        detail = exc.args[1] if len(exc.args) > 1 else str(exc)
+        return False, f"the kernel has no IPVS generic-netlink family ({detail})"
     return True, "the kernel has IPVS"
 
 
