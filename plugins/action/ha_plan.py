@@ -59,7 +59,7 @@ def agent_problems(parser, host: str, config: dict):
     """Every error (and warning) the agent's check-config would raise for this node's config."""
     parse_config, config_error = parser
     try:
-        _, found = parse_config(config, default_router_id=host)
+        found = parse_config(config, default_router_id=host)[1]
         return [], ["%s: %s: %s" % (host, _cluster.agent_path_to_var(p.path), p.message) for p in found.warnings]
     except config_error as exc:
         return ["%s: %s: %s" % (host, _cluster.agent_path_to_var(p.path), p.message) for p in exc.problems], []

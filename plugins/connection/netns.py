@@ -15,7 +15,7 @@ description:
     directories through host variables.
   - Needs root (or CAP_SYS_ADMIN) on the controller. Pipelining works.
 author:
-  - hanode contributors
+  - hanode contributors (@hanode)
 options:
   netns_name:
     description: The namespace; defaults to the host's address (C(ansible_host)), else its inventory name.

@@ -104,8 +104,8 @@ def config_digests(status):
 
 def summary(status):
     """The part of a status a play wants to see: per instance state, priorities, master and VIPs."""
+    keys = ("state", "priority", "effective_priority", "master_address", "vips", "drained", "fault_reasons")
     out = {}
     for name, inst in ((status or {}).get("instances") or {}).items():
-        out[name] = dict((k, inst.get(k)) for k in ("state", "priority", "effective_priority", "master_address",
-                                                   "vips", "drained", "fault_reasons"))
+        out[name] = dict((k, inst.get(k)) for k in keys)
     return out

@@ -125,7 +125,7 @@ def parse_vip(vip):
 
 def instance_family(instance):
     for vip in instance.get("virtual_ipaddresses") or []:
-        iface, _ = parse_vip(vip)
+        iface = parse_vip(vip)[0]
         if iface is not None:
             return iface.version
     src = instance.get("unicast_src_ip")
@@ -219,7 +219,7 @@ def _norm_value(key, value):
     if key == "virtual_ipaddresses":
         out = set()
         for vip in value or []:
-            iface, _ = parse_vip(vip)
+            iface = parse_vip(vip)[0]
             out.add(str(iface) if iface is not None else u"%s" % vip)
         return tuple(sorted(out))
     if key == "authentication":

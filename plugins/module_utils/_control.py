@@ -88,9 +88,9 @@ def run(client, params, check_mode):
               "before": summary(status), "command": decision["command"][0] if decision["command"] else None}
     if check_mode:
         return result
-    if decision["command"]:
-        cmd, args = decision["command"]
-        client.command(cmd, **args)
+    command = decision["command"]
+    if command is not None:
+        client.command(command[0], **command[1])
     timeout = params.get("timeout") or 30
     if params.get("wait", True) and decision["wait_master_elsewhere"]:
         names = decision["wait_master_elsewhere"]

@@ -119,4 +119,4 @@ def rollout_order(hosts, statuses):
     """Backups first, current masters last (fewest master instances first), inventory order kept
     otherwise: the VIP then moves at most once per master, after every backup already runs the change."""
     indexed = list(enumerate(hosts))
-    return [host for _, host in sorted(indexed, key=lambda ih: (len(masters_of(statuses.get(ih[1]))), ih[0]))]
+    return [ih[1] for ih in sorted(indexed, key=lambda ih: (len(masters_of(statuses.get(ih[1]))), ih[0]))]

@@ -21,7 +21,7 @@ description:
   - Idempotent; a second run with the same O(config) reports no change and does not reload. When the file is
     right but the running agent still runs another config, the module reloads it (and reports a change).
 author:
-  - hanode contributors
+  - hanode contributors (@hanode)
 options:
   config:
     description:
@@ -57,6 +57,7 @@ options:
     default: "0600"
 extends_documentation_fragment:
   - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -64,6 +65,7 @@ attributes:
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: posix
 notes:
   - The agent computes its digest over the file's bytes; the module waits for that digest, so a task that

@@ -23,7 +23,7 @@ description:
   - V(failover) - run on every member at once; O(failover_to) is enabled and the others are drained, so
     O(failover_to) becomes MASTER and stays it until the others are enabled again.
 author:
-  - hanode contributors
+  - hanode contributors (@hanode)
 options:
   state:
     description: The operation.
@@ -58,6 +58,8 @@ options:
     description: Seconds to wait.
     type: int
     default: 30
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -65,6 +67,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 seealso:
   - module: hanode.fleet.ha_info

@@ -19,7 +19,7 @@ description:
   - When no agent answers the module does not fail unless O(require_running=true); it returns
     RV(running=false) and the reason, so a play can tell a new node from a running one.
 author:
-  - hanode contributors
+  - hanode contributors (@hanode)
 options:
   socket:
     description: The agent's control socket.
@@ -33,7 +33,8 @@ options:
     description: Seconds to wait for the agent's answer.
     type: int
     default: 10
-extends_documentation_fragment: []
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -41,6 +42,7 @@ attributes:
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 seealso:
   - module: hanode.fleet.ha_control

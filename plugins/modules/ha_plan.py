@@ -26,7 +26,7 @@ description:
   - Returns per node its config, and per instance each node's effective priority, Skew_Time,
     Master_Down_Interval and who becomes master after each single node failure.
 author:
-  - hanode contributors
+  - hanode contributors (@hanode)
 options:
   hosts:
     description: The fleet; defaults to every host of the play (C(ansible_play_hosts_all)).
@@ -47,15 +47,21 @@ options:
     description: Treat warnings (for example an unmanaged unicast peer) as errors.
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 seealso:
   - module: hanode.fleet.ha_config
@@ -94,7 +100,7 @@ members:
   returned: always
   type: dict
 errors:
-  description: Every problem found, as C(host: variable.path: message).
+  description: Every problem found, as C(host - variable.path - message) lines (colon separated).
   returned: always
   type: list
   elements: str

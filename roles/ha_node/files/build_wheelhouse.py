@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: hanode contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -151,7 +150,7 @@ def main(argv=None):
     if missing:
         cmd = [args.python, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--only-binary=:all:",
                "--dest", deps_dir] + args.pip_arg + deps
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
         if proc.returncode != 0:
             sys.stderr.write("pip download of %s failed (give the controller an index, a cache or --find-links "
                              "through ha_node_controller_pip_args):\n%s" % (", ".join(missing), proc.stderr))

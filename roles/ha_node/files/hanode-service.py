@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: hanode contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -106,7 +105,7 @@ def supervise(args):
             state["child"] = pid
             while True:
                 try:
-                    _, status = os.waitpid(pid, 0)
+                    status = os.waitpid(pid, 0)[1]
                     break
                 except InterruptedError:
                     continue
