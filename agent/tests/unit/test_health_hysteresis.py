@@ -133,3 +133,10 @@ def test_resumed_state_from_the_kernel():
     # a resumed down server comes back with one success, and a failure keeps it down quietly
     assert observe(T, down, OK, 0).state.up
     assert not observe(T, down, fail(), 0).changed
+
+
+def test_steady_up_is_a_fixed_point():
+    """The scheduler skips observe() for a success on a settled UP check: it must change nothing."""
+    steady = CheckState(up=True, has_run=True)
+    step = observe(T, steady, OK, 7000)
+    assert step.state == steady and not step.changed and step.next_due_ms == 7000 + T.delay_loop_ms

@@ -209,3 +209,17 @@ def test_real_tasks_detect_and_recover_within_delay_loop_times_retry_plus_one():
     assert len(detected) == 2 and max(detected) < 0.2 + 0.5, detected
     assert len(recovered) == 2 and max(recovered) < 0.1 + 0.5, recovered
     assert all(h.up for h in health.values())
+
+
+def test_steady_state_shortcut_matches_observe():
+    config = lvs(rs(11))
+    scheduler, clock, changes = make(config)
+    feed(scheduler, clock, "203.0.113.11:8080", [OK])          # has_run now: the next success takes the shortcut
+    slot = scheduler.slots[(VS, "203.0.113.11:8080", 0)]
+    state_before, runs_before = slot.state, slot.runs
+    clock.now_ms = slot.due_ms
+    scheduler.record(slot, OK)
+    assert slot.state is state_before and slot.runs == runs_before + 1
+    assert slot.due_ms == clock.now_ms + 2000 and changes == []
+    feed(scheduler, clock, "203.0.113.11:8080", [FAIL])       # and a failure after it still counts as one
+    assert slot.state.retry_it == 1

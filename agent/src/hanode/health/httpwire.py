@@ -48,13 +48,18 @@ def build_request(path: str, host: str, version: str = "1.0") -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def parse_head(data: bytes) -> ResponseHead:
-    """The status line and headers, without the final blank line."""
-    lines = data.decode("latin-1").split("\r\n")
-    status_line = lines[0]
+def parse_status_line(status_line: str) -> tuple[str, int]:
+    """'HTTP/1.1 200 OK' -> ('1.1', 200)."""
     parts = status_line.split(None, 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit() or len(parts[1]) != 3:
         raise HttpError(f"bad HTTP status line {status_line[:80]!r}")
+    return parts[0][5:], int(parts[1])
+
+
+def parse_head(data: bytes) -> ResponseHead:
+    """The status line and headers, without the final blank line."""
+    lines = data.decode("latin-1").split("\r\n")
+    version, status = parse_status_line(lines[0])
     headers: dict[str, str] = {}
     for line in lines[1:]:
         if not line:
@@ -64,7 +69,7 @@ def parse_head(data: bytes) -> ResponseHead:
             raise HttpError(f"bad HTTP header line {line[:80]!r}")
         key = name.strip().lower()
         headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-    return ResponseHead(parts[0][5:], int(parts[1]), headers)
+    return ResponseHead(version, status, headers)
 
 
 def status_accepted(status: int, ranges: tuple[tuple[int, int], ...]) -> bool:

@@ -1,7 +1,9 @@
 """Runs every check on its own timer, concurrently, and keeps each real server's health.
 
-- One asyncio task per check: sleep until due, run the adapter (a MISC_CHECK script is a subprocess the
-  loop does not wait on), feed the result to the pure hysteresis, sleep again. Nothing here blocks.
+- One loop timer per check: when due, the check runs (TCP_CHECK and plain HTTP_GET on the callback fast
+  path of checks/fast.py, every other check in a coroutine adapter; a MISC_CHECK script is a subprocess
+  the loop does not wait on); its result goes to the pure hysteresis and the timer is armed again for the
+  next run. Nothing here blocks.
 - A reload (`apply`) keeps the state of every check whose definition did not change, matched by
   definition first (so inserting a check or reordering checks does not reset the others), then a changed
   check at the same real server inherits UP/DOWN from the one it replaces (`carried_over`) and runs at
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -21,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Mapping
 
 from hanode.health.checks import close_pingers, run_probe
+from hanode.health.checks.fast import FastProbes
+from hanode.health.checks.fast import eligible as fast_eligible
 from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, ServerHealth, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
 from hanode.health.spec import CheckSpec, Probe
@@ -39,7 +44,10 @@ class Slot:
     last: CheckResult | None = None
     last_at: float | None = None         # wall clock of the last result
     runs: int = 0
-    task: asyncio.Task | None = None
+    timer: asyncio.TimerHandle | None = None   # armed for the next run
+    task: asyncio.Task | None = None           # a run in a coroutine adapter
+    flight: object | None = None               # a run on the fast path
+    cancelled: bool = False
 
     @property
     def server(self) -> ServerKey:
@@ -86,6 +94,8 @@ class Scheduler:
         self.health_cache: dict[ServerKey, ServerHealth] = {}
         self.stats = Stats()
         self.started = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.fast: FastProbes | None = None
 
     # configuration ------------------------------------------------------------------------------
 
@@ -164,7 +174,15 @@ class Scheduler:
     def record(self, slot: Slot, result: CheckResult, now_ms: int | None = None) -> None:
         """Feeds one result of a check (what each check task does after every run)."""
         now_ms = self.clock_ms() if now_ms is None else now_ms
-        step = observe(slot.spec.timing, slot.state, result, now_ms)
+        state = slot.state
+        if result.ok and state.up and state.has_run and not state.retry_it and state.weight is None \
+                and result.weight is None:
+            # the steady state (observe() would return the same state): skip the allocations
+            slot.due_ms, slot.last, slot.last_at, slot.runs = now_ms + slot.spec.timing.delay_loop_ms, result, \
+                time.time(), slot.runs + 1
+            self.stats.runs += 1
+            return
+        step = observe(slot.spec.timing, state, result, now_ms)
         slot.state, slot.due_ms = step.state, step.next_due_ms
         slot.last, slot.last_at, slot.runs = result, time.time(), slot.runs + 1
         self.stats.runs += 1
@@ -180,38 +198,72 @@ class Scheduler:
         if before != after:
             self.on_change(server)
 
-    # tasks --------------------------------------------------------------------------------------
+    # running ----------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        if self.runner is run_probe:
+            self.fast = FastProbes(self.loop)
         self.started = True
         self._start_tasks()
 
     def _start_tasks(self) -> None:
-        loop = asyncio.get_running_loop()
         for slot in self.slots.values():
-            if slot.task is None:
-                slot.task = loop.create_task(self._run(slot), name=f"check {slot.spec.vs} {slot.spec.rs} "
-                                                                   f"#{slot.spec.index}")
+            if slot.timer is None and slot.task is None and slot.flight is None and not slot.cancelled:
+                self._arm(slot)
 
-    async def _run(self, slot: Slot) -> None:
-        while True:
-            wait_ms = slot.due_ms - self.clock_ms()
-            if wait_ms > 0:
-                await asyncio.sleep(wait_ms / 1000)
-            self.stats.started(max(0, self.clock_ms() - slot.due_ms))
-            result = await self.runner(slot.spec.probe)
-            self.record(slot, result)
+    def _arm(self, slot: Slot) -> None:
+        # self.clock_ms and loop.time() are both time.monotonic() unless a test injected a clock
+        slot.timer = self.loop.call_at(slot.due_ms / 1000, self._fire, slot)
 
-    @staticmethod
-    def _cancel(slot: Slot) -> None:
+    def _fire(self, slot: Slot) -> None:
+        slot.timer = None
+        self.stats.started(max(0, self.clock_ms() - slot.due_ms))
+        probe = slot.spec.probe
+        if self.fast is not None and fast_eligible(probe):
+            slot.flight = self.fast.start(probe, functools.partial(self._finished, slot))
+        else:
+            slot.task = self.loop.create_task(self.runner(probe), name=f"check {slot.spec.vs} {slot.spec.rs}")
+            slot.task.add_done_callback(functools.partial(self._task_done, slot))
+
+    def _task_done(self, slot: Slot, task: asyncio.Task) -> None:
+        if task.cancelled() or slot.task is not task:
+            return
+        slot.task = None
+        error = task.exception()
+        if error is not None:
+            log.error("%s check of %s crashed: %r", slot.spec.probe.type, slot.spec.rs, error)
+            result = CheckResult(False, reason=f"internal error in {slot.spec.probe.type}: {error!r}")
+        else:
+            result = task.result()
+        self._finished(slot, result)
+
+    def _finished(self, slot: Slot, result: CheckResult) -> None:
+        slot.flight = None
+        if slot.cancelled:
+            return
+        self.record(slot, result)
+        self._arm(slot)
+
+    def _cancel(self, slot: Slot) -> None:
+        slot.cancelled = True
+        if slot.timer is not None:
+            slot.timer.cancel()
+            slot.timer = None
         if slot.task is not None:
             slot.task.cancel()
             slot.task = None
+        if slot.flight is not None and self.fast is not None:
+            self.fast.abort(slot.flight)
+            slot.flight = None
 
     async def stop(self) -> None:
         tasks = [slot.task for slot in self.slots.values() if slot.task is not None]
         for slot in self.slots.values():
             self._cancel(slot)
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.fast is not None:
+            self.fast.close()
+            self.fast = None
         self.started = False
         close_pingers()
