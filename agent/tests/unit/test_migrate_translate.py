@@ -229,17 +229,17 @@ def test_lvs_nat_with_http_get():
 CHECK_CASES = [
     ("MISC_CHECK {\n misc_path \"/usr/local/bin/check.sh arg1 arg2\"\n misc_timeout 5\n misc_dynamic\n user nobody\n }",
      {"type": "MISC_CHECK", "misc_path": "/usr/local/bin/check.sh arg1 arg2", "misc_timeout": 5,
-      "misc_dynamic": True, "user": "nobody"}),
+      "misc_dynamic": True, "user": "nobody", "retry": 0}),
     ("UDP_CHECK {\n payload 48454c4c4f\n require_reply\n connect_port 53\n }",
      {"type": "UDP_CHECK", "payload": "0x48454c4c4f", "require_reply": True, "connect_port": 53}),
     ("DNS_CHECK {\n type A\n name example.com\n retry 2\n }",
-     {"type": "DNS_CHECK", "dns_type": "A", "dns_name": "example.com", "retry": 2}),
+     {"type": "DNS_CHECK", "dns_type": "A", "dns_name": "example.com", "retry": 2, "delay_before_retry": 60}),
     ("SMTP_CHECK {\n helo_name mx.example.com\n connect_timeout 10\n }",
      {"type": "SMTP_CHECK", "helo_name": "mx.example.com", "connect_timeout": 10}),
     ("PING_CHECK {\n retry 4\n delay_loop 2\n }", {"type": "PING_CHECK", "retry": 4, "delay_loop": 2}),
     ("SSL_GET {\n url {\n path /\n digest ff20ad2481f97b1754ef3e12ecd3a9cc\n }\n virtualhost api.example.com\n enable_sni\n }",
      {"type": "SSL_GET", "urls": [{"path": "/", "digest": "ff20ad2481f97b1754ef3e12ecd3a9cc"}],
-      "virtualhost": "api.example.com", "sni": "api.example.com"}),
+      "virtualhost": "api.example.com", "sni": "api.example.com", "delay_before_retry": 3}),
     ("TCP_CHECK {\n warmup 5\n }", {"type": "TCP_CHECK", "warmup": 5}),
 ]
 
@@ -261,11 +261,33 @@ def test_real_server_virtualhost_goes_to_its_http_checks_and_smtp_hosts_become_c
     service = result.config["virtual_servers"][0]
     assert service["fwmark"] == 7 and "protocol" not in service
     assert service["real_servers"][0]["checks"] == [
-        {"type": "HTTP_GET", "urls": [{"path": "/"}], "virtualhost": "a.example.com"},
-        {"type": "SSL_GET", "virtualhost": "b.example.com"},
+        {"type": "HTTP_GET", "urls": [{"path": "/"}], "virtualhost": "a.example.com", "delay_before_retry": 3},
+        {"type": "SSL_GET", "virtualhost": "b.example.com", "delay_before_retry": 3},
         {"type": "SMTP_CHECK", "helo_name": "mx", "connect_ip": "203.0.113.11"},
         {"type": "SMTP_CHECK", "helo_name": "mx", "connect_ip": "203.0.113.12", "connect_port": 587},
     ]
+
+
+CHECKER_DEFAULTS = [
+    # checker, where retry / delay_before_retry are given, what the check gets
+    ("HTTP_GET", "", {"delay_before_retry": 3}),
+    ("SSL_GET", "", {"delay_before_retry": 3}),
+    ("MISC_CHECK", "", {"retry": 0}),
+    ("DNS_CHECK", " delay_loop 7\n", {"retry": 3, "delay_before_retry": 7}),
+    ("DNS_CHECK", "", {"retry": 3, "delay_before_retry": 60}),
+    ("TCP_CHECK", "", {}),
+    ("HTTP_GET", " delay_before_retry 1\n", {}),            # given on the virtual server: inherited by the agent
+    ("MISC_CHECK", "", {"retry": 0}),
+]
+
+
+@pytest.mark.parametrize("kind, vs_body, expected", CHECKER_DEFAULTS)
+def test_keepalived_checker_defaults_that_differ_from_the_agents_are_written_out(kind, vs_body, expected):
+    text = ("virtual_server 198.51.100.100 80 {\n protocol TCP\n" + vs_body +
+            " real_server 203.0.113.11 80 {\n  " + kind + " {\n  }\n }\n}\n")
+    check = tr(text).config["virtual_servers"][0]["real_servers"][0]["checks"][0]
+    check.pop("type")
+    assert check == expected
 
 
 def test_defaults_keepalived_makes_explicit():

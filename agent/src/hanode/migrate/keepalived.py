@@ -1282,7 +1282,30 @@ class _Translator:
             self.skip(inhibit, NO_MEANING, "this virtual_server has no sorry_server")
         if real_servers:
             out["real_servers"] = real_servers
+            self._checker_defaults(block, out, path)
         servers.append(_ordered_service(out))
+
+    # keepalived.conf(5): retry is 1 "unless specified below" (DNS_CHECK 3, MISC_CHECK 0); delay_before_retry is
+    # 3 s for HTTP_GET and SSL_GET, delay_loop for DNS_CHECK and 1 s otherwise. The agent's defaults are 1 and 1 s
+    # for every checker, so the ones that differ are written out.
+    _CHECK_DEFAULTS = {"HTTP_GET": {"delay_before_retry": 3}, "SSL_GET": {"delay_before_retry": 3},
+                       "DNS_CHECK": {"retry": 3, "delay_before_retry": "delay_loop"}, "MISC_CHECK": {"retry": 0}}
+
+    def _checker_defaults(self, block: Node, vs: Dict[str, Any], path: str) -> None:
+        for r, rs in enumerate(vs["real_servers"]):
+            for c, check in enumerate(rs.get("checks", [])):
+                made = []
+                for key, value in sorted(self._CHECK_DEFAULTS.get(check["type"], {}).items()):
+                    if key in check or key in rs or key in vs:
+                        continue
+                    if value == "delay_loop":
+                        value = check.get("delay_loop", rs.get("delay_loop", vs.get("delay_loop", 60)))
+                    check[key] = value
+                    self.record("%s.real_servers[%d].checks[%d].%s" % (path, r, c, key), block)
+                    made.append("%s %s" % (key, value))
+                if made:
+                    self.note(block, "%s of real_server %s: keepalived's defaults made explicit (%s)"
+                              % (check["type"], rs["address"], ", ".join(made)), _label(block))
 
     def _service_address(self, block: Node, label: str) -> Optional[Dict[str, Any]]:
         args = block.args
