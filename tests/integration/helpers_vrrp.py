@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ import yaml
 
 from hanode.control.client import request, stream
 from hanode.lab.lab import Host, Lab
-from hanode.lab.procs import AgentHandle, ProcessHandle, python_env, wait_for
+from hanode.lab.procs import AgentHandle, wait_for
 
 HERE = Path(__file__).resolve().parent
 SCAPY_SENDER = HERE / "scapy_packets.py"
@@ -269,17 +268,13 @@ def keepalived_conf(router_id: str, priority: int, *, version: int = 2, advert_i
     return "\n".join(lines) + "\n"
 
 
-def keepalived_complaints(handle: ProcessHandle) -> list[str]:
-    """keepalived log lines that complain about received packets or config mismatches."""
-    words = ("invalid", "mismatch", "bogus")
-    return [line for line in handle.log_text().splitlines() if any(w in line.lower() for w in words)]
+# What keepalived 2.2 logs about a packet it rejects: "bogus VRRP packet received", "invalid ttl",
+# "Invalid VRRPv3 checksum", "advertisement interval mismatch", "received a 0 auth, expecting 1!",
+# "received an invalid passwd!", "ip address associated with VRID 51 not present in MASTER advert".
+COMPLAINT_WORDS = ("invalid", "mismatch", "bogus", "not present", "expecting", "passwd", "checksum", "ttl",
+                   "error", "wrong", "discard")
 
 
-def stop_all(*handles: ProcessHandle) -> None:
-    for handle in handles:
-        if handle is not None and handle.running:
-            handle.stop()
-
-
-def run_quiet(argv: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=30, env=python_env())
+def keepalived_complaints(log_text: str) -> list[str]:
+    """keepalived log lines that complain about received packets or the peer's config."""
+    return [line for line in log_text.splitlines() if any(w in line.lower() for w in COMPLAINT_WORDS)]
