@@ -12,17 +12,59 @@ log = logging.getLogger("hanode.events")
 
 
 def keepalived_line(event: dict) -> str | None:
-    """keepalived's notify_fifo format: INSTANCE "VI_1" MASTER 100 / GROUP "G1" BACKUP / RS / VS lines."""
+    """keepalived's notify_fifo format: INSTANCE "VI_1" MASTER 100 / GROUP "G1" BACKUP 0 (a group's priority is
+    always 0, as keepalived 2.2.7 writes it) / VS [198.51.100.100]:tcp:80 UP /
+    RS [203.0.113.11]:tcp:80 [198.51.100.100]:tcp:80 DOWN (keepalived.conf(5), lvs_notify_fifo)."""
     kind = event.get("event")
     if kind == "transition":
         return f'INSTANCE "{event["instance"]}" {event["to"]} {event.get("priority", 0)}'
     if kind == "group_transition":
-        return f'GROUP "{event["group"]}" {event["to"]}'
+        return f'GROUP "{event["group"]}" {event["to"]} 0'
+    state = "UP" if event.get("up") else "DOWN"
+    vs_name = str(event.get("virtual_server"))
     if kind == "real_server":
-        return f'RS {event.get("real_server")} {event.get("virtual_server")} {"UP" if event.get("up") else "DOWN"}'
+        return f'RS {keepalived_rs(str(event.get("real_server")), vs_name)} {keepalived_vs(vs_name)} {state}'
     if kind == "quorum":
-        return f'VS {event.get("virtual_server")} {"UP" if event.get("up") else "DOWN"}'
+        return f"VS {keepalived_vs(vs_name)} {state}"
     return None
+
+
+def _split_service(name: str) -> tuple[str, str | None]:
+    """'198.51.100.100:80/TCP' -> ('198.51.100.100:80', 'tcp'); a name without /PROTO -> (name, None)."""
+    where, slash, protocol = name.rpartition("/")
+    return (where, protocol.lower()) if slash else (name, None)
+
+
+def _host_port(text: str) -> tuple[str, str] | None:
+    """'198.51.100.100:80' / '[2001:db8::1]:80' / '203.0.113.11' -> (host, port or '0')."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest.lstrip(":") or "0"
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return (text, "0") if text and ":" not in text else None
+
+
+def keepalived_vs(name: str) -> str:
+    """hanode's service name -> keepalived's: '198.51.100.100:80/TCP' -> '[198.51.100.100]:tcp:80',
+    'fwmark 7/TCP' -> 'FWM 7'. A name of another shape is passed through."""
+    where, protocol = _split_service(name)
+    if where.startswith("fwmark "):
+        return f"FWM {where.split()[1]}"
+    parts = _host_port(where)
+    if parts is None or protocol is None:
+        return name
+    return f"[{parts[0]}]:{protocol}:{parts[1]}"
+
+
+def keepalived_rs(real_server: str, vs_name: str) -> str:
+    """'203.0.113.11:80' of '198.51.100.100:80/TCP' -> '[203.0.113.11]:tcp:80' (the service's protocol)."""
+    _, protocol = _split_service(vs_name)
+    parts = _host_port(real_server)
+    if parts is None or protocol is None:
+        return real_server
+    return f"[{parts[0]}]:{protocol}:{parts[1]}"
 
 
 def format_line(event: dict, fmt: str) -> str | None:
