@@ -15,7 +15,8 @@ class SystemdNotifier:
         watchdog_usec = env.get("WATCHDOG_USEC")
         watchdog_pid = env.get("WATCHDOG_PID")
         pid_ok = watchdog_pid is None or watchdog_pid == str(os.getpid())
-        self.watchdog_interval_s = int(watchdog_usec) / 2e6 if watchdog_usec and pid_ok else None
+        usec = int(watchdog_usec) if watchdog_usec and watchdog_usec.isdigit() else 0  # sd_watchdog_enabled(3)
+        self.watchdog_interval_s = usec / 2e6 if usec and pid_ok else None
 
     @property
     def enabled(self) -> bool:
