@@ -30,6 +30,8 @@ class Child:
         self.pending: dict[int, asyncio.Future] = {}
         self.ids = itertools.count(1)
         self.stopping = False
+        self.killed_at: float | None = None   # when the watchdog killed it for silence (not yet restarted)
+        self.hung_s: float | None = None      # how long it had been silent then
 
     @property
     def pid(self) -> int | None:
@@ -50,6 +52,7 @@ class Child:
         reader, self.writer = await open_socket(parent_sock)
         self.started_at = self.last_heartbeat = time.monotonic()
         self.stopping = False
+        self.killed_at = self.hung_s = None
         self.reader_task = asyncio.get_running_loop().create_task(self._read(reader))
         log.info("%s process started (pid %d)", self.name, self.proc.pid)
 
@@ -57,7 +60,9 @@ class Child:
         while True:
             try:
                 message = await read_message(reader)
-            except (ConnectionError, ValueError) as exc:
+            except ConnectionError:  # a killed child resets the socket; its exit is reported by the supervisor
+                message = None
+            except ValueError as exc:
                 log.error("%s: bad message from child: %s", self.name, exc)
                 message = None
             if message is None:

@@ -27,6 +27,7 @@ log = logging.getLogger("hanode.supervisor")
 SCHEMA_VERSION = 1
 APPLY_TIMEOUT_S = 30.0
 LONG_RUN_S = 60.0
+STALE_HEARTBEAT_S = 1.0  # a child silent this long (4 missed heartbeats) holds back systemd's WATCHDOG=1
 EVENT_HISTORY = 1000
 
 # The supervised processes. The checker (health checks + load-balancer sync) runs only when the config
@@ -142,12 +143,14 @@ class Supervisor:
         return f"{states or 'no VRRP instances'}; config {self.loaded.digest[:12]}"
 
     async def _systemd_watchdog(self) -> None:
-        """WATCHDOG=1 only while every running child is alive: a hung agent gets restarted by systemd."""
-        timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
+        """WATCHDOG=1 only while every running child beats. A frozen child holds the pings back until it beats
+        again or our own watchdog has replaced it; one that cannot be killed leaves the agent to systemd."""
         while True:
             await asyncio.sleep(self.systemd.watchdog_interval_s)
+            timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
+            fresh_s = min(STALE_HEARTBEAT_S, timeout_s)
             now = time.monotonic()
-            if all(now - c.last_heartbeat < timeout_s for c in self.children.values() if c.running):
+            if all(now - c.last_heartbeat < fresh_s for c in self.children.values() if c.running):
                 self.systemd.watchdog()
 
     async def _start_child(self, name: str, resume: dict[str, str]) -> None:
@@ -197,10 +200,11 @@ class Supervisor:
             delay = restart_delay_s(ran_s, self.failures[name])
             child.restarts += 1
             resume = dict(self.instance_states) if name == "vrrp" else {}
+            hung = {"hung_s": round(child.hung_s, 3)} if child.hung_s is not None else {}
             log.error("%s process exited with status %s after %.1f s; restarting in %.0f s", name, code, ran_s, delay,
-                      extra=fields(event="process_restart", process=name, exit_status=code, delay_s=delay))
+                      extra=fields(event="process_restart", process=name, exit_status=code, delay_s=delay, **hung))
             self.publish({"event": "process_restart", "process": name, "exit_status": code, "ran_s": round(ran_s, 3),
-                          "delay_s": delay, "resume": resume})
+                          "delay_s": delay, **hung, "resume": resume})
             await child.close()
             await asyncio.sleep(delay)
             try:
@@ -215,13 +219,15 @@ class Supervisor:
             timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
             await asyncio.sleep(min(0.5, timeout_s / 4))
             for name, child in self.children.items():
-                silent_s = time.monotonic() - child.last_heartbeat
-                if child.running and silent_s > timeout_s:
+                now = time.monotonic()
+                silent_s = now - child.last_heartbeat
+                killed_lately = child.killed_at is not None and now - child.killed_at < timeout_s
+                if child.running and silent_s > timeout_s and not killed_lately:
                     log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s,
                               extra=fields(event="process_hung", process=name))
                     self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
+                    child.killed_at, child.hung_s = now, silent_s
                     child.proc.kill()
-                    child.last_heartbeat = time.monotonic()
 
     # messages from the children -----------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -26,7 +27,7 @@ def alert_enabled(event: dict, config: AgentConfig, default: bool) -> bool:
         flag = group.smtp_alert if group else None
     elif kind in ("real_server", "quorum"):
         flag = _virtual_server_flag(config, event.get("virtual_server"))
-    elif kind in ("process_restart", "process_hung"):
+    elif kind == "process_restart":  # a hung process is killed first: its restart mail says so (one mail)
         flag = None
     else:
         return False
@@ -94,16 +95,35 @@ def _quorum(event: dict, router_id: str) -> Alert:
     return Alert(f"[{router_id}] Virtual server {event.get('virtual_server')} quorum {state}", body)
 
 
+def _exit_text(status) -> str:
+    if isinstance(status, int) and status < 0:
+        try:
+            return f"was killed by signal {-status} ({signal.Signals(-status).name})"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
+
+
 def _process(event: dict, router_id: str) -> Alert:
-    what = "stopped answering and was killed" if event["event"] == "process_hung" else \
-        f"exited with status {event.get('exit_status')}"
-    body = (f"Router {router_id}: the hanode {event.get('process')} process {what} at {_when(event)}; the supervisor "
-            f"restarts it (delay {event.get('delay_s', 0)} s) and re-establishes its state.\n")
-    return Alert(f"[{router_id}] hanode {event.get('process')} process restarted", body)
+    """One mail per restart; a process the watchdog killed for silence says so in its subject."""
+    process, hung_s = event.get("process"), event.get("hung_s")
+    what = f"sent no heartbeat for {hung_s:.1f} s (hung or frozen) and " if hung_s is not None else ""
+    what += _exit_text(event.get("exit_status"))
+    resume = event.get("resume") or {}
+    kept = ", ".join(f"{name} was {state}" for name, state in sorted(resume.items()))
+    body = (f"Router {router_id}: the hanode {process} process {what} after running {event.get('ran_s', 0):g} s, "
+            f"at {_when(event)}.\n"
+            f"The supervisor restarts it after {event.get('delay_s', 0):g} s"
+            + (f" and resumes its VRRP state ({kept}): a MASTER keeps its virtual addresses.\n" if kept else ".\n")
+            + "Repeated restarts back off (1, 2, 4 ... 60 s); look for the cause in the agent's log "
+              f"(journalctl -u hanode) and check `hanode status` on {router_id}.\n")
+    subject = f"[{router_id}] hanode {process} process " + ("hung: killed and restarted" if hung_s is not None
+                                                             else "restarted")
+    return Alert(subject, body)
 
 
 _COMPOSERS = {"transition": _transition, "group_transition": _group, "conflict": _conflict,
-              "real_server": _real_server, "quorum": _quorum, "process_restart": _process, "process_hung": _process}
+              "real_server": _real_server, "quorum": _quorum, "process_restart": _process}
 
 
 def to_message(alert: Alert, sender: str, recipients: tuple[str, ...], when: float) -> EmailMessage:
