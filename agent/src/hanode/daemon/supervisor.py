@@ -27,6 +27,7 @@ log = logging.getLogger("hanode.supervisor")
 SCHEMA_VERSION = 1
 APPLY_TIMEOUT_S = 30.0
 LONG_RUN_S = 60.0
+SHUTDOWN_MAIL_FLUSH_S = 5.0  # alert mail queued at shutdown (the STOP transitions) gets this long to go out
 STALE_HEARTBEAT_S = 1.0  # a child silent this long (4 missed heartbeats) holds back systemd's WATCHDOG=1
 EVENT_HISTORY = 1000
 
@@ -114,7 +115,7 @@ class Supervisor:
                 await self.children[name].stop()
         finally:
             await self.control.close()
-            await self.sinks.close()
+            await self.sinks.close(flush_s=SHUTDOWN_MAIL_FLUSH_S)
             if self.metrics:
                 await self.metrics.close()
         log.info("stopped")

@@ -22,11 +22,19 @@ class Mailer:
         self.stats = {"queued": 0, "sent": 0, "failed_attempts": 0, "retries": 0, "dropped": 0}
         self.last_error: str | None = None
         self.task: asyncio.Task | None = None
+        self.in_flight = 0  # taken from the queue, being sent or waiting for a retry: still pending
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._worker())
 
-    async def stop(self) -> None:
+    async def stop(self, flush_s: float = 0.0) -> None:
+        """Stops the worker. With flush_s (at shutdown) queued mail first gets that long to go out, unless an
+        attempt fails meanwhile (a down mail server must not hold the shutdown)."""
+        loop = asyncio.get_running_loop()
+        deadline, failed = loop.time() + flush_s, self.stats["failed_attempts"]
+        while (self.task and self.queue.qsize() + self.in_flight and loop.time() < deadline
+               and self.stats["failed_attempts"] == failed):
+            await asyncio.sleep(0.02)
         if self.task:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
@@ -40,28 +48,34 @@ class Mailer:
         self.queue.put_nowait(message)
 
     def status(self) -> dict:
-        return {"server": f"{self.settings.server}:{self.settings.port}", "pending": self.queue.qsize(),
+        return {"server": f"{self.settings.server}:{self.settings.port}", "pending": self.queue.qsize() + self.in_flight,
                 "last_error": self.last_error, **self.stats}
 
     async def _worker(self) -> None:
         while True:
             message = await self.queue.get()
-            for attempt, delay in enumerate((0,) + RETRY_DELAYS_S):
-                if delay:
-                    self.stats["retries"] += 1
-                    await asyncio.sleep(delay)
-                try:
-                    await asyncio.to_thread(self._send, message)
-                except (OSError, smtplib.SMTPException) as exc:
-                    self.stats["failed_attempts"] += 1
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("alert mail %r not sent (attempt %d): %s", message["Subject"], attempt + 1, exc)
-                    continue
-                self.stats["sent"] += 1
-                break
-            else:
-                self.stats["dropped"] += 1
-                log.error("alert mail %r dropped after %d attempts", message["Subject"], len(RETRY_DELAYS_S) + 1)
+            self.in_flight = 1
+            try:
+                await self._deliver(message)
+            finally:
+                self.in_flight = 0
+
+    async def _deliver(self, message: EmailMessage) -> None:
+        for attempt, delay in enumerate((0,) + RETRY_DELAYS_S):
+            if delay:
+                self.stats["retries"] += 1
+                await asyncio.sleep(delay)
+            try:
+                await asyncio.to_thread(self._send, message)
+            except (OSError, smtplib.SMTPException) as exc:
+                self.stats["failed_attempts"] += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("alert mail %r not sent (attempt %d): %s", message["Subject"], attempt + 1, exc)
+                continue
+            self.stats["sent"] += 1
+            return
+        self.stats["dropped"] += 1
+        log.error("alert mail %r dropped after %d attempts", message["Subject"], len(RETRY_DELAYS_S) + 1)
 
     def _send(self, message: EmailMessage) -> None:
         s = self.settings

@@ -40,11 +40,12 @@ class EventSinks:
             if self.mailer:
                 self.mailer.start()
 
-    async def close(self) -> None:
+    async def close(self, flush_s: float = 0.0) -> None:
+        """flush_s: how long queued alert mail (e.g. the STOP transitions at shutdown) may take to go out."""
         if self.fifo:
             self.fifo.close()
         if self.mailer:
-            await self.mailer.stop()
+            await self.mailer.stop(flush_s)
 
     def handle(self, event: dict) -> None:
         if self.fifo:
