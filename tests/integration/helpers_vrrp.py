@@ -272,7 +272,7 @@ def keepalived_conf(router_id: str, priority: int, *, version: int = 2, advert_i
 # "Invalid VRRPv3 checksum", "advertisement interval mismatch", "received a 0 auth, expecting 1!",
 # "received an invalid passwd!", "ip address associated with VRID 51 not present in MASTER advert".
 COMPLAINT_WORDS = ("invalid", "mismatch", "bogus", "not present", "expecting", "passwd", "checksum", "ttl",
-                   "error", "wrong", "discard")
+                   "error", "wrong")  # not "discarding": a preempting BACKUP discards lower-priority adverts
 
 
 def keepalived_complaints(log_text: str) -> list[str]:
