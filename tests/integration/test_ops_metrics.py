@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from hanode.lab.procs import wait_for
+from helpers_checker import GATEWAY, real_server, virtual_server
 from helpers_ops import assert_status_schema, listeners, mail_settings, new_lab, scrape
 from helpers_vrrp import agent_config, instance, rewrite_config, status, wait_state
 
@@ -28,15 +29,18 @@ def _one(metrics: dict, family: str, **labels) -> float:
 
 
 def test_metrics_endpoint_parsed_by_prometheus_client_matches_status(lab_factory):
-    lab = new_lab(lab_factory, nodes=2, clients=1)
+    lab = new_lab(lab_factory, nodes=2, clients=1, real_servers=2, real_server_gateway=GATEWAY)
     n1, n2 = lab.nodes
     (c1,) = lab.clients
+    r1, r2 = lab.real_servers
+    lab.start_http_server(r1, port=8080)  # r2 serves nothing: down
     # n1: metrics on, alert mail towards a mail server that is down (the queue and its counters move).
     # n2: no metrics_listen; its VRID 60 is foreign to n1.
     config = agent_config("n1", {"VI_1": instance(51, 150, version=3, advert_int=0.3),
                                  "VI_2": instance(52, 90, version=3, advert_int=0.3, vips=("198.51.100.102",))},
-                          metrics_listen="127.0.0.1:9650", **mail_settings(c1, "n1"))
-    a1 = lab.start_agent(n1, config)
+                          metrics_listen="127.0.0.1:9650", **mail_settings(c1, "n1"),
+                          lb_backend="nftables", virtual_servers=[virtual_server([real_server(r1), real_server(r2)])])
+    a1 = lab.start_agent(n1, config, timeout=20)
     a2 = lab.start_agent(n2, agent_config("n2", {"VI_9": instance(60, 100, version=3, advert_int=0.3,
                                                                   vips=("198.51.100.109",))}))
     wait_state(a1, "MASTER", "VI_1", timeout=10)
@@ -50,6 +54,12 @@ def test_metrics_endpoint_parsed_by_prometheus_client_matches_status(lab_factory
     wait_for(lambda: status(a1)["agent"]["alerts"]["failed_attempts"] >= 2, 10, what="failed mail attempts")
     wait_for(lambda: (status(a1)["instances"]["VI_1"]["advert_jitter_ms"] or {}).get("max") is not None, 5,
              what="advert timer jitter measured")
+    def checked() -> bool:
+        current = status(a1)
+        servers = current["virtual_servers"][0]["real_servers"]
+        return ([rs["health"] for rs in servers] == ["up", "down"] and current["lvs"]["reconciles"] >= 1
+                and servers[0]["last_check"] is not None)
+    wait_for(checked, 20, what="both real servers checked and the kernel reconciled")
 
     before = status(a1)
     metrics = scrape(lab, n1)
@@ -98,9 +108,21 @@ def test_metrics_endpoint_parsed_by_prometheus_client_matches_status(lab_factory
     assert _one(metrics, "hanode_alert_mail_failed_attempts") >= 2
     between(["agent", "events", "published"], _one(metrics, "hanode_events"))
     assert _one(metrics, "hanode_config_last_reload_ok") == 1
-    # No virtual servers in this config: the load-balancer families are there, empty or zero.
-    assert metrics["hanode_lvs_real_server_up"]["samples"] == []
-    assert _one(metrics, "hanode_lvs_reconciles") == 0 and _one(metrics, "hanode_lvs_sync_errors") == 0
+    # The load balancer: per real server health, kernel weight and check latency; the kernel sync.
+    assert _one(metrics, "hanode_process_up", process="checker") == 1
+    assert _one(metrics, "hanode_process_restarts", process="checker") == 0
+    vs = "198.51.100.100:80/TCP"
+    up, down = f"{r1.ipv4}:8080", f"{r2.ipv4}:8080"
+    assert _one(metrics, "hanode_lvs_real_server_up", virtual_server=vs, real_server=up) == 1
+    assert _one(metrics, "hanode_lvs_real_server_up", virtual_server=vs, real_server=down) == 0
+    assert _one(metrics, "hanode_lvs_real_server_weight", virtual_server=vs, real_server=up) == 1
+    assert _one(metrics, "hanode_lvs_real_server_weight", virtual_server=vs, real_server=down) == -1  # not in the kernel
+    assert 0 < _one(metrics, "hanode_lvs_check_latency_seconds", virtual_server=vs, real_server=up) < 5
+    assert _one(metrics, "hanode_lvs_diff_entries", virtual_server=vs) == 0
+    between(["lvs", "reconciles"], _one(metrics, "hanode_lvs_reconciles"))
+    assert _one(metrics, "hanode_lvs_sync_errors") == 0
+    assert 0 <= _one(metrics, "hanode_lvs_sync_lag_seconds") < 30
+    assert _one(metrics, "hanode_lvs_last_reconcile_seconds") > 0
     # Only /metrics is served.
     other = lab.run(n1, ["curl", "-sS", "--noproxy", "*", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
                          "http://127.0.0.1:9650/"]).stdout

@@ -1,4 +1,4 @@
-"""The supervisor's watchdog (issue 5): the VRRP child of the MASTER is killed (-9) and then frozen (SIGSTOP);
+"""The supervisor's watchdog (issue 5). The VRRP child of the MASTER is killed (-9) and then frozen (SIGSTOP);
 each time it is restarted with keepalived's back-off and resumes as MASTER without the VIP ever leaving the
 node, the backup never takes over, an alert mail reaches a real SMTP server and the notify FIFO carries the
 events in order.
@@ -17,6 +17,7 @@ import pytest
 from hanode.lab.procs import wait_for
 from helpers_ops import (FifoReader, SmtpServer, assert_in_order, assert_seq_contiguous, assert_status_schema,
                          mail_settings, new_lab)
+from helpers_checker import GATEWAY, Traffic, real_server, virtual_server, wait_split
 from helpers_vrrp import (VIP4, AddressSampler, agent_config, instance, master_down_s, status, transitions,
                           wait_sole_holder, wait_state)
 
@@ -116,5 +117,81 @@ def test_vrrp_child_killed_or_frozen_on_the_master_is_restarted_without_losing_t
         assert final["agent"]["processes"]["vrrp"]["restarts"] == 2
         alerts = wait_for(lambda: (a := status(a1)["agent"]["alerts"])["pending"] == 0 and a, 10, what="alert queue empty")
         assert alerts["failed_attempts"] == 0 and alerts["sent"] == alerts["queued"] == len(smtp.mails())
+    finally:
+        fifo.close()
+
+
+def test_checker_child_killed_or_frozen_is_restarted_while_service_continues(lab_factory):
+    """The checker (health checks + load-balancer sync): real-server and quorum changes mail and reach the FIFO
+    in order; kill -9 and SIGSTOP of the checker restart it while VRRP, the VIP and the traffic through it
+    carry on (the kernel's table stays), with a mail per restart."""
+    lab = new_lab(lab_factory, nodes=1, clients=1, real_servers=2, real_server_gateway=GATEWAY)
+    (n1,) = lab.nodes
+    (c1,) = lab.clients
+    r1, r2 = lab.real_servers
+    smtp = SmtpServer(lab, c1).start()
+    fifo = FifoReader(n1.dir / "events.fifo")
+    httpd = {r.name: lab.start_http_server(r, port=8080) for r in (r1, r2)}
+    vs_name, rs2 = f"{VIP4}:80/TCP", f"{r2.ipv4}:8080"
+    try:
+        config = agent_config("n1", {"VI_1": instance(priority=150, version=3, advert_int=0.3)},
+                              lb_backend="nftables", lb_reconcile_interval=2, notify_fifo=str(fifo.path),
+                              watchdog_timeout=2, **mail_settings(c1, "n1"),
+                              virtual_servers=[virtual_server([real_server(r1), real_server(r2)], quorum=2)])
+        a1 = lab.start_agent(n1, config, timeout=20)
+        wait_state(a1, "MASTER", timeout=10)
+        wait_for(lambda: [rs["health"] for rs in status(a1)["virtual_servers"][0]["real_servers"]] == ["up", "up"],
+                 20, what="both real servers up")
+
+        # A real server goes down and comes back: its mails and the quorum's.
+        httpd[r2.name].kill()
+        wait_for(lambda: status(a1)["virtual_servers"][0]["quorum"]["state"] == "down", 15, what="quorum lost")
+        httpd[r2.name] = lab.start_http_server(r2, port=8080)
+        wait_for(lambda: status(a1)["virtual_servers"][0]["quorum"]["state"] == "up", 15, what="quorum back")
+        subjects = [f"[n1] Real server {rs2} of {vs_name} is DOWN", f"[n1] Virtual server {vs_name} quorum LOST",
+                    f"[n1] Real server {rs2} of {vs_name} is UP", f"[n1] Virtual server {vs_name} quorum gained"]
+        lb_mails = smtp.wait_mails(lambda m: m.subject in subjects, 4, 15, "real-server and quorum mails")
+        assert [m.subject for m in lb_mails] == subjects
+        assert "Reason: " in lb_mails[0].body and "Live weight 1 vs quorum 2." in lb_mails[1].body
+
+        vrrp_pid = status(a1)["agent"]["processes"]["vrrp"]["pid"]
+        wait_split(lab, {"r1", "r2"})
+        with AddressSampler(n1, VIP4) as sampler, Traffic(lab) as traffic:
+            pid = status(a1)["agent"]["processes"]["checker"]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: (p := status(a1)["agent"]["processes"]["checker"])["restarts"] == 1 and p["running"], 20,
+                     what="checker restart #1")
+            pid = status(a1)["agent"]["processes"]["checker"]["pid"]
+            os.kill(pid, signal.SIGSTOP)
+            frozen = status(a1)  # the checker does not answer: its part is its last answer, flagged stale
+            assert frozen["agent"]["stale"] == ["checker"] and frozen["instances"]["VI_1"]["state"] == "MASTER"
+            assert frozen["virtual_servers"][0]["name"] == vs_name
+            wait_for(lambda: (p := status(a1)["agent"]["processes"]["checker"])["restarts"] == 2 and p["running"], 20,
+                     what="checker restart #2 (watchdog)")
+            wait_for(lambda: status(a1)["lvs"]["reconciles"] >= 1, 20, what="the new checker to reconcile")
+            wait_for(lambda: len(traffic.results) >= 20, 20, what="20 requests")
+        assert sampler.missing == [] and sampler.errors == []
+        assert traffic.results and not [r for r in traffic.results if r not in ("r1", "r2")], traffic.results
+        final = status(a1)
+        assert_status_schema(final)
+        assert final["agent"]["processes"]["vrrp"]["pid"] == vrrp_pid
+        assert final["agent"]["processes"]["vrrp"]["restarts"] == 0
+        assert transitions(a1) == [("INIT", "BACKUP"), ("BACKUP", "MASTER")]
+
+        events = wait_for(lambda: (e := fifo.events()) and sum(x["event"] == "process_restart" for x in e) == 2 and e,
+                          10, what="both restarts in the FIFO")
+        assert_seq_contiguous(events)
+        assert_in_order(events, [
+            {"event": "transition", "to": "MASTER"},
+            {"event": "real_server", "real_server": rs2, "up": False}, {"event": "quorum", "up": False},
+            {"event": "real_server", "real_server": rs2, "up": True}, {"event": "quorum", "up": True},
+            {"event": "process_restart", "process": "checker", "exit_status": -9, "delay_s": 1.0},
+            {"event": "process_hung", "process": "checker"},
+            {"event": "process_restart", "process": "checker", "exit_status": -9, "delay_s": 2.0},
+        ])
+        restarts = smtp.wait_mails(lambda m: "checker process" in m.subject, 2, 20, "two checker restart mails")
+        assert [m.subject for m in restarts] == ["[n1] hanode checker process restarted",
+                                                 "[n1] hanode checker process hung: killed and restarted"]
+        assert "restarts it after 1 s.\n" in restarts[0].body and "restarts it after 2 s.\n" in restarts[1].body
     finally:
         fifo.close()
