@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -175,6 +176,31 @@ def wait_split(lab: Lab, names: set[str], count: int = 6, timeout: float = 15.0)
             return None
         return seen if set(seen) == names else None
     return wait_for(split, timeout, interval=0.1, what=f"traffic split over {sorted(names)}")
+
+
+class Traffic:
+    """Requests through the VIP in a thread, every 100 ms: proof that service never stopped."""
+
+    def __init__(self, lab):
+        self.lab, self.results = lab, []
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_event.is_set():
+            try:
+                self.results.append(answers(self.lab, 1, timeout=2)[0])
+            except (LabHttpError, AssertionError) as exc:
+                self.results.append(f"error: {exc}")
+            self.stop_event.wait(0.1)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join(10)
 
 
 # ----- scripts -------------------------------------------------------------------------------------

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import pytest
 
 from hanode.lab import netns
-from hanode.lab.lab import LabHttpError
 from hanode.lab.procs import wait_for
-from helpers_checker import (VIP, VS_NAME, answers, control, events, kernel_weights, lb_config, lines, new_lab,
+from helpers_checker import (VIP, VS_NAME, Traffic, control, events, kernel_weights, lb_config, lines, new_lab,
                              real_server, recorder, reload, rewrite_config, rs_status, script_dir, start_director,
                              status, virtual_server, vs_status, wait_event, wait_rs, wait_split)
 
@@ -94,7 +92,8 @@ def test_quorum_loss_switches_to_the_sorry_server_and_back(lab_factory):
         log = scripts / "quorum.log"
         vs = virtual_server([real_server(r1), real_server(r2)], quorum=2,
                             sorry_server={"address": sorry.ipv4, "port": 8080},
-                            quorum_up=recorder(scripts, "quorum_up", log), quorum_down=recorder(scripts, "quorum_down", log))
+                            quorum_up=recorder(scripts, "quorum_up", log),
+                            quorum_down=recorder(scripts, "quorum_down", log))
         agent = start_director(lab, n1, lb_config("n1", [vs]))
         wait_split(lab, {"r1", "r2"})
         first.kill()
@@ -195,31 +194,6 @@ def test_ping_check_follows_icmp_echo(lab_factory):
     assert down["failure_reason"] == "no echo reply within 1 s"
     netns.sysctl(r1.netns, {"net.ipv4.icmp_echo_ignore_all": 0})
     wait_rs(agent, r1, health="up", kernel_weight=1)
-
-
-class Traffic:
-    """Requests through the VIP in a thread, every 100 ms: proof that service never stopped."""
-
-    def __init__(self, lab):
-        self.lab, self.results = lab, []
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        while not self.stop_event.is_set():
-            try:
-                self.results.append(answers(self.lab, 1, timeout=2)[0])
-            except (LabHttpError, AssertionError) as exc:
-                self.results.append(f"error: {exc}")
-            self.stop_event.wait(0.1)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_event.set()
-        self.thread.join(10)
 
 
 def test_checker_kill_9_is_restarted_and_re_reconciles_with_no_vrrp_change(lab_factory):

@@ -11,9 +11,8 @@ import time
 import pytest
 
 from hanode.lab.procs import wait_for
-from helpers_checker import (VIP, kernel_weights, lb_config, new_lab, real_server, rs_status, status, virtual_server,
-                             wait_rs, wait_split)
-from test_checker_lb import Traffic
+from helpers_checker import (VIP, Traffic, kernel_weights, lb_config, new_lab, real_server, rs_status, status,
+                             virtual_server, wait_rs, wait_split)
 
 pytestmark = pytest.mark.netns
 

@@ -26,6 +26,7 @@ class CheckerChild:
         self.writer = writer
         self.runner: CheckerRunner | None = None
         self.stopping = asyncio.Event()
+        self.requests: set[asyncio.Task] = set()   # status/control requests in flight (strong references)
 
     def send(self, message: dict) -> None:
         if not self.writer.is_closing():
@@ -54,7 +55,9 @@ class CheckerChild:
 
     async def configure(self, message: dict) -> None:
         try:
-            config, _ = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"))
+            # a config with thousands of real servers takes a while to parse: off the loop, which keeps beating
+            config, _ = await asyncio.to_thread(parse_config, message["config"],
+                                                default_router_id=message.get("router_id", "hanode"))
         except ConfigError as exc:  # the parent validated it: only a version skew gets here
             log.error("config refused by the checker: %s", "; ".join(str(p) for p in exc.problems))
             return
@@ -83,7 +86,9 @@ async def amain(fd: int) -> int:
             # a status request must not wait behind a reload: handle each message in its own task,
             # except config and stop, which keep their order
             if message.get("type") in ("status", "control"):
-                loop.create_task(child.handle(message))
+                task = loop.create_task(child.handle(message))
+                child.requests.add(task)
+                task.add_done_callback(child.requests.discard)
             else:
                 await child.handle(message)
 

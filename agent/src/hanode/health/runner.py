@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 import logging
 import os
 import shlex
@@ -34,9 +36,21 @@ from hanode.vrrp.scripts import NotifyQueue
 
 log = logging.getLogger("hanode.health")
 
+THREAD_ABOVE_SERVERS = 500     # desired_state() for more real servers than this runs in a worker thread
+LAG_WARN_MS = 500              # the event loop was held this long: logged (checks and heartbeats were late)
+LAG_TICK_S = 0.1
+LAG_WINDOW_S = 60.0            # status shows the longest stall of the last minute
 RETRY_MS = 1000                 # after a failed apply (or a backend that would not open)
 STATUS_DUMP_MAX_AGE_S = 1.0     # status shows the kernel as dumped at most this long ago
 DISABLED_REASON = "disabled by operator"
+
+
+def settle_heap() -> None:
+    """After (re)building the config's objects: collect once, then freeze what is left so that the
+    collector's full passes never walk the thousands of long-lived config and check objects again
+    (a full pass over them held the loop for most of a second with 8,000 real servers)."""
+    gc.collect()
+    gc.freeze()
 
 
 def op_service(op) -> ServiceKey:
@@ -73,6 +87,8 @@ class CheckerRunner:
         self.resumed: set[str] = set()          # services found in the kernel at start: no initial quorum event
         self.notify: NotifyQueue | None = None
         self.loop_task: asyncio.Task | None = None
+        self.lag_task: asyncio.Task | None = None
+        self.lags: collections.deque = collections.deque(maxlen=600)   # (monotonic s, ms) of notable stalls
         self.reconciles = 0
         self.errors = 0
         self.last_ok_at: float | None = None
@@ -87,11 +103,14 @@ class CheckerRunner:
         resume: dict[ServerKey, bool] = {}
         if await self._open_backend():
             resume = await self._resume_from_kernel()
-        self.scheduler.apply(check_specs(self.lvs, config.script_user), resume)
+        self.scheduler.apply(await asyncio.to_thread(check_specs, self.lvs, config.script_user), resume)
         self.known = self._all_health()
         self.scheduler.start()
         await self._reconcile(refresh=False)
-        self.loop_task = asyncio.get_running_loop().create_task(self._reconcile_loop())
+        settle_heap()
+        loop = asyncio.get_running_loop()
+        self.loop_task = loop.create_task(self._reconcile_loop())
+        self.lag_task = loop.create_task(self._watch_lag())
         log.info("checker started: %d virtual servers, %d real servers, %d checks, backend %s",
                  len(self.lvs.virtual_servers), len(self.servers), len(self.scheduler.slots),
                  self.backend.name if self.backend else f"unavailable ({self.backend_error})")
@@ -102,7 +121,7 @@ class CheckerRunner:
         self._set_config(config)
         if self.notify is not None:
             self.notify.user = config.script_user
-        counts = self.scheduler.apply(check_specs(self.lvs, config.script_user))
+        counts = self.scheduler.apply(await asyncio.to_thread(check_specs, self.lvs, config.script_user))
         log.info("checker reload: checks kept %(kept)d, changed %(changed)d, added %(added)d, removed %(removed)d",
                  counts)
         self.disabled &= set(self.servers)
@@ -118,11 +137,13 @@ class CheckerRunner:
                 await self.reconciler.cleanup(keep=False)
                 await self._close_backend()
         await self._reconcile(refresh=False)
+        settle_heap()
 
     async def stop(self) -> None:
-        if self.loop_task is not None:
-            self.loop_task.cancel()
-            await asyncio.gather(self.loop_task, return_exceptions=True)
+        for task in (self.loop_task, self.lag_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.scheduler.stop()
         for vs in self.lvs.virtual_servers:
             self._omega(vs)
@@ -211,14 +232,18 @@ class CheckerRunner:
         self.dirty.set()
 
     def _report_changes(self, current: dict[ServerKey, ServerHealth]) -> None:
+        """Events, logs and notify scripts for real servers whose health differs from what was reported.
+        A server seen for the first time (start, added by a reload) is reported by nothing."""
         for key, health in current.items():
             before = self.known.get(key)
             self.known[key] = health
-            if before is None or before.up == health.up or key not in self.servers:
-                if before is not None and before.weight != health.weight:
-                    log.info("real server %s of %s: weight %s", key[1], key[0], health.weight)
+            if before is None or key not in self.servers:
                 continue
-            vs, rs = self.servers[key]
+            if before.up == health.up:
+                if before.weight != health.weight:
+                    log.info("real server %s of %s: misc_dynamic weight %s", key[1], key[0], health.weight)
+                continue
+            _vs, rs = self.servers[key]
             if health.up:
                 log.info("real server %s of %s UP", key[1], key[0])
             else:
@@ -260,7 +285,13 @@ class CheckerRunner:
 
     async def _reconcile(self, refresh: bool) -> bool:
         async with self.lock:
-            desired, quorum = desired_state(self.lvs, self._health_map(), self.quorum)
+            lvs = self.lvs
+            if len(self.servers) < THREAD_ABOVE_SERVERS:
+                desired, quorum = desired_state(lvs, self._health_map(), self.quorum)
+            else:  # thousands of servers: computed off the loop, which keeps beating and checking
+                desired, quorum = await asyncio.to_thread(desired_state, lvs, self._health_map(), dict(self.quorum))
+            if lvs is not self.lvs:   # a reload came in meanwhile: its own reconcile follows
+                return True
             self._quorum_changes(quorum)
             self.quorum = quorum
             if not await self._open_backend():
@@ -293,6 +324,24 @@ class CheckerRunner:
             except Exception:  # noqa: BLE001 - keep reconciling; the error is logged with its traceback
                 log.exception("reconcile failed")
                 failed = True
+
+    async def _watch_lag(self) -> None:
+        """How long the event loop was held (checks and heartbeats wait meanwhile): status and a warning."""
+        loop = asyncio.get_running_loop()
+        while True:
+            before, cpu_before = loop.time(), time.thread_time()
+            await asyncio.sleep(LAG_TICK_S)
+            lag_ms = round((loop.time() - before - LAG_TICK_S) * 1000)
+            if lag_ms >= 20:
+                self.lags.append((time.monotonic(), lag_ms))
+            if lag_ms >= LAG_WARN_MS:
+                busy_ms = round((time.thread_time() - cpu_before) * 1000)
+                log.warning("the checker's event loop was held for %d ms (%d ms of it computing%s); checks ran late",
+                            lag_ms, busy_ms, "" if busy_ms > lag_ms / 2 else ", the rest waiting for a CPU")
+
+    def _recent_lag_ms(self) -> int:
+        since = time.monotonic() - LAG_WINDOW_S
+        return max((lag for at, lag in self.lags if at >= since), default=0)
 
     # operator commands --------------------------------------------------------------------------
 
@@ -371,7 +420,8 @@ class CheckerRunner:
                                   {"ok": last.ok, "ops": len(last.ops), "errors": list(last.errors),
                                    "duration_ms": round(last.duration_ms, 3)} if last else None,
                                   round(time.time() - self.last_ok_at, 3) if self.last_ok_at else None,
-                                  len(self.scheduler.slots), {"check_" + k: v for k, v in stats.items()}, other)}
+                                  len(self.scheduler.slots), {"check_" + k: v for k, v in stats.items()}, other,
+                                  self._recent_lag_ms())}
 
     def _rs_status(self, vs: VirtualServer, rs: RealServer, entry) -> dict:
         key = (vs.name, real_server_name(rs))

@@ -1,9 +1,9 @@
 """Runs every check on its own timer, concurrently, and keeps each real server's health.
 
-- One loop timer per check: when due, the check runs (TCP_CHECK and plain HTTP_GET on the callback fast
-  path of checks/fast.py, every other check in a coroutine adapter; a MISC_CHECK script is a subprocess
-  the loop does not wait on); its result goes to the pure hysteresis and the timer is armed again for the
-  next run. Nothing here blocks.
+- A timer wheel (5 ms buckets, one loop timer) holds every check's next run. When due, the check runs
+  (TCP_CHECK and plain HTTP_GET on the callback fast path of checks/fast.py, every other check in a
+  coroutine adapter; a MISC_CHECK script is a subprocess the loop does not wait on); its result goes
+  to the pure hysteresis and the check goes back on the wheel for its next run. Nothing here blocks.
 - A reload (`apply`) keeps the state of every check whose definition did not change, matched by
   definition first (so inserting a check or reordering checks does not reset the others), then a changed
   check at the same real server inherits UP/DOWN from the one it replaces (`carried_over`) and runs at
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import logging
 import random
 import time
@@ -44,9 +45,10 @@ class Slot:
     last: CheckResult | None = None
     last_at: float | None = None         # wall clock of the last result
     runs: int = 0
-    timer: asyncio.TimerHandle | None = None   # armed for the next run
+    armed: int = 0                             # generation of the pending timer-wheel entry (0: none)
     task: asyncio.Task | None = None           # a run in a coroutine adapter
     flight: object | None = None               # a run on the fast path
+    fast: bool | None = None                   # runs on the fast path (decided at the first run)
     cancelled: bool = False
 
     @property
@@ -77,6 +79,60 @@ class Stats:
                                                                           "max": self.late_max_ms}}
 
 
+class TimerWheel:
+    """Due times bucketed by TICK_MS, one loop timer for the earliest bucket: thousands of checks a second
+    without a TimerHandle (and its Python-level heap comparisons) per check. Entries fire up to one tick
+    late, never early; cancelled ones are skipped (lazy deletion by generation)."""
+
+    TICK_MS = 5
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Slot], None]):
+        self.loop = loop
+        self.fire = fire
+        self.buckets: dict[int, list[tuple[Slot, int]]] = {}
+        self.heap: list[int] = []
+        self.handle: asyncio.TimerHandle | None = None
+        self.armed_bucket: int | None = None
+        self.generation = 0
+
+    def add(self, slot: Slot, due_ms: int) -> None:
+        self.generation += 1
+        slot.armed = self.generation
+        bucket = -(-due_ms // self.TICK_MS)
+        entries = self.buckets.get(bucket)
+        if entries is None:
+            self.buckets[bucket] = entries = []
+            heapq.heappush(self.heap, bucket)
+            if self.armed_bucket is None or bucket < self.armed_bucket:
+                self._arm(bucket)
+        entries.append((slot, self.generation))
+
+    def _arm(self, bucket: int) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.armed_bucket = bucket
+        self.handle = self.loop.call_at(bucket * self.TICK_MS / 1000, self._run)
+
+    def _run(self) -> None:
+        self.handle = self.armed_bucket = None
+        now_bucket = int(self.loop.time() * 1000) // self.TICK_MS
+        due = []
+        while self.heap and self.heap[0] <= now_bucket:
+            due.extend(self.buckets.pop(heapq.heappop(self.heap)))
+        if self.heap:
+            self._arm(self.heap[0])
+        for slot, generation in due:
+            if slot.armed == generation and not slot.cancelled:
+                slot.armed = 0
+                self.fire(slot)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.buckets.clear()
+        self.heap.clear()
+
+
 def loop_ms() -> int:
     return int(time.monotonic() * 1000)
 
@@ -84,7 +140,8 @@ def loop_ms() -> int:
 class Scheduler:
     def __init__(self, on_change: Callable[[ServerKey], None] = lambda server: None,
                  runner: Callable[[Probe], Awaitable[CheckResult]] = run_probe,
-                 clock_ms: Callable[[], int] = loop_ms, draw: Callable[[], int] = lambda: random.randrange(RANDOM_RANGE)):
+                 clock_ms: Callable[[], int] = loop_ms,
+                 draw: Callable[[], int] = lambda: random.randrange(RANDOM_RANGE)):
         self.on_change = on_change
         self.runner = runner
         self.clock_ms = clock_ms
@@ -96,6 +153,7 @@ class Scheduler:
         self.started = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.fast: FastProbes | None = None
+        self.wheel: TimerWheel | None = None
 
     # configuration ------------------------------------------------------------------------------
 
@@ -202,6 +260,7 @@ class Scheduler:
 
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.wheel = TimerWheel(self.loop, self._fire)
         if self.runner is run_probe:
             self.fast = FastProbes(self.loop)
         self.started = True
@@ -209,18 +268,19 @@ class Scheduler:
 
     def _start_tasks(self) -> None:
         for slot in self.slots.values():
-            if slot.timer is None and slot.task is None and slot.flight is None and not slot.cancelled:
+            if not slot.armed and slot.task is None and slot.flight is None and not slot.cancelled:
                 self._arm(slot)
 
     def _arm(self, slot: Slot) -> None:
         # self.clock_ms and loop.time() are both time.monotonic() unless a test injected a clock
-        slot.timer = self.loop.call_at(slot.due_ms / 1000, self._fire, slot)
+        self.wheel.add(slot, slot.due_ms)
 
     def _fire(self, slot: Slot) -> None:
-        slot.timer = None
         self.stats.started(max(0, self.clock_ms() - slot.due_ms))
         probe = slot.spec.probe
-        if self.fast is not None and fast_eligible(probe):
+        if slot.fast is None:
+            slot.fast = self.fast is not None and fast_eligible(probe)
+        if slot.fast:
             slot.flight = self.fast.start(probe, functools.partial(self._finished, slot))
         else:
             slot.task = self.loop.create_task(self.runner(probe), name=f"check {slot.spec.vs} {slot.spec.rs}")
@@ -247,9 +307,7 @@ class Scheduler:
 
     def _cancel(self, slot: Slot) -> None:
         slot.cancelled = True
-        if slot.timer is not None:
-            slot.timer.cancel()
-            slot.timer = None
+        slot.armed = 0
         if slot.task is not None:
             slot.task.cancel()
             slot.task = None
@@ -265,5 +323,8 @@ class Scheduler:
         if self.fast is not None:
             self.fast.close()
             self.fast = None
+        if self.wheel is not None:
+            self.wheel.close()
+            self.wheel = None
         self.started = False
         close_pingers()

@@ -77,7 +77,7 @@ def virtual_server_status(vs: VirtualServer, backend: str | None, quorum, server
         "quorum": {"state": None if quorum_up is None else ("up" if quorum_up else "down"), "quorum": vs.quorum,
                    "hysteresis": vs.hysteresis, "live_weight": getattr(quorum, "live_weight", None),
                    "threshold": getattr(quorum, "threshold", None)},
-        "sorry_server": (f"{sorry.address}:{sorry.port}" if sorry.port is not None else sorry.address) if sorry else None,
+        "sorry_server": _sorry_name(sorry),
         "sorry_server_active": bool(quorum is not None and quorum.sorry_active),
         "summary": summary,
         "real_servers": servers,
@@ -85,9 +85,15 @@ def virtual_server_status(vs: VirtualServer, backend: str | None, quorum, server
     }
 
 
+def _sorry_name(sorry) -> str | None:
+    if sorry is None:
+        return None
+    return f"{sorry.address}:{sorry.port}" if sorry.port is not None else sorry.address
+
+
 def lvs_status(backend: str | None, backend_error: str | None, reconciles: int, errors: int,
                last: Mapping | None, last_success_age_s: float | None, checks: int, check_stats: Mapping,
-               other_diff: list[str]) -> dict:
+               other_diff: list[str], loop_lag_ms: int = 0) -> dict:
     return {
         "backend": backend,
         "backend_error": backend_error,
@@ -99,4 +105,5 @@ def lvs_status(backend: str | None, backend_error: str | None, reconciles: int, 
         "checks": checks,
         **check_stats,
         "diff_other": other_diff,       # owned services no longer configured, still in the kernel
+        "loop_lag_ms": loop_lag_ms,     # longest stall of the checker's event loop in the last minute
     }

@@ -75,7 +75,8 @@ async def _fetch(probe: Probe, url: UrlCheck, tls: bool) -> None:
             if url.digest:
                 digest = await _body_md5(reader, head)
                 if digest != url.digest.lower():
-                    raise CheckFailure(f"digest mismatch for {url.path}: body md5 {digest}, expected {url.digest.lower()}")
+                    raise CheckFailure(f"digest mismatch for {url.path}: body md5 {digest}, "
+                                       f"expected {url.digest.lower()}")
     except HttpError as exc:
         raise CheckFailure(str(exc)) from None
     except (ssl.SSLError, ConnectionError) as exc:
