@@ -10,10 +10,11 @@ from pathlib import Path
 
 from hanode.lvs import ipvs, nft
 from hanode.lvs.kernel import SVC_F_PERSISTENT, Dest, DestKey, Entry, Service, ServiceKey
-from hanode.lvs.plan import AddDest, AddService, DelDest, EditDest
+from hanode.lvs.plan import DelDest, EditDest
 
 SRC = Path(ipvs.__file__).resolve().parents[1]
-PURE = ["lvs/kernel.py", "lvs/plan.py", "lvs/desired.py", "lvs/validate.py", "lvs/model.py", "config/parse_lvs.py"]
+PURE = ["lvs/kernel.py", "lvs/plan.py", "lvs/desired.py", "lvs/validate.py", "lvs/model.py", "config/parse_lvs.py",
+        "lvs/slots.py", "lvs/nftnl.py"]
 FORBIDDEN = {"socket", "asyncio", "time", "subprocess", "pyroute2"}
 
 
@@ -97,33 +98,3 @@ def test_nft_table_parses_to_kernel_state():
     assert nft.parse_table(doc, 4) == {KEY: Entry(Service(KEY, "wrr").normalized(), {
         DestKey("203.0.113.11", 8080): Dest(DestKey("203.0.113.11", 8080), 3),
         DestKey("203.0.113.12", 8080): Dest(DestKey("203.0.113.12", 8080), 0)})}
-
-
-def _state(*weights: int, scheduler: str = "wrr"):
-    dests = {DestKey(f"203.0.113.{11 + i}", 8080): Dest(DestKey(f"203.0.113.{11 + i}", 8080), w)
-             for i, w in enumerate(weights)}
-    return {KEY: Entry(Service(KEY, scheduler).normalized(), dests)}
-
-
-def test_nft_wrr_slots_follow_weights_and_skip_zero():
-    script = nft.render_ops([AddService(Service(KEY, "wrr")), *[AddDest(KEY, d) for d in _state(3, 0, 1)[KEY].dests.values()]],
-                            {}, _state(3, 0, 1), set()).text()
-    assert f"add element ip hanode d_{CHAIN} {{ 0-2 : 203.0.113.11 . 8080, 3 : 203.0.113.13 . 8080 }}" in script
-    assert "numgen inc mod 4" in script
-    assert "add table ip hanode" in script
-
-
-def test_nft_rr_weight_change_only_rewrites_the_weight():
-    before, after = _state(1, 1, scheduler="rr"), _state(5, 1, scheduler="rr")
-    dk = DestKey("203.0.113.11", 8080)
-    lines = nft.render_ops([EditDest(KEY, Dest(dk, 5), Dest(dk, 1))], before, after, {4}).lines
-    assert lines == [f"delete element ip hanode w_{CHAIN} {{ 203.0.113.11 . 8080 }}",
-                     f"add element ip hanode w_{CHAIN} {{ 203.0.113.11 . 8080 : 5 }}"]
-
-
-def test_nft_service_without_schedulable_dest_goes_to_the_reject_set():
-    before, after = _state(1), _state(0)
-    dk = DestKey("203.0.113.11", 8080)
-    lines = nft.render_ops([EditDest(KEY, Dest(dk, 0), Dest(dk, 1))], before, after, {4}).lines
-    assert "add element ip hanode nodest { 198.51.100.100 . tcp . 80 }" in lines
-    assert not any("dnat" in line for line in lines)
