@@ -6,9 +6,11 @@ import os
 import stat
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hanode.migrate.keepalived import (KeepalivedParseError, expand_braces, parse_file, parse_text,
-                                       split_quoted_escaped, split_words)
+                                       split_quoted_escaped, split_words, translate)
 
 
 def tree(nodes):
@@ -110,6 +112,7 @@ def test_empty_block():
     ("vrrp_instance VI_1 {\n  virtual_ipaddress {\n    198.51.100.1\n}\n", 1, "block 'vrrp_instance' is never closed"),
     ("{\nrouter_id r1\n}\n", 1, "'{' without a keyword before it"),
     ("global_defs {\n}\n{\n}\n", 3, "'{' without a keyword before it"),
+    ("vrrp_instance VI_1 {\n  state {{STATE}}\n}\n", 2, "'{' without a keyword before it"),   # an unrendered template
 ])
 def test_brace_errors_name_the_line(text, line, message):
     with pytest.raises(KeepalivedParseError) as err:
@@ -248,3 +251,28 @@ def test_brace_expansion():
 def test_an_unreadable_file_is_an_oserror(tmp_path):
     with pytest.raises(OSError):
         parse_file(str(tmp_path / "missing.conf"))
+
+
+# ----- robustness -----------------------------------------------------------------------------------------
+
+PIECES = st.sampled_from([
+    "vrrp_instance", "VI_1", "virtual_server", "198.51.100.1", "80", "real_server", "HTTP_GET", "url", "path", "/",
+    "virtual_ipaddress", "track_script", "vrrp_script", "script", "global_defs", "router_id", "weight", "-20",
+    "reverse", "authentication", "auth_type", "AH", "notify", "group", "vrrp_sync_group", "include", "x.conf",
+    "{", "}", '"', "'", "#", "!", "\\", "@n1", "@^n1", "$A=1", "$A", "${A}", "~SEQ", " ", "\t", "\n", "\n", "\n",
+    "interface", "eth0", "priority", "100", "state", "MASTER", "sorry_server", "status_code", "200-299",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PIECES, max_size=60).map(" ".join))
+def test_any_text_parses_or_fails_with_a_located_parse_error(text):
+    try:
+        parsed = parse_text(text, "k.conf", config_id="n1")
+    except KeepalivedParseError as exc:
+        assert exc.file == "k.conf" and exc.line >= 1
+        return
+    result = translate(parsed)
+    assert isinstance(result.config, dict)
+    for item in result.items:
+        assert item.line >= 1 and item.category in ("unsupported", "deprecated", "no meaning here", "invalid")

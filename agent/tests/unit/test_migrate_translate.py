@@ -86,6 +86,11 @@ def test_vrrp_script_and_track_script():
                       "rise": 2, "fall": 3, "user": "nobody nogroup", "init_fail": True}
 
 
+def test_an_ipv6_instance_without_version_is_vrrp_v3_as_in_keepalived():
+    inst, items = instance("  virtual_ipaddress {\n    2001:db8:100::10/64\n  }")
+    assert inst == {"virtual_ipaddresses": ["2001:db8:100::10/64"], "version": 3} and items == []
+
+
 def test_global_defaults_fill_instances_that_lack_them():
     text = ("global_defs {\n  default_interface eth1\n  vrrp_version 3\n  vrrp_garp_master_refresh 60\n"
             "  vrrp_garp_interval 0.001\n}\n"
@@ -298,6 +303,14 @@ def test_defaults_keepalived_makes_explicit():
     assert sorted(n.keyword for n in result.notes) == ["persistence_timeout", "virtual_server 198.51.100.100 53"]
 
 
+def test_shell_syntax_in_a_script_is_carried_as_keepalived_runs_it_with_a_warning():
+    result = tr("vrrp_script s {\n  script \"ss -ltn | grep ':::80 '\"\n}\n")
+    assert result.config["vrrp_scripts"]["s"]["script"] == "ss -ltn '|' grep ':::80 '"
+    assert result.items == []
+    [note] = result.notes
+    assert note.line == 2 and "| is shell syntax" in note.message
+
+
 def test_scripts_keepalived_runs_through_the_shell_or_truncates():
     text = ('vrrp_script web {\n  script "</dev/tcp/127.0.0.1/80"\n}\n'
             "vrrp_script unquoted {\n  script /bin/sh -c true\n}\n")
@@ -331,6 +344,7 @@ NOT_CARRIED = [
     (HEAD + "  notify_master /bin/true nobody\n}\n", [(4, "notify_master nobody", "unsupported")], "script_user"),
     (HEAD + "  priority 100\n  priority 120\n}\n", [(4, "priority", "no meaning here")], "given again on line 5"),
     (HEAD + "  priority high\n}\n", [(4, "priority", "invalid")], "not a whole number"),
+    (HEAD + "  state EQUAL\n}\n", [(4, "state", "invalid")], "not MASTER or BACKUP"),
     (HEAD + "  priority\n}\n", [(4, "priority", "invalid")], "missing a value"),
     (HEAD + "  priority 100 200\n}\n", [(4, "priority 200", "no meaning here")], "ignored by keepalived"),
     (HEAD + "  prority 100\n}\n", [(4, "prority", "unsupported")], "not a keepalived 2.2 keyword of vrrp_instance"),

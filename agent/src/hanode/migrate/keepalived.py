@@ -440,7 +440,8 @@ def _build_tree(tokens: Iterator[_Token]) -> List[Node]:
     if len(stack) > 1:
         opener = stack[-1][1]
         assert opener is not None
-        raise KeepalivedParseError(opener.file, opener.line, "block '%s' is never closed (missing '}')" % opener.keyword)
+        raise KeepalivedParseError(opener.file, opener.line,
+                                   "block '%s' is never closed (missing '}')" % opener.keyword)
     return root
 
 
@@ -666,6 +667,9 @@ def _number_text(text: str, integer: bool) -> Optional[Any]:
     return int(value) if value == int(value) else value
 
 
+_SHELL_WORDS = ("|", "||", "&&", ";", ">", ">>", "<", "2>&1", "&")
+
+
 def command_line(argv: List[str]) -> str:
     """The one string hanode splits (shlex) back into argv."""
     return " ".join(shlex.quote(word) for word in argv)
@@ -709,7 +713,8 @@ class _Translator:
     def record(self, path: str, node: Node, label: Optional[str] = None) -> None:
         self.provenance.setdefault(path, []).append((node, label or _label(node)))
 
-    def put(self, out: Dict[str, Any], key: str, value: Any, node: Node, path: str, label: Optional[str] = None) -> None:
+    def put(self, out: Dict[str, Any], key: str, value: Any, node: Node, path: str,
+            label: Optional[str] = None) -> None:
         field = _join(path, key)
         for old, old_label in self.provenance.pop(field, []):
             if old is not node:
@@ -781,9 +786,10 @@ class _Translator:
             return None, None
         extra_at = 3 if with_user else 1
         if len(words) > extra_at:
+            extra = " ".join(words[extra_at:])
             self.skip(node, NO_MEANING, "extra words %r are ignored by keepalived (quote the whole command line to "
-                      "pass arguments); carried over as keepalived ran it: %s"
-                      % (" ".join(words[extra_at:]), command_line(argv)), node.keyword + " " + " ".join(words[extra_at:]))
+                      "pass arguments); carried over as keepalived ran it: %s" % (extra, command_line(argv)),
+                      node.keyword + " " + extra)
         user = " ".join(words[1:3]) if with_user and len(words) > 1 else None
         if argv[0][:1] in "<>":
             # keepalived runs a command that begins with a redirection through the shell: system(3) with the
@@ -792,6 +798,12 @@ class _Translator:
             self.note(node, "keepalived runs it through /bin/sh (it begins with a redirection); carried over as "
                             "/bin/sh -c %s" % shlex.quote(shell))
             argv = ["/bin/sh", "-c", shell]
+        else:
+            shell_words = [w for w in argv[1:] if w in _SHELL_WORDS or "$(" in w or "`" in w]
+            if shell_words:
+                self.note(node, "%s is shell syntax, but keepalived runs this without a shell (only a command that "
+                                "begins with a redirection gets one), and so does hanode: carried over as keepalived "
+                                "ran it; write /bin/sh -c '...' to get a shell" % " ".join(shell_words))
         return command_line(argv), user
 
     def entries(self, node: Node) -> List[Node]:
@@ -848,7 +860,8 @@ class _Translator:
                 if node.args:
                     self.put(config, "script_user", " ".join(node.args[:2]), node, "")
                     if len(node.args) > 2:
-                        self.skip(node, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(node.args[2:]))
+                        self.skip(node, NO_MEANING,
+                                  "extra words %r are ignored by keepalived" % " ".join(node.args[2:]))
                 else:
                     self.skip(node, INVALID, "missing a value (keepalived refuses the whole configuration)")
             elif kw == "enable_script_security":
@@ -1014,6 +1027,11 @@ class _Translator:
         for key, (value, node) in sorted(self.defaults.items()):
             if key not in out:
                 self.put(out, key, value, node, path, node.keyword)
+        if "version" not in out and ":" in (out.get("virtual_ipaddresses") or ["."])[0].split()[0]:
+            out["version"] = 3
+            self.record(_join(path, "version"), block, "vrrp_instance " + name)
+            self.note(block, "IPv6 addresses and no version: keepalived runs VRRPv3 then; carried over as version: 3",
+                      "vrrp_instance " + name)
         self.instances_defined[name] = block
         config.setdefault("vrrp_instances", {})[name] = _ordered_instance(out)
         self.record(path, block, "vrrp_instance " + name)
@@ -1024,7 +1042,9 @@ class _Translator:
             key, kind = self._INSTANCE_VALUES[kw]
             reader = {"text": self.text, "int": self.integer, "num": self.number, "flag": self.flag}[kind]
             value = reader(node)
-            if value is not None:
+            if key == "state" and value is not None and value.upper() not in ("MASTER", "BACKUP"):
+                self.skip(node, INVALID, "%r is not MASTER or BACKUP (keepalived refuses it)" % value)
+            elif value is not None:
                 self.put(out, key, value.upper() if key == "state" else value, node, path)
         elif kw in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
             key = "virtual_ipaddresses" if kw == "virtual_ipaddress" else kw
@@ -1154,8 +1174,8 @@ class _Translator:
             args = entry.args
             if args[:1] == ["weight"] and len(args) >= 2:
                 if args[2:3] == ["reverse"]:
-                    self.skip(entry, UNSUPPORTED, "weight %s reverse: hanode has no reverse weights; the tracker is not "
-                              "carried over" % args[1], label)
+                    self.skip(entry, UNSUPPORTED, "weight %s reverse: hanode has no reverse weights; the tracker is "
+                              "not carried over" % args[1], label)
                     continue
                 weight = self.integer(entry, args[1])
                 if weight is None:
@@ -1342,7 +1362,8 @@ class _Translator:
             key = self._VS_ALIASES.get(kw, kw)
             value = self._value(node, self._VS_VALUES[kw])
             if value is not None and key == "lb_kind" and len(node.args) > 1:
-                self.skip(node, UNSUPPORTED, "tunnel options %r: hanode uses plain IPIP tunnels" % " ".join(node.args[1:]),
+                self.skip(node, UNSUPPORTED,
+                          "tunnel options %r: hanode uses plain IPIP tunnels" % " ".join(node.args[1:]),
                           "lb_kind " + " ".join(node.args[1:]))
             if value is not None:
                 if key == "protocol" and str(value).upper() == "SCTP":
