@@ -100,7 +100,7 @@ def _master_is(lab: Lab, master: Side, backup: Side, sniffer) -> None:
                          what=f"hanode to follow {master.software}")
         assert entry["master_priority"] == master.priority
     since = time.monotonic()
-    adverts = sniffer.wait_for_adverts(3, timeout=10 * m.advert_int + 5, vrid=51, since=since)
+    adverts = sniffer.wait_for_adverts(2, timeout=10 * m.advert_int + 5, vrid=51, since=since)
     assert {(a.src, a.priority) for a in adverts} == {(master.address, master.priority)}
     wait_sole_holder(lab.nodes, m.vip, master.host, timeout=1)  # still (no flip while we watched)
 
@@ -116,8 +116,8 @@ def test_mixed_pair_elects_fails_over_and_preempts_back(lab_factory, mode_name, 
     low = Side(lab, n2, n1, soft_low, LOW, mode)
     hanode = _hanode([high, low])
     sniffer = lab.sniff_vrrp()
-    low.start()
     high.start()
+    low.start()
     _master_is(lab, high, low, sniffer)
     if mode.unicast:
         sent = [f for f in sniffer.frames if f["src"] == high.address]

