@@ -8,13 +8,16 @@ advert_int 3: the backup's Master_Down_Interval (9.6 s) exceeds watchdog_timeout
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import threading
 import time
 
 import pytest
 
-from hanode.lab.procs import wait_for
+from hanode.lab.procs import hanode_argv, python_env, wait_for
 from helpers_ops import (FifoReader, SmtpServer, assert_in_order, assert_seq_contiguous, assert_status_schema,
                          mail_settings, new_lab)
 from helpers_checker import GATEWAY, Traffic, real_server, virtual_server, wait_split
@@ -24,6 +27,26 @@ from helpers_vrrp import (VIP4, AddressSampler, agent_config, instance, master_d
 pytestmark = pytest.mark.netns
 
 ADVERT_INT = 3
+
+
+class EventsFollower:
+    """`hanode events --follow --json` (the real CLI) in a thread: every event line it prints."""
+
+    def __init__(self, handle):
+        self.proc = subprocess.Popen(hanode_argv() + ["events", "--follow", "--json", "--socket", str(handle.socket_path)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env())
+        self.events: list[dict] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.events.append(json.loads(line))
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.thread.join(5)
 
 
 def _restarted(handle, old_pid: int, restarts: int) -> dict:
@@ -53,6 +76,7 @@ def test_vrrp_child_killed_or_frozen_on_the_master_is_restarted_without_losing_t
     smtp = SmtpServer(lab, c1).start()
     fifo = FifoReader(n1.dir / "events.fifo")
     sniffer = lab.sniff_vrrp()
+    follower = None
     try:
         a1 = lab.start_agent(n1, agent_config("n1", {"VI_1": instance(priority=150, advert_int=ADVERT_INT)},
                                               notify_fifo=str(fifo.path), watchdog_timeout=2,
@@ -62,6 +86,7 @@ def test_vrrp_child_killed_or_frozen_on_the_master_is_restarted_without_losing_t
         wait_state(a2, "BACKUP")
         wait_sole_holder(lab.nodes, VIP4, n1)
         down_s = master_down_s(100, ADVERT_INT, 2)
+        follower = EventsFollower(a1)
 
         with AddressSampler(n1, VIP4) as sampler:
             # kill -9: the supervisor sees the exit at once and restarts after 1 s (first failure).
@@ -70,8 +95,7 @@ def test_vrrp_child_killed_or_frozen_on_the_master_is_restarted_without_losing_t
             # SIGSTOP: no heartbeat; the watchdog kills it after watchdog_timeout, restart after 2 s (second failure).
             stop_gap, stop_restart, proc = _episode(lab, n1, a1, sniffer, lambda pid: os.kill(pid, signal.SIGSTOP))
             assert proc["restarts"] == 2
-        print(f"\nMEASURE vrrp child kill -9: adverts silent {kill_gap:.2f} s, advertising again {kill_restart:.2f} s "
-              f"after the kill; SIGSTOP: silent {stop_gap:.2f} s, advertising again {stop_restart:.2f} s after the stop "
+        print(f"\nMEASURE vrrp child kill -9: no advert for {kill_gap:.2f} s; SIGSTOP: no advert for {stop_gap:.2f} s "
               f"(backup's Master_Down_Interval {down_s:.2f} s); {len(sampler.samples)} VIP samples, none missing")
         assert sampler.errors == []
         assert sampler.missing == [], "the VIP left the master during a child restart"
@@ -97,6 +121,10 @@ def test_vrrp_child_killed_or_frozen_on_the_master_is_restarted_without_losing_t
             {"event": "process_hung", "process": "vrrp"},
             {"event": "process_restart", "process": "vrrp", "exit_status": -9, "delay_s": 2.0}, resumed,
         ])
+        # `hanode events --follow` streamed the very same events, live, in the same order.
+        wait_for(lambda: len(follower.events) >= len(events), 10, what="the follower to catch up")
+        follower.close()
+        assert follower.events == events
         hung = [e for e in events if e["event"] == "process_hung"]
         assert len(hung) == 1 and 2.0 <= hung[0]["silent_s"] < 3.5
         assert [e.get("hung_s") for e in events if e["event"] == "process_restart"] == [None, hung[0]["silent_s"]]
@@ -115,9 +143,16 @@ def test_vrrp_child_killed_or_frozen_on_the_master_is_restarted_without_losing_t
         final = status(a1)
         assert_status_schema(final)
         assert final["agent"]["processes"]["vrrp"]["restarts"] == 2
+        # Structured logs: one logfmt line per restart, with its fields.
+        restart_lines = [line for line in a1.log_text().splitlines() if "event=process_restart" in line]
+        assert len(restart_lines) == 2
+        assert "level=error proc=hanode" in restart_lines[0] and "process=vrrp exit_status=-9 delay_s=1.0" in restart_lines[0]
+        assert f"hung_s={hung[0]['silent_s']}" in restart_lines[1]
         alerts = wait_for(lambda: (a := status(a1)["agent"]["alerts"])["pending"] == 0 and a, 10, what="alert queue empty")
         assert alerts["failed_attempts"] == 0 and alerts["sent"] == alerts["queued"] == len(smtp.mails())
     finally:
+        if follower is not None and follower.proc.poll() is None:
+            follower.close()
         fifo.close()
 
 
