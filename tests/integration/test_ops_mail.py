@@ -4,6 +4,8 @@ them, and a mail server that is down is retried and counted while VRRP fails ove
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
 import time
 
@@ -11,7 +13,7 @@ import pytest
 
 from hanode.lab.procs import wait_for
 from helpers_ops import RECIPIENTS, FifoReader, SmtpServer, assert_status_schema, mail_settings, new_lab
-from helpers_vrrp import (VIP4, VIP4_B, agent_config, instance, master_down_s, status, transitions,
+from helpers_vrrp import (VIP4, VIP4_B, agent_config, instance, master_down_s, rewrite_config, status, transitions,
                           wait_sole_holder, wait_state)
 
 pytestmark = pytest.mark.netns
@@ -134,3 +136,19 @@ def test_mail_server_down_is_retried_and_counted_and_never_delays_failover(lab_f
     assert [m.subject for m in mails] == ["[n2] VRRP instance VI_1 is now BACKUP", "[n2] VRRP instance VI_1 is now MASTER"]
     assert "higher priority" not in mails[1].body and "master down timer expired" in mails[1].body
     assert transitions(a2) == [("INIT", "BACKUP"), ("BACKUP", "MASTER")]
+
+    # The mail server goes away again and alerts queue up; a reload points smtp_server at another server:
+    # the queued mails go there, the counters carry on.
+    smtp.stop()
+    os.kill(status(a2)["agent"]["processes"]["vrrp"]["pid"], signal.SIGKILL)  # a restart: two more mails
+    wait_for(lambda: (a := status(a2)["agent"]["alerts"])["queued"] == 4 and a["pending"] == 2
+             and a["failed_attempts"] > alerts["failed_attempts"], 10, what="two mails waiting, refused")
+    other = SmtpServer(lab, c1, port=2526).start()
+    rewrite_config(a2, agent_config("n2", {"VI_1": instance(51, 100, **FAST)}, **mail_settings(c1, "n2", port=2526)))
+    a2.reload()
+    moved = wait_for(lambda: (a := status(a2)["agent"]["alerts"])["pending"] == 0 and a, 15, interval=0.2,
+                     what="the queued mails to go to the new server")
+    assert moved["server"] == f"{c1.ipv4}:2526" and moved["sent"] == moved["queued"] == 4 and moved["dropped"] == 0
+    assert [m.subject for m in other.mails()] == ["[n2] hanode vrrp process restarted",
+                                                  "[n2] VRRP instance VI_1 is now MASTER"]
+    assert len(smtp.mails()) == 2

@@ -22,7 +22,23 @@ class Mailer:
         self.stats = {"queued": 0, "sent": 0, "failed_attempts": 0, "retries": 0, "dropped": 0}
         self.last_error: str | None = None
         self.task: asyncio.Task | None = None
-        self.in_flight = 0  # taken from the queue, being sent or waiting for a retry: still pending
+        self.current: EmailMessage | None = None  # taken from the queue, being sent or waiting for a retry
+
+    def adopt(self, previous: "Mailer") -> None:
+        """After a reload that changed the SMTP settings: the previous mailer's unsent mail goes out through
+        this one (an operator fixing smtp_server wants the alerts queued meanwhile), its counters carry on."""
+        self.stats = dict(previous.stats)
+        self.last_error = previous.last_error
+        for message in previous.unsent():
+            self.queue.put_nowait(message)
+
+    def unsent(self) -> list[EmailMessage]:
+        """Mail not sent yet, oldest first (call once the worker is stopped)."""
+        pending = [self.current] if self.current is not None else []
+        while not self.queue.empty():
+            pending.append(self.queue.get_nowait())
+        self.current = None
+        return pending
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._worker())
@@ -32,7 +48,7 @@ class Mailer:
         attempt fails meanwhile (a down mail server must not hold the shutdown)."""
         loop = asyncio.get_running_loop()
         deadline, failed = loop.time() + flush_s, self.stats["failed_attempts"]
-        while (self.task and self.queue.qsize() + self.in_flight and loop.time() < deadline
+        while (self.task and self._pending() and loop.time() < deadline
                and self.stats["failed_attempts"] == failed):
             await asyncio.sleep(0.02)
         if self.task:
@@ -48,17 +64,17 @@ class Mailer:
         self.queue.put_nowait(message)
 
     def status(self) -> dict:
-        return {"server": f"{self.settings.server}:{self.settings.port}", "pending": self.queue.qsize() + self.in_flight,
+        return {"server": f"{self.settings.server}:{self.settings.port}", "pending": self._pending(),
                 "last_error": self.last_error, **self.stats}
+
+    def _pending(self) -> int:
+        return self.queue.qsize() + (self.current is not None)
 
     async def _worker(self) -> None:
         while True:
-            message = await self.queue.get()
-            self.in_flight = 1
-            try:
-                await self._deliver(message)
-            finally:
-                self.in_flight = 0
+            self.current = await self.queue.get()
+            await self._deliver(self.current)
+            self.current = None
 
     async def _deliver(self, message: EmailMessage) -> None:
         for attempt, delay in enumerate((0,) + RETRY_DELAYS_S):

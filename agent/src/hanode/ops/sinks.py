@@ -34,11 +34,16 @@ class EventSinks:
                 except OSError as exc:
                     log.error("cannot open notify FIFO %s: %s", ops.notify_fifo, exc)
         if self.mailer is None or self.mailer.settings != ops.smtp:
-            if self.mailer:
-                await self.mailer.stop()
+            previous = self.mailer
+            if previous:
+                await previous.stop()
             self.mailer = Mailer(ops.smtp) if ops.smtp else None
             if self.mailer:
+                if previous:
+                    self.mailer.adopt(previous)
                 self.mailer.start()
+            elif previous and previous.unsent():
+                log.warning("alert mail switched off by the new config: unsent alert mail dropped")
 
     async def close(self, flush_s: float = 0.0) -> None:
         """flush_s: how long queued alert mail (e.g. the STOP transitions at shutdown) may take to go out."""
