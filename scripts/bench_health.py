@@ -154,9 +154,13 @@ class Namespace:
 
 
 def cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK   # utime, stime (fields 14, 15)
+    """utime + stime of a process (fields 14, 15 of /proc/PID/stat); NaN when it is gone (restarted)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -336,9 +340,17 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         syn1, cpu1, t1 = ns.syns(), cpu_s(checker.pid), time.monotonic()
         checks = syn1 - syn0
         cpu = cpu1 - cpu0
+        if cpu != cpu:   # the checker was restarted (hung: killed by the supervisor's watchdog)
+            cpu = None
         rate = checks / (t1 - t0)
-        lateness = checker.lateness()
-        same_process = checker.current_pid() == pid
+        try:
+            lateness = checker.lateness()
+        except Exception:  # noqa: BLE001 - no answer within the control timeout
+            lateness = None
+        try:
+            same_process = checker.current_pid() == pid
+        except Exception:  # noqa: BLE001 - no answer: count it as a failure of the run
+            same_process = False
         victims = [address(i) for i in range(0, n, max(1, n // failures))][:failures]
         failed_at = time.time()
         ns.fail(victims)
@@ -353,8 +365,8 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         checker.stop()
     result = {
         "checker": checker.name, "type": checker.kind, "real_servers": n, "asked_per_s": n / DELAY_LOOP_S,
-        "checks_per_s": round(rate, 1), "cpu_percent": round(100 * cpu / (t1 - t0), 1),
-        "cpu_ms_per_1000_checks": round(1000 * 1000 * cpu / checks, 1) if checks else None,
+        "checks_per_s": round(rate, 1), "cpu_percent": round(100 * cpu / (t1 - t0), 1) if cpu is not None else None,
+        "cpu_ms_per_1000_checks": round(1000 * 1000 * cpu / checks, 1) if checks and cpu is not None else None,
         "detected": len(latencies), "failed": len(victims),
         "detect_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "detect_max_s": round(latencies[-1], 3) if latencies else None,

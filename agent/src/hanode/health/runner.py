@@ -100,10 +100,11 @@ class CheckerRunner:
         self._set_config(config)
         self.notify = NotifyQueue(config.script_user)
         self.notify.start()
+        specs = await asyncio.to_thread(check_specs, self.lvs, config.script_user)
         resume: dict[ServerKey, bool] = {}
         if await self._open_backend():
             resume = await self._resume_from_kernel()
-        self.scheduler.apply(await asyncio.to_thread(check_specs, self.lvs, config.script_user), resume)
+        self.scheduler.apply(specs, resume)
         self.known = self._all_health()
         self.scheduler.start()
         await self._reconcile(refresh=False)
@@ -117,11 +118,14 @@ class CheckerRunner:
 
     async def apply(self, config: AgentConfig) -> None:
         """Reload: keeps unchanged checks' state, operator drains, and quorum states; reconciles at once."""
+        specs = await asyncio.to_thread(check_specs, config.sections.get("lvs") or LvsConfig(), config.script_user)
+        # from here to the scheduler's update nothing awaits: a reconcile never sees the new config with the
+        # old checks (a new alpha server would count as up)
         old_lvs = self.lvs
         self._set_config(config)
         if self.notify is not None:
             self.notify.user = config.script_user
-        counts = self.scheduler.apply(await asyncio.to_thread(check_specs, self.lvs, config.script_user))
+        counts = self.scheduler.apply(specs)
         log.info("checker reload: checks kept %(kept)d, changed %(changed)d, added %(added)d, removed %(removed)d",
                  counts)
         self.disabled &= set(self.servers)

@@ -1,6 +1,6 @@
 """Runs every check on its own timer, concurrently, and keeps each real server's health.
 
-- A timer wheel (5 ms buckets, one loop timer) holds every check's next run. When due, the check runs
+- A timer wheel (20 ms buckets, one loop timer) holds every check's next run. When due, the check runs
   (TCP_CHECK and plain HTTP_GET on the callback fast path of checks/fast.py, every other check in a
   coroutine adapter; a MISC_CHECK script is a subprocess the loop does not wait on); its result goes
   to the pure hysteresis and the check goes back on the wheel for its next run. Nothing here blocks.
@@ -81,10 +81,11 @@ class Stats:
 
 class TimerWheel:
     """Due times bucketed by TICK_MS, one loop timer for the earliest bucket: thousands of checks a second
-    without a TimerHandle (and its Python-level heap comparisons) per check. Entries fire up to one tick
-    late, never early; cancelled ones are skipped (lazy deletion by generation)."""
+    without a TimerHandle (and its Python-level heap comparisons) per check, and the checks of one bucket
+    start together, so their completions wake the loop together. Entries fire up to one tick late, never
+    early; cancelled ones are skipped (lazy deletion by generation)."""
 
-    TICK_MS = 5
+    TICK_MS = 20
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Slot], None]):
         self.loop = loop

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import os
 import select
+import _socket
 import socket
 import struct
 import time
@@ -47,7 +48,7 @@ def eligible(probe: Probe) -> bool:
 class _Flight:
     __slots__ = ("sock", "fd", "probe", "done", "started_ns", "deadline", "phase", "buf", "url")
 
-    def __init__(self, sock: socket.socket, probe: Probe, done: Callable[[CheckResult], None], started_ns: int):
+    def __init__(self, sock: _socket.socket, probe: Probe, done: Callable[[CheckResult], None], started_ns: int):
         self.sock = sock
         self.fd = sock.fileno()
         self.probe = probe
@@ -81,7 +82,7 @@ class FastProbes:
         started = time.monotonic_ns()
         family = socket.AF_INET6 if probe.family == 6 else socket.AF_INET
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         except OSError as exc:
             done(CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
             return None
@@ -124,18 +125,18 @@ class FastProbes:
         flight.done(CheckResult(ok, (time.monotonic_ns() - flight.started_ns) // 1000, reason))
 
     def _ready(self) -> None:
-        for fd, _events in self.epoll.poll(0):
+        for fd, events in self.epoll.poll(0):
             flight = self.inflight.get(fd)
             if flight is None:
                 continue
             if flight.phase == _CONNECT:
-                self._connected(flight)
+                self._connected(flight, events)
             else:
                 self._readable(flight)
 
-    def _connected(self, flight: _Flight) -> None:
-        err = flight.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
+    def _connected(self, flight: _Flight, events: int) -> None:
+        if events & (select.EPOLLERR | select.EPOLLHUP):   # only a failed connect needs the error's name
+            err = flight.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNRESET
             self._end(flight, False, os_reason(OSError(err, os.strerror(err))))
             return
         probe = flight.probe
