@@ -39,7 +39,7 @@ from hanode.lvs.reconciler import Reconciler  # noqa: E402
 
 VIP = "198.51.100.100"
 MARKER = "BENCH_JSON "
-NETNS = "lvsbench-nft"
+NETNS = f"lvsbench-nft-{os.getpid()}"      # per run: the machine may run other benchmarks at the same time
 
 
 def rs_address(i: int) -> str:
@@ -62,15 +62,17 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
     t = time.perf_counter()
     desired_state(config(n, algo), {})
     desired_ms = ms(time.perf_counter() - t)
-    full = []
+    full, full_cpu = [], []
     for _ in range(repeat):
         await reconciler.cleanup(keep=False)
         await reconciler.dump()
+        cpu = time.process_time()
         result = await reconciler.reconcile(base)
+        full_cpu.append(ms(time.process_time() - cpu))
         assert result.ok, result.errors[:3]
         full.append(result.duration_ms)
     assert await backend.dump() == base, "kernel differs from desired after the full reconcile"
-    one, apply_only, plan_only = [], [], []
+    one, apply_only, plan_only, one_cpu, apply_cpu = [], [], [], [], []
     current = base
     for r in range(repeat * 4):
         weights = {n // 2: 2 + r % 5}
@@ -79,14 +81,17 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
         ops = plan(desired, current, reconciler.owned)
         plan_only.append(ms(time.perf_counter() - t))
         assert len(ops) == 1, ops
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         errors = await backend.apply(ops)
         apply_only.append(ms(time.perf_counter() - t))
+        apply_cpu.append(ms(time.process_time() - cpu))
         assert not errors, errors
         reconciler.actual = None
         await reconciler.dump()
         back = desired_state(config(n, algo, {n // 2: 7 + r % 3}), {})[0]
+        cpu = time.process_time()
         result = await reconciler.reconcile(back)
+        one_cpu.append(ms(time.process_time() - cpu))
         assert result.ok and len(result.ops) == 1, (result.errors, len(result.ops))
         one.append(result.duration_ms)
         current = back
@@ -101,7 +106,12 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
             "one_weight_change_ms": {"median": round(statistics.median(one), 2), "max": round(max(one), 2)},
             "one_weight_apply_only_ms": {"median": round(statistics.median(apply_only), 2)},
             "one_weight_plan_only_ms": {"median": round(statistics.median(plan_only), 2)},
-            "desired_state_ms": desired_ms, "dump_ms": dump_ms}
+            "desired_state_ms": desired_ms, "dump_ms": dump_ms,
+            # CPU time of this process (user + sys: the kernel's work on a netlink batch runs in the sender's
+            # system call), for a machine shared with other work, where wall times include waiting for a CPU
+            "cpu_ms": {"reconcile_from_empty": round(statistics.median(full_cpu), 1),
+                       "one_weight_change": round(statistics.median(one_cpu), 2),
+                       "one_weight_apply_only": round(statistics.median(apply_cpu), 2)}}
 
 
 # ----- nftables on the host ------------------------------------------------------------------------
@@ -223,6 +233,13 @@ def markdown(results: dict) -> str:
                         f"{r['one_weight_change_ms']['median']} (max {r['one_weight_change_ms']['max']}) | "
                         f"{r['one_weight_apply_only_ms']['median']} | {r['one_weight_plan_only_ms']['median']} | "
                         f"{r['dump_ms']} | {where} |")
+    cpu = [f"{r['backend']} {r['scheduler']} {r['cpu_ms']['reconcile_from_empty']} / {r['cpu_ms']['one_weight_change']}"
+           f" / {r['cpu_ms']['one_weight_apply_only']}"
+           for r in results.get("nftables", []) + results.get("ipvs", []) if "cpu_ms" in r]
+    if cpu:
+        rows += ["", "CPU time of the benchmark process (user + sys), medians, from empty / one-weight change / apply "
+                 f"only (ms): {'; '.join(cpu)}. Load average at start: "
+                 f"{' '.join(f'{x:.2f}' for x in results.get('loadavg_start', ()))}."]
     ka = results.get("keepalived")
     if ka:
         rows += ["", f"keepalived ({ka.get('keepalived', '?')}, checker only, no health checks, inside UML): "
@@ -246,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.inside_uml:
         print(MARKER + json.dumps(inside_uml(args.servers, args.repeat, not args.no_keepalived)), flush=True)
         return 0
-    results: dict = {"servers": args.servers, "repeat": args.repeat}
+    results: dict = {"servers": args.servers, "repeat": args.repeat, "loadavg_start": os.getloadavg()}
     results["nftables"] = bench_nft(args.servers, args.repeat)
+    results["loadavg_after_nftables"] = os.getloadavg()
     if not args.no_uml:
         results.update(run_uml(args.servers, args.repeat, not args.no_keepalived))
     args.out.mkdir(parents=True, exist_ok=True)
