@@ -120,3 +120,42 @@ def rollout_order(hosts, statuses):
     otherwise: the VIP then moves at most once per master, after every backup already runs the change."""
     indexed = list(enumerate(hosts))
     return [ih[1] for ih in sorted(indexed, key=lambda ih: (len(masters_of(statuses.get(ih[1]))), ih[0]))]
+
+
+def _vip_addresses(vips):
+    out = set()
+    for vip in vips or []:
+        text = vip.get("address", "") if isinstance(vip, dict) else (u"%s" % vip).split(" ")[0]
+        try:
+            out.add(str(ipaddress.ip_interface(u"%s" % text).ip))
+        except ValueError:
+            out.add(u"%s" % text)
+    return out
+
+
+def advert_changes(configs, statuses):
+    """Changes a rolling update cannot make seamlessly: while some members run the old config and others the new
+    one, adverts whose address list, VRID, version (or v2 interval) differ are ignored (addr_list_err,
+    advert_interval_err), so both sides become MASTER. -> ["host: variable: message", ...]"""
+    problems = []
+    for host in sorted(configs):
+        running = ((statuses.get(host) or {}).get("instances")) or {}
+        for name, new in ((configs[host] or {}).get("vrrp_instances") or {}).items():
+            old = running.get(name)
+            if not old:
+                continue
+            field = "ha_node_instances.%s." % name
+            old_vips, new_vips = _vip_addresses(old.get("vips")), _vip_addresses(new.get("virtual_ipaddresses"))
+            if old_vips != new_vips:
+                problems.append("%s: %svirtual_ipaddresses: advertised addresses change from %s to %s" % (
+                    host, field, ", ".join(sorted(old_vips)) or "none", ", ".join(sorted(new_vips)) or "none"))
+            version = int(new.get("version") or 2)
+            for key, old_value, new_value in (("virtual_router_id", old.get("virtual_router_id"), new.get("virtual_router_id")),
+                                              ("version", old.get("version"), version)):
+                if old_value is not None and new_value is not None and int(old_value) != int(new_value):
+                    problems.append("%s: %s%s: changes from %s to %s" % (host, field, key, old_value, new_value))
+            if version == 2 and old.get("advert_int") is not None and \
+                    float(old["advert_int"]) != float(new.get("advert_int") or 1):
+                problems.append("%s: %sadvert_int: VRRPv2 interval changes from %g to %g s" % (
+                    host, field, float(old["advert_int"]), float(new.get("advert_int") or 1)))
+    return problems

@@ -58,17 +58,17 @@ def wait_for(predicate, timeout_s, what):
 
 
 def service(name, action):
+    """The role's lab service manager (what the role runs for start/stop)."""
     root = LAB_DIR / name / "hanode"
-    venv = root / "opt" / "venv"
-    cmd = [str(venv / "bin" / "python"), str(venv / "bin" / "hanode-service"), "--pidfile", str(root / "run" / "agent.pid"),
+    cmd = ["/usr/bin/python3", str(root / "opt" / "bin" / "hanode-service"), "--pidfile", str(root / "run" / "agent.pid"),
            "--log", str(root / "log" / "agent.log"), action]
     if action == "start":
-        cmd += ["--socket", str(root / "run" / "agent.sock"), "--", str(venv / "bin" / "hanode"), "run", "--config",
-                str(root / "etc" / "agent.yaml")]
+        cmd += ["--socket", str(root / "run" / "agent.sock"), "--", str(root / "opt" / "current" / "bin" / "hanode"), "run",
+                "--config", str(root / "etc" / "agent.yaml")]
     return node(name).run(" ".join(cmd))
 
 
 def status(name):
     root = LAB_DIR / name / "hanode"
-    out = node(name).check_output(f"{root}/opt/venv/bin/hanode status --json --socket {root}/run/agent.sock")
+    out = node(name).check_output(f"{root}/opt/current/bin/hanode status --json --socket {root}/run/agent.sock")
     return json.loads(out)

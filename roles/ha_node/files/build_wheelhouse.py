@@ -4,7 +4,8 @@
 """Controller side of the offline install: a wheel of the collection's own agent source plus wheels of its
 dependencies, in a wheelhouse the role copies to the hosts (which then install with --no-index).
 
-The agent wheel is built here with the standard library (it is pure Python: a zip with METADATA, RECORD,
+The hosts' virtual environments are made without pip; pip runs from its wheel (tools/), which is faster
+than ensurepip. The agent wheel is built here with the standard library (it is pure Python: a zip with METADATA, RECORD,
 WHEEL and entry_points.txt), so no build backend has to be fetched. The dependencies come from
 `pip download`, through whatever index, cache or --find-links the controller's pip is given
 (--pip-arg); they are fetched once and reused from the wheelhouse afterwards.
@@ -156,8 +157,23 @@ def main(argv=None):
                              "through ha_node_controller_pip_args):\n%s" % (", ".join(missing), proc.stderr))
             return 1
         changed = True
+    # pip itself, run from its wheel on the host: the venv is made --without-pip (ensurepip is slow).
+    tools_dir = os.path.join(args.wheelhouse, "tools")
+    if not os.path.isdir(tools_dir):
+        os.makedirs(tools_dir)
+    pips = sorted(w for w in os.listdir(tools_dir) if w.startswith("pip-") and w.endswith(".whl"))
+    if not pips:
+        cmd = [args.python, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--no-deps",
+               "--only-binary=:all:", "--dest", tools_dir] + args.pip_arg + ["pip"]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        if proc.returncode != 0:
+            sys.stderr.write("pip download of pip failed:\n%s" % proc.stderr)
+            return 1
+        pips = sorted(w for w in os.listdir(tools_dir) if w.startswith("pip-") and w.endswith(".whl"))
+        changed = True
     print(json.dumps({"changed": changed, "digest": digest, "version": project["project"]["version"],
-                      "agent_dir": agent_dir, "deps_dir": deps_dir, "wheel": wheel}))
+                      "agent_dir": agent_dir, "deps_dir": deps_dir, "wheel": wheel, "tools_dir": tools_dir,
+                      "pip_wheel": pips[-1]}))
     return 0
 
 

@@ -70,3 +70,28 @@ def _status(*states):
 ])
 def test_rollout_order_backups_first_masters_last(statuses, order):
     assert _plan.rollout_order(["n1", "n2", "n3"], statuses) == order
+
+
+def _running(vips, vrid=51, version=3, advert_int=0.2):
+    return {"instances": {"VI_1": {"vips": vips, "virtual_router_id": vrid, "version": version, "advert_int": advert_int}}}
+
+
+def _new(vips, vrid=51, version=3, advert_int=0.2, excluded=()):
+    return {"vrrp_instances": {"VI_1": {"virtual_ipaddresses": vips, "virtual_router_id": vrid, "version": version,
+                                        "advert_int": advert_int, "virtual_ipaddress_excluded": list(excluded)}}}
+
+
+@pytest.mark.parametrize("running,new,expected", [
+    (_running(["198.51.100.100/24 dev eth0"]), _new(["198.51.100.100/24"]), []),
+    (_running(["198.51.100.100/24 dev eth0"]), _new(["198.51.100.100/24"], excluded=["198.51.100.101/24"]), []),
+    (_running(["198.51.100.100/24 dev eth0"]), _new(["198.51.100.100/24", "198.51.100.101/24"]),
+     ["n1: ha_node_instances.VI_1.virtual_ipaddresses: advertised addresses change from 198.51.100.100 to 198.51.100.100, 198.51.100.101"]),
+    (_running(["198.51.100.100/24"]), _new(["198.51.100.100/24"], vrid=52),
+     ["n1: ha_node_instances.VI_1.virtual_router_id: changes from 51 to 52"]),
+    (_running(["198.51.100.100/24"], version=2, advert_int=1), _new(["198.51.100.100/24"], version=2, advert_int=2),
+     ["n1: ha_node_instances.VI_1.advert_int: VRRPv2 interval changes from 1 to 2 s"]),
+    (_running(["198.51.100.100/24"]), _new(["198.51.100.100/24"], advert_int=0.5), []),   # v3 adopts the master's interval
+    (None, _new(["198.51.100.100/24", "198.51.100.101/24"]), []),                           # a new node
+])
+def test_advert_changes_a_rolling_update_cannot_make(running, new, expected):
+    assert _plan.advert_changes({"n1": new}, {"n1": running}) == expected

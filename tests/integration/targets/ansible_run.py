@@ -1,0 +1,68 @@
+"""Running ansible-playbook / ansible against this checkout as the collection hanode.fleet (helpers for
+tests/integration/test_ansible_*.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+TARGETS = Path(__file__).resolve().parent
+
+
+def collections_path() -> str:
+    if ROOT.parent.name == "hanode" and ROOT.parent.parent.name == "ansible_collections":
+        return str(ROOT.parents[2])
+    link = ROOT / ".cache" / "collections" / "ansible_collections" / "hanode" / "fleet"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path("../../../.."))
+    return str(ROOT / ".cache" / "collections")
+
+
+def env() -> dict:
+    bindir = str(Path(sys.executable).parent)
+    out = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="default",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_DISPLAY_OK_HOSTS="1", ANSIBLE_RETRY_FILES_ENABLED="0",
+               PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    out.pop("ANSIBLE_INVENTORY", None)
+    return out
+
+
+def write_inventory(path: Path, inventory: dict) -> Path:
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path
+
+
+def playbook(inventory: Path, book: str | Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    book = Path(book)
+    if not book.is_absolute():
+        book = TARGETS / book
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(book), *args],
+                          env=env(), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def adhoc(inventory: Path, pattern: str, module: str, module_args: dict | str, *args: str) -> subprocess.CompletedProcess:
+    margs = module_args if isinstance(module_args, str) else json.dumps(module_args)
+    return subprocess.run([str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), pattern, "-m", module,
+                           "-a", margs, "-o", *args], env=env(), capture_output=True, text=True, timeout=120, check=False)
+
+
+def recap(output: str) -> dict:
+    """PLAY RECAP -> {host: {"ok": n, "changed": n, "failed": n, ...}}."""
+    out = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap and ":" in line:
+            host, _, rest = line.partition(":")
+            out[host.strip()] = {k: int(v) for k, v in (part.split("=") for part in rest.split())}
+    return out
