@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import selectors
 import signal
 import sys
 import time
@@ -109,7 +110,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(args.log_level, process="vrrp")
-    return asyncio.run(amain(args.fd))
+    # select() takes its timeout in microseconds; epoll (asyncio's default) rounds up to whole milliseconds,
+    # which made every advert and down timer fire up to 1 ms late (measured: see docs/benchmarks.md). This
+    # process holds a handful of descriptors, far below select()'s limit of 1024.
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selectors.SelectSelector())) as runner:
+        return runner.run(amain(args.fd))
 
 
 if __name__ == "__main__":
