@@ -66,7 +66,7 @@ def test_owner_becomes_master_at_once_with_advert_vips_and_garp():
     p = params(base_priority=255)
     st, actions = started(p)
     assert st.state == State.MASTER
-    assert actions == [SendAdvert(255), AddVips(VIPS), SendGarp(VIPS, 5),
+    assert actions == [AddVips(VIPS), SendAdvert(255), SendGarp(VIPS, 5),
                        StateChanged(State.INIT, State.MASTER, actions[-1].reason, 255)]
     assert "owner" in actions[-1].reason
     assert st.master_down_at_us is None
@@ -118,7 +118,7 @@ def test_down_timer_expiry_makes_master():
     assert st.state == State.BACKUP and actions == []
     st, actions = step(p, st, Tick(), due)
     assert st.state == State.MASTER
-    assert actions[:3] == [SendAdvert(100), AddVips(VIPS), SendGarp(VIPS, 5)]
+    assert actions[:3] == [AddVips(VIPS), SendAdvert(100), SendGarp(VIPS, 5)]
     assert changes(actions) == [(State.BACKUP, State.MASTER)]
     assert actions[-1].reason == "master down timer expired"
     assert st.advert_at_us == due + SECOND
@@ -399,7 +399,7 @@ def test_fault_cleared(priority, after):
     if after == State.BACKUP:
         assert st.master_down_at_us == now + 3_609_375
     else:
-        assert actions[:3] == [SendAdvert(255), AddVips(VIPS), SendGarp(VIPS, 5)]
+        assert actions[:3] == [AddVips(VIPS), SendAdvert(255), SendGarp(VIPS, 5)]
 
 
 def test_fault_known_before_start_starts_in_fault():

@@ -171,9 +171,12 @@ def _become_master(params: Params, st: InstanceState, now_us: int, reason: str, 
     st.master_adver_int_cs = params.advert_int_cs
     st.master_address = params.primary_address
     st.master_priority = st.effective_priority
-    _send_advert(st, st.effective_priority, actions)
+    # VIPs first, as keepalived does: the advert makes a preempted master drop them at once, so adding
+    # them afterwards would leave the VIP on no node for a moment. Then the advert, then the GARP burst.
     if params.vips:
         actions.append(AddVips(params.vips))
+    _send_advert(st, st.effective_priority, actions)
+    if params.vips:
         actions.append(SendGarp(params.vips, params.garp.master_repeat))
     garp = params.garp
     st.garp_delay_at_us = now_us + garp.master_delay_ms * 1000 if garp.master_delay_ms else None
