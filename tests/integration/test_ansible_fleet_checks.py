@@ -96,7 +96,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("breaker,expected", [(b, e) for _, b, e in CASES], ids=[n for n, _, _ in CASES])
+@pytest.mark.parametrize("breaker,expected", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_a_broken_fleet_stops_the_play_naming_host_and_variable(tmp_path, breaker, expected):
     marker = tmp_path / "reached"
     inv = write_inventory(tmp_path / "hosts.yml", breaker(inventory(marker)))

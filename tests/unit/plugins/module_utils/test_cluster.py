@@ -118,7 +118,7 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("breaker,expected", [(b, e) for _, b, e in BROKEN], ids=[n for n, _, _ in BROKEN])
+@pytest.mark.parametrize("breaker,expected", [case[1:] for case in BROKEN], ids=[case[0] for case in BROKEN])
 def test_each_broken_fleet_is_stopped_with_host_and_variable(breaker, expected):
     result = build(breaker(fleet()))
     assert any(error.startswith(expected) for error in result["errors"]), result["errors"]

@@ -32,8 +32,8 @@ def test_a_whole_agent_config_round_trips_and_keeps_key_order():
                                     "virtual_ipaddresses": ["198.51.100.100/24 dev eth0", {"address": "2001:db8::100", "prefix": 64}],
                                     "authentication": {"auth_type": "PASS", "auth_pass": "s3cret!"},
                                     "track_scripts": [{"name": "chk", "weight": -20}], "unicast_peers": []}},
-        "virtual_servers": [{"address": "198.51.100.100", "port": 80, "real_servers": [{"address": "203.0.113.11", "port": 8080,
-                                                                                      "checks": [{"type": "TCP_CHECK"}]}]}],
+        "virtual_servers": [{"address": "198.51.100.100", "port": 80,
+                             "real_servers": [{"address": "203.0.113.11", "port": 8080, "checks": [{"type": "TCP_CHECK"}]}]}],
     }
     text = _yaml.dump(config, header=["managed"])
     assert text.startswith("# managed\n")

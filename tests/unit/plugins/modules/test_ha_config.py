@@ -23,8 +23,8 @@ def paths(tmp_path):
     return {"path": tmp_path / "etc" / "agent.yaml", "socket": tmp_path / "agent.sock"}
 
 
-def args(paths, config=CONFIG, validate="/bin/true %s", **extra):
-    return dict(config=config, path=str(paths["path"]), socket=str(paths["socket"]), validate=validate, **extra)
+def args(paths, config=None, validate="/bin/true %s", **extra):
+    return dict(config=config or CONFIG, path=str(paths["path"]), socket=str(paths["socket"]), validate=validate, **extra)
 
 
 @pytest.fixture
