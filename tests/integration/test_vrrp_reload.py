@@ -132,3 +132,26 @@ def test_invalid_config_on_reload_is_refused_and_the_running_one_stays(lab_facto
     a1.reload()
     assert _wait_applied(a1, 2)["instances"]["VI_1"]["priority"] == 140
     assert status(a1)["agent"]["config"]["last_reload"]["ok"] is True
+
+
+def test_reload_that_removes_the_master_instance_steps_it_down_with_priority_0(lab_factory):
+    lab = new_lab(lab_factory, nodes=2)
+    n1, n2 = lab.nodes
+    sniffer = lab.sniff_vrrp()
+    a1 = lab.start_agent(n1, agent_config("n1", {"VI_1": instance(51, 150, **V3),
+                                                 "VI_2": instance(52, 150, vips=(VIP4_B,), **V3)}))
+    a2 = lab.start_agent(n2, single("n2", 100, **V3))
+    wait_state(a1, "MASTER", timeout=15)
+    wait_state(a2, "BACKUP")
+    wait_sole_holder(lab.nodes, VIP4, n1)
+    reloaded_at = time.monotonic()
+    rewrite_config(a1, agent_config("n1", {"VI_2": instance(52, 150, vips=(VIP4_B,), **V3)}))
+    a1.reload()
+    zero = [a for a in sniffer.wait_for_adverts(1, timeout=5, src=n1.ipv4, vrid=51, since=reloaded_at)]
+    assert [a.priority for a in zero] == [0], "one priority-0 advert for the removed instance, then silence"
+    wait_state(a2, "MASTER", timeout=5)
+    wait_sole_holder(lab.nodes, VIP4, n2)
+    st = _wait_applied(a1, 2)
+    assert list(st["instances"]) == ["VI_2"] and st["instances"]["VI_2"]["state"] == "MASTER"
+    assert [a.priority for a in sniffer.adverts(src=n1.ipv4, vrid=51, since=reloaded_at)] == [0]
+    assert holders(lab.nodes, VIP4_B) == ["n1"]

@@ -3,15 +3,16 @@ with a weight, or weight 0 meaning FAULT), each moving the VIP to the peer and b
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from hanode.lab.procs import wait_for
+from hanode.lab.procs import hanode_argv, python_env, wait_for
 from helpers_vrrp import (VIP4, add_track_link, events, inst, new_lab, script_dir, single,
                           wait_sole_holder, wait_state, write_atomic, write_script)
 
-pytestmark = pytest.mark.netns
 
 V3 = {"version": 3, "advert_int": 0.3}
 
@@ -26,6 +27,7 @@ def _pair(lab, n1_config: dict, n2_priority: int = 100):
     return a1, a2
 
 
+@pytest.mark.netns
 def test_tracked_interface_down_means_fault_and_the_vip_moves(lab_factory):
     lab = new_lab(lab_factory, nodes=2)
     n1, n2 = lab.nodes
@@ -49,6 +51,7 @@ def test_tracked_interface_down_means_fault_and_the_vip_moves(lab_factory):
     assert moves[-3:] == [("MASTER", "FAULT"), ("FAULT", "BACKUP"), ("BACKUP", "MASTER")]
 
 
+@pytest.mark.netns
 def test_tracked_interface_weight_lowers_the_priority_and_the_peer_takes_over(lab_factory):
     lab = new_lab(lab_factory, nodes=2)
     n1, n2 = lab.nodes
@@ -89,6 +92,7 @@ def _script_event(handle, state: str, after_seq: int = 0) -> dict | None:
     return found[0] if found else None
 
 
+@pytest.mark.netns
 def test_vrrp_script_fall_and_rise_with_a_weight(lab_factory):
     fall, rise, interval = 3, 2, 0.4
     lab = new_lab(lab_factory, nodes=2)
@@ -120,6 +124,7 @@ def test_vrrp_script_fall_and_rise_with_a_weight(lab_factory):
         assert len(successes) == rise, (successes, recovered)
 
 
+@pytest.mark.netns
 def test_vrrp_script_with_weight_0_failing_means_fault(lab_factory):
     lab = new_lab(lab_factory, nodes=2)
     n1, n2 = lab.nodes
@@ -137,3 +142,20 @@ def test_vrrp_script_with_weight_0_failing_means_fault(lab_factory):
         write_atomic(directory / "mode", "ok\n")
         wait_state(a1, "MASTER", timeout=10)
         wait_sole_holder(lab.nodes, VIP4, n1)
+
+
+def test_a_script_that_non_root_users_can_change_is_refused(tmp_path):
+    """enable_script_security (on by default): a script in a world-writable directory is refused at start,
+    naming the field, and nothing is started (no namespace needed: the config check is the same code)."""
+    unsafe = tmp_path / "unsafe"
+    unsafe.mkdir()
+    unsafe.chmod(0o777)
+    script = write_script(unsafe, "chk_web", "exit 0\n")
+    config = single("n1", 150, track_scripts=["chk_web"])
+    config["vrrp_scripts"] = {"chk_web": {"script": str(script), "weight": -20}}
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run([*hanode_argv(), "check-config", str(path)], capture_output=True, text=True, timeout=30,
+                          env=python_env())
+    assert proc.returncode == 1
+    assert f"vrrp_scripts.chk_web.script: insecure script: {unsafe} is writable by everyone" in proc.stdout + proc.stderr
