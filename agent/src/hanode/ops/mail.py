@@ -19,6 +19,8 @@ class Alert:
 def alert_enabled(event: dict, config: AgentConfig, default: bool) -> bool:
     """keepalived's smtp_alert: per instance / sync group / virtual server, else the global default."""
     kind = event.get("event")
+    if kind == "transition" and event.get("resumed"):
+        return False  # the restart mail already says which states were resumed; nothing changed on the wire
     if kind in ("transition", "conflict"):
         inst = config.vrrp_instances.get(event.get("instance", ""))
         flag = inst.smtp_alert if inst else None

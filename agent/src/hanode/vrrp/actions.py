@@ -43,6 +43,7 @@ class StateChanged:
     new: State
     reason: str
     priority: int
+    resumed: bool = False  # the VRRP process restarted and took back the state it had: nothing changed on the wire
 
 
 @dataclass(frozen=True)

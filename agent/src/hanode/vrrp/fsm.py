@@ -138,7 +138,8 @@ def step(params: Params, state: InstanceState, event: Event, now_us: int) -> tup
 
 # Transitions ----------------------------------------------------------------------------------
 
-def _transition(st: InstanceState, new: State, reason: str, now_us: int, actions: list[Action]) -> None:
+def _transition(st: InstanceState, new: State, reason: str, now_us: int, actions: list[Action],
+                resumed: bool = False) -> None:
     old = st.state
     st.state = new
     st.last_transition_us = now_us
@@ -147,7 +148,7 @@ def _transition(st: InstanceState, new: State, reason: str, now_us: int, actions
         st.stats["become_master"] += 1
     if old == State.MASTER and new != State.MASTER:
         st.stats["release_master"] += 1
-    actions.append(StateChanged(old=old, new=new, reason=reason, priority=st.effective_priority))
+    actions.append(StateChanged(old=old, new=new, reason=reason, priority=st.effective_priority, resumed=resumed))
 
 
 def _send_advert(st: InstanceState, priority: int, actions: list[Action]) -> None:
@@ -165,7 +166,8 @@ def _arm_down_timer(params: Params, st: InstanceState, now_us: int) -> None:
     st.master_down_at_us = None if st.drained else now_us + _down_interval_us(params, st)
 
 
-def _become_master(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action]) -> None:
+def _become_master(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action],
+                   resumed: bool = False) -> None:
     st.master_down_at_us = None
     st.preempt_at_us = None
     st.master_adver_int_cs = params.advert_int_cs
@@ -182,7 +184,7 @@ def _become_master(params: Params, st: InstanceState, now_us: int, reason: str, 
     st.garp_delay_at_us = now_us + garp.master_delay_ms * 1000 if garp.master_delay_ms else None
     st.garp_refresh_at_us = now_us + garp.master_refresh_ms * 1000 if garp.master_refresh_ms else None
     st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
-    _transition(st, State.MASTER, reason, now_us, actions)
+    _transition(st, State.MASTER, reason, now_us, actions, resumed)
 
 
 def _leave_master(params: Params, st: InstanceState, actions: list[Action]) -> None:
@@ -227,7 +229,7 @@ def _on_start(params: Params, st: InstanceState, ev: Start, now_us: int, actions
     if st.fault_reasons:
         _become_fault(params, st, now_us, actions)
     elif ev.resume_master and not st.drained:
-        _become_master(params, st, now_us, "resumed as MASTER after an agent restart", actions)
+        _become_master(params, st, now_us, "resumed as MASTER after an agent restart", actions, resumed=True)
     else:
         _go_up(params, st, now_us, "startup", actions)
 

@@ -360,7 +360,7 @@ class VrrpRunner:
                               reason=change.reason))
         self.emit({"event": "transition", "instance": output.instance, "from": change.old.value,
                    "to": change.new.value, "reason": change.reason, "priority": change.priority,
-                   "vrid": output.config.virtual_router_id})
+                   "vrid": output.config.virtual_router_id, "resumed": change.resumed})
         for argv in instance_notify(output.config, change):
             self.notify.put(argv)
 

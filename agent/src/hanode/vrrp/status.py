@@ -65,6 +65,11 @@ def _trackers(engine: Engine, inst: Instance) -> dict:
     return {"interfaces": interfaces, "scripts": scripts}
 
 
+def _foreign(entry: dict, now_us: int) -> dict:
+    public = {k: v for k, v in entry.items() if k != "last_seen_us"}
+    return {**public, "seconds_ago": _seconds_ago(now_us, entry.get("last_seen_us"))}
+
+
 def engine_status(engine: Engine, now_us: int) -> dict:
     return {
         "instances": {name: instance_status(engine, name, inst, now_us) for name, inst in engine.instances.items()},
@@ -72,5 +77,5 @@ def engine_status(engine: Engine, now_us: int) -> dict:
                                "members": list(group.group)}
                         for name, group in engine.config.vrrp_sync_groups.items()},
         "vrrp": {"stats": dict(engine.global_stats),
-                 "foreign_vrids": [dict(e, seconds_ago=_seconds_ago(now_us, e.get("last_seen_us"))) for e in engine.foreign.values()]},
+                 "foreign_vrids": [_foreign(e, now_us) for e in engine.foreign.values()]},
     }
