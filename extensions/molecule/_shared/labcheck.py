@@ -9,9 +9,10 @@ from pathlib import Path
 
 from netns_testinfra import lab_host
 
-REPO = Path(__file__).resolve().parents[3]
 PREFIX = os.environ.get("HANODE_LAB", "hnmol")
-LAB_DIR = Path(os.environ.get("HANODE_LAB_DIR") or REPO / ".lab") / PREFIX
+REGISTRY = Path(os.environ.get("HANODE_LAB_REGISTRY") or "/run/hanode-lab")
+# The lab's work directory, from its registry record (as inventories/lab does).
+LAB_DIR = Path(json.loads((REGISTRY / f"{PREFIX}.json").read_text())["workdir"])
 NODES = ("n1", "n2", "n3")
 VIP = "198.51.100.100"
 
