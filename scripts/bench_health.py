@@ -84,9 +84,14 @@ int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen) 
 }
 """
 
+# The NAT chain makes conntrack track every connection in the namespace for both checkers alike: hanode's
+# nftables backend needs NAT (hence conntrack) and would otherwise pay it alone.
 NFT_RULES = f"""
 table inet hckbench {{
     counter syns {{ }}
+    chain nat_out {{
+        type nat hook output priority -100; policy accept;
+    }}
     set failed {{ type ipv4_addr; }}
     chain input {{
         type filter hook input priority -10; policy accept;
@@ -153,14 +158,14 @@ class Namespace:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 
 
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process (fields 14, 15 of /proc/PID/stat); NaN when it is gone (restarted)."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process in seconds (fields 14, 15 of /proc/PID/stat); NaNs when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
     except FileNotFoundError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return float("nan"), float("nan")
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -252,8 +257,9 @@ class Hanode:
         return request(self.socket, {"cmd": "status"}, 10)["status"]["agent"]["processes"]["checker"]["pid"]
 
     def stop(self) -> None:
-        stop(self.proc)
-        self.log.close()
+        if hasattr(self, "proc"):
+            stop(self.proc)
+            self.log.close()
 
 
 class Keepalived:
@@ -310,8 +316,9 @@ class Keepalived:
             return None
 
     def stop(self) -> None:
-        stop(self.proc)
-        self.log.close()
+        if hasattr(self, "proc"):
+            stop(self.proc)
+            self.log.close()
 
 
 # ----- one measurement -------------------------------------------------------------------------------
@@ -329,17 +336,18 @@ def steady(ns: Namespace, n: int, timeout_s: float) -> bool:
 
 def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, failures: int) -> dict:
     started = time.monotonic()
-    checker.start()
     try:
+        checker.start()
         reached = steady(ns, n, 120)
         ready_s = time.monotonic() - started
         time.sleep(warm_s)
         pid = checker.pid
-        syn0, cpu0, t0 = ns.syns(), cpu_s(checker.pid), time.monotonic()
+        syn0, (user0, sys0), t0 = ns.syns(), cpu_times(checker.pid), time.monotonic()
         time.sleep(window_s)
-        syn1, cpu1, t1 = ns.syns(), cpu_s(checker.pid), time.monotonic()
+        syn1, (user1, sys1), t1 = ns.syns(), cpu_times(checker.pid), time.monotonic()
         checks = syn1 - syn0
-        cpu = cpu1 - cpu0
+        user, system = user1 - user0, sys1 - sys0
+        cpu = user + system
         if cpu != cpu:   # the checker was restarted (hung: killed by the supervisor's watchdog)
             cpu = None
         rate = checks / (t1 - t0)
@@ -367,6 +375,8 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         "checker": checker.name, "type": checker.kind, "real_servers": n, "asked_per_s": n / DELAY_LOOP_S,
         "checks_per_s": round(rate, 1), "cpu_percent": round(100 * cpu / (t1 - t0), 1) if cpu is not None else None,
         "cpu_ms_per_1000_checks": round(1000 * 1000 * cpu / checks, 1) if checks and cpu is not None else None,
+        "user_ms_per_1000_checks": round(1000 * 1000 * user / checks, 1) if checks and cpu is not None else None,
+        "sys_ms_per_1000_checks": round(1000 * 1000 * system / checks, 1) if checks and cpu is not None else None,
         "detected": len(latencies), "failed": len(victims),
         "detect_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "detect_max_s": round(latencies[-1], 3) if latencies else None,
@@ -394,11 +404,13 @@ def markdown(results: list[dict], meta: dict) -> str:
              f"{meta['load_end']} at end. Real servers: {meta['server_procs']} Python listeners on 127.1.x.y:{PORT} in "
              "one namespace; keepalived 2.2.7 runs with an IPVS shim (this kernel has no IPVS). "
              f"Detection bound: delay_loop x (retry+1) = {BOUND_S} s (+{SLACK_S} s slack).", "",
-             "| check | real servers | checker | checks/s | CPU % | CPU ms / 1000 checks | detected | detect p50 s "
-             "| detect max s | steady after s | keeps up |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| check | real servers | checker | checks/s | CPU % | CPU ms / 1000 checks (user + sys) | detected "
+             "| detect p50 s | detect max s | steady after s | keeps up |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         lines.append(f"| {r['type']} | {r['real_servers']} | {r['checker']} | {r['checks_per_s']:.0f} | "
-                     f"{r['cpu_percent']} | {r['cpu_ms_per_1000_checks']} | {r['detected']}/{r['failed']} | "
+                     f"{r['cpu_percent']} | {r['cpu_ms_per_1000_checks']} ({r['user_ms_per_1000_checks']} + "
+                     f"{r['sys_ms_per_1000_checks']}) | {r['detected']}/{r['failed']} | "
                      f"{r['detect_p50_s']} | {r['detect_max_s']} | {r['ready_s']} | "
                      f"{'yes' if r['keeps_up'] else 'NO'} |")
     lines += ["", "Capacity (largest N that keeps up, and its CPU per 1000 checks):", ""]

@@ -179,20 +179,28 @@ def wait_split(lab: Lab, names: set[str], count: int = 6, timeout: float = 15.0)
 
 
 class Traffic:
-    """Requests through the VIP in a thread, every 100 ms: proof that service never stopped."""
+    """Requests through the VIP in a thread, every 100 ms: proof that service never stopped.
+    `results` holds each answer (the real server's name, or "error: ..."); `started` when each was sent."""
 
     def __init__(self, lab):
-        self.lab, self.results = lab, []
+        self.lab, self.results, self.started = lab, [], []
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
         while not self.stop_event.is_set():
+            sent = time.monotonic()
             try:
-                self.results.append(answers(self.lab, 1, timeout=2)[0])
+                answer = answers(self.lab, 1, timeout=2)[0]
             except (LabHttpError, AssertionError) as exc:
-                self.results.append(f"error: {exc}")
+                answer = f"error: {exc}"
+            self.started.append(sent)
+            self.results.append(answer)
             self.stop_event.wait(0.1)
+
+    def sent_after(self, moment: float) -> list[str]:
+        """Answers to the requests sent after `moment` (time.monotonic())."""
+        return [r for t, r in zip(self.started, self.results) if t >= moment]
 
     def __enter__(self):
         self.thread.start()

@@ -57,13 +57,13 @@ def test_vip_moves_with_the_master_and_traffic_keeps_flowing(lab_factory, lose):
             lab.link_set(n1, "eth1", False)
         wait_for(lambda: vrrp_state(a2) == "MASTER", 20, what="n2 MASTER")
         assert n2.has_address(VIP) and n2.has_address(BACKEND_VIP)
-        taken_over = len(traffic.results)
-        wait_for(lambda: sum(1 for r in traffic.results[taken_over:] if r in ("r1", "r2")) >= 10, 20,
+        taken_over = time.monotonic()   # requests sent from now on go through n2
+        wait_for(lambda: sum(1 for r in traffic.sent_after(taken_over) if r in ("r1", "r2")) >= 10, 20,
                  what="10 answers through n2")
         failover_s = time.monotonic() - lost_at
     errors = [r for r in traffic.results if r.startswith("error")]
     print(f"\nMEASURE {lose}: {len(traffic.results)} requests, {len(errors)} failed during a {failover_s:.1f} s window")
-    after = traffic.results[taken_over:]
+    after = traffic.sent_after(taken_over)
     assert {"r1", "r2"} <= set(after), after
     assert not [r for r in after if r.startswith("error")], after
     if lose == "sigterm":

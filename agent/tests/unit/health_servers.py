@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import ssl
 import struct
+import subprocess
 from dataclasses import dataclass, field
 
 from hanode.health.spec import Probe, probe_of
@@ -76,7 +77,20 @@ class HttpServer:
 
 
 def self_signed(tmp_path) -> ssl.SSLContext:
-    """A server context with a throw-away self-signed certificate (cryptography package)."""
+    """A server context with a throw-away self-signed certificate (cryptography package, else openssl)."""
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    try:
+        _write_cert(cert_file, key_file)
+    except ImportError:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "1", "-subj", "/CN=real-server.test", "-keyout", str(key_file),
+                        "-out", str(cert_file)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def _write_cert(cert_file, key_file) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -88,13 +102,9 @@ def self_signed(tmp_path) -> ssl.SSLContext:
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context
 
 
 def md5(data: bytes) -> str:

@@ -10,7 +10,7 @@ import pytest
 from health_servers import HttpServer, probe, scripted_tcp
 
 from hanode.health.checks import run_probe
-from hanode.health.checks.fast import FastProbes, eligible
+from hanode.health.checks.fast import FastProbes, eligible, prepare
 from hanode.lvs.model import UrlCheck
 
 ROUTES = {"/ok": (200, b"hello", "plain"), "/busy": (503, b"busy", "plain"), "/hang": (200, b"", "hang"),
@@ -21,7 +21,7 @@ async def run_fast(p):
     loop = asyncio.get_running_loop()
     fast = FastProbes(loop)
     done = loop.create_future()
-    fast.start(p, done.set_result)
+    fast.start(prepare(p), None, lambda _context, result: done.set_result(result))
     try:
         return await done
     finally:
@@ -129,7 +129,9 @@ def test_tcp_connect_timeout():
 def test_what_takes_the_fast_path(kwargs, expected):
     check_type = kwargs.pop("check_type")
     port = kwargs.pop("port", 80)
-    assert eligible(probe(check_type, port, **kwargs)) is expected
+    p = probe(check_type, port, **kwargs)
+    assert eligible(p) is expected
+    assert (prepare(p) is not None) is expected
 
 
 def test_abort_closes_the_socket_and_never_reports():
@@ -141,7 +143,8 @@ def test_abort_closes_the_socket_and_never_reports():
         listener.listen(0)
         filler = socket.create_connection(listener.getsockname(), timeout=2)
         results = []
-        flight = fast.start(probe("TCP_CHECK", listener.getsockname()[1], connect_timeout_ms=100), results.append)
+        flight = fast.start(prepare(probe("TCP_CHECK", listener.getsockname()[1], connect_timeout_ms=100)),
+                            None, lambda _context, result: results.append(result))
         fast.abort(flight)
         await asyncio.sleep(0.3)
         fileno = flight.sock.fileno()

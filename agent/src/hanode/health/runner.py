@@ -429,7 +429,9 @@ class CheckerRunner:
 
     def _rs_status(self, vs: VirtualServer, rs: RealServer, entry) -> dict:
         key = (vs.name, real_server_name(rs))
-        views = [CheckView(s.spec.probe.type, s.state.up, s.state.retry_it, s.state.reason, s.last, s.last_at, s.runs)
+        now_ms, now = self.scheduler.clock_ms(), time.time()
+        views = [CheckView(s.spec.probe.type, s.state.up, s.state.retry_it, s.state.reason, s.last,
+                           None if s.last_ms is None else now - (now_ms - s.last_ms) / 1000, s.runs)
                  for s in self.scheduler.server_slots(key)]
         health = self.scheduler.health_cache.get(key, ServerHealth(True))
         return real_server_status(rs, rs_dest_key(vs, rs), health, key in self.disabled, views, entry)

@@ -16,17 +16,18 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import heapq
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Mapping
 
 from hanode.health.checks import close_pingers, run_probe
 from hanode.health.checks.fast import FastProbes
-from hanode.health.checks.fast import eligible as fast_eligible
+from hanode.health.checks.fast import prepare as prepare_fast
 from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, ServerHealth, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
 from hanode.health.spec import CheckSpec, Probe
@@ -43,12 +44,13 @@ class Slot:
     state: CheckState
     due_ms: int
     last: CheckResult | None = None
-    last_at: float | None = None         # wall clock of the last result
+    last_ms: int | None = None                 # clock_ms() of the last result (status turns it into a date)
     runs: int = 0
     armed: int = 0                             # generation of the pending timer-wheel entry (0: none)
     task: asyncio.Task | None = None           # a run in a coroutine adapter
     flight: object | None = None               # a run on the fast path
-    fast: bool | None = None                   # runs on the fast path (decided at the first run)
+    fast: object | None = None                 # the fast path's Target, False for the coroutine adapters,
+                                               # None until the first run decides
     cancelled: bool = False
 
     @property
@@ -56,24 +58,20 @@ class Slot:
         return (self.spec.vs, self.spec.rs)
 
 
-@dataclass
 class Stats:
-    runs: int = 0
-    failures: int = 0
-    late_ms: list[int] = field(default_factory=list)   # how late each check started (ring buffer)
-    late_pos: int = 0
-    late_max_ms: int = 0
+    def __init__(self) -> None:
+        self.runs = 0
+        self.failures = 0
+        self.late_ms: collections.deque[int] = collections.deque(maxlen=LATE_WINDOW)   # how late checks started
+        self.late_max_ms = 0
 
     def started(self, late_ms: int) -> None:
-        if len(self.late_ms) < LATE_WINDOW:
-            self.late_ms.append(late_ms)
-        else:
-            self.late_ms[self.late_pos] = late_ms
-            self.late_pos = (self.late_pos + 1) % LATE_WINDOW
-        self.late_max_ms = max(self.late_max_ms, late_ms)
+        self.late_ms.append(late_ms)
+        if late_ms > self.late_max_ms:
+            self.late_max_ms = late_ms
 
     def summary(self) -> dict:
-        ordered = sorted(self.late_ms)
+        ordered = sorted(max(0, v) for v in self.late_ms)
         pick = (lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]) if ordered else (lambda q: 0)
         return {"runs": self.runs, "failures": self.failures, "late_ms": {"p50": pick(0.5), "p99": pick(0.99),
                                                                           "max": self.late_max_ms}}
@@ -237,13 +235,13 @@ class Scheduler:
         if result.ok and state.up and state.has_run and not state.retry_it and state.weight is None \
                 and result.weight is None:
             # the steady state (observe() would return the same state): skip the allocations
-            slot.due_ms, slot.last, slot.last_at, slot.runs = now_ms + slot.spec.timing.delay_loop_ms, result, \
-                time.time(), slot.runs + 1
+            slot.due_ms, slot.last, slot.last_ms, slot.runs = now_ms + slot.spec.timing.delay_loop_ms, result, \
+                now_ms, slot.runs + 1
             self.stats.runs += 1
             return
         step = observe(slot.spec.timing, state, result, now_ms)
         slot.state, slot.due_ms = step.state, step.next_due_ms
-        slot.last, slot.last_at, slot.runs = result, time.time(), slot.runs + 1
+        slot.last, slot.last_ms, slot.runs = result, now_ms, slot.runs + 1
         self.stats.runs += 1
         self.stats.failures += not result.ok
         if not step.changed:
@@ -277,12 +275,12 @@ class Scheduler:
         self.wheel.add(slot, slot.due_ms)
 
     def _fire(self, slot: Slot) -> None:
-        self.stats.started(max(0, self.clock_ms() - slot.due_ms))
+        self.stats.started(self.clock_ms() - slot.due_ms)
         probe = slot.spec.probe
-        if slot.fast is None:
-            slot.fast = self.fast is not None and fast_eligible(probe)
+        if slot.fast is None:   # first run: prepared once for the fast path, or the coroutine adapters
+            slot.fast = (prepare_fast(probe) if self.fast is not None else None) or False
         if slot.fast:
-            slot.flight = self.fast.start(probe, functools.partial(self._finished, slot))
+            slot.flight = self.fast.start(slot.fast, slot, self._finished)
         else:
             slot.task = self.loop.create_task(self.runner(probe), name=f"check {slot.spec.vs} {slot.spec.rs}")
             slot.task.add_done_callback(functools.partial(self._task_done, slot))
@@ -304,7 +302,7 @@ class Scheduler:
         if slot.cancelled:
             return
         self.record(slot, result)
-        self._arm(slot)
+        self.wheel.add(slot, slot.due_ms)
 
     def _cancel(self, slot: Slot) -> None:
         slot.cancelled = True

@@ -18,7 +18,7 @@ import _socket
 import socket
 import struct
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from hanode.health.checks.base import os_reason
 from hanode.health.httpwire import HttpError, build_request, format_ranges, host_header, parse_status_line, \
@@ -32,6 +32,19 @@ MAX_STATUS_LINE = 4096
 _CONNECT, _READ = 0, 1
 _DEFAULT_URL = UrlCheck()
 _RESET = struct.pack("ii", 1, 0)   # SO_LINGER on, 0 s: close with a reset (no TIME_WAIT here), as HAProxy's checks
+_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
+_FAILED = select.EPOLLERR | select.EPOLLHUP
+
+
+class Target(NamedTuple):
+    """A probe prepared once for the fast path (the check runs every delay_loop: nothing is worked out twice)."""
+    family: int
+    sockaddr: tuple
+    bind: tuple | None
+    timeout_s: float
+    request: bytes | None             # HTTP_GET: the request; TCP_CHECK: None
+    url: UrlCheck | None
+    probe: Probe
 
 
 def eligible(probe: Probe) -> bool:
@@ -45,19 +58,35 @@ def eligible(probe: Probe) -> bool:
     return url.digest is None and (getattr(probe.check, "http_protocol", None) or "1.0") == "1.0"
 
 
-class _Flight:
-    __slots__ = ("sock", "fd", "probe", "done", "started_ns", "deadline", "phase", "buf", "url")
+def prepare(probe: Probe) -> Target | None:
+    """The fast-path form of a probe, or None when the coroutine adapters must run it."""
+    if not eligible(probe):
+        return None
+    bind = None
+    if probe.bind_address is not None or probe.bind_port is not None:
+        bind = (probe.bind_address or ("::" if probe.family == 6 else "0.0.0.0"), probe.bind_port or 0)
+    request = url = None
+    if probe.type == "HTTP_GET":
+        url = probe.check.urls[0] if probe.check.urls else _DEFAULT_URL
+        request = build_request(url.path, probe.virtualhost or host_header(probe.address, probe.port, False))
+    return Target(socket.AF_INET6 if probe.family == 6 else socket.AF_INET, (probe.address, probe.port), bind,
+                  probe.timeout_ms / 1000, request, url, probe)
 
-    def __init__(self, sock: _socket.socket, probe: Probe, done: Callable[[CheckResult], None], started_ns: int):
+
+class _Flight:
+    __slots__ = ("sock", "fd", "target", "context", "done", "started_ns", "deadline_ns", "phase", "buf")
+
+    def __init__(self, sock: _socket.socket, fd: int, target: Target, context: object,
+                 done: Callable[[object, CheckResult], None], started_ns: int):
         self.sock = sock
-        self.fd = sock.fileno()
-        self.probe = probe
+        self.fd = fd
+        self.target = target
+        self.context = context
         self.done = done
         self.started_ns = started_ns
-        self.deadline = time.monotonic() + probe.timeout_ms / 1000
+        self.deadline_ns = started_ns + int(target.timeout_s * 1e9)
         self.phase = _CONNECT
         self.buf = b""
-        self.url: UrlCheck | None = None
 
 
 class FastProbes:
@@ -77,27 +106,27 @@ class FastProbes:
         self.loop.remove_reader(self.epoll.fileno())
         self.epoll.close()
 
-    def start(self, probe: Probe, done: Callable[[CheckResult], None]) -> _Flight | None:
-        """Starts one check; `done(result)` is called once, from the event loop, unless abort()ed."""
+    def start(self, target: Target, context: object, done: Callable[[object, CheckResult], None]) -> _Flight | None:
+        """Starts one check; `done(context, result)` is called once, from the event loop, unless abort()ed."""
         started = time.monotonic_ns()
-        family = socket.AF_INET6 if probe.family == 6 else socket.AF_INET
         try:
-            sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            sock = _socket.socket(target.family, _STREAM)
         except OSError as exc:
-            done(CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
+            done(context, CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
             return None
-        flight = _Flight(sock, probe, done, started)
-        if probe.bind_address is not None or probe.bind_port is not None:
+        flight = _Flight(sock, sock.fileno(), target, context, done, started)
+        if target.bind is not None:
             try:
-                if probe.bind_port:
+                if target.bind[1]:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((probe.bind_address or ("::" if probe.family == 6 else "0.0.0.0"), probe.bind_port or 0))
+                sock.bind(target.bind)
             except OSError as exc:
+                probe = target.probe
                 self._end(flight, False, f"cannot bind to {probe.bind_address or '*'}:{probe.bind_port or 0}: "
                                          f"{os_reason(exc, 'bind')}", registered=False)
                 return None
-        err = sock.connect_ex((probe.address, probe.port))
-        if err not in (0, errno.EINPROGRESS):
+        err = sock.connect_ex(target.sockaddr)
+        if err != errno.EINPROGRESS and err:
             self._end(flight, False, os_reason(OSError(err, os.strerror(err))), registered=False)
             return None
         self.inflight[flight.fd] = flight
@@ -108,51 +137,42 @@ class FastProbes:
 
     def abort(self, flight: _Flight) -> None:
         if self.inflight.pop(flight.fd, None) is flight:
-            self._forget(flight)
+            flight.sock.close()   # closing the only descriptor of the socket also takes it out of the epoll set
 
     # ------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _forget(flight: _Flight) -> None:
-        flight.sock.close()  # closing the only descriptor of the socket also takes it out of the epoll set
-
     def _end(self, flight: _Flight, ok: bool, reason: str | None, registered: bool = True) -> None:
         if registered:
-            self.inflight.pop(flight.fd, None)
-            self._forget(flight)
-        else:
-            flight.sock.close()
-        flight.done(CheckResult(ok, (time.monotonic_ns() - flight.started_ns) // 1000, reason))
+            del self.inflight[flight.fd]
+        flight.sock.close()
+        flight.done(flight.context, CheckResult(ok, (time.monotonic_ns() - flight.started_ns) // 1000, reason))
 
     def _ready(self) -> None:
+        inflight = self.inflight
         for fd, events in self.epoll.poll(0):
-            flight = self.inflight.get(fd)
+            flight = inflight.get(fd)
             if flight is None:
                 continue
             if flight.phase == _CONNECT:
-                self._connected(flight, events)
+                if events & _FAILED:   # only a failed connect needs the error's name
+                    err = flight.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNRESET
+                    self._end(flight, False, os_reason(OSError(err, os.strerror(err))))
+                elif flight.target.request is None:
+                    flight.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+                    self._end(flight, True, None)
+                else:
+                    self._send(flight)
             else:
                 self._readable(flight)
 
-    def _connected(self, flight: _Flight, events: int) -> None:
-        if events & (select.EPOLLERR | select.EPOLLHUP):   # only a failed connect needs the error's name
-            err = flight.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNRESET
-            self._end(flight, False, os_reason(OSError(err, os.strerror(err))))
-            return
-        probe = flight.probe
-        if probe.type == "TCP_CHECK":
-            flight.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
-            self._end(flight, True, None)
-            return
-        url = probe.check.urls[0] if probe.check.urls else _DEFAULT_URL
-        host = probe.virtualhost or host_header(probe.address, probe.port, False)
+    def _send(self, flight: _Flight) -> None:
         try:
-            flight.sock.send(build_request(url.path, host))
+            flight.sock.send(flight.target.request)
         except OSError as exc:
             self._end(flight, False, f"HTTP read failed: {os_reason(exc, 'send')}")
             return
-        flight.url, flight.phase = url, _READ
-        flight.deadline = time.monotonic() + probe.timeout_ms / 1000
+        flight.phase = _READ
+        flight.deadline_ns = time.monotonic_ns() + int(flight.target.timeout_s * 1e9)
         self.epoll.modify(flight.fd, select.EPOLLIN)
 
     def _readable(self, flight: _Flight) -> None:
@@ -179,7 +199,7 @@ class FastProbes:
         except HttpError as exc:
             self._end(flight, False, str(exc))
             return
-        url = flight.url
+        url = flight.target.url
         flight.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
         if status_accepted(status, url.status_codes):
             self._end(flight, True, None)
@@ -188,9 +208,9 @@ class FastProbes:
 
     def _sweep(self) -> None:
         self.sweeper = None
-        now = time.monotonic()
-        for flight in [f for f in self.inflight.values() if f.deadline <= now]:
+        now = time.monotonic_ns()
+        for flight in [f for f in self.inflight.values() if f.deadline_ns <= now]:
             what = "connect" if flight.phase == _CONNECT else "HTTP read"
-            self._end(flight, False, f"{what} timeout after {format_ms(flight.probe.timeout_ms)}")
+            self._end(flight, False, f"{what} timeout after {format_ms(flight.target.probe.timeout_ms)}")
         if self.inflight:
             self.sweeper = self.loop.call_later(SWEEP_S, self._sweep)
