@@ -61,6 +61,22 @@ def op_service(op) -> ServiceKey:
     return op.service
 
 
+def _vs_aliases(vs: VirtualServer) -> set[str]:
+    """The names an operator may use: '198.51.100.100:80/TCP', '198.51.100.100:80'; 'fwmark 7/TCP', 'fwmark 7',
+    '7/TCP', '7'."""
+    names = {vs.name, vs.name.rsplit("/", 1)[0]}
+    if vs.fwmark is not None:
+        names |= {f"{vs.fwmark}/{vs.protocol}", str(vs.fwmark)}
+    return names
+
+
+def _host_of(name: str) -> str:
+    """'203.0.113.11:8080' -> '203.0.113.11'; '[2001:db8::1]:443' -> '2001:db8::1'."""
+    if name.startswith("["):
+        return name[1:name.index("]")]
+    return name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+
+
 def owned_state_path(control_socket: str | None) -> str | None:
     """Where the reconciler remembers the services it owns: next to this agent's control socket."""
     if not control_socket:
@@ -368,15 +384,14 @@ class CheckerRunner:
     def _find_server(self, vs_name, rs_name) -> tuple[ServerKey | None, str | None]:
         if not vs_name or not rs_name:
             return None, "give virtual_server (e.g. 198.51.100.100:80/TCP) and real_server (e.g. 203.0.113.11:8080)"
-        services = [vs for vs in self.lvs.virtual_servers
-                    if vs.name == vs_name or vs.name.startswith(f"{vs_name}/") or vs.name == f"fwmark {vs_name}"]
+        services = [vs for vs in self.lvs.virtual_servers if vs_name in _vs_aliases(vs)]
         if len(services) != 1:
             known = ", ".join(vs.name for vs in self.lvs.virtual_servers) or "none"
             what = "is ambiguous" if services else "does not exist"
             return None, f"virtual server {vs_name!r} {what} (configured: {known})"
         vs = services[0]
         names = [real_server_name(rs) for rs in vs.real_servers]
-        matches = [n for n in names if n == rs_name or n.split(":")[0] == rs_name or n.strip("[]") == rs_name]
+        matches = [n for n in names if rs_name in (n, _host_of(n))]
         if len(matches) != 1:
             return None, (f"virtual server {vs.name} has {'several' if matches else 'no'} real server {rs_name!r} "
                           f"(configured: {', '.join(names) or 'none'})")
