@@ -147,11 +147,13 @@ def test_reload_that_removes_the_master_instance_steps_it_down_with_priority_0(l
     reloaded_at = time.monotonic()
     rewrite_config(a1, agent_config("n1", {"VI_2": instance(52, 150, vips=(VIP4_B,), **V3)}))
     a1.reload()
-    zero = [a for a in sniffer.wait_for_adverts(1, timeout=5, src=n1.ipv4, vrid=51, since=reloaded_at)]
-    assert [a.priority for a in zero] == [0], "one priority-0 advert for the removed instance, then silence"
+    wait_for(lambda: [a for a in sniffer.adverts(src=n1.ipv4, vrid=51, since=reloaded_at) if a.priority == 0], 5,
+             what="a priority-0 advert for the removed instance")
     wait_state(a2, "MASTER", timeout=5)
     wait_sole_holder(lab.nodes, VIP4, n2)
     st = _wait_applied(a1, 2)
     assert list(st["instances"]) == ["VI_2"] and st["instances"]["VI_2"]["state"] == "MASTER"
-    assert [a.priority for a in sniffer.adverts(src=n1.ipv4, vrid=51, since=reloaded_at)] == [0]
+    # (a regular advert may still have gone out between our clock reading and the reload)
+    sent = [a.priority for a in sniffer.adverts(src=n1.ipv4, vrid=51, since=reloaded_at)]
+    assert sent[-1] == 0 and sent.count(0) == 1 and set(sent[:-1]) <= {150}, "one priority-0 advert, then silence"
     assert holders(lab.nodes, VIP4_B) == ["n1"]
