@@ -31,7 +31,9 @@ def test_sigterm_master_hands_over_after_skew_time(lab_factory, version, advert_
     wait_sole_holder(lab.nodes, VIP4, n1)
     stopped_at = time.monotonic()
     assert a1.stop() == 0
-    zero = [a for a in sniffer.wait_for_adverts(1, timeout=5, src=n1.ipv4, since=stopped_at) if a.priority == 0]
+    # (a regular advert may still go out between our clock reading and the agent handling SIGTERM)
+    zero = wait_for(lambda: [a for a in sniffer.adverts(src=n1.ipv4, since=stopped_at) if a.priority == 0], 5,
+                    what="the priority-0 advert")
     assert len(zero) == 1, "one priority-0 advert on shutdown"
     takeover = sniffer.wait_for_adverts(1, timeout=10, src=n2.ipv4, since=zero[0].t)[0]
     handover_s = takeover.t - zero[0].t
@@ -45,7 +47,8 @@ def test_sigterm_master_hands_over_after_skew_time(lab_factory, version, advert_
     assert "priority 0 advert from 198.51.100.11" in inst(a2)["last_transition"]["reason"]
     assert holders(lab.nodes, VIP4) == [n2.name], "the old master removed its VIP, the new one added it"
     # The old master sent exactly one priority-0 advert and nothing after it.
-    assert [a.priority for a in sniffer.adverts(src=n1.ipv4, since=stopped_at)] == [0]
+    sent = [a.priority for a in sniffer.adverts(src=n1.ipv4, since=stopped_at)]
+    assert sent[-1] == 0 and sent.count(0) == 1 and set(sent[:-1]) <= {150}, sent
 
 
 def _kill9(lab, node, handle):
