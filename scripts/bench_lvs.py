@@ -97,6 +97,14 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
         current = back
     dumped = await backend.dump()
     assert dumped[next(iter(dumped))].dests[DestKey(rs_address(n // 2), 8080)].weight == 7 + (repeat * 4 - 1) % 3
+    steady, steady_cpu = [], []       # the checker's path: one change after another on trusted state, no dump
+    for r in range(repeat * 4):
+        desired = desired_state(config(n, algo, {n // 2: 2 + r % 5}), {})[0]
+        cpu = time.process_time()
+        result = await reconciler.reconcile(desired)
+        steady_cpu.append(ms(time.process_time() - cpu))
+        assert result.ok and len(result.ops) == 1, (result.errors, len(result.ops))
+        steady.append(result.duration_ms)
     t = time.perf_counter()
     await backend.dump()
     dump_ms = ms(time.perf_counter() - t)
@@ -106,12 +114,14 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
             "one_weight_change_ms": {"median": round(statistics.median(one), 2), "max": round(max(one), 2)},
             "one_weight_apply_only_ms": {"median": round(statistics.median(apply_only), 2)},
             "one_weight_plan_only_ms": {"median": round(statistics.median(plan_only), 2)},
+            "steady_weight_change_ms": {"median": round(statistics.median(steady), 2), "max": round(max(steady), 2)},
             "desired_state_ms": desired_ms, "dump_ms": dump_ms,
             # CPU time of this process (user + sys: the kernel's work on a netlink batch runs in the sender's
             # system call), for a machine shared with other work, where wall times include waiting for a CPU
             "cpu_ms": {"reconcile_from_empty": round(statistics.median(full_cpu), 1),
                        "one_weight_change": round(statistics.median(one_cpu), 2),
-                       "one_weight_apply_only": round(statistics.median(apply_cpu), 2)}}
+                       "one_weight_apply_only": round(statistics.median(apply_cpu), 2),
+                       "steady_weight_change": round(statistics.median(steady_cpu), 2)}}
 
 
 # ----- nftables on the host ------------------------------------------------------------------------
@@ -233,12 +243,17 @@ def markdown(results: dict) -> str:
                         f"{r['one_weight_change_ms']['median']} (max {r['one_weight_change_ms']['max']}) | "
                         f"{r['one_weight_apply_only_ms']['median']} | {r['one_weight_plan_only_ms']['median']} | "
                         f"{r['dump_ms']} | {where} |")
-    cpu = [f"{r['backend']} {r['scheduler']} {r['cpu_ms']['reconcile_from_empty']} / {r['cpu_ms']['one_weight_change']}"
-           f" / {r['cpu_ms']['one_weight_apply_only']}"
-           for r in results.get("nftables", []) + results.get("ipvs", []) if "cpu_ms" in r]
-    if cpu:
-        rows += ["", "CPU time of the benchmark process (user + sys), medians, from empty / one-weight change / apply "
-                 f"only (ms): {'; '.join(cpu)}. Load average at start: "
+    measured = [r for r in results.get("nftables", []) + results.get("ipvs", []) if "cpu_ms" in r]
+    if measured:
+        steady = "; ".join(f"{r['backend']} {r['scheduler']} {r['steady_weight_change_ms']['median']} "
+                           f"(max {r['steady_weight_change_ms']['max']}, CPU {r['cpu_ms']['steady_weight_change']})"
+                           for r in measured)
+        cpu = "; ".join(f"{r['backend']} {r['scheduler']} {r['cpu_ms']['reconcile_from_empty']} / "
+                        f"{r['cpu_ms']['one_weight_change']} / {r['cpu_ms']['one_weight_apply_only']}" for r in measured)
+        rows += ["", f"Weight changes one after another on trusted state (no dump in between: the checker's path), "
+                 f"reconcile medians (ms): {steady}.",
+                 "", f"CPU time of the benchmark process (user + sys), medians, from empty / one-weight change / apply "
+                 f"only (ms): {cpu}. Load average at start: "
                  f"{' '.join(f'{x:.2f}' for x in results.get('loadavg_start', ()))}."]
     ka = results.get("keepalived")
     if ka:
