@@ -46,16 +46,26 @@ say "2. ansible-playbook site.yml (fleet checked, plan shown, agents staged, rol
 time ansible-playbook site.yml "${EXTRA[@]}"
 
 say "3. ansible ha_nodes -m hanode.fleet.ha_info"
-ansible ha_nodes -m hanode.fleet.ha_info -a 'socket={{ ha_node_control_socket }}' -o \
-  | python3 -c '
+ANSIBLE_CALLBACK_RESULT_FORMAT=json \
+  ansible ha_nodes -m hanode.fleet.ha_info -a 'socket={{ ha_node_control_socket }}' | python3 -c '
 import json, sys
-for line in sys.stdin:
-    host, _, rest = line.partition(" | ")
-    data = json.loads(rest.split(" => ", 1)[1])
+hosts, host, lines = {}, None, []
+for line in sys.stdin.read().splitlines():
+    if host is None and " => {" in line:
+        host, lines = line.split(" | ")[0], ["{"]
+    elif host is not None:
+        lines.append(line)
+        if line == "}":
+            hosts[host], host = json.loads("\n".join(lines)), None
+for host, data in sorted(hosts.items()):
     for name, inst in sorted((data.get("instances") or {}).items()):
-        print(f"  {host:<3} {name}: {inst[\"state\"]:<7} priority {inst[\"priority\"]:>3}  master {inst[\"master_address\"]}  vips {inst[\"vips\"]}")'
+        line = "  %-3s %s: %-7s priority %3s  master %-15s vips %s"
+        print(line % (host, name, inst["state"], inst["priority"], inst["master_address"], ", ".join(inst["vips"])))
+    for vs in data.get("virtual_servers") or []:
+        servers = ", ".join("%s %s (weight %s)" % (rs["name"], rs["health"], rs.get("kernel_weight")) for rs in vs["real_servers"])
+        print("  %-3s virtual server %s: %s" % (host, vs["name"], servers))'
 
-master() { for h in n1 n2 n3; do in_ns "$h" ip -o addr show | grep -q " $VIP/" && echo "$h"; done; }
+master() { for h in n1 n2 n3; do in_ns "$h" ip -o addr show 2>/dev/null | grep -q " $VIP/" && echo "$h"; done; true; }
 traffic() {
   local ok=0 fail=0 seen=()
   for _ in $(seq 10); do
@@ -68,16 +78,18 @@ say "4. Traffic through the VIP (master: $(master))"
 traffic
 
 old=$(master)
-say "5. Kill the master's agent ($old, SIGKILL: no goodbye advert)"
-pidfile="$lab_dir/$old/hanode/run/agent.pid"
-pkill_target=$(cat "$pidfile")
-# the supervisor first (it would restart the agent), then its process group, i.e. the agent itself
-kill -KILL -- "-$pkill_target" 2>/dev/null || kill -KILL "$pkill_target"
-in_ns "$old" ip addr del "$VIP/24" dev eth0 2>/dev/null || true   # a dead node's kernel would not answer either
-for _ in $(seq 100); do new=$(master); [ -n "$new" ] && [ "$new" != "$old" ] && break; sleep 0.05; done
-echo "  new master: $new"
+say "5. Kill the master ($old): every process in its namespace (SIGKILL, no goodbye advert), its links down"
+for pid in $(ip netns pids "$HANODE_LAB-$old"); do kill -KILL "$pid" 2>/dev/null || true; done
+in_ns "$old" ip link set eth0 down
+in_ns "$old" ip link set eth1 down 2>/dev/null || true
+t0=$(date +%s.%N)
+new=""
+for _ in $(seq 200); do new=$(master); [ -n "$new" ] && [ "$new" != "$old" ] && break; sleep 0.05; done
+echo "  new master: $new (VIP moved after $(python3 -c "import sys; print(round($(date +%s.%N) - $t0, 2))") s)"
 traffic
 
 say "6. The lab stays up. Look around, then remove it:"
-echo "  ansible-playbook site.yml                 # (with HANODE_LAB=$HANODE_LAB) brings $old back"
+echo "  export HANODE_LAB=$HANODE_LAB"
+echo "  ansible ha_nodes -m hanode.fleet.ha_info -a 'socket={{ ha_node_control_socket }}'   # (source scripts/ansible_env.sh)"
+echo "  ip netns exec $HANODE_LAB-$old ip link set eth0 up; ansible-playbook site.yml ${EXTRA[*]}   # brings $old back"
 echo "  hanode lab down $HANODE_LAB"

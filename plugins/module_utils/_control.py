@@ -36,18 +36,44 @@ def taken_over_elsewhere(inst):
     return inst.get("state") != "MASTER" and master is not None and master != source
 
 
+def _named(items):
+    """The agent lists virtual servers and real servers with a "name"; accept a mapping by name too."""
+    if isinstance(items, dict):
+        return dict((k, v) for k, v in items.items())
+    return dict(((item or {}).get("name"), item) for item in items or [])
+
+
+def _vs_matches(name, wanted):
+    return wanted in (name, name.rsplit("/", 1)[0])
+
+
+def _rs_matches(name, wanted):
+    host = name[1:name.index("]")] if name.startswith("[") else (name.rsplit(":", 1)[0] if name.count(":") == 1 else name)
+    return wanted in (name, host)
+
+
 def find_real_server(status, virtual_server, real_server):
-    servers = (status or {}).get("virtual_servers") or {}
-    vs = servers.get(virtual_server) if isinstance(servers, dict) else None
-    if vs is None:
-        raise ControlError("no virtual server %s (this agent has: %s)" % (
-            virtual_server, ", ".join(sorted(servers)) if isinstance(servers, dict) else "none"))
-    rss = vs.get("real_servers") or {}
-    rs = rss.get(real_server) if isinstance(rss, dict) else None
-    if rs is None:
+    """The real server's status entry; names as the agent's status shows them ('198.51.100.100:80/TCP',
+    '203.0.113.11:8080'), or without the protocol / port."""
+    servers = _named((status or {}).get("virtual_servers"))
+    matches = [vs for name, vs in servers.items() if name and _vs_matches(name, virtual_server)]
+    if len(matches) != 1:
+        raise ControlError("no virtual server %s (this agent has: %s)" % (virtual_server, ", ".join(sorted(n for n in servers if n)) or "none"))
+    rss = _named(matches[0].get("real_servers"))
+    found = [rs for name, rs in rss.items() if name and _rs_matches(name, real_server)]
+    if len(found) != 1:
         raise ControlError("virtual server %s has no real server %s (has: %s)" % (
-            virtual_server, real_server, ", ".join(sorted(rss)) if isinstance(rss, dict) else "none"))
-    return rs
+            virtual_server, real_server, ", ".join(sorted(n for n in rss if n)) or "none"))
+    return found[0]
+
+
+def real_server_disabled(rs):
+    """True/False when the status says, None when it does not."""
+    if "health" in rs:
+        return rs["health"] == "disabled"
+    if "disabled" in rs:
+        return bool(rs["disabled"])
+    return None
 
 
 def decide(status, state, instances=None, node=None, failover_to=None, virtual_server=None, real_server=None):
@@ -57,7 +83,7 @@ def decide(status, state, instances=None, node=None, failover_to=None, virtual_s
     if state in ("real_server_disabled", "real_server_enabled"):
         rs = find_real_server(status, virtual_server, real_server)
         disable = state == "real_server_disabled"
-        already = rs.get("disabled")
+        already = real_server_disabled(rs)
         out["changed"] = already is None or bool(already) != disable
         if out["changed"]:
             out["command"] = ("rs_disable" if disable else "rs_enable",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "targets"))
-from ansible_run import adhoc, playbook, recap, write_inventory  # noqa: E402
+from ansible_run import adhoc, adhoc_results, playbook, recap, write_inventory  # noqa: E402
 
 pytestmark = pytest.mark.netns
 VIP = "198.51.100.100"
@@ -104,7 +104,7 @@ def test_ha_info_ad_hoc_for_every_node(fleet):
     inv = write_inventory(tmp / "hosts.yml", inventory)
     run = adhoc(inv, "nodes", "hanode.fleet.ha_info", "socket={{ node_socket }}")
     assert run.returncode == 0, run.stdout
-    results = {line.split(" | ")[0]: json.loads(line.split(" => ", 1)[1]) for line in run.stdout.splitlines() if " => " in line}
+    results = adhoc_results(run)
     assert results["n1"]["masters"] == ["VI_1"] and results["n2"]["masters"] == []
     assert results["n2"]["instances"]["VI_1"]["state"] == "BACKUP"
     assert results["n1"]["status"]["schema_version"] >= 1

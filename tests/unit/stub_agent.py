@@ -58,6 +58,10 @@ class StubAgent:
                     inst.update(state="BACKUP", master_address=inst.get("peer_address"))
             return {"ok": True}
         if cmd in ("rs_disable", "rs_enable"):
+            for vs in self.status.get("virtual_servers") or []:
+                for rs in vs["real_servers"]:
+                    if rs["name"] == request.get("real_server"):
+                        rs["health"] = "disabled" if cmd == "rs_disable" else "up"
             return {"ok": True}
         return {"ok": False, "error": f"unknown command {cmd!r}"}
 

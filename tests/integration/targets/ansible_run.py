@@ -50,8 +50,23 @@ def playbook(inventory: Path, book: str | Path, *args: str, timeout: float = 300
 
 def adhoc(inventory: Path, pattern: str, module: str, module_args: dict | str, *args: str) -> subprocess.CompletedProcess:
     margs = module_args if isinstance(module_args, str) else json.dumps(module_args)
+    run_env = dict(env(), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     return subprocess.run([str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), pattern, "-m", module,
-                           "-a", margs, "-o", *args], env=env(), capture_output=True, text=True, timeout=120, check=False)
+                           "-a", margs, *args], env=run_env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def adhoc_results(run: subprocess.CompletedProcess) -> dict:
+    """{host: module result} of an adhoc() run (the default callback: `host | SUCCESS => {json}`)."""
+    results, host, lines = {}, None, []
+    for line in run.stdout.splitlines():
+        if host is None and " => {" in line and " | " in line:
+            host, lines = line.split(" | ", 1)[0], ["{"]
+        elif host is not None:
+            lines.append(line)
+            if line == "}":
+                results[host] = json.loads("\n".join(lines))
+                host = None
+    return results
 
 
 def recap(output: str) -> dict:

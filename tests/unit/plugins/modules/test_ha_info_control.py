@@ -18,7 +18,9 @@ def sock(tmp_path):
 @pytest.fixture
 def agent(sock):
     stub = StubAgent(sock, {"VI_1": instance("MASTER", master="198.51.100.11"), "VI_2": instance("BACKUP", master="198.51.100.12")})
-    stub.status["virtual_servers"] = {"198.51.100.100:80/TCP": {"real_servers": {"203.0.113.11:8080": {"disabled": False}}}}
+    stub.status["virtual_servers"] = [{"name": "198.51.100.100:80/TCP", "real_servers": [
+        {"name": "203.0.113.11:8080", "address": "203.0.113.11", "port": 8080, "health": "up"},
+        {"name": "203.0.113.12:8080", "address": "203.0.113.12", "port": 8080, "health": "down"}]}]
     yield stub
     stub.close()
 
@@ -29,7 +31,7 @@ def test_ha_info_returns_the_status_and_who_is_master(sock, agent, capsys):
     assert result["masters"] == ["VI_1"]
     assert result["status"]["schema_version"] == 1
     assert result["instances"]["VI_2"]["state"] == "BACKUP"
-    assert "198.51.100.100:80/TCP" in result["virtual_servers"]
+    assert result["virtual_servers"][0]["name"] == "198.51.100.100:80/TCP"
     assert agent.commands() == []
 
 
@@ -90,20 +92,24 @@ def test_a_drain_nobody_takes_over_is_undone(sock, agent, capsys):
     assert agent.status["instances"]["VI_1"]["drained"] is False
 
 
-@pytest.mark.parametrize("state,already,changed", [("real_server_disabled", False, True), ("real_server_disabled", True, False),
-                                                   ("real_server_enabled", False, False)])
-def test_real_server_weight_zero(sock, agent, capsys, state, already, changed):
-    agent.status["virtual_servers"]["198.51.100.100:80/TCP"]["real_servers"]["203.0.113.11:8080"]["disabled"] = already
-    result = run_module(ha_control, {"socket": str(sock), "state": state, "virtual_server": "198.51.100.100:80/TCP",
-                                     "real_server": "203.0.113.11:8080"}, capsys)
+@pytest.mark.parametrize("state,health,changed", [("real_server_disabled", "up", True), ("real_server_disabled", "down", True),
+                                                  ("real_server_disabled", "disabled", False), ("real_server_enabled", "up", False),
+                                                  ("real_server_enabled", "disabled", True)])
+@pytest.mark.parametrize("vs_name,rs_name", [("198.51.100.100:80/TCP", "203.0.113.11:8080"), ("198.51.100.100:80", "203.0.113.11")])
+def test_real_server_weight_zero(sock, agent, capsys, state, health, changed, vs_name, rs_name):
+    agent.status["virtual_servers"][0]["real_servers"][0]["health"] = health
+    result = run_module(ha_control, {"socket": str(sock), "state": state, "virtual_server": vs_name, "real_server": rs_name}, capsys)
     assert result["changed"] is changed
-    assert agent.commands() == (["rs_disable"] if changed else [])
+    assert agent.commands() == ([{"real_server_disabled": "rs_disable", "real_server_enabled": "rs_enable"}[state]] if changed else [])
+    sent = [r for r in agent.requests if r["cmd"].startswith("rs_")]
+    assert [(r["virtual_server"], r["real_server"]) for r in sent] == ([(vs_name, rs_name)] if changed else [])
 
 
 def test_real_server_unknown_is_named(sock, agent, capsys):
     result = run_module(ha_control, {"socket": str(sock), "state": "real_server_disabled", "virtual_server": "198.51.100.100:80/TCP",
                                      "real_server": "203.0.113.99:8080"}, capsys)
-    assert result["failed"] is True and "has no real server 203.0.113.99:8080 (has: 203.0.113.11:8080)" in result["msg"]
+    assert result["failed"] is True
+    assert "has no real server 203.0.113.99:8080 (has: 203.0.113.11:8080, 203.0.113.12:8080)" in result["msg"]
 
 
 def test_failover_needs_node_and_target(sock, agent, capsys):
