@@ -476,6 +476,19 @@ def test_one_weight_change_among_10000_is_a_handful_of_elements():
         before = apply_ops(before, [EditDest(KEY, Dest(dk, new), Dest(dk, old))])
 
 
+def test_first_live_server_of_an_empty_service_is_one_run_not_a_rebuild():
+    dests = {DestKey(f"10.0.{i >> 8}.{i & 255}", 8080): Dest(DestKey(f"10.0.{i >> 8}.{i & 255}", 8080), 0)
+             for i in range(10_000)}
+    before = {KEY: Entry(Service(KEY, "wrr").normalized(), dests)}
+    slots = slots_of(before)
+    assert slots[KEY].nodest and slots[KEY].rule == ("wrr", 0)
+    dk = DestKey("10.0.19.136", 8080)
+    messages, _ = render([EditDest(KEY, Dest(dk, 2), Dest(dk, 0))], before, slots)
+    assert ("newsetelem", f"d_{C4}", [(0, "0a001388"), ("end", 2)]) in messages
+    assert ("delsetelem", "nodest", [(NODEST,)]) in messages
+    assert messages[-1] == ("newrule", C4, (("meta", "cmp", "numgen", "byteorder", "lookup", "nat"), 2, 5))
+
+
 def test_scheduler_change_rebuilds_the_slot_map():
     before = state(2, 1)
     slots = slots_of(before)

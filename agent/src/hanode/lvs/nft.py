@@ -413,14 +413,15 @@ def _render_weights(parts: _Parts, key: ServiceKey, dks: set[DestKey], was: Mapp
 def _render_slots(parts: _Parts, key: ServiceKey, dks: set[DestKey], entry: Entry, info: Slots,
                   rebuild: bool) -> None:
     """The slot map: the SlotTable's changes for the touched destinations (and orphans), or a rebuild for a
-    new, empty, damaged or fragmented map and on a scheduler change; @nodest follows emptiness."""
+    damaged or fragmented map, on a scheduler change and to fill an empty map with many destinations (a
+    trusted empty map has no destination with slots to keep); @nodest follows emptiness."""
     family, chain = key.family, chain_name(key)
     service, dests = entry
     table = info.table
     if table is None:
         parts.add("del", lambda b: b.flush_set(family, TABLE, f"d_{chain}", f"flush the slot map of {key}"))
         table = info.table = SlotTable()
-    if rebuild or table.size == 0 or table.fragmented:
+    if rebuild or table.fragmented or (table.size == 0 and len(dks) > 64):      # a bulk fill: the plain layout
         table.rebuild({dk: slot_count(service.scheduler, d.weight) for dk, d in dests.items()})
     else:
         for dk in sorted(dks | info.orphans):
