@@ -44,6 +44,11 @@ class CheckState:
     weight: int | None = None         # misc_dynamic weight in force (None: the configured weight)
     reason: str | None = None         # why the check is DOWN (None while UP)
 
+    @property
+    def steady(self) -> bool:
+        """UP, has run, no retry pending, no dynamic weight: a success leaves it exactly as it is."""
+        return self.up and self.has_run and not self.retry_it and self.weight is None
+
 
 @dataclass(frozen=True)
 class Step:
