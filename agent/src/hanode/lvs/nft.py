@@ -22,7 +22,9 @@ added, so real servers see the client's address. Conntrack keeps established con
 destination chosen for their first packet, so moving slots (a weight change) never moves them.
 
 Which slots a destination owns is kept by slots.SlotTable: a weight change touches O(change) slot elements
-and the rule's modulus, never the whole map. apply(ops) is one netlink transaction (nftnl.Batch) on a socket
+and the rule's modulus, never the whole map. (The kernel itself still spends time linear in the size of an
+interval map on every transaction that touches it: ~1.5 ms of CPU with 10,000 runs on Linux 6.18, against
+~0.05 ms for the weight map, a hash. A per-slot hash map would avoid that but needs sum(weights) elements.) apply(ops) is one netlink transaction (nftnl.Batch) on a socket
 the backend keeps open: weight-map and slot-map elements, the rule replaced in place by its handle, and the
 removal of services. Only new tables and the chain/maps of a new service go through an `nft -f` script first
 (the `nft` tool reads every element of the ruleset before it changes any, ~100 ms with 10,000).
