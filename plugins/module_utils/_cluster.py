@@ -365,11 +365,12 @@ def _check_vrid_segments(identities, models, problems):
         for other, o_vrid, o_family, o_nets, o_members in seen:
             shared = sorted((n for n in nets & o_nets), key=str)
             if vrid is not None and vrid == o_vrid and family == o_family and shared:
-                for m in members:
-                    problems.error(m.host, "ha_node_instances.%s.virtual_router_id" % ident[1],
-                                   "%d is also used by instance %s of cluster %s (%s) on the same segment %s: "
-                                   "their adverts would mix; pick another VRID" % (
-                                       vrid, other[1], other[0], ", ".join(x.host for x in o_members), shared[0]))
+                for mine, theirs, their_ident in ((members, o_members, other), (o_members, members, ident)):
+                    for m in mine:
+                        problems.error(m.host, "ha_node_instances.%s.virtual_router_id" % m.name,
+                                       "%d is also used by instance %s of cluster %s (%s) on the same segment %s: "
+                                       "their adverts would mix; pick another VRID" % (
+                                           vrid, their_ident[1], their_ident[0], ", ".join(x.host for x in theirs), shared[0]))
         seen.append((ident, vrid, family, nets, members))
 
 
