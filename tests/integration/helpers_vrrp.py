@@ -148,18 +148,33 @@ def wait_sole_holder(hosts: list[Host], address: str, owner: Host, timeout: floa
              what=f"{address} on {owner.name} only")
 
 
-def wait_vip_seen(host: Host, address: str, timeout: float) -> float:
-    """Polls until the address is on the host; returns time.monotonic() of the first sighting."""
+def proc_has_address(pid: int, address: str) -> bool:
+    """Whether the network namespace of process `pid` has the local address: read from /proc/<pid>/net
+    (IPv6: if_inet6; IPv4: a /32 host LOCAL route in fib_trie). No subprocess, so it can be polled fast."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6:
+        text = Path(f"/proc/{pid}/net/if_inet6").read_text()
+        return any(line.split()[0] == ip.exploded.replace(":", "") for line in text.splitlines() if line.strip())
+    lines = Path(f"/proc/{pid}/net/fib_trie").read_text().splitlines()
+    return any(prev.strip() == f"|-- {address}" and "/32 host LOCAL" in line for prev, line in zip(lines, lines[1:]))
+
+
+def wait_vip_seen(host: Host, address: str, timeout: float, pid: int | None = None) -> float:
+    """Polls until the address is on the host; returns time.monotonic() of the first sighting. With the pid
+    of a process inside the host (its agent), polls /proc every 2 ms instead of running `ip`."""
     def seen() -> float | None:
-        return time.monotonic() if host.has_address(address) else None
-    return wait_for(seen, timeout, interval=0.01, what=f"{address} on {host.name}")
+        present = proc_has_address(pid, address) if pid else host.has_address(address)
+        return time.monotonic() if present else None
+    return wait_for(seen, timeout, interval=0.002 if pid else 0.01, what=f"{address} on {host.name}")
 
 
 class AddressSampler:
     """Samples, in a thread, whether a host carries an address: proof that it never went away."""
 
-    def __init__(self, host: Host, address: str, interval: float = 0.02):
-        self.host, self.address, self.interval = host, address, interval
+    def __init__(self, host: Host, address: str, interval: float = 0.02, pid: int | None = None):
+        """With the pid of a process inside the host, samples /proc every 2 ms instead of running `ip`."""
+        self.host, self.address, self.pid = host, address, pid
+        self.interval = 0.002 if pid else interval
         self.samples: list[tuple[float, bool]] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -168,7 +183,8 @@ class AddressSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append((time.monotonic(), self.host.has_address(self.address)))
+                present = proc_has_address(self.pid, self.address) if self.pid else self.host.has_address(self.address)
+                self.samples.append((time.monotonic(), present))
             except Exception as exc:  # noqa: BLE001 - reported by the test
                 self.errors.append(repr(exc))
             self._stop.wait(self.interval)

@@ -52,7 +52,7 @@ def test_reload_with_a_new_instance_and_a_new_notify_script_flips_nothing(lab_fa
         before = {h: (inst(h)["transitions"], inst(h)["stats"]["become_master"]) for h in (a1, a2)}
 
         second = configs("new", with_vi_2=True)
-        with AddressSampler(n1, VIP4) as sampler:
+        with AddressSampler(n1, VIP4, pid=a1.pid) as sampler:
             for handle, config in ((a1, second[0]), (a2, second[1])):
                 rewrite_config(handle, config)
                 assert "reloaded: applied" in handle.reload().stdout

@@ -44,7 +44,7 @@ def test_killed_vrrp_process_is_restarted_and_the_master_keeps_its_vip(lab_facto
     wait_state(a2, "BACKUP")
     wait_sole_holder(lab.nodes, VIP4, n1)
     old_pid = vrrp_child_pid(a1)
-    with AddressSampler(n1, VIP4) as sampler:
+    with AddressSampler(n1, VIP4, pid=a1.pid) as sampler:
         killed_at = time.monotonic()
         os.kill(old_pid, signal.SIGKILL)  # our own lab's VRRP process, found through its agent's status
 
