@@ -182,8 +182,8 @@ class Traffic:
     """Requests through the VIP in a thread, every 100 ms: proof that service never stopped.
     `results` holds each answer (the real server's name, or "error: ..."); `started` when each was sent."""
 
-    def __init__(self, lab):
-        self.lab, self.results, self.started = lab, [], []
+    def __init__(self, lab, timeout_s: float = 2.0):
+        self.lab, self.results, self.started, self.timeout_s = lab, [], [], timeout_s
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -191,7 +191,7 @@ class Traffic:
         while not self.stop_event.is_set():
             sent = time.monotonic()
             try:
-                answer = answers(self.lab, 1, timeout=2)[0]
+                answer = answers(self.lab, 1, timeout=self.timeout_s)[0]
             except (LabHttpError, AssertionError) as exc:
                 answer = f"error: {exc}"
             self.started.append(sent)
