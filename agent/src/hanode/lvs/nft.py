@@ -154,7 +154,7 @@ class NftBackend:
             self.tables.add(family)
             doc = json.loads(out)
             weights = parse_table(doc, family)
-            found = parse_slots(doc, family)
+            found = parse_slots(doc, family, weights)
             state.update(check_slots(weights, found))
             slots.update(found)
         self.state, self.slots = state, slots
@@ -520,9 +520,10 @@ def parse_table(doc: dict, family: int) -> KernelState:
     return state
 
 
-def parse_slots(doc: dict, family: int) -> dict[ServiceKey, Slots]:
+def parse_slots(doc: dict, family: int, weights: KernelState | None = None) -> dict[ServiceKey, Slots]:
     """Per service: its slot map as a SlotTable (None when it is not one clean space), its rule's scheduler,
-    modulus and handle (None when the chain does not hold exactly one rule hanode writes), @nodest."""
+    modulus and handle (None when the chain does not hold exactly one rule hanode writes), @nodest.
+    `weights` (parse_table's result) lends its DestKey objects, so a dump holds one per destination."""
     sets, rules = _index(doc)
     nodest = set()
     for elem in sets.get("nodest", []):
@@ -530,11 +531,14 @@ def parse_slots(doc: dict, family: int) -> dict[ServiceKey, Slots]:
         nodest.add(ServiceKey.for_address(family, str(proto), str(address), int(port)))
     out = {}
     for key, chain in _services(sets, family):
+        known = weights[key].dests if weights and key in weights else {}
         runs = []
         for slot_expr, dest_expr in sets.get(f"d_{chain}", []):
             first, last = slot_expr["range"] if isinstance(slot_expr, dict) else (slot_expr, slot_expr)
             daddr, dport = dest_expr["concat"]
-            runs.append((int(first), int(last), DestKey(_canonical(str(daddr)), int(dport))))
+            dk = DestKey(_canonical(str(daddr)), int(dport))
+            dest = known.get(dk)
+            runs.append((int(first), int(last), dest.key if dest is not None else dk))
         try:
             table: SlotTable | None = SlotTable.from_runs(runs)
         except SlotError as exc:

@@ -38,12 +38,17 @@ def slot_count(scheduler: str, weight: int) -> int:
 
 
 class SlotTable:
-    __slots__ = ("_by_first", "_by_last", "_runs_of", "_count", "size", "_added", "_removed")
+    """The runs are kept in plain dicts of ints (first -> last, last -> first, first -> owner, owner -> firsts
+    as a tuple of ints), not as one object per run: a table of 10,000 runs adds no object the garbage
+    collector has to walk, which a long-running agent would pay for on every full collection."""
+
+    __slots__ = ("_last", "_first", "_owner", "_firsts", "_count", "size", "_added", "_removed")
 
     def __init__(self) -> None:
-        self._by_first: dict[int, Run] = {}
-        self._by_last: dict[int, Run] = {}
-        self._runs_of: dict[Hashable, set[Run]] = {}
+        self._last: dict[int, int] = {}              # first slot of a run -> its last slot
+        self._first: dict[int, int] = {}             # last slot of a run -> its first slot
+        self._owner: dict[int, Hashable] = {}        # first slot of a run -> owner
+        self._firsts: dict[Hashable, tuple[int, ...]] = {}   # owner -> first slots of its runs
         self._count: dict[Hashable, int] = {}
         self.size = 0
         self._added: set[Run] = set()
@@ -84,18 +89,18 @@ class SlotTable:
         return dict(self._count)
 
     def runs(self) -> list[Run]:
-        return [self._by_first[first] for first in sorted(self._by_first)]
+        return [self._run(first) for first in sorted(self._last)]
 
     def owner(self, slot: int) -> Hashable:
         """The owner of one slot (for tests and diagnostics: O(runs))."""
-        for first, last, owner in self._by_first.values():
+        for first, last in self._last.items():
             if first <= slot <= last:
-                return owner
+                return self._owner[first]
         raise KeyError(slot)
 
     @property
     def fragmented(self) -> bool:
-        return len(self._by_first) > 2 * len(self._count) + 64
+        return len(self._last) > 2 * len(self._count) + 64
 
     # ----- changes -----------------------------------------------------------------------------------
 
@@ -111,14 +116,14 @@ class SlotTable:
 
     def rebuild(self, counts: Mapping[Hashable, int]) -> None:
         """Moves to the layout `build(counts)` gives; runs already in place are not touched."""
-        for run in list(self._by_first.values()):
+        for run in self.runs():
             self._remove(run)
         self.size = 0
         self._place_all(_layout(counts))
 
     def take_changes(self) -> tuple[list[Run], list[Run]]:
         """(removed runs, added runs) since the last call, net and sorted; clears the journal."""
-        removed, added = sorted(self._removed, key=_first), sorted(self._added, key=_first)
+        removed, added = sorted(self._removed, key=_run_start), sorted(self._added, key=_run_start)
         self._removed, self._added = set(), set()
         return removed, added
 
@@ -149,14 +154,14 @@ class SlotTable:
                 first = new_size
             pieces.append((first, last, who))
         self.size = new_size
-        self._fill(holes, sorted(pieces, key=_first))
+        self._fill(holes, sorted(pieces, key=_run_start))
 
     def _tail_runs(self, start: int) -> list[Run]:
         """The runs holding slots start..size-1, walking down from the end of the space."""
         runs = []
         slot = self.size - 1
         while slot >= start:
-            run = self._by_last[slot]
+            run = self._run(self._first[slot])
             runs.append(run)
             slot = run[0] - 1
         return runs
@@ -164,7 +169,7 @@ class SlotTable:
     def _free_top(self, owner: Hashable, k: int, new_size: int) -> list[tuple[int, int]]:
         """Frees the owner's highest k slots; returns the freed intervals below new_size (to be filled)."""
         holes = []
-        for run in sorted(self._runs_of[owner], key=_first, reverse=True):
+        for run in [self._run(first) for first in sorted(self._firsts[owner], reverse=True)]:
             if k == 0:
                 break
             first, last, _ = run
@@ -193,21 +198,25 @@ class SlotTable:
 
     def _place(self, first: int, last: int, owner: Hashable) -> None:
         """Adds a run, merged with an adjacent run of the same owner on either side."""
-        left = self._by_last.get(first - 1)
-        if left is not None and left[2] == owner:
-            self._remove(left)
-            first = left[0]
-        right = self._by_first.get(last + 1)
-        if right is not None and right[2] == owner:
-            self._remove(right)
-            last = right[1]
+        left = self._first.get(first - 1)
+        if left is not None and self._owner[left] == owner:
+            self._remove((left, first - 1, owner))
+            first = left
+        right = self._last.get(last + 1)
+        if right is not None and self._owner[last + 1] == owner:
+            self._remove((last + 1, right, owner))
+            last = right
         self._add((first, last, owner))
+
+    def _run(self, first: int) -> Run:
+        return first, self._last[first], self._owner[first]
 
     def _index(self, run: Run) -> None:
         first, last, owner = run
-        self._by_first[first] = run
-        self._by_last[last] = run
-        self._runs_of.setdefault(owner, set()).add(run)
+        self._last[first] = last
+        self._first[last] = first
+        self._owner[first] = owner
+        self._firsts[owner] = self._firsts.get(owner, ()) + (first,)
         self._count[owner] = self._count.get(owner, 0) + last - first + 1
 
     def _add(self, run: Run) -> None:
@@ -219,23 +228,23 @@ class SlotTable:
 
     def _remove(self, run: Run) -> None:
         first, last, owner = run
-        del self._by_first[first]
-        del self._by_last[last]
-        runs = self._runs_of[owner]
-        runs.discard(run)
+        del self._last[first]
+        del self._first[last]
+        del self._owner[first]
         left = self._count[owner] - (last - first + 1)
         if left:
             self._count[owner] = left
+            self._firsts[owner] = tuple(f for f in self._firsts[owner] if f != first)
         else:
             del self._count[owner]
-            del self._runs_of[owner]
+            del self._firsts[owner]
         if run in self._added:
             self._added.discard(run)
         else:
             self._removed.add(run)
 
 
-def _first(run: Run) -> int:
+def _run_start(run: Run) -> int:
     return run[0]
 
 
