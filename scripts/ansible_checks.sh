@@ -63,7 +63,10 @@ stage() {
 run_unit() {
   (cd "$COLL" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/unit) || return 1
   # module_utils run on managed hosts: prove them on the oldest Python they promise (3.8), stdlib only.
-  local py38; py38=$(command -v python3.8 || ls /root/.pyenv/versions/3.8.*/bin/python3.8 2>/dev/null | head -1)
+  local py38="" candidate
+  for candidate in $(ls "$HOME"/.pyenv/versions/3.8.*/bin/python3.8 2>/dev/null) $(command -v python3.8); do
+    if "$candidate" -c pass 2>/dev/null; then py38=$candidate; break; fi
+  done
   if [ -n "$py38" ]; then
     "$py38" -I "$COLL/tests/unit/py38_smoke.py" "$WORK"
   else
