@@ -178,7 +178,7 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def wait_for(predicate, timeout_s: float, what: str):
+def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -187,7 +187,7 @@ def wait_for(predicate, timeout_s: float, what: str):
                 return value
         except Exception:  # noqa: BLE001 - not ready yet
             pass
-        time.sleep(0.2)
+        time.sleep(interval_s)
     raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
@@ -235,7 +235,7 @@ class Hanode:
         def ready():
             status = request(self.socket, {"cmd": "status"}, 10)["status"]
             return status.get("lvs", {}).get("checks") == self.n and status["agent"]["processes"]["checker"]["pid"]
-        self.pid = wait_for(ready, 120, "hanode's checker")
+        self.pid = wait_for(ready, 120, "hanode's checker", interval_s=1.0)   # a status of N servers is not free
         threading.Thread(target=self._events, daemon=True).start()
 
     def _events(self) -> None:

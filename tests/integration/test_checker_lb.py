@@ -249,3 +249,17 @@ def test_checker_kill_9_is_restarted_and_re_reconciles_with_no_vrrp_change(lab_f
     assert [(e["from"], e["to"]) for e in events(agent, "transition")] == [("INIT", "BACKUP"), ("BACKUP", "MASTER")]
     restarted = [e["process"] for e in events(agent, "process_restart")]
     assert len(restarted) >= 2 and set(restarted) == {"checker"}, restarted
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["cleanup", "keep_on_stop"])
+def test_stop_removes_the_rules_unless_keep_on_stop(lab_factory, keep):
+    lab = new_lab(lab_factory, real_servers=1)
+    n1 = lab.nodes[0]
+    (r1,) = lab.real_servers
+    lab.start_http_server(r1)
+    agent = start_director(lab, n1, lb_config("n1", [virtual_server([real_server(r1)])], lb_keep_on_stop=keep))
+    wait_rs(agent, r1, health="up", kernel_weight=1)
+    assert agent.stop() == 0
+    assert kernel_weights(lab, n1) == ({f"{r1.ipv4}:8080": 1} if keep else {})
+    if keep:   # keepalived -I: the service keeps serving with the agent gone
+        assert wait_split(lab, {"r1"})

@@ -45,10 +45,19 @@ class CheckerChild:
         if kind == "config":
             await self.configure(message)
         elif kind == "status":
-            status = await self.runner.status() if self.runner else {"virtual_servers": []}
+            try:
+                status = await self.runner.status() if self.runner else {"virtual_servers": []}
+            except Exception:  # noqa: BLE001 - answer anyway: the supervisor shows the last good status
+                log.exception("status failed")
+                status = {}
             self.send({"type": "reply", "id": message.get("id"), "status": status})
         elif kind == "control":
-            reply = self.runner.control(message) if self.runner else {"ok": False, "error": "the checker is starting"}
+            try:
+                reply = self.runner.control(message) if self.runner else {"ok": False,
+                                                                          "error": "the checker is starting"}
+            except Exception as exc:  # noqa: BLE001 - the operator gets the error, the checker goes on
+                log.exception("control %s failed", message.get("action"))
+                reply = {"ok": False, "error": f"internal error: {exc!r}"}
             self.send({"type": "reply", "id": message.get("id"), **reply})
         elif kind == "stop":
             self.stopping.set()

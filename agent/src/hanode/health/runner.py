@@ -6,7 +6,8 @@
 - Real-server and quorum changes become events (in order) and run notify_up / notify_down / quorum_up /
   quorum_down one after another, in that same order, as the script user with a clean environment.
 - A restarted checker reads the kernel table first: servers it finds in the table start UP, the others
-  DOWN, and all of them are checked at once, so a restart neither flaps servers nor re-adds failed ones.
+  DOWN, and all are checked again within their warmup, so a restart neither flaps servers nor re-adds
+  failed ones.
 - Operator drain (rs_disable) puts a real server at weight 0 and survives reloads.
 """
 
@@ -41,7 +42,8 @@ LAG_WARN_MS = 500              # the event loop was held this long: logged (chec
 LAG_TICK_S = 0.1
 LAG_WINDOW_S = 60.0            # status shows the longest stall of the last minute
 RETRY_MS = 1000                 # after a failed apply (or a backend that would not open)
-STATUS_DUMP_MAX_AGE_S = 1.0     # status shows the kernel as dumped at most this long ago
+STATUS_DUMP_MAX_AGE_S = 1.0     # status shows the kernel as dumped at most this long ago (1 s per 2,000 servers)
+STATUS_YIELD_EVERY = 256        # status of thousands of real servers lets checks and heartbeats run meanwhile
 DISABLED_REASON = "disabled by operator"
 
 
@@ -402,7 +404,8 @@ class CheckerRunner:
     async def _kernel_view(self) -> KernelState | None:
         if self.reconciler is None:
             return None
-        if time.monotonic() - self.last_dump_at > STATUS_DUMP_MAX_AGE_S and not self.lock.locked():
+        max_age_s = max(STATUS_DUMP_MAX_AGE_S, len(self.servers) / 2000)
+        if time.monotonic() - self.last_dump_at > max_age_s and not self.lock.locked():
             try:
                 async with self.lock:
                     await self.reconciler.dump()
@@ -413,26 +416,33 @@ class CheckerRunner:
 
     async def status(self) -> dict:
         actual = await self._kernel_view()
-        desired = self.reconciler.desired if self.reconciler is not None else None
-        ops = plan(desired, actual, self.reconciler.owned) if desired is not None and actual is not None else []
+        lvs, reconciler = self.lvs, self.reconciler   # this status is of one config, even if a reload comes in
+        desired = reconciler.desired if reconciler is not None else None
+        ops = plan(desired, actual, reconciler.owned) if desired is not None and actual is not None else []
         diffs: dict[ServiceKey, list[str]] = {}
         for op in ops:
             diffs.setdefault(op_service(op), []).append(describe(op))
         backend = self.backend.name if self.backend else None
         services = []
         configured = set()
-        for vs in self.lvs.virtual_servers:
+        done = 0
+        for vs in lvs.virtual_servers:
             key = service_key(vs)
             configured.add(key)
             entry = actual.get(key) if actual is not None else None
-            servers = [self._rs_status(vs, rs, entry) for rs in vs.real_servers]
+            servers = []
+            for rs in vs.real_servers:
+                servers.append(self._rs_status(vs, rs, entry))
+                done += 1
+                if done % STATUS_YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
             diff = diffs.get(key, [])
-            if actual is None and self.lvs.virtual_servers:
+            if actual is None:
                 diff = ["kernel state unknown: " + (self.backend_error or "the last apply failed; the next reconcile "
                                                                            "dumps it")]
             services.append(virtual_server_status(vs, backend, self.quorum.get(vs.name), servers, entry, diff))
         other = [line for key, lines in sorted(diffs.items()) if key not in configured for line in lines]
-        last = self.reconciler.last_result if self.reconciler else None
+        last = reconciler.last_result if reconciler else None
         stats = self.scheduler.stats.summary()
         return {"virtual_servers": services,
                 "lvs": lvs_status(backend, self.backend_error, self.reconciles, self.errors,

@@ -6,8 +6,9 @@
   to the pure hysteresis and the check goes back on the wheel for its next run. Nothing here blocks.
 - A reload (`apply`) keeps the state of every check whose definition did not change, matched by
   definition first (so inserting a check or reordering checks does not reset the others), then a changed
-  check at the same real server inherits UP/DOWN from the one it replaces (`carried_over`) and runs at
-  once. Health lives here, never in the kernel: the kernel weight is always recomputed from the config
+  check at the same real server inherits UP/DOWN from the one it replaces (`carried_over`). New and
+  changed checks, and those resumed after a restart, first run within their warmup (default delay_loop):
+  thousands of them never start in one burst. Health lives here, never in the kernel: the kernel weight is always recomputed from the config
   and this health, so no weight can stay at 0 and no recovered server can stay out of the table after a
   reload (keepalived's bugs).
 - `on_change(server)` is called whenever a real server's health (UP/DOWN or misc_dynamic weight) changes.
@@ -203,10 +204,10 @@ class Scheduler:
             if old:
                 replaced = old.pop(0)
                 self._cancel(replaced)
-                result.append(Slot(spec, carried_over(replaced.state), now))
+                result.append(Slot(spec, carried_over(replaced.state), first_due_ms(spec.timing, now, self.draw())))
                 counts["changed"] += 1
             elif server in resume:
-                result.append(Slot(spec, resumed_state(resume[server]), now))
+                result.append(Slot(spec, resumed_state(resume[server]), first_due_ms(spec.timing, now, self.draw())))
                 counts["added"] += 1
             else:
                 result.append(Slot(spec, initial_state(spec.alpha), first_due_ms(spec.timing, now, self.draw())))
