@@ -23,6 +23,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 import glob
 import ipaddress
+import math
 import os
 import re
 import shlex
@@ -270,8 +271,7 @@ class _Lexer:
             except ValueError as exc:
                 raise KeepalivedParseError(name, lineno, str(exc))
             if len(words) == 2 and words[0] == "include":
-                for token in self._include(words[1], name, lineno):
-                    yield token
+                yield from self._include(words[1], name, lineno)
                 continue
             for seg in _segments(line):
                 if seg in ("{", "}"):
@@ -284,7 +284,7 @@ class _Lexer:
         self.stack.pop()
 
     def _preprocess(self, line: str, name: str, lineno: int) -> Optional[str]:
-        for _ in range(16):
+        for _attempt in range(16):
             if line.startswith("@"):
                 line = self._condition(line, name, lineno)
                 if not line:
@@ -311,9 +311,9 @@ class _Lexer:
         if keep:
             return rest
         shown = "not set" if self.config_id is None else repr(self.config_id)
-        self.notes.append(Note(name, lineno, "@" + reverse + ident, "line skipped: it is for config id %s%r and the "
-                               "config id is %s (as keepalived -i would)" % ("anything but " if reverse else "",
-                                                                          ident, shown)))
+        why = "line skipped: it is for config id %s%r and the config id is %s (as keepalived -i would)" % (
+            "anything but " if reverse else "", ident, shown)
+        self.notes.append(Note(name, lineno, "@" + reverse + ident, why))
         return None
 
     def _define(self, line: str, name: str, lineno: int) -> bool:
@@ -352,8 +352,7 @@ class _Lexer:
         for path, text in files:
             if path in self.stack:
                 raise KeepalivedParseError(name, lineno, "include loop: %s is already being read" % path)
-            for token in self.tokens(text, path):
-                yield token
+            yield from self.tokens(text, path)
 
 
 def expand_braces(pattern: str) -> List[str]:
@@ -439,7 +438,6 @@ def _build_tree(tokens: Iterator[_Token]) -> List[Node]:
             pending = node
     if len(stack) > 1:
         opener = stack[-1][1]
-        assert opener is not None
         raise KeepalivedParseError(opener.file, opener.line,
                                    "block '%s' is never closed (missing '}')" % opener.keyword)
     return root
@@ -662,7 +660,7 @@ def _number_text(text: str, integer: bool) -> Optional[Any]:
         value = float(text)
     except ValueError:
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if math.isnan(value) or math.isinf(value):
         return None
     return int(value) if value == int(value) else value
 
@@ -950,7 +948,7 @@ class _Translator:
             if self.refused(node):
                 continue
             if kw == "script":
-                command, _ = self.script(node, with_user=False)
+                command = self.script(node, with_user=False)[0]
                 if command is not None:
                     self.put(out, "script", command, node, path)
             elif kw in ("interval", "timeout"):
@@ -1495,7 +1493,7 @@ class _Translator:
             self.record(path, block, kind)
             checks.append(out)
             return
-        for node, _ in hosts:
+        for node, _host in hosts:
             hpath = "%s.checks[%d]" % (rs_path, len(checks))
             host = dict(out)
             for key in out:
@@ -1645,8 +1643,7 @@ def _label(node: Node) -> str:
 def _descendants(node: Node) -> Iterator[Node]:
     for child in node.children or []:
         yield child
-        for grandchild in _descendants(child):
-            yield grandchild
+        yield from _descendants(child)
 
 
 def _is_ip(text: str) -> bool:
