@@ -1529,7 +1529,7 @@ class _Translator:
                     self.note(node, "keepalived deprecated nb_get_retry; carried over as retry")
                 self.put(out, self._RENAMED.get(kw, kw), value, node, path)
         elif kw == "misc_path" and kind == "MISC_CHECK":
-            command, _ = self.script(node, with_user=False)
+            command = self.script(node, with_user=False)[0]
             if command is not None:
                 self.put(out, "misc_path", command, node, path)
         elif kw == "user" and kind == "MISC_CHECK":
