@@ -81,8 +81,9 @@ class Stats:
 class TimerWheel:
     """Due times bucketed by TICK_MS, one loop timer for the earliest bucket: thousands of checks a second
     without a TimerHandle (and its Python-level heap comparisons) per check, and the checks of one bucket
-    start together, so their completions wake the loop together. Entries fire up to one tick late, never
-    early; cancelled ones are skipped (lazy deletion by generation)."""
+    start together, so their completions wake the loop together. Entries fire at the nearest tick (half a
+    tick early or late at most, so the mean period stays delay_loop); cancelled ones are skipped (lazy
+    deletion by generation)."""
 
     TICK_MS = 20
 
@@ -98,7 +99,7 @@ class TimerWheel:
     def add(self, slot: Slot, due_ms: int) -> None:
         self.generation += 1
         slot.armed = self.generation
-        bucket = -(-due_ms // self.TICK_MS)
+        bucket = (due_ms + self.TICK_MS // 2) // self.TICK_MS   # nearest tick: delay_loop kept on average
         entries = self.buckets.get(bucket)
         if entries is None:
             self.buckets[bucket] = entries = []
