@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,7 @@ import pytest
 from hanode.lab import netns, registry
 from hanode.lab.lab import Lab, LabHttpError, default_workdir_root
 from hanode.lab.procs import hanode_argv, python_env, wait_for
+from hanode.lab.sniffer import parse_frame
 
 LAB_CLI = [*hanode_argv(), "lab"]  # the real `hanode lab` command
 
@@ -380,6 +382,9 @@ def test_sniffer_records_keepalived_adverts_over_ipv4_and_ipv6(lab_factory):
     v6 = sniffer.wait_for_adverts(5, timeout=10, src=link_local(n1.mac), vrid=52)
     assert {a.priority for a in v4} == {150} and {a.priority for a in v6} == {140}
     assert all(started < a.t < time.monotonic() for a in v4 + v6)
+    # Kernel receive stamps, on the monotonic clock: never after this process read them.
+    assert {f["stamp"] for f in sniffer.frames} == {"kernel"}
+    assert all(f["t"] <= f["t_read"] for f in sniffer.frames)
     gaps = [b.t - a.t for a, b in zip(v4, v4[1:])]
     assert 0.05 < sorted(gaps)[len(gaps) // 2] < 0.3, gaps  # advert_int 0.1 s
     frames = {(f["vrid"], f["dst"], f["version"]) for f in sniffer.frames}
@@ -459,6 +464,70 @@ def test_start_agent_plumbing_with_a_stand_in_command(lab_factory, tmp_path, mon
     assert second.kill() == -signal.SIGKILL
     with pytest.raises(RuntimeError, match="exited"):
         lab.start_agent(n1, {"router_id": "bad", "control_socket": "/nonexistent/dir/x.sock"}, name="bad", timeout=5)
+
+
+PCAP_NS_MAGIC = 0xA1B23C4D
+
+
+def read_pcap_ns(path: Path) -> list[tuple[int, bytes]]:
+    """(CLOCK_REALTIME ns, frame) of every packet of a nanosecond pcap (tcpdump --time-stamp-precision=nano)."""
+    data = path.read_bytes()
+    endian = next((e for e in "<>" if len(data) >= 24 and struct.unpack_from(e + "I", data)[0] == PCAP_NS_MAGIC), None)
+    assert endian, f"{path}: not a nanosecond pcap"
+    packets, pos = [], 24
+    while pos + 16 <= len(data):
+        sec, nsec, incl, _ = struct.unpack_from(endian + "IIII", data, pos)
+        packets.append((sec * 1_000_000_000 + nsec, data[pos + 16:pos + 16 + incl]))
+        pos += 16 + incl
+    return packets
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@pytest.mark.netns
+def test_sniffer_stamps_agree_with_tcpdump_on_the_same_bridge(lab_factory):
+    """The sniffer's "t" is the kernel's receive time: the very stamp tcpdump writes to a pcap (same skb), and
+    on the monotonic clock within 0.5 ms of it -- however late this loaded machine lets the sniffer read."""
+    lab = lab_factory(nodes=1, clients=0)
+    (n1,) = lab.nodes
+    pcap = lab.switch.dir / "vrrp.pcap"
+    tcpdump = lab.popen(lab.switch, ["tcpdump", "-i", "lan", "-n", "-U", "--immediate-mode", "-Z", "root",
+                                     "-s", "256", "--time-stamp-precision=nano", "-w", pcap,
+                                     "ip proto 112 or ip6 proto 112"], log_name="tcpdump-lan")
+    lab.wait_for(lambda: "listening on" in tcpdump.log_text(), 15, what="tcpdump on the lan bridge")
+    sniffer = lab.sniff_vrrp()
+    keepalived = lab.start_keepalived(n1, KEEPALIVED_CONF.format(name=n1.name))
+    sniffer.wait_for_adverts(50, timeout=30, src=n1.ipv4, vrid=51)
+    mark = time.monotonic()
+    assert keepalived.stop(timeout=10) == 0
+    for vrid in (51, 52):  # the priority-0 adverts are the last ones
+        wait_for(lambda: [a for a in sniffer.adverts(vrid=vrid, since=mark) if a.priority == 0], 5,
+                 what=f"the priority-0 advert of VRID {vrid}")
+    frames = sniffer.frames
+    wait_for(lambda: len(read_pcap_ns(pcap)) >= len(frames), 10, what=f"{len(frames)} packets in the pcap")
+    tcpdump.send_signal(signal.SIGINT)
+    tcpdump.wait(10)
+    captured = [(ns, parse_frame(frame)) for ns, frame in read_pcap_ns(pcap)]
+    assert [(f["src"], f["vrid"], f["priority"]) for f in frames] == \
+        [(seen.src, seen.vrid, seen.priority) for _, seen in captured], "both saw the same packets in the same order"
+    # Both clocks read here, bracketing one another, give the offset to compare the monotonic "t" with the pcap.
+    before, real, after = (time.clock_gettime_ns(c) for c in
+                           (time.CLOCK_MONOTONIC, time.CLOCK_REALTIME, time.CLOCK_MONOTONIC))
+    offset_ns = real - (before + after) // 2
+    kernel_diff_ns = [f["t_kernel_ns"] - ns for f, (ns, _) in zip(frames, captured)]
+    mono_diff_ms = [(round(f["t"] * 1e9) + offset_ns - ns) / 1e6 for f, (ns, _) in zip(frames, captured)]
+    lag_ms = [(f["t_read"] - f["t"]) * 1000 for f in frames]
+    print(f"\nMEASURE sniffer vs tcpdump over {len(frames)} adverts: kernel stamps differ by at most "
+          f"{max(map(abs, kernel_diff_ns))} ns; monotonic t + offset vs pcap: max "
+          f"{max(map(abs, mono_diff_ms)):.4f} ms; "
+          f"the sniffer read them {percentile(lag_ms, 0.5):.2f} ms (median) / {percentile(lag_ms, 0.95):.2f} ms "
+          f"(p95) / {max(lag_ms):.2f} ms (max) after they arrived")
+    assert len(frames) > 50 and {f["stamp"] for f in frames} == {"kernel"}
+    assert all(abs(d) <= 500_000 for d in kernel_diff_ns), kernel_diff_ns
+    assert all(abs(d) <= 0.5 for d in mono_diff_ms), mono_diff_ms
 
 
 @pytest.mark.netns

@@ -1,4 +1,5 @@
-"""hanode.lab.topology (names, addresses, MACs) and the sniffer's frame parser: pure, no namespaces."""
+"""hanode.lab.topology (names, addresses, MACs) and the sniffer's frame parser and timestamp conversion: pure,
+no namespaces."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ except ImportError:  # a checkout whose agent is not installed in this Python
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from hanode.lab import topology as topo  # noqa: E402
-from hanode.lab.sniffer import VrrpFrame, parse_frame  # noqa: E402
+from hanode.lab.sniffer import (  # noqa: E402
+    SO_TIMESTAMPNS_NEW,
+    SOL_SOCKET,
+    TimestampError,
+    VrrpFrame,
+    clock_offset_ns,
+    kernel_time_ns,
+    parse_frame,
+    record,
+    timespec_ns,
+)
 
 FORBIDDEN = {"socket", "asyncio", "time", "subprocess", "pyroute2", "os", "random", "secrets"}
 
@@ -137,3 +148,55 @@ def test_parse_ignores_what_is_not_vrrp():
     assert parse_frame(ETH_V4[:12] + b"\x08\x06" + bytes(28)) is None  # ARP
     assert parse_frame(b"") is None and parse_frame(ETH_V4) is None
     assert parse_frame(ETH_V4 + ipv4_vrrp("198.51.100.11", 1, 1)[14:30]) is None  # truncated before VRRP
+
+
+# --- the sniffer's timestamps: recvmsg() control messages in, monotonic seconds out ---------------------
+
+# struct __kernel_timespec {s64 tv_sec; long long tv_nsec} for 2024-05-01T12:00:00.123456789Z, little-endian.
+TIMESPEC_LE = bytes.fromhex("c02e326600000000" "15cd5b0700000000")
+TIMESPEC_NS = 1714564800_123456789
+V4_ADVERT = VrrpFrame("198.51.100.11", "224.0.0.18", 51, 150, 3, 1)
+
+
+def native_timespec(sec: int, nsec: int) -> bytes:
+    return struct.pack("=qq", sec, nsec)
+
+
+def test_timespec_decodes_the_kernel_struct():
+    if sys.byteorder == "little":
+        assert timespec_ns(TIMESPEC_LE) == TIMESPEC_NS
+    assert timespec_ns(native_timespec(1714564800, 123456789)) == TIMESPEC_NS
+    assert timespec_ns(native_timespec(0, 0)) == 0
+
+
+@pytest.mark.parametrize("data, problem", [(bytes(8), "of 8 bytes, expected 16"),
+                                           (native_timespec(1, 1_000_000_000), "tv_nsec 1000000000 out of"),
+                                           (native_timespec(1, -1), "tv_nsec -1 out of")])
+def test_timespec_rejects_what_is_not_a_timespec(data, problem):
+    with pytest.raises(TimestampError, match=problem):
+        timespec_ns(data)
+
+
+def test_kernel_time_is_found_among_other_control_messages():
+    stamp = (SOL_SOCKET, SO_TIMESTAMPNS_NEW, native_timespec(1714564800, 123456789))
+    other = (263, 8, bytes(16))  # SOL_PACKET / PACKET_AUXDATA: not a timestamp
+    assert kernel_time_ns([other, stamp]) == TIMESPEC_NS
+    assert kernel_time_ns([other]) is None and kernel_time_ns([]) is None
+
+
+def test_clock_offset_uses_the_middle_of_the_monotonic_bracket():
+    # realtime read between monotonic 1000 and 1010 ns: it belongs to monotonic 1005
+    assert clock_offset_ns(1000, 1714564800_000000000, 1010) == 1714564800_000000000 - 1005
+
+
+def test_record_converts_the_kernel_stamp_to_monotonic_seconds():
+    offset_ns = 1714564800_000000000 - 5_000_000_000  # monotonic 5 s == realtime 1714564800 s
+    line = record(V4_ADVERT, 1714564800_123456789, offset_ns, read_mono_ns=5_130_000_000)
+    assert line["t"] == 5.123456789 and line["t_kernel_ns"] == 1714564800_123456789
+    assert line["t_read"] == 5.13 and line["stamp"] == "kernel"
+    assert (line["src"], line["dst"], line["vrid"], line["priority"], line["version"], line["type"]) == tuple(V4_ADVERT)
+
+
+def test_record_without_a_kernel_stamp_falls_back_to_the_read_time_and_says_so():
+    line = record(V4_ADVERT, None, 123, read_mono_ns=5_130_000_000)
+    assert (line["t"], line["t_read"], line["t_kernel_ns"], line["stamp"]) == (5.13, 5.13, None, "read")

@@ -196,7 +196,7 @@ class KeepalivedHandle(ProcessHandle):
 
 
 class VrrpAdvert(NamedTuple):
-    t: float  # time.monotonic() when the sniffer read it
+    t: float  # the kernel's receive time on the bridge, on the time.monotonic() clock (see hanode.lab.sniffer)
     src: str
     vrid: int
     priority: int
