@@ -102,6 +102,16 @@ table inet hckbench {{
 """
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the kernel kills the child when this bench dies, however it dies (no orphan agents)."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+
+
+def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=die_with_parent, **kwargs)
+
+
 def address(i: int) -> str:
     return f"127.1.{i // 250}.{i % 250 + 1}"
 
@@ -229,8 +239,8 @@ class Hanode:
         from hanode.control.client import request
         hanode = str(Path(sys.executable).parent / "hanode")
         self.log = open(self.work / "agent.log", "wb")
-        self.proc = subprocess.Popen(self.ns.argv([hanode, "run", "--config", str(self.work / "agent.yaml")]),
-                                     stdout=self.log, stderr=self.log, start_new_session=True)
+        self.proc = spawn(self.ns.argv([hanode, "run", "--config", str(self.work / "agent.yaml")]),
+                          stdout=self.log, stderr=self.log)
 
         def ready():
             status = request(self.socket, {"cmd": "status"}, 10)["status"]
@@ -292,7 +302,7 @@ class Keepalived:
         argv = ["env", f"LD_PRELOAD={self.shim}", "keepalived", "-n", "-l", "-C",
                 "-f", str(self.work / "keepalived.conf"), "-p", str(pid_files[0]), "-r", str(pid_files[1]),
                 "-c", str(pid_files[2])]
-        self.proc = subprocess.Popen(self.ns.argv(argv), stdout=self.log, stderr=self.log, start_new_session=True)
+        self.proc = spawn(self.ns.argv(argv), stdout=self.log, stderr=self.log)
         self.pid = wait_for(lambda: int(pid_files[2].read_text()), 60, "keepalived's checker")
         wait_for(lambda: b"Startup complete" in (self.work / "keepalived.log").read_bytes(), 60, "keepalived start")
 
@@ -450,6 +460,7 @@ def main() -> int:
         return serve(args.serve)
     if os.geteuid() != 0:
         sys.exit("bench_health: needs root (a network namespace, nftables)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # unwind: stop the checkers, delete the namespace
     if shutil.which("keepalived") is None and "keepalived" in args.checkers:
         sys.exit("bench_health: keepalived is not installed (apt-get install keepalived)")
     out = Path(os.environ.get("HANODE_BENCH_OUT", REPO / "bench-results"))
@@ -464,8 +475,7 @@ def main() -> int:
     try:
         for kind in args.types.split(","):
             mode = "tcp" if kind == "TCP_CHECK" else "http"
-            servers = [subprocess.Popen(ns.argv([sys.executable, __file__, "--serve", mode]), start_new_session=True)
-                       for _ in range(args.server_procs)]
+            servers = [spawn(ns.argv([sys.executable, __file__, "--serve", mode])) for _ in range(args.server_procs)]
             time.sleep(0.5)
             for n in (int(s) for s in args.sizes.split(",")):
                 for _ in range(args.repeat):
