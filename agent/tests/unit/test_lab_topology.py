@@ -184,19 +184,29 @@ def test_kernel_time_is_found_among_other_control_messages():
     assert kernel_time_ns([other]) is None and kernel_time_ns([]) is None
 
 
-def test_clock_offset_uses_the_middle_of_the_monotonic_bracket():
-    # realtime read between monotonic 1000 and 1010 ns: it belongs to monotonic 1005
-    assert clock_offset_ns(1000, 1714564800_000000000, 1010) == 1714564800_000000000 - 1005
+def test_clock_offset_uses_the_middle_of_the_narrowest_monotonic_bracket():
+    # realtime read between monotonic 1000 and 1010 ns: it belongs to monotonic 1005, +-5 ns
+    assert clock_offset_ns([(1000, 1714564800_000000000, 1010)]) == (1714564800_000000000 - 1005, 5)
+    # preempted for 12 ms between the first two readings: that bracket's middle is 6 ms off, the next is not
+    preempted = (1000, 1714564800_012000000, 12_001_200)
+    clean = (12_002_000, 1714564800_012002100, 12_002_200)
+    assert clock_offset_ns([preempted, clean]) == (1714564800_000000000, 100)
+
+
+def test_clock_offset_refuses_a_monotonic_clock_going_back():
+    with pytest.raises(ValueError, match="went back from 1010 to 1000"):
+        clock_offset_ns([(1010, 5, 1000)])
 
 
 def test_record_converts_the_kernel_stamp_to_monotonic_seconds():
-    offset_ns = 1714564800_000000000 - 5_000_000_000  # monotonic 5 s == realtime 1714564800 s
-    line = record(V4_ADVERT, 1714564800_123456789, offset_ns, read_mono_ns=5_130_000_000)
-    assert line["t"] == 5.123456789 and line["t_kernel_ns"] == 1714564800_123456789
+    offset = (1714564800_000000000 - 5_000_000_000, 150)  # monotonic 5 s == realtime 1714564800 s, +-150 ns
+    line = record(V4_ADVERT, 1714564800_123456789, offset, read_mono_ns=5_130_000_000)
+    assert line["t"] == 5.123456789 and line["t_kernel_ns"] == 1714564800_123456789 and line["t_error_ns"] == 150
     assert line["t_read"] == 5.13 and line["stamp"] == "kernel"
     assert (line["src"], line["dst"], line["vrid"], line["priority"], line["version"], line["type"]) == tuple(V4_ADVERT)
 
 
 def test_record_without_a_kernel_stamp_falls_back_to_the_read_time_and_says_so():
-    line = record(V4_ADVERT, None, 123, read_mono_ns=5_130_000_000)
-    assert (line["t"], line["t_read"], line["t_kernel_ns"], line["stamp"]) == (5.13, 5.13, None, "read")
+    line = record(V4_ADVERT, None, (123, 150), read_mono_ns=5_130_000_000)
+    assert (line["t"], line["t_read"], line["t_kernel_ns"], line["t_error_ns"], line["stamp"]) == \
+        (5.13, 5.13, None, 0, "read")

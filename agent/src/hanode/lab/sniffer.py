@@ -1,8 +1,9 @@
 """VRRP advert sniffer: `python -m hanode.lab.sniffer IFNAME` inside the switch namespace.
 
 Reads every frame on IFNAME through an AF_PACKET socket and prints one JSON line per VRRP packet
-(IP protocol 112, IPv4 or IPv6): {"t", "t_kernel_ns", "t_read", "stamp", "src", "dst", "vrid", "priority",
-"version", "type"}. The first line is {"ready": true, "ifname", "timestamps": "kernel"} once the socket is bound.
+(IP protocol 112, IPv4 or IPv6): {"t", "t_kernel_ns", "t_error_ns", "t_read", "stamp", "src", "dst", "vrid",
+"priority", "version", "type"}. The first line is {"ready": true, "ifname", "timestamps": "kernel"} once the
+socket is bound.
 
 Timestamps. The socket asks for the kernel's software receive timestamp (SO_TIMESTAMPNS_NEW): the time the
 frame entered the switch namespace's network stack, before any queueing towards this process. So a busy
@@ -12,10 +13,11 @@ are the ones tcpdump writes to a pcap.
 - "t_kernel_ns": that kernel stamp as the kernel gives it, CLOCK_REALTIME in integer nanoseconds.
 - "t": the same instant on CLOCK_MONOTONIC in float seconds, i.e. comparable with time.monotonic() in any
   process of the machine (namespaces share the clock). Converted with realtime - monotonic taken once per
-  batch of frames read together (both clocks read through time.clock_gettime_ns, the monotonic one on both
-  sides of the realtime one; the pair is a few hundred ns apart). A clock step of the realtime clock between
-  a frame's arrival and the batch's reading would shift that frame's "t" by the step; NTP slewing is
-  parts per million, i.e. nothing over a batch.
+  batch of frames read together: time.clock_gettime_ns reads realtime between two monotonic readings, a few
+  times if this process was preempted in between, and the narrowest bracket's middle gives the offset.
+  A step of the realtime clock between a frame's arrival and the batch's reading would shift that frame's
+  "t" by the step; NTP slewing is parts per million, i.e. nothing over a batch.
+- "t_error_ns": half that bracket, the most the conversion can be off by (typically 100-200 ns).
 - "t_read": time.monotonic() when this process read the batch (t <= t_read; the difference is the read lag).
 - "stamp": "kernel", or "read" for a frame the kernel gave no timestamp for (then t = t_read).
 
@@ -28,6 +30,7 @@ import ipaddress
 import json
 import struct
 import sys
+from collections.abc import Iterable
 from typing import NamedTuple
 
 VRRP_PROTO = 112
@@ -40,6 +43,10 @@ SOL_SOCKET = 1
 SO_TIMESTAMPNS_NEW = 64
 _TIMESPEC = struct.Struct("=qq")
 BATCH_MAX = 64  # frames read back to back before the JSON lines are written
+# Reading realtime between two monotonic readings takes well under a microsecond unless this process is
+# preempted in the middle (seen: 12 ms on the loaded 2-core machine). Take the narrowest of a few tries.
+OFFSET_BRACKET_NS = 20_000
+OFFSET_TRIES = 8
 _IPV6_EXT_HEADERS = (0, 43, 60)  # hop-by-hop, routing, destination options
 
 
@@ -107,26 +114,35 @@ def kernel_time_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
     return None
 
 
-def clock_offset_ns(mono_before_ns: int, real_ns: int, mono_after_ns: int) -> int:
-    """CLOCK_REALTIME - CLOCK_MONOTONIC from one realtime reading bracketed by two monotonic ones."""
-    return real_ns - (mono_before_ns + mono_after_ns) // 2
+def clock_offset_ns(readings: Iterable[tuple[int, int, int]]) -> tuple[int, int]:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC from (monotonic, realtime, monotonic) readings taken back to back.
+
+    The narrowest bracket wins (a reading this process was preempted in the middle of is as wide as the
+    preemption); returns its middle's offset and half its width, the most that offset can be wrong by."""
+    before, real, after = min(readings, key=lambda r: r[2] - r[0])
+    if after < before:
+        raise ValueError(f"monotonic clock went back from {before} to {after} ns")
+    return real - (before + after) // 2, (after - before + 1) // 2
 
 
-def record(seen: VrrpFrame, kernel_ns: int | None, offset_ns: int, read_mono_ns: int) -> dict:
-    """The JSON line of one VRRP frame; `t` is monotonic seconds (the kernel stamp, converted, if there is one)."""
+def record(seen: VrrpFrame, kernel_ns: int | None, offset: tuple[int, int], read_mono_ns: int) -> dict:
+    """The JSON line of one VRRP frame; `t` is monotonic seconds (the kernel stamp, converted, if there is one).
+
+    `offset` is clock_offset_ns()'s (offset, error bound)."""
+    offset_ns, error_ns = offset
     if kernel_ns is None:
-        t_ns, stamp = read_mono_ns, "read"
+        t_ns, stamp, error_ns = read_mono_ns, "read", 0
     else:
         t_ns, stamp = kernel_ns - offset_ns, "kernel"
-    return {"t": t_ns / 1e9, "t_kernel_ns": kernel_ns, "t_read": read_mono_ns / 1e9, "stamp": stamp,
-            **seen._asdict()}
+    return {"t": t_ns / 1e9, "t_kernel_ns": kernel_ns, "t_error_ns": error_ns, "t_read": read_mono_ns / 1e9,
+            "stamp": stamp, **seen._asdict()}
 
 
 def main(argv: list[str]) -> int:
     import socket
     import time
 
-    def read_batch(sock: socket.socket) -> list[tuple[bytes, list, int]]:
+    def read_batch(sock: socket.socket) -> list[tuple[bytes, list]]:
         """Blocks for one frame, then takes whatever else is already queued (up to BATCH_MAX)."""
         batch, flags = [], 0
         while len(batch) < BATCH_MAX:
@@ -140,10 +156,14 @@ def main(argv: list[str]) -> int:
         return batch
 
     def offset_now() -> tuple[int, int]:
-        mono_before = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        real = time.clock_gettime_ns(time.CLOCK_REALTIME)
-        mono_after = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-        return clock_offset_ns(mono_before, real, mono_after), mono_after
+        readings = []
+        for _ in range(OFFSET_TRIES):
+            mono_before = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            real = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            readings.append((mono_before, real, time.clock_gettime_ns(time.CLOCK_MONOTONIC)))
+            if readings[-1][2] - mono_before <= OFFSET_BRACKET_NS:
+                break
+        return clock_offset_ns(readings)
 
     ifname = argv[0]
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
@@ -154,12 +174,13 @@ def main(argv: list[str]) -> int:
     out.flush()
     while True:
         batch = read_batch(sock)
-        offset_ns, read_ns = offset_now()
+        read_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        offset = offset_now()
         lines = []
         for frame, ancdata in batch:
             seen = parse_frame(frame)
             if seen is not None:
-                lines.append(json.dumps(record(seen, kernel_time_ns(ancdata), offset_ns, read_ns)) + "\n")
+                lines.append(json.dumps(record(seen, kernel_time_ns(ancdata), offset, read_ns)) + "\n")
         if lines:
             out.write("".join(lines))
             out.flush()
