@@ -14,7 +14,9 @@ from helpers_vrrp import (VIP6, holders, inst, link_local, master_down_s, new_la
 pytestmark = pytest.mark.netns
 
 ADVERT_INT = 0.3
+EARLY_S = 0.002  # the sniffer's stamps are the kernel's receive times: see test_vrrp_failover.py
 LATE_S = 0.35
+VIP_LATE_S = 1.0  # the VIP is on n2 before its first advert; seeing it is this test's poll: see test_vrrp_failover.py
 
 
 def test_ipv6_vrrpv3_election_failover_and_neighbour_entry(lab_factory):
@@ -46,8 +48,8 @@ def test_ipv6_vrrpv3_election_failover_and_neighbour_entry(lab_factory):
     print(f"\nMEASURE IPv6 v3 master loss (link down) advert_int {ADVERT_INT}: first advert of the new master "
           f"{(takeover.t - last.t) * 1000:.1f} ms, VIP seen {(seen_at - last.t) * 1000:.1f} ms after the last advert "
           f"(Master_Down_Interval {down_s * 1000:.1f} ms)")
-    assert down_s - 0.05 <= takeover.t - last.t <= down_s + LATE_S
-    assert seen_at - last.t <= down_s + LATE_S
+    assert down_s - EARLY_S <= takeover.t - last.t <= down_s + LATE_S
+    assert seen_at - last.t <= down_s + VIP_LATE_S
     wait_state(a2, "MASTER", timeout=5)
     # (the link-local source address goes with the link: the agent names both reasons)
     assert "interface eth0 down" in wait_state(a1, "FAULT", timeout=5)["fault_reasons"]
