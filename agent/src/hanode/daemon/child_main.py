@@ -1,0 +1,130 @@
+"""What every supervised process shares: the JSON-lines protocol with the supervisor, heartbeats, and a
+clean stop. A child class answers config, status and control; `run_child` is its `main()`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from typing import Callable
+
+from hanode.daemon.ipc import encode, open_fd, read_message
+from hanode.daemon.logs import setup_logging
+
+HEARTBEAT_S = 0.25  # the supervisor's watchdog and systemd's want a beat well within a second
+CONCURRENT = ("status", "control")  # answered while a reload is still being applied
+
+log = logging.getLogger("hanode.child")
+
+
+class ChildProcess:
+    """One supervised process. Subclasses implement configure(), status(), control() and stop_runner()."""
+
+    name = "child"
+
+    def __init__(self, writer: asyncio.StreamWriter):
+        self.writer = writer
+        self.stopping = asyncio.Event()
+        self.requests: set[asyncio.Task] = set()  # status/control requests in flight (strong references)
+
+    def send(self, message: dict) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(encode(message))
+
+    def emit(self, event: dict) -> None:
+        self.send({"type": "event", "ts": time.time(), **event})
+
+    def applied(self, message: dict) -> None:
+        self.send({"type": "applied", "digest": message.get("digest"), "generation": message.get("generation")})
+
+    async def heartbeat(self) -> None:
+        while True:
+            self.send({"type": "heartbeat", "ts": time.time()})
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def handle(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "config":
+            await self.configure(message)
+        elif kind == "status":
+            try:
+                status = await self.status()
+            except Exception:  # noqa: BLE001 - answer anyway: the supervisor shows the last good status
+                log.exception("%s: status failed", self.name)
+                status = {}
+            self.send({"type": "reply", "id": message.get("id"), "status": status})
+        elif kind == "control":
+            try:
+                reply = await self.control(message)
+            except Exception as exc:  # noqa: BLE001 - the operator gets the error, the process goes on
+                log.exception("%s: control %s failed", self.name, message.get("action"))
+                reply = {"ok": False, "error": f"internal error: {exc!r}"}
+            self.send({"type": "reply", "id": message.get("id"), **reply})
+        elif kind == "stop":
+            self.stopping.set()
+
+    async def configure(self, message: dict) -> None:
+        raise NotImplementedError
+
+    async def status(self) -> dict:
+        raise NotImplementedError
+
+    async def control(self, message: dict) -> dict:
+        raise NotImplementedError
+
+    async def stop_runner(self) -> None:
+        raise NotImplementedError
+
+
+async def serve(child_class: type[ChildProcess], fd: int) -> int:
+    """Until the supervisor says stop, goes away, or SIGTERM: then stops the runner and says so."""
+    reader, writer = await open_fd(fd)
+    child = child_class(writer)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, child.stopping.set)
+    beat = loop.create_task(child.heartbeat())
+
+    async def pump() -> None:
+        while True:
+            message = await read_message(reader)
+            if message is None:
+                log.warning("%s: supervisor went away: stopping", child.name)
+                child.stopping.set()
+                return
+            if message.get("type") in CONCURRENT:
+                task = loop.create_task(child.handle(message))
+                child.requests.add(task)
+                task.add_done_callback(child.requests.discard)
+            else:  # config and stop keep their order
+                await child.handle(message)
+
+    pumping = loop.create_task(pump())
+    stop_wait = loop.create_task(child.stopping.wait())
+    await asyncio.wait({pumping, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if pumping.done() and not pumping.cancelled() and pumping.exception():
+        log.error("%s process failed: %r", child.name, pumping.exception())
+    pumping.cancel()
+    await child.stop_runner()
+    child.send({"type": "stopped"})
+    beat.cancel()
+    try:
+        await writer.drain()
+        writer.close()
+    except (ConnectionError, RuntimeError):
+        pass
+    return 0
+
+
+def run_child(child_class: type[ChildProcess], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
+    """main() of a child process: `python -m MODULE --fd N --log-level L`."""
+    parser = argparse.ArgumentParser(prog=f"hanode-{child_class.name}")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    setup_logging(args.log_level, process=child_class.name)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(serve(child_class, args.fd))
