@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping
+from typing import Any
 
 from hanode.config.model import AgentConfig
 from hanode.config.parse_vrrp import parse_instances, parse_scripts, parse_sync_groups
@@ -40,4 +40,3 @@ def parse_config(raw: Any, *, default_router_id: str = "hanode") -> tuple[AgentC
     if problems.errors:
         raise ConfigError(problems.items)
     return config, problems
-

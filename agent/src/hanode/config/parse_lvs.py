@@ -332,7 +332,7 @@ def _status_codes(reader: Reader) -> tuple[tuple[int, int], ...]:
     for i, item in enumerate(items):
         path = join(reader.at("status_code"), i) if isinstance(value, list) else reader.at("status_code")
         text = str(item).strip()
-        lo_text, _, hi_text = text.partition("-")
+        lo_text, _dash, hi_text = text.partition("-")
         try:
             lo, hi = int(lo_text), int(hi_text or lo_text)
         except ValueError:

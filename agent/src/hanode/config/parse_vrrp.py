@@ -100,7 +100,8 @@ def _instance_family(reader: Reader, vips: tuple, version: int, problems: Proble
     families = {vip.family for vip in vips}
     if len(families) > 1:
         problems.error(reader.at("virtual_ipaddresses"),
-                       "mixes IPv4 and IPv6 addresses: one instance advertises one family (put the other family in virtual_ipaddress_excluded or its own instance)")
+                       "mixes IPv4 and IPv6 addresses: one instance advertises one family "
+                       "(put the other family in virtual_ipaddress_excluded or its own instance)")
     family = families.pop() if len(families) == 1 else _family_of(reader.data.get("unicast_src_ip"), 4)
     if family == 6 and version != 3:
         problems.error(reader.at("version"), "IPv6 needs VRRP version 3")

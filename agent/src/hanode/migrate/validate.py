@@ -62,7 +62,7 @@ def _reason(problem: Problem) -> str:
 def validate(parsed: Parsed, *, default_router_id: str = "hanode", max_passes: int = 64) -> Validated:
     """Translates until the agent accepts; MigrationError when a refusal cannot be traced to a keyword."""
     exclude: dict[int, str] = {}
-    for _ in range(max_passes):
+    for _pass in range(max_passes):
         result = translate(parsed, exclude)
         try:
             config, problems = parse_config(result.config, default_router_id=default_router_id)

@@ -38,10 +38,10 @@ def _split_service(name: str) -> tuple[str, str | None]:
 def _host_port(text: str) -> tuple[str, str] | None:
     """'198.51.100.100:80' / '[2001:db8::1]:80' / '203.0.113.11' -> (host, port or '0')."""
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, _bracket, rest = text[1:].partition("]")
         return host, rest.lstrip(":") or "0"
     if text.count(":") == 1:
-        host, _, port = text.partition(":")
+        host, _colon, port = text.partition(":")
         return host, port
     return (text, "0") if text and ":" not in text else None
 
@@ -60,7 +60,7 @@ def keepalived_vs(name: str) -> str:
 
 def keepalived_rs(real_server: str, vs_name: str) -> str:
     """'203.0.113.11:80' of '198.51.100.100:80/TCP' -> '[203.0.113.11]:tcp:80' (the service's protocol)."""
-    _, protocol = _split_service(vs_name)
+    protocol = _split_service(vs_name)[1]
     parts = _host_port(real_server)
     if parts is None or protocol is None:
         return real_server

@@ -119,8 +119,8 @@ def _process(event: dict, router_id: str) -> Alert:
             + (f" and resumes its VRRP state ({kept}): a MASTER keeps its virtual addresses.\n" if kept else ".\n")
             + "Repeated restarts back off (1, 2, 4 ... 60 s); look for the cause in the agent's log "
               f"(journalctl -u hanode) and check `hanode status` on {router_id}.\n")
-    subject = f"[{router_id}] hanode {process} process " + ("hung: killed and restarted" if hung_s is not None
-                                                             else "restarted")
+    what = "hung: killed and restarted" if hung_s is not None else "restarted"
+    subject = f"[{router_id}] hanode {process} process {what}"
     return Alert(subject, body)
 
 

@@ -373,5 +373,3 @@ class Engine:
         if added:
             actions += [AddVips(added), SendGarp(added, cfg.garp.master_repeat)]
         return [Output(name, a, cfg, inst.params) for a in actions]
-
-

@@ -142,4 +142,3 @@ class NeighbourAnnouncer:
 
 def multicast_group(family: int) -> str:
     return IPV4_MCAST_GROUP if family == 4 else IPV6_MCAST_GROUP
-

@@ -386,4 +386,3 @@ class VrrpRunner:
         self.emit({"event": "conflict", "instance": output.instance, "peer": conflict.peer,
                    "peer_priority": conflict.peer_priority, "kind": conflict.kind, "detail": conflict.detail,
                    "vrid": output.config.virtual_router_id})
-
