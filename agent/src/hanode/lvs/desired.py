@@ -101,7 +101,7 @@ def virtual_server_state(vs: VirtualServer, health: Mapping[tuple[str, str], RsH
             live.append((rs, rs.weight if h.weight is None else h.weight))
         else:
             down.append(rs)
-    live_weight = sum(w for _, w in live)
+    live_weight = sum(w for _rs, w in live)
     up = next_quorum(vs, live_weight, previous)
     sorry = vs.sorry_server
     sorry_active = sorry is not None and not up

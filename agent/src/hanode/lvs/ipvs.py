@@ -20,7 +20,6 @@ Traps handled here (seen on a real kernel, see shared/reference/ipvs-lab.md):
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import socket
@@ -212,7 +211,7 @@ class _Requests:
                 data = await asyncio.wait_for(loop.sock_recv(sock, 1 << 20), timeout=30)
                 offset = 0
                 while offset + 16 <= len(data):
-                    length, kind, _, _, _ = struct.unpack_from("=IHHII", data, offset)
+                    length, kind, _flags, _seq, _pid = struct.unpack_from("=IHHII", data, offset)
                     if kind == NLMSG_DONE:
                         return out
                     if kind == NLMSG_ERROR:
@@ -237,7 +236,7 @@ class _Requests:
                 raise IpvsError(f"IPVS error replies lost ({exc}); the kernel state is unknown") from exc
             offset = 0
             while offset + 20 <= len(data):
-                length, kind, _, seq, _ = struct.unpack_from("=IHHII", data, offset)
+                length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", data, offset)
                 if kind == NLMSG_ERROR:
                     (error,) = struct.unpack_from("=i", data, offset + 16)
                     index = (seq - base) & 0xFFFFFFFF

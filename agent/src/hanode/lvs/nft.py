@@ -21,13 +21,14 @@ servers route via it (their default gateway), exactly as keepalived/IPVS NAT nee
 added, so real servers see the client's address. Conntrack keeps established connections on the
 destination chosen for their first packet, so moving slots (a weight change) never moves them.
 
-Which slots a destination owns is kept by slots.SlotTable: a weight change touches O(change) slot elements
-and the rule's modulus, never the whole map. (The kernel itself still spends time linear in the size of an
+Which slots a destination owns is kept by slots.SlotTable: a weight change touches O(change) slot elements and
+the rule's modulus, never the whole map. (The kernel itself still spends time linear in the size of an
 interval map on every transaction that touches it: ~1.5 ms of CPU with 10,000 runs on Linux 6.18, against
-~0.05 ms for the weight map, a hash. A per-slot hash map would avoid that but needs sum(weights) elements.) apply(ops) is one netlink transaction (nftnl.Batch) on a socket
-the backend keeps open: weight-map and slot-map elements, the rule replaced in place by its handle, and the
-removal of services. Only new tables and the chain/maps of a new service go through an `nft -f` script first
-(the `nft` tool reads every element of the ruleset before it changes any, ~100 ms with 10,000).
+~0.05 ms for the weight map, a hash. A per-slot hash map would avoid that but needs sum(weights) elements.)
+apply(ops) is one netlink transaction (nftnl.Batch) on a socket the backend keeps open: weight-map and
+slot-map elements, the rule replaced in place by its handle, and the removal of services. Only new tables and
+the chain/maps of a new service go through an `nft -f` script first (the `nft` tool reads every element of the
+ruleset before it changes any, ~100 ms with 10,000).
 dump() rebuilds the kernel-shaped state from `nft -j list table`: weights from the w_ maps; the slot maps,
 rule handles and moduli for the backend's own bookkeeping. A destination whose slots do not match its weight
 is reported with weight -1 (no desired weight), so the next plan sets it again; a service whose slot map is
@@ -174,7 +175,7 @@ class NftBackend:
         self.state = None                           # until the kernel confirms: a failure means "dump again"
         script = render_structure(ops, before, self.tables)
         if script.lines:
-            _, err, rc = await self._run(["-f", "-"], script.text())
+            _out, err, rc = await self._run(["-f", "-"], script.text())
             if rc != 0:
                 return [f"nft transaction of {len(ops)} ops failed: {err.strip()}"]
             self.tables |= {op.service.key.family for op in ops if isinstance(op, AddService)}
@@ -199,7 +200,7 @@ class NftBackend:
             if not any(k.family == family for k in state):
                 script.add(f"delete table {FAMILIES[family]} {TABLE}")
         if script.lines:
-            _, err, rc = await self._run(["-f", "-"], script.text())
+            _out, err, rc = await self._run(["-f", "-"], script.text())
             if rc != 0:
                 raise NftError(f"cannot delete the hanode tables: {err.strip()}")
         self.tables = set()
@@ -432,7 +433,7 @@ def _render_slots(parts: _Parts, key: ServiceKey, dks: set[DestKey], entry: Entr
     info.orphans = set()
     removed, added = table.take_changes()
     parts.elements("del", family, f"d_{chain}",
-                   [e for first, last, _ in removed for e in nftnl.run_elements(first, last, None)],
+                   [e for first, last, _owner in removed for e in nftnl.run_elements(first, last, None)],
                    f"delete {len(removed)} slot ranges of {key}")
     parts.elements("add", family, f"d_{chain}",
                    [e for first, last, dk in added for e in nftnl.run_elements(first, last, nftnl.dest_value(*dk))],

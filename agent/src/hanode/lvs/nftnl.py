@@ -285,7 +285,7 @@ def parse_messages(data: bytes) -> list[Reply]:
     while offset < len(data):
         if offset + 16 > len(data):
             raise NftnlError(f"truncated netlink header at byte {offset}")
-        length, kind, flags, seq, _ = HEADER.unpack_from(data, offset)
+        length, kind, flags, seq, _pid = HEADER.unpack_from(data, offset)
         if length < 16 or offset + length > len(data):
             raise NftnlError(f"netlink message at byte {offset} claims {length} bytes, {len(data) - offset} left")
         out.append(Reply(kind, flags, seq, data[offset + 16:offset + length]))

@@ -66,7 +66,7 @@ def plan(desired: Mapping[ServiceKey, Entry], actual: Mapping[ServiceKey, Entry]
         have = actual.get(key)
         if have is None:
             groups[AddService].append(AddService(want.service))
-            groups[AddDest].extend(AddDest(key, d) for _, d in sorted(want.dests.items()))
+            groups[AddDest].extend(AddDest(key, d) for _dk, d in sorted(want.dests.items()))
             continue
         if want.service.normalized() != have.service.normalized():
             groups[EditService].append(EditService(want.service, have.service))

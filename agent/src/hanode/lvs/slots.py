@@ -172,7 +172,7 @@ class SlotTable:
         for run in [self._run(first) for first in sorted(self._firsts[owner], reverse=True)]:
             if k == 0:
                 break
-            first, last, _ = run
+            first, last, _owner = run
             take = min(k, last - first + 1)
             k -= take
             self._remove(run)
