@@ -261,7 +261,7 @@ class Lab:
         self.timings["down_s"] = time.monotonic() - started
 
     def _claim(self) -> None:
-        for _ in range(50):
+        for _attempt in range(50):
             prefix = self._wanted_prefix or topo.generated_prefix(secrets.token_hex(3))
             t = topo.build(prefix, *self.counts)
             workdir = self.workdir_root / prefix
@@ -526,7 +526,7 @@ table bridge {NFT_TABLE} {{
         proc = self.run(client, argv, check=False, timeout=timeout + 5)
         if proc.returncode != 0:
             raise LabHttpError(f"GET {url} from {self.host(client).name}: curl exit {proc.returncode}: {proc.stderr.strip()}")
-        body, _, code = proc.stdout.rpartition("\n")
+        body, _newline, code = proc.stdout.rpartition("\n")
         return int(code), body
 
     def sniff_vrrp(self, bridge: str = "lan", timeout: float = 10.0) -> VrrpSniffer:

@@ -23,7 +23,8 @@ class CommandError(subprocess.CalledProcessError):
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float | None = DEFAULT_TIMEOUT,
         input: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout)
+    # check=False: a failure is raised below as CommandError, whose message carries stderr
+    proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise CommandError(proc.returncode, proc.args, proc.stdout, proc.stderr)
     return proc

@@ -154,7 +154,7 @@ class AgentHandle(ProcessHandle):
 
     def _ctl(self, args: list[str], timeout: float) -> subprocess.CompletedProcess:
         return subprocess.run(hanode_argv() + args, capture_output=True, text=True, timeout=timeout,
-                              env=python_env())
+                              env=python_env(), check=False)  # callers report the exit status with stderr
 
     def status(self, timeout: float = 5.0) -> dict:
         """`hanode status --json --socket ...`, parsed."""
