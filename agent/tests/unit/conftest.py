@@ -9,7 +9,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pure_helpers import *  # noqa: E402,F401,F403 - older tests import the helpers from conftest
 from pure_helpers import FakeClock  # noqa: E402
 
 

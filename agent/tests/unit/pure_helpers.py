@@ -6,13 +6,12 @@ unit and integration suites in one session (each has a conftest.py)."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
 
-try:
-    import hanode  # noqa: F401
-except ImportError:  # a checkout whose agent is not installed in this Python
+if importlib.util.find_spec("hanode") is None:  # a checkout whose agent is not installed in this Python
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from hanode.config.model import AgentConfig  # noqa: E402
@@ -66,7 +65,7 @@ def config_raw(instances: dict | None = None, scripts: dict | None = None, group
 
 def make_config(instances: dict | None = None, scripts: dict | None = None, groups: dict | None = None,
                 **top: Any) -> AgentConfig:
-    config, _ = parse_config(copy.deepcopy(config_raw(instances, scripts, groups, **top)))
+    config, _problems = parse_config(copy.deepcopy(config_raw(instances, scripts, groups, **top)))
     return config
 
 

@@ -67,14 +67,14 @@ def test_a_full_instance_parses_into_the_model():
 
 
 def test_defaults_follow_keepalived():
-    vi, _ = only(instance_raw())
+    vi, _problems = only(instance_raw())
     assert (vi.version, vi.priority, vi.advert_int_cs, vi.initial_state, vi.nopreempt) == (2, 100, 100, "BACKUP", False)
     assert vi.family == 4 and vi.authentication is None
     assert vi.garp == GarpSettings(master_delay_ms=5000, master_repeat=5, master_refresh_ms=0)
 
 
 def test_a_script_given_as_a_string():
-    config, _ = parse(config_raw({"VI_1": instance_raw(track_scripts=["chk"])}, scripts={"chk": "/bin/true"}))
+    config, _problems = parse(config_raw({"VI_1": instance_raw(track_scripts=["chk"])}, scripts={"chk": "/bin/true"}))
     assert config.vrrp_scripts["chk"].script == "/bin/true"
     assert config.vrrp_scripts["chk"].interval_ms == 1000
 
@@ -181,7 +181,7 @@ def test_ipv6_vip_cannot_have_a_label_or_brd():
     ({"address": VIP4, "prefix": 24, "brd": "198.51.100.255"}, Vip(VIP4, 24, 4, broadcast="198.51.100.255")),
 ])
 def test_vip_string_and_mapping_forms(text, expected):
-    vi, _ = only(instance_raw(virtual_ipaddresses=[text]))
+    vi, _problems = only(instance_raw(virtual_ipaddresses=[text]))
     assert vi.vips == (expected,)
 
 
@@ -191,7 +191,7 @@ def test_vip_text_round_trips_keepalived_form():
 
 
 def test_ipv6_instance():
-    vi, _ = only(instance_raw(version=3, virtual_ipaddresses=[VIP6, "2001:db8:100::101/64"]))
+    vi, _problems = only(instance_raw(version=3, virtual_ipaddresses=[VIP6, "2001:db8:100::101/64"]))
     assert vi.family == 6
     assert vi.vips == (Vip(VIP6, 128, 6), Vip("2001:db8:100::101", 64, 6))
 
@@ -231,8 +231,8 @@ def test_sync_group_errors(groups, line):
 
 
 def test_sync_group_parses():
-    config, _ = parse(config_raw({"VI_1": instance_raw(), "VI_2": instance_raw(virtual_router_id=52)},
-                                 groups={"G": {"group": ["VI_1", "VI_2"], "notify_master": "/bin/true"}}))
+    config, _problems = parse(config_raw({"VI_1": instance_raw(), "VI_2": instance_raw(virtual_router_id=52)},
+                                         groups={"G": {"group": ["VI_1", "VI_2"], "notify_master": "/bin/true"}}))
     assert config.vrrp_sync_groups["G"].group == ("VI_1", "VI_2")
     assert config.sync_group_of("VI_2").name == "G" and config.sync_group_of("VI_3") is None
 
@@ -481,6 +481,6 @@ def test_a_missing_script_is_an_error_even_without_script_security(safe_dir):
 
 
 def test_unknown_script_user_is_refused(safe_dir):
-    config, _ = parse_config({"script_user": "no-such-user-hanode", "vrrp_instances": {}})
+    config, _problems = parse_config({"script_user": "no-such-user-hanode", "vrrp_instances": {}})
     problems = check_config_security(str(write_config(safe_dir / "x.yml", "/bin/true")), config)
     assert [str(p) for p in problems] == ["script_user: user 'no-such-user-hanode' does not exist"]

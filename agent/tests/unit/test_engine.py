@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from pure_helpers import (OWN4, OWN6, PEER4, PEER6, VIP4, VIP6, FakeClock, iface, instance_raw, links, make_config,
-                      wire_advert)
+                          wire_advert)
 from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp, State,
                                  StateChanged)
 from hanode.vrrp.engine import Engine, Output, Received, primary_address
@@ -46,7 +46,6 @@ class Harness:
 
     def stats(self, name="VI_1") -> dict:
         return self.engine.instances[name].state.stats
-
 
 
 def actions(outputs, kind=None, instance=None):
@@ -194,7 +193,7 @@ def test_two_nodes_elect_the_higher_priority_and_hand_over_on_shutdown():
 
     deliver(OWN4, a.start(clock.now_us))
     deliver(PEER4, b.start(clock.now_us))
-    for _ in range(30 * 100):              # 30 s in 10 ms steps
+    for _step in range(30 * 100):          # 30 s in 10 ms steps
         clock.advance(ms=10)
         for addr, node in nodes.items():
             deliver(addr, node.tick(clock.now_us))
@@ -206,7 +205,7 @@ def test_two_nodes_elect_the_higher_priority_and_hand_over_on_shutdown():
     # A stops: priority 0, then B takes over after Skew_Time (0.609 s), not the full down interval
     stop_at = clock.now_us
     deliver(OWN4, a.shutdown(clock.now_us))
-    for _ in range(100):
+    for _step in range(100):
         clock.advance(ms=10)
         deliver(PEER4, b.tick(clock.now_us))
     state_b = b.instances["VI_1"].state
@@ -254,13 +253,13 @@ def test_sync_group_one_fault_makes_all_fault_naming_the_member_and_back():
     h.run_for(3_700_000)
     h.clock.advance(ms=100)
     out = h.take(h.engine.set_interfaces(group_links(eth1_up=False), h.clock.now_us))
-    assert {(n, new) for n, _, new in transitions(out)} == {("VI_1", State.FAULT), ("VI_2", State.FAULT)}
+    assert {(n, new) for n, _old, new in transitions(out)} == {("VI_1", State.FAULT), ("VI_2", State.FAULT)}
     assert h.engine.instances["VI_2"].state.fault_reasons == ("interface eth1 down",)
     assert h.engine.instances["VI_1"].state.fault_reasons == ("sync group G: VI_2 in FAULT (interface eth1 down)",)
     assert actions(out, SendAdvert, "VI_1") == [SendAdvert(0)]      # the MASTER says goodbye
     assert h.engine.group_states["G"] == State.FAULT
     out = h.take(h.engine.set_interfaces(group_links(), h.clock.now_us))
-    assert {(n, new) for n, _, new in transitions(out)} == {("VI_1", State.BACKUP), ("VI_2", State.BACKUP)}
+    assert {(n, new) for n, _old, new in transitions(out)} == {("VI_1", State.BACKUP), ("VI_2", State.BACKUP)}
     assert h.engine.group_states["G"] == State.BACKUP
 
 
@@ -276,7 +275,7 @@ def test_sync_group_member_does_not_preempt_while_another_member_follows_a_maste
     assert h.engine.want_master == {"VI_2"}
     # The other master goes away: VI_1 times out too, and the whole group takes over.
     out = h.run_for(4_000_000)
-    assert {(n, new) for n, _, new in transitions(out)} == {("VI_1", State.MASTER), ("VI_2", State.MASTER)}
+    assert {(n, new) for n, _old, new in transitions(out)} == {("VI_1", State.MASTER), ("VI_2", State.MASTER)}
     assert h.engine.group_states["G"] == State.MASTER and h.engine.want_master == set()
 
 
@@ -407,7 +406,7 @@ def test_reconfigure_stops_a_removed_instance_with_priority_zero():
     h = Harness(two_config(), resume=MASTER)
     old_cfg = h.engine.instances["VI_1"].config
     out = h.engine.reconfigure(make_config({"VI_2": instance_raw(virtual_router_id=52,
-                                                                  virtual_ipaddresses=["198.51.100.110/24"])}),
+                                                                 virtual_ipaddresses=["198.51.100.110/24"])}),
                                h.clock.now_us)
     assert [(o.instance, type(o.action).__name__) for o in out] == [
         ("VI_1", "SendAdvert"), ("VI_1", "DelVips"), ("VI_1", "StateChanged")]
@@ -490,7 +489,7 @@ def test_reconfigure_of_a_backup_to_a_slower_advert_interval_does_not_take_over(
     out = h.engine.reconfigure(one(version=version, advert_int=5), h.clock.now_us)
     assert out == []
     h.run_for(600_000)                      # the master's next advert was already due 1 s after its last
-    for _ in range(8):
+    for _advert in range(8):
         h.rx(wire_advert(PEER4, 200, version=version, interval_cs=500))
         h.run_for(5_000_000)
     assert transitions(h.outputs) == [("VI_1", State.INIT, State.BACKUP)]

@@ -41,13 +41,13 @@ def run(p: fsm.Params, st: fsm.InstanceState, events: list[tuple[int, object]]) 
 
 
 def as_master(p: fsm.Params, now: int = T0) -> fsm.InstanceState:
-    st, _ = started(p, now, resume_master=True)
+    st, _actions = started(p, now, resume_master=True)
     assert st.state == State.MASTER
     return st
 
 
 def as_backup(p: fsm.Params, now: int = T0) -> fsm.InstanceState:
-    st, _ = started(p, now)
+    st, _actions = started(p, now)
     assert st.state == State.BACKUP
     return st
 
@@ -101,9 +101,9 @@ def test_step_never_mutates_its_input():
     p = params()
     st = new_state(p)
     snapshot = (st.state, dict(st.stats), st.master_down_at_us)
-    st2, _ = step(p, st, Start(), T0)
+    st2, _actions = step(p, st, Start(), T0)
     assert (st.state, dict(st.stats), st.master_down_at_us) == snapshot
-    st3, _ = step(p, st2, Tick(), st2.master_down_at_us)
+    st3, _actions = step(p, st2, Tick(), st2.master_down_at_us)
     assert st2.state == State.BACKUP and st2.stats["become_master"] == 0
     assert st3.state == State.MASTER
 
@@ -175,7 +175,7 @@ def test_nopreempt_keeps_a_lower_priority_master_forever():
     st = as_backup(p)
     for k in range(1, 100):
         now = T0 + k * SECOND
-        st, _ = step(p, st, Advert(PEER4, 50, 100), now)
+        st, _actions = step(p, st, Advert(PEER4, 50, 100), now)
         st, actions = step(p, st, Tick(), now + SECOND - 1)
         assert st.state == State.BACKUP and actions == []
 
@@ -193,16 +193,16 @@ class TestPreemptDelay:
         p = self.p()
         st = as_backup(p)
         t1 = T0 + SECOND
-        st, _ = step(p, st, Advert(PEER4, 100, 100), t1)
+        st, _actions = step(p, st, Advert(PEER4, 100, 100), t1)
         assert st.preempt_at_us == t1 + self.DELAY
         for k in range(2, 6):   # t1+1 s .. t1+4 s: still delaying, each advert resets the down timer
             now = T0 + k * SECOND
-            st, _ = step(p, st, Advert(PEER4, 100, 100), now)
+            st, _actions = step(p, st, Advert(PEER4, 100, 100), now)
             assert st.master_down_at_us == now + master_down_interval_us(150, 100, 2)
             assert st.preempt_at_us == t1 + self.DELAY          # not restarted by later adverts
         last_accepted = T0 + 5 * SECOND
         for k in range(6, 9):   # the delay has passed: discarded, the down timer keeps running
-            st, _ = step(p, st, Advert(PEER4, 100, 100), T0 + k * SECOND)
+            st, _actions = step(p, st, Advert(PEER4, 100, 100), T0 + k * SECOND)
             assert st.master_down_at_us == last_accepted + master_down_interval_us(150, 100, 2)
         st, actions = step(p, st, Tick(), st.master_down_at_us - 1)
         assert st.state == State.BACKUP
@@ -214,19 +214,19 @@ class TestPreemptDelay:
     def test_higher_or_equal_advert_cancels_the_delay(self, peer):
         p = self.p()
         st = as_backup(p)
-        st, _ = step(p, st, Advert(PEER4, 100, 100), T0 + SECOND)
+        st, _actions = step(p, st, Advert(PEER4, 100, 100), T0 + SECOND)
         assert st.preempt_at_us is not None
-        st, _ = step(p, st, Advert(PEER4, peer, 100), T0 + 2 * SECOND)
+        st, _actions = step(p, st, Advert(PEER4, peer, 100), T0 + 2 * SECOND)
         assert st.preempt_at_us is None
         # the next lower advert starts a fresh delay from its own time
-        st, _ = step(p, st, Advert(PEER4, 100, 100), T0 + 3 * SECOND)
+        st, _actions = step(p, st, Advert(PEER4, 100, 100), T0 + 3 * SECOND)
         assert st.preempt_at_us == T0 + 3 * SECOND + self.DELAY
 
     def test_without_delay_the_first_lower_advert_is_discarded(self):
         p = params(base_priority=150)
         st = as_backup(p)
         due = st.master_down_at_us
-        st, _ = step(p, st, Advert(PEER4, 100, 100), T0 + SECOND)
+        st, _actions = step(p, st, Advert(PEER4, 100, 100), T0 + SECOND)
         assert st.master_down_at_us == due and st.preempt_at_us is None
 
 
@@ -234,14 +234,14 @@ def test_v3_backup_adopts_the_masters_interval():
     p = params(version=3, advert_int_cs=100)
     st = as_backup(p)
     now = T0 + SECOND
-    st, _ = step(p, st, Advert(PEER4, 200, 50), now)
+    st, _actions = step(p, st, Advert(PEER4, 200, 50), now)
     assert st.master_adver_int_cs == 50
     assert st.master_down_at_us == now + 3 * 500_000 + skew_time_us(100, 50, 3)
     # priority 0 then uses the adopted interval for Skew_Time
-    st, _ = step(p, st, Advert(PEER4, 0, 50), now + 100)
+    st, _actions = step(p, st, Advert(PEER4, 0, 50), now + 100)
     assert st.master_down_at_us == now + 100 + skew_time_us(100, 50, 3)
     # once MASTER it advertises its own interval again
-    st, _ = step(p, st, Tick(), st.master_down_at_us)
+    st, _actions = step(p, st, Tick(), st.master_down_at_us)
     assert st.state == State.MASTER and st.master_adver_int_cs == 100
     assert st.advert_at_us == st.last_transition_us + SECOND
 
@@ -250,7 +250,7 @@ def test_v2_backup_keeps_its_own_interval():
     p = params(version=2, advert_int_cs=100)
     st = as_backup(p)
     now = T0 + SECOND
-    st, _ = step(p, st, Advert(PEER4, 200, 300), now)
+    st, _actions = step(p, st, Advert(PEER4, 200, 300), now)
     assert st.master_adver_int_cs == 100
     assert st.master_down_at_us == now + 3_609_375
 
@@ -258,7 +258,7 @@ def test_v2_backup_keeps_its_own_interval():
 def test_v3_lower_priority_advert_discarded_under_preempt_does_not_adopt_interval():
     p = params(version=3, base_priority=150)
     st = as_backup(p)
-    st, _ = step(p, st, Advert(PEER4, 100, 20), T0 + SECOND)
+    st, _actions = step(p, st, Advert(PEER4, 100, 20), T0 + SECOND)
     assert st.master_adver_int_cs == 100
 
 
@@ -387,8 +387,8 @@ def test_fault_from_backup_stops_the_down_timer_and_ignores_adverts():
 @pytest.mark.parametrize("priority, after", [(100, State.BACKUP), (255, State.MASTER)])
 def test_fault_cleared(priority, after):
     p = params(base_priority=priority)
-    st, _ = started(p)
-    st, _ = step(p, st, SetFault(("x",)), T0 + SECOND)
+    st, _actions = started(p)
+    st, _actions = step(p, st, SetFault(("x",)), T0 + SECOND)
     st, actions = step(p, st, SetFault(("x", "y")), T0 + 2 * SECOND)   # more reasons: still FAULT, no change
     assert actions == [] and st.state == State.FAULT
     now = T0 + 3 * SECOND
@@ -427,7 +427,7 @@ def test_drain_a_master_hands_over_with_priority_zero():
 def test_enable_rearms_the_down_timer():
     p = params()
     st = as_backup(p)
-    st, _ = step(p, st, SetDrain(True), T0 + SECOND)
+    st, _actions = step(p, st, SetDrain(True), T0 + SECOND)
     assert st.master_down_at_us is None
     now = T0 + 2 * SECOND
     st, actions = step(p, st, SetDrain(False), now)
@@ -438,8 +438,8 @@ def test_enable_rearms_the_down_timer():
 
 def test_drained_owner_starts_as_backup_and_sync_group_cannot_force_it():
     p = params(base_priority=255)
-    st, _ = step(p, new_state(p), SetDrain(True), T0)
-    st, _ = step(p, st, Start(resume_master=True), T0)
+    st, _actions = step(p, new_state(p), SetDrain(True), T0)
+    st, _actions = step(p, st, Start(resume_master=True), T0)
     assert st.state == State.BACKUP
     st, actions = step(p, st, ForceState(State.MASTER, "sync group"), T0 + 1)
     assert st.state == State.BACKUP and actions == []
@@ -503,7 +503,7 @@ def test_no_second_burst_when_master_delay_is_zero_and_garp_stops_with_master():
     p = params()
     st = as_master(p)
     assert st.garp_delay_at_us == T0 + 5 * SECOND
-    st, _ = step(p, st, Advert(PEER4, 200, 100), T0 + SECOND)
+    st, _actions = step(p, st, Advert(PEER4, 200, 100), T0 + SECOND)
     assert st.garp_delay_at_us is None
     assert st.deadlines() == [st.master_down_at_us]     # only the down timer is left
 
@@ -515,14 +515,14 @@ def test_no_second_burst_when_master_delay_is_zero_and_garp_stops_with_master():
 ])
 def test_set_priority_clamps_and_never_lowers_the_owner(base, asked, effective):
     p = params(base_priority=base)
-    st, _ = step(p, new_state(p), SetPriority(asked), T0)
+    st, _actions = step(p, new_state(p), SetPriority(asked), T0)
     assert st.effective_priority == effective
 
 
 def test_master_advertises_its_effective_priority():
     p = params()
     st = as_master(p)
-    st, _ = step(p, st, SetPriority(80), T0 + 1)
+    st, _actions = step(p, st, SetPriority(80), T0 + 1)
     st, actions = step(p, st, Tick(), T0 + SECOND)
     assert adverts(actions) == [80]
 
@@ -532,14 +532,14 @@ def test_master_advertises_its_effective_priority():
 def test_counters_over_a_full_life():
     p = params()
     st = as_backup(p)
-    st, _ = step(p, st, Advert(PEER4, 0, 100), T0 + SECOND)               # pri_zero_rcvd 1
-    st, _ = step(p, st, Tick(), st.master_down_at_us)                      # MASTER: become 1, sent 1
+    st, _actions = step(p, st, Advert(PEER4, 0, 100), T0 + SECOND)               # pri_zero_rcvd 1
+    st, _actions = step(p, st, Tick(), st.master_down_at_us)                      # MASTER: become 1, sent 1
     t = st.last_transition_us
-    st, _ = run(p, st, [(t + k * SECOND, Tick()) for k in range(1, 4)])     # sent 4
-    st, _ = step(p, st, Advert(PEER4, 0, 100), t + 3_500_000)              # pri_zero_rcvd 2, sent 5
-    st, _ = step(p, st, Advert(PEER4, 200, 100), t + 3_600_000)            # BACKUP: release 1, yield advert: sent 6
-    st, _ = step(p, st, Tick(), st.master_down_at_us)                      # MASTER: become 2, sent 7
-    st, _ = step(p, st, Shutdown(), st.last_transition_us + 1)             # sent 8, pri_zero_sent 1, release 2
+    st, _actions = run(p, st, [(t + k * SECOND, Tick()) for k in range(1, 4)])     # sent 4
+    st, _actions = step(p, st, Advert(PEER4, 0, 100), t + 3_500_000)              # pri_zero_rcvd 2, sent 5
+    st, _actions = step(p, st, Advert(PEER4, 200, 100), t + 3_600_000)            # BACKUP: release 1, yield advert: sent 6
+    st, _actions = step(p, st, Tick(), st.master_down_at_us)                      # MASTER: become 2, sent 7
+    st, _actions = step(p, st, Shutdown(), st.last_transition_us + 1)             # sent 8, pri_zero_sent 1, release 2
     stats = st.stats
     assert (stats["become_master"], stats["release_master"], stats["advert_sent"], stats["pri_zero_sent"],
             stats["pri_zero_rcvd"]) == (2, 2, 8, 1, 2)
@@ -553,7 +553,7 @@ def test_force_state_follows_the_sync_group_only_between_backup_and_master():
     assert st.state == State.MASTER and actions[-1].reason == "sync group G: VI_2 became MASTER"
     st, actions = step(p, st, ForceState(State.BACKUP, "sync group G: VI_2 became BACKUP"), T0 + 2)
     assert st.state == State.BACKUP and DelVips(VIPS) in actions
-    st, _ = step(p, st, SetFault(("x",)), T0 + 3)
+    st, _actions = step(p, st, SetFault(("x",)), T0 + 3)
     st, actions = step(p, st, ForceState(State.MASTER, "sync"), T0 + 4)
     assert st.state == State.FAULT and actions == []
 

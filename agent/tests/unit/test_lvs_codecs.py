@@ -78,7 +78,7 @@ def test_ipvs_requests_skip_dest_deletes_implied_by_a_service_delete():
 
 def test_ipvs_weight_change_is_a_set_dest_request():
     key = ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)
-    cmd, _ = ipvs.encode_op(EditDest(key, Dest(DestKey("203.0.113.11", 80), 5), Dest(DestKey("203.0.113.11", 80), 3)), {})
+    cmd, _attrs = ipvs.encode_op(EditDest(key, Dest(DestKey("203.0.113.11", 80), 5), Dest(DestKey("203.0.113.11", 80), 3)), {})
     assert cmd == ipvs.CMD["set_dest"] == 6
 
 

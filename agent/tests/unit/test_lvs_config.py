@@ -59,7 +59,7 @@ def kernel(monkeypatch):
 
 
 def test_the_issue_example_parses_with_units_in_ms():
-    lvs, _ = parse(BASE)
+    lvs, _problems = parse(BASE)
     (vs,) = lvs.virtual_servers
     assert (lvs.backend, vs.protocol, vs.delay_loop_ms, vs.name) == ("nftables", "TCP", 2000, "198.51.100.100:80/TCP")
     rs = vs.real_servers[0]
@@ -72,13 +72,13 @@ def test_the_issue_example_parses_with_units_in_ms():
 
 
 def test_no_section_means_no_virtual_servers():
-    lvs, _ = parse({})
+    lvs, _problems = parse({})
     assert lvs.virtual_servers == () and lvs.backend == "auto" and not lvs.keep_on_stop
 
 
 def test_top_level_keys():
     raw = dict(BASE, lb_keep_on_stop=True, lb_reconcile_interval=2.5)
-    lvs, _ = parse(raw)
+    lvs, _problems = parse(raw)
     assert lvs.keep_on_stop and lvs.reconcile_interval_ms == 2500
     assert errors(dict(BASE, lb_backend="lvs")) == ["lb_backend: must be one of auto, ipvs, nftables, got 'lvs'"]
 
@@ -86,8 +86,8 @@ def test_top_level_keys():
 def test_check_options_inherit_from_real_and_virtual_server():
     raw = with_vs(connect_timeout=3, retry=4)
     raw["virtual_servers"][0]["real_servers"][1].update(retry=5, delay_before_retry=0.5,
-                                                       checks=[{"type": "TCP_CHECK"}, {"type": "PING_CHECK", "retry": 0}])
-    lvs, _ = parse(raw)
+                                                        checks=[{"type": "TCP_CHECK"}, {"type": "PING_CHECK", "retry": 0}])
+    lvs, _problems = parse(raw)
     a, b = lvs.virtual_servers[0].real_servers[1].checks
     assert (a.connect_timeout_ms, a.retry, a.delay_before_retry_ms) == (3000, 5, 500)
     assert (b.retry, b.connect_timeout_ms) == (0, 3000)
@@ -187,7 +187,7 @@ def test_nftables_names_a_defaulted_scheduler():
 
 @pytest.mark.parametrize("algo", ["rr", "wrr", "sh", "dh"])
 def test_nftables_accepts_its_schedulers(algo):
-    lvs, _ = parse(with_vs(lb_algo=algo))
+    lvs, _problems = parse(with_vs(lb_algo=algo))
     assert lvs.virtual_servers[0].lb_algo == algo
 
 
@@ -196,7 +196,7 @@ def test_ipvs_takes_everything():
                lb_backend="ipvs")
     raw["virtual_servers"].append({"fwmark": 7, "protocol": "UDP", "ops": True, "lb_algo": "mh",
                                    "real_servers": [{"address": "203.0.113.11"}]})
-    lvs, _ = parse(raw)
+    lvs, _problems = parse(raw)
     assert lvs.virtual_servers[0].persistence_granularity == "24"
     assert lvs.virtual_servers[1].ops
 
@@ -211,7 +211,7 @@ def test_auto_validates_for_a_kernel_without_ipvs(kernel):
 
 def test_auto_accepts_ipvs_configs_on_a_kernel_with_ipvs(kernel):
     kernel(True)
-    lvs, _ = parse(dict(with_vs(lb_algo="lc"), lb_backend="auto"))
+    lvs, _problems = parse(dict(with_vs(lb_algo="lc"), lb_backend="auto"))
     assert lvs.virtual_servers[0].lb_algo == "lc"
 
 
@@ -220,7 +220,7 @@ def test_scripts_are_registered_for_the_security_check():
     raw["virtual_servers"][0]["real_servers"][1].update(
         notify_down="/usr/local/bin/rs_down", checks=[{"type": "MISC_CHECK", "misc_path": "/usr/local/bin/probe",
                                                        "misc_dynamic": True, "misc_timeout": 3}])
-    config, _ = parse_config(raw)
+    config, _problems = parse_config(raw)
     assert config.sections["scripts"] == [
         ("virtual_servers[0].quorum_up", "/usr/local/bin/vs_up"),
         ("virtual_servers[0].real_servers[1].notify_down", "/usr/local/bin/rs_down"),

@@ -58,22 +58,22 @@ def test_misc_dynamic_weight_replaces_the_configured_one():
 def test_nat_destination_defaults_to_the_service_port_and_method():
     v = VirtualServer(address="198.51.100.100", port=80, lb_kind="DR",
                       real_servers=(RealServer("203.0.113.11"),))
-    state, _ = desired_state(LvsConfig(virtual_servers=(v,)), {})
+    state, _quorum = desired_state(LvsConfig(virtual_servers=(v,)), {})
     (dest,) = state[service_key(v)].dests.values()
     assert dest.key == DestKey("203.0.113.11", 80) and dest.fwd_method == "DR"
 
 
 def test_quorum_hysteresis_goes_down_below_quorum_minus_h_and_up_at_quorum_plus_h():
     v = vs(6, quorum=4, hysteresis=1)                      # up -> down when < 3, down -> up when >= 5
-    _, q = weights_of(v, health(v))
+    _weights, q = weights_of(v, health(v))
     assert q == QuorumState(True, 6, 3)
-    _, q = weights_of(v, health(v, 0, 1, 2), q)             # 3 live: still up (3 is not < 3)
+    _weights, q = weights_of(v, health(v, 0, 1, 2), q)      # 3 live: still up (3 is not < 3)
     assert q.up
-    _, q = weights_of(v, health(v, 0, 1, 2, 3), q)          # 2 live: down
+    _weights, q = weights_of(v, health(v, 0, 1, 2, 3), q)   # 2 live: down
     assert q == QuorumState(False, 2, 5)
-    _, q = weights_of(v, health(v, 0, 1), q)                # 4 live: stays down (needs 5)
+    _weights, q = weights_of(v, health(v, 0, 1), q)         # 4 live: stays down (needs 5)
     assert not q.up
-    _, q = weights_of(v, health(v, 0), q)                   # 5 live: up again
+    _weights, q = weights_of(v, health(v, 0), q)            # 5 live: up again
     assert q.up and q.threshold == 3
 
 
@@ -84,8 +84,8 @@ def test_first_evaluation_needs_quorum_plus_hysteresis():
 
 def test_quorum_lost_without_weight_even_when_quorum_is_zero_plus_h():
     v = vs(2, quorum=1, hysteresis=5)
-    _, q = weights_of(v, health(v), QuorumState(True, 2, -4))
-    _, q = weights_of(v, health(v, 0, 1), q)
+    _weights, q = weights_of(v, health(v), QuorumState(True, 2, -4))
+    _weights, q = weights_of(v, health(v, 0, 1), q)
     assert not q.up and q.live_weight == 0
 
 
@@ -102,9 +102,9 @@ def test_sorry_server_replaces_the_pool_while_quorum_is_lost():
 def test_sorry_server_with_inhibit_and_inhibited_servers_stay_at_weight_zero():
     v = vs(2, [1, 1], quorum=2, inhibit_on_failure=True,
            sorry_server=SorryServer("203.0.113.50", 8080, inhibit=True))
-    up, _ = weights_of(v, health(v))
+    up, _quorum = weights_of(v, health(v))
     assert up == {"203.0.113.11:8080": 1, "203.0.113.12:8080": 1, "203.0.113.50:8080": 0}
-    down, _ = weights_of(v, health(v, 0))
+    down, _quorum = weights_of(v, health(v, 0))
     assert down == {"203.0.113.11:8080": 0, "203.0.113.12:8080": 0, "203.0.113.50:8080": 1}
 
 
@@ -131,13 +131,13 @@ def test_fwmark_and_ipv6_services_are_keyed_like_the_kernel():
     mark = VirtualServer(fwmark=7, protocol="UDP", lb_algo="rr", real_servers=(RealServer("203.0.113.11"),))
     six = VirtualServer(address="2001:DB8:100::100", port=53, protocol="UDP", lb_algo="sh",
                         real_servers=(RealServer("2001:db8:203::11", 53),))
-    state, _ = desired_state(LvsConfig(virtual_servers=(mark, six)), {})
+    state, _quorum = desired_state(LvsConfig(virtual_servers=(mark, six)), {})
     assert {str(k) for k in state} == {"FWM 7 IPv4", "UDP [2001:db8:100::100]:53"}
     assert state[service_key(mark)].dests == {DestKey("203.0.113.11", 0): state[service_key(mark)].dests[DestKey("203.0.113.11", 0)]}
 
 
 def test_persistence_sets_flag_timeout_and_granularity():
     v = dataclasses.replace(vs(1), persistence_timeout_s=300, persistence_granularity="24")
-    state, _ = desired_state(LvsConfig(virtual_servers=(v,)), {})
+    state, _quorum = desired_state(LvsConfig(virtual_servers=(v,)), {})
     service = state[service_key(v)].service
     assert (service.flags, service.timeout_s, service.netmask) == (1, 300, 24)

@@ -326,13 +326,13 @@ def test_decoding_garbage_raises_only_the_codec_error(data):
 # ----- what a reconcile puts in the batch --------------------------------------------------------------
 
 KEY = ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)
-NODEST = "c6336464" "06000000" "00500000"          # 198.51.100.100 . tcp (padded) . 80 (padded)
+NODEST = "c6336464" + "06000000" + "00500000"      # 198.51.100.100 . tcp (padded) . 80 (padded)
 PORT = "1f900000"                                  # 8080, padded
 
 
 def decode_elements(nest: bytes) -> list[tuple[bytes, bytes | None, int]]:
     out = []
-    for _, body in _attr_list(nest):
+    for _kind, body in _attr_list(nest):
         attrs = nftnl.parse_attrs(body)
         key = nftnl.parse_attrs(attrs[nftnl.ELEM_KEY])[nftnl.DATA_VALUE]
         data = nftnl.parse_attrs(attrs[nftnl.ELEM_DATA])[nftnl.DATA_VALUE] if nftnl.ELEM_DATA in attrs else None
@@ -364,7 +364,7 @@ def decode(batch: nftnl.Batch) -> list[tuple]:
             elems = decode_elements(top.get(nftnl.ELEM_LIST_ELEMENTS, b""))
             out.append((name, target, [_readable(target, e) for e in elems]))
         elif name == "newrule":
-            exprs = [nftnl.parse_attrs(body) for _, body in _attr_list(top[nftnl.RULE_EXPRESSIONS])]
+            exprs = [nftnl.parse_attrs(body) for _kind, body in _attr_list(top[nftnl.RULE_EXPRESSIONS])]
             kinds = [e[nftnl.EXPR_NAME].rstrip(b"\0").decode() for e in exprs]
             modulus = None
             for kind, e in zip(kinds, exprs):
@@ -454,7 +454,7 @@ def test_service_without_schedulable_dest_goes_to_the_reject_set():
     before = state(1)
     dk = DestKey("203.0.113.11", 8080)
     slots = slots_of(before)
-    messages, _ = render([EditDest(KEY, Dest(dk, 0), Dest(dk, 1))], before, slots)
+    messages, _rules = render([EditDest(KEY, Dest(dk, 0), Dest(dk, 1))], before, slots)
     assert ("newsetelem", "nodest", [(NODEST,)]) in messages
     assert ("delsetelem", f"d_{C4}", [(0, None), ("end", 1)]) in messages
     assert messages[-1] == ("newrule", C4, (("counter",), None, 5))
@@ -469,9 +469,9 @@ def test_one_weight_change_among_10000_is_a_handful_of_elements():
     slots = slots_of(before)
     dk = DestKey("10.0.19.136", 8080)
     for new, old in ((4, 1), (1, 4), (0, 1)):
-        messages, _ = render([EditDest(KEY, Dest(dk, new), Dest(dk, old))], before, slots)
+        messages, _rules = render([EditDest(KEY, Dest(dk, new), Dest(dk, old))], before, slots)
         assert len(messages) <= 5
-        assert sum(len(detail) for kind, _, detail in messages if kind.endswith("setelem")) <= 8
+        assert sum(len(detail) for kind, _target, detail in messages if kind.endswith("setelem")) <= 8
         assert messages[-1][2][1] == slots[KEY].table.size == 10_000 - 1 + new
         before = apply_ops(before, [EditDest(KEY, Dest(dk, new), Dest(dk, old))])
 
@@ -483,7 +483,7 @@ def test_first_live_server_of_an_empty_service_is_one_run_not_a_rebuild():
     slots = slots_of(before)
     assert slots[KEY].nodest and slots[KEY].rule == ("wrr", 0)
     dk = DestKey("10.0.19.136", 8080)
-    messages, _ = render([EditDest(KEY, Dest(dk, 2), Dest(dk, 0))], before, slots)
+    messages, _rules = render([EditDest(KEY, Dest(dk, 2), Dest(dk, 0))], before, slots)
     assert ("newsetelem", f"d_{C4}", [(0, "0a001388"), ("end", 2)]) in messages
     assert ("delsetelem", "nodest", [(NODEST,)]) in messages
     assert messages[-1] == ("newrule", C4, (("meta", "cmp", "numgen", "byteorder", "lookup", "nat"), 2, 5))
@@ -493,7 +493,7 @@ def test_scheduler_change_rebuilds_the_slot_map():
     before = state(2, 1)
     slots = slots_of(before)
     ops = [EditService(Service(KEY, "rr"), Service(KEY, "wrr"))]
-    messages, _ = render(ops, before, slots)
+    messages, _rules = render(ops, before, slots)
     assert slots[KEY].table.runs() == [(0, 0, DestKey("203.0.113.11", 8080)), (1, 1, DestKey("203.0.113.12", 8080))]
     assert messages[-1] == ("newrule", C4, (("meta", "cmp", "numgen", "byteorder", "lookup", "nat"), 2, 5))
 
@@ -502,7 +502,7 @@ def test_a_damaged_slot_map_is_flushed_and_rebuilt_and_an_unknown_handle_flushes
     before = state(-1, -1)                                         # a damaged service reads back so
     slots = {KEY: nft.Slots(None, None, None, False)}
     ops = [EditDest(KEY, Dest(dk, 1), dest) for dk, dest in before[KEY].dests.items()]
-    messages, _ = render(ops, before, slots)
+    messages, _rules = render(ops, before, slots)
     assert messages[:2] == [("delsetelem", f"w_{C4}", [(ip_hex(11) + PORT, None), (ip_hex(12) + PORT, None)]),
                             ("delsetelem", f"d_{C4}", [])]        # DELSETELEM without elements: flush
     assert ("newsetelem", f"d_{C4}", [(0, ip_hex(11)), ("end", 1), (1, ip_hex(12)), ("end", 2)]) in messages
@@ -513,7 +513,7 @@ def test_removing_a_service_tears_it_down_in_dependency_order():
     before = state(1, 2)
     ops = [DelDest(KEY, dk) for dk in before[KEY].dests] + [DelService(KEY)]
     slots = slots_of(before)
-    messages, _ = render(ops, before, slots)
+    messages, _rules = render(ops, before, slots)
     assert [(m[0], m[1]) for m in messages] == [
         ("delsetelem", "services"), ("delrule", C4), ("delset", f"d_{C4}"), ("delset", f"w_{C4}"), ("delchain", C4)]
     assert KEY not in slots
@@ -588,8 +588,8 @@ def test_dump_remembers_slots_whose_weight_entry_is_gone():
     assert slots[KEY].orphans == {DestKey("203.0.113.12", 8080)}
     before = kernel
     gone = DestKey("203.0.113.12", 8080)
-    messages, _ = render([EditDest(KEY, Dest(DestKey("203.0.113.11", 8080), 2),
-                                   before[KEY].dests[DestKey("203.0.113.11", 8080)])], before, slots)
+    messages, _rules = render([EditDest(KEY, Dest(DestKey("203.0.113.11", 8080), 2),
+                                        before[KEY].dests[DestKey("203.0.113.11", 8080)])], before, slots)
     assert gone not in slots[KEY].table.counts() and not slots[KEY].orphans   # dropped with the next change
 
 

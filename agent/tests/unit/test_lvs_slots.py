@@ -28,10 +28,12 @@ def check(table: SlotTable, counts: dict) -> None:
     for first, last, owner in runs:
         owned[owner] += last - first + 1
     assert dict(owned) == want == table.counts()
-    for (_, _, left), (_, _, right) in zip(runs, runs[1:]):
+    owners = [owner for _first, _last, owner in runs]
+    for left, right in zip(owners, owners[1:]):
         assert left != right, f"adjacent runs of {left} were not merged: {runs}"
-    by_slot = [owner for first, last, owner in runs for _ in range(last - first + 1)]   # slot -> owner
-    rebuilt_by_slot = [owner for first, last, owner in SlotTable.build(want).runs() for _ in range(last - first + 1)]
+    by_slot = [owner for first, last, owner in runs for _slot in range(last - first + 1)]   # slot -> owner
+    rebuilt_by_slot = [owner for first, last, owner in SlotTable.build(want).runs()
+                       for _slot in range(last - first + 1)]
     assert len(by_slot) == table.size == len(rebuilt_by_slot)
     assert collections.Counter(by_slot) == collections.Counter(rebuilt_by_slot)   # one round: a rebuild's split
 
@@ -198,7 +200,7 @@ def test_long_random_runs_stay_bounded_with_the_backends_rebuild_rule():
     counts = {o: rng.randint(1, 50) for o in owners}
     table = SlotTable.build(counts)
     rebuilds = 0
-    for _ in range(5000):
+    for _step in range(5000):
         owner = rng.choice(owners)
         counts[owner] = rng.choice([0, rng.randint(1, 50)])
         table.set_count(owner, counts[owner])

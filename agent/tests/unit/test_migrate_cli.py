@@ -69,7 +69,7 @@ def test_incomplete_translation_exits_3_lists_every_keyword_and_still_writes(tmp
 
 def test_role_vars(tmp_path, capsys):
     src = write(tmp_path, "keepalived.conf", COMPLETE)
-    code, out, _ = run(capsys, src, "--role-vars")
+    code, out, _err = run(capsys, src, "--role-vars")
     assert code == 0
     data = yaml.safe_load(out)
     assert list(data) == ["ha_node_config", "ha_node_router_id"]
@@ -87,7 +87,7 @@ def test_parse_error_exits_1_names_file_and_line_and_writes_nothing(tmp_path, ca
 
 
 def test_unreadable_file_exits_1(tmp_path, capsys):
-    code, _, err = run(capsys, str(tmp_path / "missing.conf"))
+    code, _out, err = run(capsys, str(tmp_path / "missing.conf"))
     assert code == 1 and "cannot read: No such file or directory" in err
 
 
@@ -104,7 +104,7 @@ def test_includes_are_followed_and_reported_by_their_own_file(tmp_path, capsys):
 
 def test_scripts_this_host_would_refuse_are_warned_about(tmp_path, capsys):
     src = write(tmp_path, "keepalived.conf", COMPLETE.replace("/bin/true", "/nonexistent/notify.sh"))
-    code, _, err = run(capsys, src)
+    code, _out, err = run(capsys, src)
     assert code == 0
     assert ("warning: on this host, hanode check-config would refuse vrrp_instances.VI_1.notify_master: "
             "/nonexistent/notify.sh does not exist or is not a file") in err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 
 import pytest
 from hypothesis import given, settings
@@ -138,7 +137,7 @@ def test_conditional_lines_follow_the_config_id(config_id, expected):
     parsed = parse_text(CONDITIONAL, "k.conf", config_id=config_id)
     assert tree(parsed.nodes) == expected
     skipped = {n.line for n in parsed.notes}
-    assert skipped == {1, 2, 3} - {line for _, _, line in expected}
+    assert skipped == {1, 2, 3} - {line for _keyword, _values, line in expected}
 
 
 def test_definitions_are_substituted():

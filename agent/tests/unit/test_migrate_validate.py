@@ -219,8 +219,8 @@ def keywords(nodes):
     for node in nodes:
         out.add(node.keyword)
         if node.children is not None and node.keyword not in ("virtual_ipaddress", "virtual_ipaddress_excluded",
-                                                               "unicast_peer", "notification_email", "group",
-                                                               "track_interface", "track_script"):
+                                                              "unicast_peer", "notification_email", "group",
+                                                              "track_interface", "track_script"):
             out |= keywords(node.children)
     return out
 
@@ -276,7 +276,7 @@ def test_nopreempt_with_state_master_is_refused_as_keepalived_drops_it():
 
 def test_a_duplicate_vrid_drops_the_second_instance_and_says_why():
     validated, items = refused(HEAD + "}\nvrrp_instance VI_2 {\n  interface eth0\n  virtual_router_id 51\n}\n")
-    assert [(line, kw) for line, kw, _ in items] == [(5, "vrrp_instance VI_2"), (7, "virtual_router_id")]
+    assert [(line, kw) for line, kw, _reason in items] == [(5, "vrrp_instance VI_2"), (7, "virtual_router_id")]
     assert "51 is already used by VI_1 on eth0" in items[1][2]
     assert "virtual_router_id: is required" in items[0][2]
     assert list(validated.translation.config["vrrp_instances"]) == ["VI_1"]
@@ -285,14 +285,14 @@ def test_a_duplicate_vrid_drops_the_second_instance_and_says_why():
 def test_a_refused_vip_is_dropped_alone():
     validated, items = refused(HEAD + "  virtual_ipaddress {\n    198.51.100.10 dev eth0 label vip0\n"
                                       "    198.51.100.11\n  }\n}\n")
-    assert [(line, kw) for line, kw, _ in items] == [(5, "virtual_ipaddress 198.51.100.10 dev eth0 label vip0")]
+    assert [(line, kw) for line, kw, _reason in items] == [(5, "virtual_ipaddress 198.51.100.10 dev eth0 label vip0")]
     assert "must start with the interface name" in items[0][2]
     assert validated.translation.config["vrrp_instances"]["VI_1"]["virtual_ipaddresses"] == ["198.51.100.11"]
 
 
 def test_a_refusal_on_a_missing_field_is_traced_through_the_message():
-    _, items = refused("global_defs {\n  notification_email {\n    ops@example.com\n  }\n}\n")
-    assert [(line, kw) for line, kw, _ in items] == [(2, "notification_email")]
+    items = refused("global_defs {\n  notification_email {\n    ops@example.com\n  }\n}\n")[1]
+    assert [(line, kw) for line, kw, _reason in items] == [(2, "notification_email")]
     assert "smtp_server: is required when notification_email is set" in items[0][2]
 
 

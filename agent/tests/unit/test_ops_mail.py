@@ -17,7 +17,7 @@ def _config(**instance_flags):
            "vrrp_instances": {"VI_1": dict(vrrp), "VI_2": dict(vrrp, virtual_router_id=52, **instance_flags)},
            "vrrp_sync_groups": {"G_ON": {"group": ["VI_1"], "smtp_alert": True},
                                 "G_OFF": {"group": ["VI_2"], "smtp_alert": False}}}
-    config, _ = parse_config(raw)
+    config, _problems = parse_config(raw)
     config.sections["lvs"] = LvsConfig(virtual_servers=(
         VirtualServer(address="198.51.100.100", port=80, smtp_alert=False),
         VirtualServer(address="198.51.100.100", port=443, smtp_alert=True),

@@ -26,7 +26,7 @@ def test_a_new_mailer_adopts_unsent_mail_oldest_first_and_the_counters():
 
     new = Mailer(SmtpSettings(server="198.51.100.2", port=2526))
     new.adopt(old)
-    assert [new.queue.get_nowait()["Subject"] for _ in range(3)] == ["one", "two", "three"]
+    assert [new.queue.get_nowait()["Subject"] for _mail in range(3)] == ["one", "two", "three"]
     assert new.stats == {"queued": 3, "sent": 0, "failed_attempts": 3, "retries": 3, "dropped": 0}
     assert new.last_error == old.last_error
     assert old.unsent() == [] and old.status()["pending"] == 0

@@ -497,7 +497,7 @@ VALID_MESSAGES = [(bytes.fromhex(c[1]), c[2], c[3], c[4]) for c in GOLDEN] + [
 def mutated_messages(draw):
     message, family, src, dst = draw(st.sampled_from(VALID_MESSAGES))
     data = bytearray(message)
-    for _ in range(draw(st.integers(1, 4))):
+    for _mutation in range(draw(st.integers(1, 4))):
         action = draw(st.sampled_from(["flip", "truncate", "extend", "set"]))
         if action == "flip" and data:
             data[draw(st.integers(0, len(data) - 1))] ^= 1 << draw(st.integers(0, 7))

@@ -113,8 +113,8 @@ def test_render_status_prints_a_readable_table():
 
 def test_render_status_marks_drained_stale_and_refused_reload():
     status = full_status(stale=["vrrp"])
-    status["agent"]["config"]["last_reload"] = {"ok": False, "errors": ["vrrp_instances.VI_1.priority: must be "
-                                                                         "1..255, got 300"]}
+    status["agent"]["config"]["last_reload"] = {"ok": False, "errors": [
+        "vrrp_instances.VI_1.priority: must be 1..255, got 300"]}
     status["instances"]["VI_1"]["drained"] = True
     text = render_status(status)
     assert text.splitlines()[0].endswith("(STALE: vrrp restarting)")
