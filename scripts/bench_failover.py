@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """VRRP failover benchmark: hanode and keepalived in the same run, same lab shape, alternating.
 
     sudo .venv/bin/python scripts/bench_failover.py [--repeat 10] [--modes v2,v3] [--impls hanode,keepalived]
@@ -155,11 +154,11 @@ def start_impl(lab: Lab, impl: str, host, priority: int, mode: Mode, tag: str):
 
 def impl_version(impl: str) -> str:
     if impl == "keepalived":
-        proc = subprocess.run(["keepalived", "--version"], capture_output=True, text=True)
+        proc = subprocess.run(["keepalived", "--version"], capture_output=True, text=True, check=False)
         return (proc.stdout + proc.stderr).splitlines()[0].strip() if (proc.stdout + proc.stderr) else "?"
-    proc = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    proc = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "agent/src"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
     return f"hanode {proc.stdout.strip() or '?'}" + (" (agent/src modified)" if dirty.stdout.strip() else "")
 
 
@@ -208,7 +207,7 @@ def read_pcap(path: Path, vrid: int) -> list[Seen]:
     scale = PCAP_MAGIC[magic]
     seen, pos = [], 24
     while pos + 16 <= len(data):
-        sec, frac, incl, _ = struct.unpack_from(endian + "IIII", data, pos)
+        sec, frac, incl, _orig_len = struct.unpack_from(endian + "IIII", data, pos)
         frame = data[pos + 16:pos + 16 + incl]
         pos += 16 + incl
         vrrp = parse_frame(frame)
@@ -254,7 +253,7 @@ class KernelCapture:
 def clock_offset_s() -> float:
     """time.time() - time.monotonic(), from the closest of a few paired readings."""
     best = None
-    for _ in range(5):
+    for _reading in range(5):
         a = time.monotonic()
         wall = time.time()
         b = time.monotonic()
@@ -577,10 +576,10 @@ def markdown(doc: dict) -> str:
             f"{fmt(row['ratio_to_theoretical'], 3, 'x')} ({row['theoretical_ms']:.1f}) | "
             f"{fmt(gap['median_ms'], 0)} / {fmt(gap['p95_ms'], 0)} |")
     v = doc["verdict"]
+    unmeasured = any(c["no_slower_than_keepalived"] is None for c in v["checks"])
     lines += ["", f"Target (hanode median no slower than keepalived and within 5% of theoretical): "
                   f"**{'met' if v['met'] else 'NOT met'}**"
-                  + (" (keepalived was not measured in this run)." if any(c["no_slower_than_keepalived"] is None
-                                                                        for c in v["checks"]) else ".")]
+                  + (" (keepalived was not measured in this run)." if unmeasured else ".")]
     for c in v["checks"]:
         row = next(r for r in doc["results"] if r["impl"] == "hanode" and r["mode"] == c["mode"]
                    and r["scenario"] == c["scenario"])
@@ -632,7 +631,7 @@ def machine_info() -> dict:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("HANODE_BENCH_REPEAT", "10")),
                         help="repetitions per implementation and mode (default 10, or $HANODE_BENCH_REPEAT)")
     parser.add_argument("--modes", default="v2,v3", help="comma list of v2 (advert_int 1 s), v3 (advert_int 0.1 s)")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Load-balancer sync benchmark: time to reconcile 10,000 real servers from empty and to apply a one-weight
 change, per backend, plus keepalived programming the same 10,000 real servers through IPVS.
 
@@ -63,7 +62,7 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
     desired_state(config(n, algo), {})
     desired_ms = ms(time.perf_counter() - t)
     full, full_cpu = [], []
-    for _ in range(repeat):
+    for _run in range(repeat):
         await reconciler.cleanup(keep=False)
         await reconciler.dump()
         cpu = time.process_time()
@@ -169,7 +168,7 @@ async def bench_keepalived(n: int) -> dict:
     argv = ["keepalived", "-n", "-C", "-l", "-f", str(conf), "-p", str(work / "k.pid"), "-c", str(work / "c.pid"),
             "-r", str(work / "v.pid")]
     result: dict = {"keepalived": subprocess.run(["keepalived", "--version"], capture_output=True,
-                                                 text=True).stderr.splitlines()[0]}
+                                                 text=True, check=False).stderr.splitlines()[0]}
     t = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -235,7 +234,8 @@ def run_uml(n: int, repeat: int, with_keepalived: bool) -> dict:
 # ----- report ---------------------------------------------------------------------------------------
 
 def markdown(results: dict) -> str:
-    rows = ["## Load-balancer sync (bench_lvs.py)", "", f"| backend | scheduler | reconcile {results['servers']} from empty (ms) | one-weight change, reconcile (ms) | "
+    rows = ["## Load-balancer sync (bench_lvs.py)", "",
+            f"| backend | scheduler | reconcile {results['servers']} from empty (ms) | one-weight change, reconcile (ms) | "
             "apply only (ms) | plan only (ms) | dump (ms) | where |", "|---|---|---|---|---|---|---|---|"]
     for where, items in (("host kernel", results.get("nftables", [])), ("UML 6.1", results.get("ipvs", []))):
         for r in items:
@@ -267,7 +267,7 @@ def markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("HANODE_BENCH_REPEAT", 5)))
     parser.add_argument("--no-uml", action="store_true")

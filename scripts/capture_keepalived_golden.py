@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Capture VRRP adverts, gratuitous ARPs and unsolicited NAs sent by a real keepalived.
 
 Writes agent/tests/unit/golden/keepalived_<version>.json, which test_packet.py and

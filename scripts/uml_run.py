@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run a command (by default pytest) inside Debian's User-Mode Linux kernel, which has IPVS.
 
     python3 scripts/uml_run.py [--timeout S] [--mem 1G] -- pytest -q tests/integration/ipvs
@@ -70,10 +69,10 @@ def ensure_kernel(cache: Path) -> tuple[Path, Path, str]:
         cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="hanode-uml-dl-", dir=cache) as tmp:
             # apt's sandbox user cannot write to a root-owned temp dir; that warning is harmless.
-            proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, capture_output=True, text=True)
+            proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, capture_output=True, text=True, check=False)
             if proc.returncode != 0:   # a fresh machine may have no package lists yet
-                subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-                proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, capture_output=True, text=True)
+                subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False)
+                proc = subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, capture_output=True, text=True, check=False)
             debs = list(Path(tmp).glob(f"{PACKAGE}_*.deb"))
             if proc.returncode != 0 or not debs:
                 sys.exit(f"uml_run: apt-get download {PACKAGE} failed: {proc.stderr.strip()}\n"
@@ -105,7 +104,7 @@ def build_init(xdir: Path, cache: Path, modules: Path, command: str, env: dict[s
 
 def run(command: str, *, timeout_s: float = 900, mem: str = "1G", cache: Path = DEFAULT_CACHE,
         env: dict[str, str] | None = None, cwd: Path = REPO, echo: bool = True) -> tuple[int, str]:
-    linux, modules, _ = ensure_kernel(cache)
+    linux, modules, _version = ensure_kernel(cache)
     guest_env = {"HOME": "/root", "LANG": "C.UTF-8", "PY_COLORS": "0", "PYTHONDONTWRITEBYTECODE": "1",
                  "HANODE_IN_UML": "1", "TERM": "dumb"}
     guest_env.update(env or {})
@@ -124,11 +123,11 @@ def run(command: str, *, timeout_s: float = 900, mem: str = "1G", cache: Path = 
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={"PATH": os.environ.get("PATH", ""), "TMPDIR": str(tmp), "HOME": str(xdir)})
         try:
-            console, _ = proc.communicate(timeout=timeout_s)
+            console = proc.communicate(timeout=timeout_s)[0]
             timed_out = False
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            console, _ = proc.communicate()
+            console = proc.communicate()[0]
             timed_out = True
         output = (xdir / "output").read_text(errors="replace") if (xdir / "output").exists() else ""
         rc_file = xdir / "rc"
@@ -150,7 +149,7 @@ def run(command: str, *, timeout_s: float = 900, mem: str = "1G", cache: Path = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--timeout", type=float, default=900, help="seconds before the guest is killed")
     parser.add_argument("--mem", default="1G")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         pytest_args = args.pytest_args or ["tests/integration/ipvs"]
         command = shlex.join([str(python), "-m", "pytest", "-p", "no:cacheprovider", *pytest_args])
     env = dict(item.split("=", 1) for item in args.env)
-    rc, _ = run(command, timeout_s=args.timeout, mem=args.mem, cache=args.cache, env=env)
+    rc = run(command, timeout_s=args.timeout, mem=args.mem, cache=args.cache, env=env)[0]
     return rc
 
 
