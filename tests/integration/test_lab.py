@@ -251,7 +251,8 @@ def test_reaper_tears_down_the_lab_when_its_creator_is_killed(private_registry, 
         child.wait(10)
         wait_for(lambda: not namespaces_of(prefix), timeout=10, what=f"reaper to remove {prefix}")
         wait_for(lambda: process_gone(sleeper), timeout=5, what="the dead creator's sleep killed")
-        assert not (private_registry / f"{prefix}.json").exists()
+        # (the reaper forgets the record last, after removing the lab's directory)
+        wait_for(lambda: not (private_registry / f"{prefix}.json").exists(), timeout=5, what="the record removed")
     finally:
         if child.poll() is None:
             child.kill()
