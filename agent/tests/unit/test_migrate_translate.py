@@ -303,6 +303,79 @@ def test_defaults_keepalived_makes_explicit():
     assert sorted(n.keyword for n in result.notes) == ["persistence_timeout", "virtual_server 198.51.100.100 53"]
 
 
+AS_LOADED = """virtual_server 198.51.100.100 80 {
+    lb_kind DR
+    quorum 9
+    hysteresis 5
+    sorry_server 203.0.113.50 8080
+    real_server 203.0.113.11 8080 {
+        weight 3
+    }
+    real_server 203.0.113.12 {
+        weight 2
+    }
+}
+virtual_server fwmark 7 {
+    lb_kind TUN
+    sorry_server 203.0.113.50 8080
+    real_server 203.0.113.11 80 {
+    }
+}
+virtual_server 198.51.100.101 80 {
+    sorry_server 203.0.113.50 8080
+}
+virtual_server 198.51.100.102 80 {
+    quorum 2
+    real_server 203.0.113.11 8080 {
+        weight 0
+    }
+}
+"""
+
+
+def test_what_keepalived_corrects_as_it_loads_a_virtual_server_is_carried_over_corrected():
+    """keepalived 2.2's check_data.c, seen in its log and its IPVS table (tests/integration/ipvs/test_migrate_ipvs.py):
+    DR and TUN destinations get the service's port (none for a fwmark), a quorum above the real servers' total
+    weight is lowered to it, a hysteresis not below the quorum becomes quorum - 1, a service without real servers
+    is ignored; a total weight of 0 keeps the quorum (keepalived's 0 never comes up, as hanode's 1)."""
+    result = tr(AS_LOADED)
+    dr, fwmark, zero = result.config["virtual_servers"]
+    assert dr["quorum"] == 5 and dr["hysteresis"] == 4
+    assert dr["sorry_server"] == {"address": "203.0.113.50", "port": 80}
+    assert [(rs["address"], rs.get("port")) for rs in dr["real_servers"]] == [("203.0.113.11", 80),
+                                                                              ("203.0.113.12", None)]
+    assert fwmark["sorry_server"] == {"address": "203.0.113.50"} and "port" not in fwmark["real_servers"][0]
+    assert zero["quorum"] == 2 and zero["real_servers"][0]["port"] == 8080
+    assert report(result) == [(19, "virtual_server 198.51.100.101 80", "invalid")]
+    assert "has no real servers - ignoring" in result.items[0].reason
+    notes = {(n.line, n.keyword): n.message for n in result.notes}
+    assert "carried over as quorum: 5" in notes[(3, "quorum")]
+    assert "carried over as hysteresis: 4" in notes[(4, "hysteresis")]
+    assert "carried over as port: 80" in notes[(5, "sorry_server")]
+    assert "carried over as port: 80" in notes[(6, "real_server 203.0.113.11 8080")]
+    assert "carried over without a port" in notes[(15, "sorry_server")]
+    assert "carried over without a port" in notes[(16, "real_server 203.0.113.11 80")]
+    assert not any(field.startswith("virtual_servers[3]") for field in result.provenance)
+
+
+def test_what_keepalived_makes_persistent_or_ignores_as_it_loads_a_virtual_server():
+    result = tr("virtual_server 198.51.100.100 0 {\n protocol TCP\n sorry_server 203.0.113.50 0\n"
+                " real_server 203.0.113.11 0 {\n }\n}\n"
+                "virtual_server 198.51.100.101 80 {\n protocol TCP\n ops\n persistence_granularity 24\n"
+                " real_server 203.0.113.11 80 {\n }\n}\n"
+                "virtual_server 198.51.100.102 53 {\n protocol UDP\n ops\n persistence_timeout 30\n"
+                " real_server 203.0.113.11 53 {\n }\n}\n")
+    port0, tcp, udp = result.config["virtual_servers"]
+    assert port0["persistence_timeout"] == 360 and port0["sorry_server"] == {"address": "203.0.113.50"}
+    assert port0["real_servers"] == [{"address": "203.0.113.11"}]
+    assert tcp["persistence_timeout"] == 360 and "ops" not in tcp
+    assert udp["persistence_timeout"] == 30 and udp["ops"] is True
+    assert report(result) == [(9, "ops", "no meaning here")]
+    assert "one packet scheduling requires UDP" in result.items[0].reason
+    assert [(n.line, n.keyword) for n in result.notes] == [(1, "virtual_server 198.51.100.100 0"),
+                                                          (10, "persistence_granularity")]
+
+
 def test_shell_syntax_in_a_script_is_carried_as_keepalived_runs_it_with_a_warning():
     result = tr("vrrp_script s {\n  script \"ss -ltn | grep ':::80 '\"\n}\n")
     assert result.config["vrrp_scripts"]["s"]["script"] == "ss -ltn '|' grep ':::80 '"
@@ -367,7 +440,8 @@ NOT_CARRIED = [
      [(3, "group VI_9", "invalid"), (5, "track_interface", "unsupported")], "no vrrp_instance named VI_9"),
     ("virtual_server_group G {\n  198.51.100.100 80\n}\nvirtual_server group G {\n}\n",
      [(1, "virtual_server_group G", "unsupported"), (4, "virtual_server group G", "unsupported")], "groups"),
-    ("virtual_server 198.51.100.100 80 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n}\n",
+    ("virtual_server 198.51.100.100 80 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n"
+     "  real_server 203.0.113.11 80 {\n  }\n}\n",
      [(2, "protocol", "unsupported"), (3, "ha_suspend", "unsupported"), (4, "lb_kind type gue port 6080", "unsupported")],
      "SCTP"),
     ("virtual_server 198.51.100.100 80 {\n  sorry_server_inhibit\n  real_server 203.0.113.11 80 {\n    uthreshold 100\n"

@@ -1298,10 +1298,85 @@ class _Translator:
             self.record(_join(path, "sorry_server.inhibit"), inhibit)
         elif inhibit is not None:
             self.skip(inhibit, NO_MEANING, "this virtual_server has no sorry_server")
-        if real_servers:
-            out["real_servers"] = real_servers
-            self._checker_defaults(block, out, path)
+        if not real_servers:
+            for field in [f for f in self.provenance if f == path or f.startswith(path + ".")]:
+                del self.provenance[field]
+            self.skip(block, INVALID, "has no real_server: keepalived ignores it ('has no real servers - "
+                                      "ignoring')", label)
+            if not servers:
+                del config["virtual_servers"]
+            return
+        out["real_servers"] = real_servers
+        self._as_keepalived_loads(out, path)
+        self._checker_defaults(block, out, path)
         servers.append(_ordered_service(out))
+
+    def _source(self, field: str) -> Tuple[Node, str]:
+        """The keyword a field came from (the last one recorded), else the one its parent came from."""
+        while field not in self.provenance and "." in field:
+            field = field.rsplit(".", 1)[0]
+        return self.provenance[field][-1]
+
+    def _as_keepalived_loads(self, vs: Dict[str, Any], path: str) -> None:
+        """What keepalived 2.2 changes in a virtual_server as it loads it (check_parser.c, check_data.c), written
+        out so that hanode programs the same table; every change is a note (ops on TCP is an item)."""
+        self._loaded_flags(vs, path)
+        self._loaded_quorum(vs, path)
+        if str(vs.get("lb_kind", "NAT")).upper() != "NAT":
+            self._loaded_ports(vs, path)
+
+    def _loaded_flags(self, vs: Dict[str, Any], path: str) -> None:
+        if "ops" in vs and "address" in vs and str(vs.get("protocol")).upper() != "UDP":
+            node, label = self._source(_join(path, "ops"))
+            del self.provenance[_join(path, "ops")]
+            self.skip(node, NO_MEANING, "one-packet scheduling needs UDP: keepalived ignores it for %s ('one packet "
+                                        "scheduling requires UDP - resetting')" % vs.get("protocol"), label)
+            del vs["ops"]
+        if not vs.get("persistence_timeout") and (vs.get("port") == 0 or "persistence_granularity" in vs):
+            why = ("a service on port 0 (all ports) must be persistent ('zero port only valid for persistent "
+                   "services - setting')" if vs.get("port") == 0 else "with persistence_granularity")
+            node, label = self._source(_join(path, "port" if vs.get("port") == 0 else "persistence_granularity"))
+            self.note(node, "keepalived makes the service persistent for 360 s: %s; carried over as "
+                            "persistence_timeout: 360" % why, label)
+            vs["persistence_timeout"] = 360
+            self.record(_join(path, "persistence_timeout"), node, label)
+
+    def _loaded_quorum(self, vs: Dict[str, Any], path: str) -> None:
+        total = sum(rs.get("weight", 1) for rs in vs["real_servers"])
+        quorum = vs.get("quorum", 1)
+        if quorum > total >= 1:   # total 0: keepalived's quorum 0 never comes up, as hanode's minimum of 1
+            node, label = self._source(_join(path, "quorum"))
+            self.note(node, "%d exceeds the total weight of the real servers, %d: keepalived lowers the quorum to "
+                            "it ('reducing quorum to %d'); carried over as quorum: %d" % (quorum, total, total, total),
+                      label)
+            vs["quorum"] = quorum = total
+        hysteresis = vs.get("hysteresis", 0)
+        if hysteresis >= quorum >= 1:
+            node, label = self._source(_join(path, "hysteresis"))
+            self.note(node, "%d is not below the quorum, %d: keepalived sets it to %d ('setting hysteresis to %d'); "
+                            "carried over as hysteresis: %d" % (hysteresis, quorum, quorum - 1, quorum - 1,
+                                                                quorum - 1), label)
+            vs["hysteresis"] = quorum - 1
+
+    def _loaded_ports(self, vs: Dict[str, Any], path: str) -> None:
+        """DR and TUN cannot change the destination port: keepalived gives the real servers and the sorry server
+        the service's port (none for a fwmark service)."""
+        entries = [(_join(path, "real_servers[%d]" % i), rs) for i, rs in enumerate(vs["real_servers"])]
+        if "sorry_server" in vs:
+            entries.append((_join(path, "sorry_server"), vs["sorry_server"]))
+        for field, entry in entries:
+            if "port" not in entry or entry["port"] == vs.get("port"):
+                continue
+            node, label = self._source(_join(field, "port"))
+            if "fwmark" in vs:
+                self.note(node, "port %d: a fwmark service forwarded by %s has none, keepalived clears it "
+                                "('has port specified - clearing'); carried over without a port"
+                          % (entry.pop("port"), vs["lb_kind"]), label)
+            else:
+                self.note(node, "port %d: %s forwarding does not change ports, keepalived uses the service's "
+                                "('ports don't match - resetting'); carried over as port: %d"
+                          % (entry["port"], vs["lb_kind"], vs["port"]), label)
+                entry["port"] = vs["port"]
 
     # keepalived.conf(5): retry is 1 "unless specified below" (DNS_CHECK 3, MISC_CHECK 0); delay_before_retry is
     # 3 s for HTTP_GET and SSL_GET, delay_loop for DNS_CHECK and 1 s otherwise. The agent's defaults are 1 and 1 s
@@ -1394,7 +1469,7 @@ class _Translator:
         sorry = {"address": node.args[0]}  # type: Dict[str, Any]
         if len(node.args) == 2:
             port = self.integer(node, node.args[1])
-            if port is not None:
+            if port:   # keepalived takes port 0 as none given
                 sorry["port"] = port
         self.put(out, "sorry_server", sorry, node, path)
 
@@ -1415,7 +1490,8 @@ class _Translator:
             port = self.integer(block, block.args[1])
             if port is None:
                 return
-            out["port"] = port
+            if port:   # keepalived takes port 0 as none given
+                out["port"] = port
         self.record(path, block, label)
         for field in out:
             self.record(_join(path, field), block, label)
