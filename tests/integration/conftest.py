@@ -12,6 +12,7 @@ Tests using them are marked `@pytest.mark.netns`; without root they fail, they a
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -20,9 +21,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-try:
-    import hanode.lab.lab  # noqa: F401
-except ImportError:  # running from a checkout whose agent is not installed in this Python
+if importlib.util.find_spec("hanode") is None:  # running from a checkout whose agent is not installed in this Python
     sys.path.insert(0, str(REPO / "agent" / "src"))
 
 from hanode.lab import netns, registry  # noqa: E402

@@ -160,7 +160,7 @@ def kernel_weights(lab: Lab, node: Host) -> dict[str, int]:
 def answers(lab: Lab, count: int, client: Host | None = None, timeout: float = 3.0) -> list[str]:
     client = client or lab.clients[0]
     out = []
-    for _ in range(count):
+    for _request in range(count):
         code, body = lab.http_get(client, f"http://{VIP}/", timeout=timeout)
         assert code == 200
         out.append(body.strip())

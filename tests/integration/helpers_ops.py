@@ -140,7 +140,7 @@ class FifoReader:
     def _run(self) -> None:
         buffer = b""
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            ready = select.select([self.fd], [], [], 0.1)[0]
             if not ready:
                 continue
             try:
@@ -152,7 +152,7 @@ class FifoReader:
             self.lines.extend((now, line.decode()) for line in complete)
 
     def events(self) -> list[dict]:
-        return [json.loads(line) for _, line in list(self.lines)]
+        return [json.loads(line) for _when, line in list(self.lines)]
 
     def close(self) -> None:
         self._stop.set()
@@ -230,7 +230,7 @@ def scrape(lab: Lab, host: Host, url: str = "http://127.0.0.1:9650/metrics") -> 
     """GET the metrics page from inside the host and parse it with the Prometheus client's parser:
     {family name: {"type": ..., "samples": [(sample name, labels, value)]}}."""
     proc = lab.run(host, ["curl", "-sS", "-g", "--noproxy", "*", "-m", "5", "-D", "-", url])
-    head, _, body = proc.stdout.partition("\n\n")  # text mode: CRLF already read as LF
+    head, _blank, body = proc.stdout.partition("\n\n")  # text mode: CRLF already read as LF
     assert head.startswith("HTTP/1.1 200"), head
     assert "text/plain; version=0.0.4" in head, head
     return {family.name: {"type": family.type, "samples": [(s.name, s.labels, s.value) for s in family.samples]}

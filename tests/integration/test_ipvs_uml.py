@@ -20,7 +20,7 @@ def test_ipvs_suite_passes_inside_uml():
         pytest.fail("the UML IPVS suite needs root (namespaces inside the guest)", pytrace=False)
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "uml_run.py"), "--timeout", "900", "--",
                            "-q", "-rA", "tests/integration/ipvs"],
-                          capture_output=True, text=True, timeout=1000, cwd=REPO)
+                          capture_output=True, text=True, timeout=1000, cwd=REPO, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"IPVS suite inside UML failed (exit {proc.returncode}):\n{output[-20000:]}"
     assert " passed" in output and "PASSED" in output, output[-5000:]

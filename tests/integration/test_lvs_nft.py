@@ -129,7 +129,7 @@ def lb(lab_factory):
             self.nft_calls = NftCalls(backend)
 
         def apply(self, config, refresh: bool = False):
-            state, _ = desired_state(config, {})
+            state, _quorum = desired_state(config, {})
             result = loop.run_until_complete(reconciler.reconcile(state, refresh=refresh))
             assert result.ok, result.errors
             return result
@@ -146,7 +146,7 @@ def lb(lab_factory):
         def names(self, count: int, client=None, url: str = f"http://{VIP}/") -> list[str]:
             client = client or lab.clients[0]
             out = []
-            for _ in range(count):
+            for _request in range(count):
                 status, body = lab.http_get(client, url, timeout=5)
                 assert status == 200
                 out.append(body.strip())
@@ -213,7 +213,7 @@ def test_one_weight_change_is_one_edit_and_keeps_established_connections(lb):
         assert changed == {r2: (1, 5)}
         client.stdin.write("go\n")
         client.stdin.flush()
-        out, _ = client.communicate(timeout=15)
+        out = client.communicate(timeout=15)[0]
         assert client.returncode == 0, out
         assert out.startswith("HTTP/1.0 200"), out     # the connection made before the change still works
     finally:
@@ -227,7 +227,7 @@ def test_one_weight_change_is_one_edit_and_keeps_established_connections(lb):
 def test_reconcile_is_idempotent_and_repairs_drift(lb):
     config = lvs_config("rr")
     lb.apply(config)
-    state, _ = desired_state(config, {})
+    state, _quorum = desired_state(config, {})
     assert lb.apply(config).ops == ()
     chain = "svc_tcp_198.51.100.100_80"
     lb.lab.run(lb.director, ["nft", "delete", "element", "ip", "hanode", f"w_{chain}", "{ 203.0.113.11 . 8080 }"])
@@ -306,7 +306,7 @@ def test_thousands_of_servers_over_netlink_match_nft_json(lab_factory):
                             weights[f"10.200.{step}.{i + 1}"] = rng.randint(1, 3)
                 addresses = sorted(weights)
                 config = lvs_config("wrr", [weights[a] for a in addresses], servers=addresses)
-                state, _ = desired_state(config, {})
+                state, _quorum = desired_state(config, {})
                 result = await reconciler.reconcile(state)
                 assert result.ok, result.errors
                 assert_slots_match(read_kernel(lab, director), {f"{a}:8080": w for a, w in weights.items()})
@@ -362,7 +362,7 @@ def test_a_failed_batch_changes_nothing_and_the_next_reconcile_repairs(lb):
     lb.apply(lvs_config("wrr", (1, 1, 1)))
     before = lb.kernel()
     lb.lab.run(lb.director, ["nft", "delete", "element", "ip", "hanode", f"w_{CHAIN}", "{ 203.0.113.12 . 8080 }"])
-    state, _ = desired_state(lvs_config("wrr", (1, 3, 1)), {})
+    state, _quorum = desired_state(lvs_config("wrr", (1, 3, 1)), {})
     loop = asyncio.new_event_loop()
     try:
         result = loop.run_until_complete(lb.reconciler.reconcile(state))     # trusts its bookkeeping: r2 is there

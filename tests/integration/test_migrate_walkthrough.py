@@ -84,7 +84,7 @@ class AddressLog:
 
     def moves(self) -> int:
         with self.lock:
-            return sum(1 for _, _, added in self.events if added)
+            return sum(1 for _when, _node, added in self.events if added)
 
 
 def holder(pair: Pair) -> str:
@@ -139,7 +139,7 @@ def test_replacing_keepalived_node_by_node_never_leaves_the_vip_unserved(lab_fac
     its first advert as master and overlaps; hanode's fsm sends the advert first, so the old master may drop the
     VIP a fraction of a millisecond before the new one holds it: 0.2-1.6 ms measured.)"""
     lab = lab_factory(nodes=2, clients=0)
-    pair, _, configs = start_pair(lab, workdir, {"n1": "keepalived", "n2": "keepalived"})
+    pair, _texts, configs = start_pair(lab, workdir, {"n1": "keepalived", "n2": "keepalived"})
     # 1. the backup: stop keepalived, start hanode with the imported config; the keepalived master stays
     log = AddressLog(lab, {"n1"})
     pair.handles.pop("n2").stop()
@@ -180,7 +180,7 @@ def test_stopping_a_keepalived_master_hands_over_to_hanode_within_skew_time(lab_
     """The plain way (stop keepalived on the master) also works across implementations; the VIP is then off the
     network for about Skew_Time of the backup ((256 - 90) / 256 = 0.65 s), which the walkthrough avoids."""
     lab = lab_factory(nodes=2, clients=0)
-    pair, _, _ = start_pair(lab, workdir, {"n1": "keepalived", "n2": "hanode"})
+    pair = start_pair(lab, workdir, {"n1": "keepalived", "n2": "hanode"})[0]
     log = AddressLog(lab, {"n1"})
     pair.handles.pop("n1").stop()
     wait_holder(pair, "n2")

@@ -44,13 +44,13 @@ def test_keepalived_fifo_format_matches_real_keepalived(lab_factory):
             notify_fifo=str(ours.path), notify_fifo_format="keepalived"))
         keepalived = lab.start_keepalived(n2, KEEPALIVED_CONF.format(fifo=theirs.path))
         wait_state(agent, "MASTER", timeout=10)
-        wait_for(lambda: 'INSTANCE "VI_1" MASTER 120' in [line for _, line in theirs.lines], 10,
+        wait_for(lambda: 'INSTANCE "VI_1" MASTER 120' in [line for _when, line in theirs.lines], 10,
                  what="keepalived to become MASTER")
         assert agent.stop() == 0
         keepalived.stop()
         wait_for(lambda: len(ours.lines) >= 6 and len(theirs.lines) >= 6, 10, what="STOP lines in both FIFOs")
-        hanode_lines = [line for _, line in ours.lines]
-        keepalived_lines = [line for _, line in theirs.lines]
+        hanode_lines = [line for _when, line in ours.lines]
+        keepalived_lines = [line for _when, line in theirs.lines]
         print(f"\nkeepalived: {keepalived_lines}\nhanode:     {hanode_lines}")
         # The same lines; within one change of state an instance and its group may come in either order.
         assert sorted(hanode_lines) == sorted(keepalived_lines)

@@ -23,7 +23,7 @@ STATES = ("INIT", "BACKUP", "MASTER", "FAULT", "STOP")
 
 
 def _one(metrics: dict, family: str, **labels) -> float:
-    found = [value for _, sample_labels, value in metrics[family]["samples"] if sample_labels == labels]
+    found = [value for _name, sample_labels, value in metrics[family]["samples"] if sample_labels == labels]
     assert len(found) == 1, (family, labels, metrics[family]["samples"])
     return found[0]
 
@@ -54,6 +54,7 @@ def test_metrics_endpoint_parsed_by_prometheus_client_matches_status(lab_factory
     wait_for(lambda: status(a1)["agent"]["alerts"]["failed_attempts"] >= 2, 10, what="failed mail attempts")
     wait_for(lambda: (status(a1)["instances"]["VI_1"]["advert_jitter_ms"] or {}).get("max") is not None, 5,
              what="advert timer jitter measured")
+
     def checked() -> bool:
         current = status(a1)
         servers = current["virtual_servers"][0]["real_servers"]

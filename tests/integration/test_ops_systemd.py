@@ -31,6 +31,7 @@ def test_notify_protocol_ready_status_watchdog_reload_stopping(lab_factory, monk
     sock = NotifySocket(n1.dir / "notify.sock")
     monkeypatch.setenv("NOTIFY_SOCKET", str(sock.path))
     monkeypatch.setenv("WATCHDOG_USEC", str(WATCHDOG_USEC))
+
     # watchdog_timeout 6 s: the frozen child below is not killed while the test watches the pings pause.
     def config(priority: int) -> dict:
         return agent_config("n1", {"VI_1": instance(priority=priority, version=3, advert_int=0.3)}, watchdog_timeout=6)

@@ -156,6 +156,6 @@ def test_a_script_that_non_root_users_can_change_is_refused(tmp_path):
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run([*hanode_argv(), "check-config", str(path)], capture_output=True, text=True, timeout=30,
-                          env=python_env())
+                          env=python_env(), check=False)
     assert proc.returncode == 1
     assert f"vrrp_scripts.chk_web.script: insecure script: {unsafe} is writable by everyone" in proc.stdout + proc.stderr

@@ -39,8 +39,9 @@ def sh(*cmds: str) -> None:
         subprocess.run(cmd, shell=True, check=True, timeout=30)
 
 
-def ns(name: str, argv: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", "netns", "exec", name, *argv], capture_output=True, text=True, timeout=30, **kw)
+def ns(name: str, argv: list[str], check: bool = False, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", "netns", "exec", name, *argv], capture_output=True, text=True, timeout=30, check=check,
+                          **kw)
 
 
 def wait_for(predicate, timeout_s: float, what: str):
@@ -103,7 +104,7 @@ class Topology:
         return proc.stdout.strip()
 
     def names(self, count: int, client: int = 1) -> list[str]:
-        return [self.get(client) for _ in range(count)]
+        return [self.get(client) for _request in range(count)]
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,13 @@ inhibit_on_failure and the sorry server, cleanup on stop. The kernel is read bac
 from __future__ import annotations
 
 import collections
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import SORRY, VIP, connections, ipvsadm_rules, ns, rs_addr, wait_for
+from conftest import SORRY, VIP, connections, ipvsadm_rules, rs_addr
 from hanode.config.parse import parse_config
 from hanode.lvs.backend import open_backend
 from hanode.lvs.desired import RsHealth, desired_state
@@ -25,7 +24,7 @@ def lvs_config(algo: str = "rr", weights=(1, 1, 1), **vs_keys):
         "address": VIP, "port": 80, "lb_algo": algo, "lb_kind": "NAT",
         "real_servers": [{"address": rs_addr(i + 1), "port": 8080, "weight": w} for i, w in enumerate(weights)],
         **vs_keys}]}
-    config, _ = parse_config(raw)
+    config, _problems = parse_config(raw)
     return config.sections["lvs"]
 
 
@@ -47,7 +46,7 @@ def lb(clean_ipvs, run):
 
 
 def test_rr_nat_through_the_vip_alternates(lb):
-    topo, _, apply = lb
+    topo, _reconciler, apply = lb
     apply(lvs_config("rr"))
     assert ipvsadm_rules() == [f"-A -t {VIP}:80 -s rr",
                                *(f"-a -t {VIP}:80 -r {rs_addr(i)}:8080 -m -w 1" for i in (1, 2, 3))]
@@ -56,13 +55,13 @@ def test_rr_nat_through_the_vip_alternates(lb):
 
 
 def test_wrr_split_follows_weights(lb):
-    topo, _, apply = lb
+    topo, _reconciler, apply = lb
     apply(lvs_config("wrr", (3, 1, 0)))
     assert collections.Counter(topo.names(12)) == {"r1": 9, "r2": 3}
 
 
 def test_sh_keeps_each_client_on_one_server(lb):
-    topo, _, apply = lb
+    topo, _reconciler, apply = lb
     apply(lvs_config("sh"))
     for client in (1, 2):
         assert len(set(topo.names(4, client))) == 1
@@ -92,7 +91,7 @@ def test_weight_change_is_one_set_and_keeps_connection_entries(lb, run):
         before = connections()
         established = [c for c in before if c[0].endswith(f":{port}")]
         assert established and established[0][2] == "ESTABLISHED", before
-        result, _ = apply(lvs_config("wrr", (1, 4, 1)))
+        result, _quorum = apply(lvs_config("wrr", (1, 4, 1)))
         assert [type(op) for op in result.ops] == [EditDest]
         assert ipvsadm_rules() == [f"-A -t {VIP}:80 -s wrr", f"-a -t {VIP}:80 -r {rs_addr(1)}:8080 -m -w 1",
                                    f"-a -t {VIP}:80 -r {rs_addr(2)}:8080 -m -w 4",
@@ -101,7 +100,7 @@ def test_weight_change_is_one_set_and_keeps_connection_entries(lb, run):
         assert {(c[0], c[1]) for c in before} <= after          # every entry is still there, same destination
         held.stdin.write("go\n")
         held.stdin.flush()
-        out, _ = held.communicate(timeout=20)
+        out = held.communicate(timeout=20)[0]
         assert out.startswith("HTTP/1.0 200"), out
     finally:
         if held.poll() is None:
@@ -131,7 +130,7 @@ def test_cleanup_removes_owned_services_unless_kept(lb, run):
 
 
 def test_inhibit_on_failure_sets_weight_zero_and_traffic_avoids_it(lb):
-    topo, _, apply = lb
+    topo, _reconciler, apply = lb
     config = lvs_config("rr", inhibit_on_failure=True)
     vs = config.virtual_servers[0]
     down = {(vs.name, f"{rs_addr(2)}:8080"): RsHealth(False, reason="connect refused")}
@@ -143,33 +142,33 @@ def test_inhibit_on_failure_sets_weight_zero_and_traffic_avoids_it(lb):
 
 
 def test_quorum_loss_switches_to_the_sorry_server_and_back(lb):
-    topo, _, apply = lb
+    topo, _reconciler, apply = lb
     config = lvs_config("rr", (1, 1, 1), quorum=2, sorry_server={"address": rs_addr(SORRY), "port": 8080})
     vs = config.virtual_servers[0]
 
     def failing(*indexes):
         return {(vs.name, f"{rs_addr(i)}:8080"): RsHealth(False) for i in indexes}
 
-    _, quorum = apply(config, failing(1))
+    _result, quorum = apply(config, failing(1))
     assert quorum[vs.name].up and set(topo.names(4)) == {"r2", "r3"}
-    _, quorum = apply(config, failing(1, 2), quorum)
+    _result, quorum = apply(config, failing(1, 2), quorum)
     assert not quorum[vs.name].up
     assert ipvsadm_rules() == [f"-A -t {VIP}:80 -s rr", f"-a -t {VIP}:80 -r {rs_addr(SORRY)}:8080 -m -w 1"]
     assert set(topo.names(3)) == {f"r{SORRY}"}
-    _, quorum = apply(config, {}, quorum)
+    _result, quorum = apply(config, {}, quorum)
     assert quorum[vs.name].up and set(topo.names(3)) == {"r1", "r2", "r3"}
 
 
 def test_ipv6_and_fwmark_services_round_trip(lb, run):
-    _, reconciler, _ = lb
+    reconciler = lb[1]
     raw = {"lb_backend": "ipvs", "virtual_servers": [
         {"address": "2001:db8:100::100", "port": 53, "protocol": "UDP", "lb_algo": "sh", "lb_kind": "DR",
          "persistence_timeout": 120, "persistence_granularity": "64",
          "real_servers": [{"address": "2001:db8:203::11", "port": 53, "weight": 2}]},
         {"fwmark": 7, "lb_algo": "wlc", "lb_kind": "TUN", "real_servers": [{"address": "203.0.113.99", "weight": 3}]},
     ]}
-    config, _ = parse_config(raw)
-    state, _ = desired_state(config.sections["lvs"], {})
+    config, _problems = parse_config(raw)
+    state, _quorum = desired_state(config.sections["lvs"], {})
     assert run(reconciler.reconcile(state)).ok
     assert run(reconciler.dump()) == state
     rules = ipvsadm_rules()

@@ -78,6 +78,6 @@ def recap(output: str) -> dict:
             in_recap = True
             continue
         if in_recap and ":" in line:
-            host, _, rest = line.partition(":")
+            host, _colon, rest = line.partition(":")
             out[host.strip()] = {k: int(v) for k, v in (part.split("=") for part in rest.split())}
     return out
