@@ -23,7 +23,6 @@ import heapq
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Mapping
 
 from hanode.health.checks import close_pingers, run_probe
@@ -39,20 +38,36 @@ ServerKey = tuple[str, str]              # (VirtualServer.name, real_server_name
 LATE_WINDOW = 1000                       # lateness statistics over the last N check starts
 
 
-@dataclass
 class Slot:
-    spec: CheckSpec
-    state: CheckState
-    due_ms: int
-    last: CheckResult | None = None
-    last_ms: int | None = None                 # clock_ms() of the last result (status turns it into a date)
-    runs: int = 0
-    armed: int = 0                             # generation of the pending timer-wheel entry (0: none)
-    task: asyncio.Task | None = None           # a run in a coroutine adapter
-    flight: object | None = None               # a run on the fast path
-    fast: object | None = None                 # the fast path's Target, False for the coroutine adapters,
-                                               # None until the first run decides
-    cancelled: bool = False
+    """One check of one real server: its state, its last result and its run in progress. Touched by every
+    run of the check (thousands a second): plain slots, and `steady` kept with the state so that the hot
+    path reads one attribute."""
+
+    __slots__ = ("spec", "_state", "steady", "due_ms", "last", "last_ms", "runs", "armed", "task", "flight",
+                 "fast", "cancelled")
+
+    def __init__(self, spec: CheckSpec, state: CheckState, due_ms: int):
+        self.spec = spec
+        self.state = state
+        self.due_ms = due_ms
+        self.last: CheckResult | None = None
+        self.last_ms: int | None = None        # clock_ms() of the last result (status turns it into a date)
+        self.runs = 0
+        self.armed: int | None = None          # the timer-wheel bucket it waits in (None: not on the wheel)
+        self.task: asyncio.Task | None = None  # a run in a coroutine adapter
+        self.flight: object | None = None      # a run on the fast path, while it runs
+        self.fast: object | None = None        # the fast path's reusable flight, False for the coroutine
+                                               # adapters, None until the first run decides
+        self.cancelled = False
+
+    @property
+    def state(self) -> CheckState:
+        return self._state
+
+    @state.setter
+    def state(self, state: CheckState) -> None:
+        self._state = state
+        self.steady = state.steady
 
     @property
     def server(self) -> ServerKey:
@@ -82,31 +97,32 @@ class TimerWheel:
     """Due times bucketed by TICK_MS, one loop timer for the earliest bucket: thousands of checks a second
     without a TimerHandle (and its Python-level heap comparisons) per check, and the checks of one bucket
     start together, so their completions wake the loop together. Entries fire at the nearest tick (half a
-    tick early or late at most, so the mean period stays delay_loop); cancelled ones are skipped (lazy
-    deletion by generation)."""
+    tick early or late at most, so the mean period stays delay_loop); `fire(slots, bucket)` gets a bucket's
+    slots at once and runs those whose `armed` is still that bucket (lazy deletion: a cancelled or re-armed
+    slot is skipped)."""
 
     TICK_MS = 20
+    HALF_TICK_MS = TICK_MS // 2
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Slot], None]):
+    def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[list[Slot], int], None]):
         self.loop = loop
         self.fire = fire
-        self.buckets: dict[int, list[tuple[Slot, int]]] = {}
+        self.buckets: dict[int, list[Slot]] = {}
         self.heap: list[int] = []
         self.handle: asyncio.TimerHandle | None = None
         self.armed_bucket: int | None = None
-        self.generation = 0
 
     def add(self, slot: Slot, due_ms: int) -> None:
-        self.generation += 1
-        slot.armed = self.generation
-        bucket = (due_ms + self.TICK_MS // 2) // self.TICK_MS   # nearest tick: delay_loop kept on average
+        bucket = (due_ms + self.HALF_TICK_MS) // self.TICK_MS   # nearest tick: delay_loop kept on average
+        slot.armed = bucket
         entries = self.buckets.get(bucket)
         if entries is None:
-            self.buckets[bucket] = entries = []
+            self.buckets[bucket] = [slot]
             heapq.heappush(self.heap, bucket)
             if self.armed_bucket is None or bucket < self.armed_bucket:
                 self._arm(bucket)
-        entries.append((slot, self.generation))
+        else:
+            entries.append(slot)
 
     def _arm(self, bucket: int) -> None:
         if self.handle is not None:
@@ -117,15 +133,15 @@ class TimerWheel:
     def _run(self) -> None:
         self.handle = self.armed_bucket = None
         now_bucket = int(self.loop.time() * 1000) // self.TICK_MS
+        heap, buckets = self.heap, self.buckets
         due = []
-        while self.heap and self.heap[0] <= now_bucket:
-            due.extend(self.buckets.pop(heapq.heappop(self.heap)))
-        if self.heap:
-            self._arm(self.heap[0])
-        for slot, generation in due:
-            if slot.armed == generation and not slot.cancelled:
-                slot.armed = 0
-                self.fire(slot)
+        while heap and heap[0] <= now_bucket:
+            bucket = heapq.heappop(heap)
+            due.append((buckets.pop(bucket), bucket))
+        if heap:
+            self._arm(heap[0])
+        for slots, bucket in due:
+            self.fire(slots, bucket)
 
     def close(self) -> None:
         if self.handle is not None:
@@ -268,23 +284,40 @@ class Scheduler:
 
     def _start_tasks(self) -> None:
         for slot in self.slots.values():
-            if not slot.armed and slot.task is None and slot.flight is None and not slot.cancelled:
+            if slot.armed is None and slot.task is None and slot.flight is None and not slot.cancelled:
                 self._arm(slot)
 
     def _arm(self, slot: Slot) -> None:
         # self.clock_ms and loop.time() are both time.monotonic() unless a test injected a clock
         self.wheel.add(slot, slot.due_ms)
 
-    def _fire(self, slot: Slot) -> None:
-        self.stats.started(self.clock_ms() - slot.due_ms)
-        probe = slot.spec.probe
-        if slot.fast is None:   # first run: prepared once for the fast path, or the coroutine adapters
-            slot.fast = (prepare_fast(probe) if self.fast is not None else None) or False
-        if slot.fast:
-            slot.flight = self.fast.start(slot.fast, slot, self._finished)
-        else:
-            slot.task = self.loop.create_task(self.runner(probe), name=f"check {slot.spec.vs} {slot.spec.rs}")
-            slot.task.add_done_callback(functools.partial(self._task_done, slot))
+    def _fire(self, slots: list[Slot], bucket: int) -> None:
+        """Starts the checks of one timer-wheel bucket (the hot path: a passed check of a steady server costs
+        this loop's iteration, the fast path's launch and _finished)."""
+        now_ms = self.clock_ms()
+        stats = self.stats
+        late_append, late_max = stats.late_ms.append, stats.late_max_ms
+        fast = self.fast
+        for slot in slots:
+            if slot.armed != bucket or slot.cancelled:
+                continue
+            slot.armed = None
+            late_ms = now_ms - slot.due_ms
+            late_append(late_ms)
+            if late_ms > late_max:
+                late_max = late_ms
+            flight = slot.fast
+            if flight is None:   # first run: prepared once for the fast path, or the coroutine adapters
+                target = prepare_fast(slot.spec.probe) if fast is not None else None
+                slot.fast = flight = fast.flight(target, slot, self._finished) if target is not None else False
+            if flight:
+                slot.flight = flight          # _finished() clears it, also when the check ends at once
+                fast.launch(flight)
+            else:
+                slot.task = self.loop.create_task(self.runner(slot.spec.probe),
+                                                  name=f"check {slot.spec.vs} {slot.spec.rs}")
+                slot.task.add_done_callback(functools.partial(self._task_done, slot))
+        stats.late_max_ms = late_max
 
     def _task_done(self, slot: Slot, task: asyncio.Task) -> None:
         if task.cancelled() or slot.task is not task:
@@ -302,20 +335,27 @@ class Scheduler:
         slot.flight = None
         if slot.cancelled:
             return
-        state = slot.state
-        if result.ok and state.steady and result.weight is None:   # record()'s shortcut, inlined: the hot path
-            now_ms = self.clock_ms()
+        if slot.steady and result.ok and result.weight is None:   # record()'s shortcut, inlined: the hot path
+            slot.last_ms = now_ms = self.clock_ms()
             slot.due_ms = due = now_ms + slot.spec.timing.delay_loop_ms
-            slot.last, slot.last_ms, slot.runs = result, now_ms, slot.runs + 1
+            slot.last = result
+            slot.runs += 1
             self.stats.runs += 1
         else:
             self.record(slot, result)
             due = slot.due_ms
-        self.wheel.add(slot, due)
+        wheel = self.wheel
+        bucket = (due + wheel.HALF_TICK_MS) // wheel.TICK_MS   # TimerWheel.add's common case, inlined
+        entries = wheel.buckets.get(bucket)
+        if entries is not None:
+            slot.armed = bucket
+            entries.append(slot)
+        else:
+            wheel.add(slot, due)
 
     def _cancel(self, slot: Slot) -> None:
         slot.cancelled = True
-        slot.armed = 0
+        slot.armed = None
         if slot.task is not None:
             slot.task.cancel()
             slot.task = None

@@ -1,17 +1,31 @@
 """The hot path for the common checks: TCP_CHECK, and HTTP_GET with one url and no digest.
 
-Thousands of checks a second cost little CPU when each one is a handful of syscalls and callbacks: no
-coroutine, task or future per check. One epoll set of our own (registered once with the event loop) holds
-the sockets of the checks in flight; each check is a non-blocking connect, (HTTP) one send and reads
-until the status line, then close with a reset (SO_LINGER 0, as HAProxy's checks do: no TIME_WAIT pile-up on
-the checker at thousands of checks a second). Timeouts are swept every 50 ms. Results and failure reasons are the
-same as the coroutine adapters' (tcp.py, http.py); every other check type or option goes there.
+Thousands of checks a second cost little CPU when each one is a handful of syscalls and no Python object
+beyond its result: no coroutine, task, future or socket object per check. One epoll set of our own
+(registered once with the event loop) holds the sockets; each check is a non-blocking connect, (HTTP) one
+send and reads until the status line, then a reset (as HAProxy's checks close: no TIME_WAIT pile-up on the
+checker at thousands of checks a second).
+
+The sockets are reused: a finished check's socket is dissolved with connect(AF_UNSPEC), which on Linux
+sends the peer a reset exactly as a close with SO_LINGER 0 does, and returns the socket to the unconnected
+state with no local port; the next check's connect picks a new source port. So a passing TCP_CHECK costs
+two syscalls (connect, disconnect) plus its share of one epoll_wait, instead of six (socket, connect,
+epoll_ctl, setsockopt, close and the wait); a passing HTTP_GET adds one send and one recv. Pooled sockets
+stay in the epoll set, edge-triggered for both directions: epoll re-reads a socket's state when it reports
+it, so a wakeup left over from a socket's previous check reports the current check's state or nothing.
+A check that fails, times out or binds a source address closes its socket as before (rare, and a bound
+socket cannot be reused for another source).
+
+Results and failure reasons are the same as the coroutine adapters' (tcp.py, http.py); every other check
+type or option goes there. Timeouts are swept every 50 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
+import functools
 import os
 import select
 import _socket
@@ -29,14 +43,32 @@ from hanode.lvs.model import UrlCheck
 
 SWEEP_S = 0.05
 MAX_STATUS_LINE = 4096
+POOL_MAX = 256                      # idle sockets kept per address family (about the checks started per tick)
 _CONNECT, _READ = 0, 1
 _DEFAULT_URL = UrlCheck()
 _RESET = struct.pack("ii", 1, 0)   # SO_LINGER on, 0 s: close with a reset (no TIME_WAIT here), as HAProxy's checks
 _STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
 _FAILED = select.EPOLLERR | select.EPOLLHUP
-_SOL_SOCKET, _SO_LINGER = socket.SOL_SOCKET, socket.SO_LINGER
+_OUT, _IN = select.EPOLLOUT, select.EPOLLIN
+_IN_OR_FAILED = _IN | _FAILED
+_POOLED_EVENTS = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET
+_SOL_SOCKET, _SO_LINGER, _SO_ERROR = socket.SOL_SOCKET, socket.SO_LINGER, socket.SO_ERROR
+_HTTP_1X = (b"HTTP/1.0 ", b"HTTP/1.1 ")
 _tuple_new = tuple.__new__          # CheckResult without its Python-level __new__ (thousands a second)
 _now_ns = time.monotonic_ns
+
+
+def _disconnector() -> Callable[[int], int] | None:
+    """connect(fd, {AF_UNSPEC}) from libc (0 on success), or None where it cannot be had: no pooling then."""
+    try:
+        connect = ctypes.CDLL(None).connect
+    except (OSError, AttributeError):
+        return None
+    unspec = ctypes.create_string_buffer(16)   # a sockaddr whose sa_family is AF_UNSPEC (0)
+    return lambda fd: connect(fd, unspec, 16)
+
+
+_disconnect = _disconnector()
 
 
 class Target(NamedTuple):
@@ -48,6 +80,8 @@ class Target(NamedTuple):
     request: bytes | None             # HTTP_GET: the request; TCP_CHECK: None
     url: UrlCheck | None
     probe: Probe
+    timeout_ns: int = 0
+    accepted: frozenset = frozenset()  # HTTP_GET: the accepted status codes as 3 ASCII digits (b"200")
 
 
 def eligible(probe: Probe) -> bool:
@@ -69,27 +103,38 @@ def prepare(probe: Probe) -> Target | None:
     if probe.bind_address is not None or probe.bind_port is not None:
         bind = (probe.bind_address or ("::" if probe.family == 6 else "0.0.0.0"), probe.bind_port or 0)
     request = url = None
+    accepted: frozenset = frozenset()
     if probe.type == "HTTP_GET":
         url = probe.check.urls[0] if probe.check.urls else _DEFAULT_URL
         request = build_request(url.path, probe.virtualhost or host_header(probe.address, probe.port, False))
+        accepted = accepted_codes(url.status_codes)
     return Target(socket.AF_INET6 if probe.family == 6 else socket.AF_INET, (probe.address, probe.port), bind,
-                  probe.timeout_ms / 1000, request, url, probe)
+                  probe.timeout_ms / 1000, request, url, probe, probe.timeout_ms * 1_000_000, accepted)
+
+
+@functools.lru_cache(maxsize=64)
+def accepted_codes(ranges: tuple[tuple[int, int], ...]) -> frozenset:
+    """The 3-digit statuses `ranges` accept, as the bytes a status line carries (b"200"); shared by every check
+    with the same status_code (thousands of real servers: one set)."""
+    return frozenset(b"%03d" % code for low, high in ranges for code in range(max(low, 0), min(high, 999) + 1))
 
 
 class _Flight:
-    __slots__ = ("sock", "fd", "target", "context", "done", "started_ns", "deadline_ns", "phase", "buf")
+    """One check of one target; the scheduler keeps one per check and launches it again on every run."""
+    __slots__ = ("sock", "fd", "target", "request", "context", "done", "started_ns", "deadline_ns", "phase", "buf",
+                 "pool")
 
-    def __init__(self, sock: _socket.socket, fd: int, target: Target, context: object,
-                 done: Callable[[object, CheckResult], None], started_ns: int):
-        self.sock = sock
-        self.fd = fd
+    def __init__(self, target: Target, context: object, done: Callable[[object, CheckResult], None]):
+        self.sock: _socket.socket | None = None
+        self.fd = -1
         self.target = target
+        self.request = target.request
         self.context = context
         self.done = done
-        self.started_ns = started_ns
-        self.deadline_ns = started_ns + int(target.timeout_s * 1e9)
+        self.started_ns = self.deadline_ns = 0
         self.phase = _CONNECT
         self.buf = b""
+        self.pool: list | None = None     # where the socket goes back after a passed check (None: closed)
 
 
 class FastProbes:
@@ -97,6 +142,7 @@ class FastProbes:
         self.loop = loop
         self.epoll = select.epoll()
         self.inflight: dict[int, _Flight] = {}
+        self.pools: dict[int, list[_socket.socket]] = {socket.AF_INET: [], socket.AF_INET6: []}
         self.sweeper: asyncio.TimerHandle | None = None
         loop.add_reader(self.epoll.fileno(), self._ready)
 
@@ -106,107 +152,186 @@ class FastProbes:
         for flight in list(self.inflight.values()):
             flight.sock.close()
         self.inflight.clear()
+        for pool in self.pools.values():
+            for sock in pool:
+                sock.close()
+            pool.clear()
         self.loop.remove_reader(self.epoll.fileno())
         self.epoll.close()
 
+    def flight(self, target: Target, context: object, done: Callable[[object, CheckResult], None]) -> _Flight:
+        """A check that launch() runs, as often as asked; `done(context, result)` is called once per launch,
+        from the event loop (or from launch() itself when the check fails at once), unless abort()ed."""
+        return _Flight(target, context, done)
+
     def start(self, target: Target, context: object, done: Callable[[object, CheckResult], None]) -> _Flight | None:
-        """Starts one check; `done(context, result)` is called once, from the event loop, unless abort()ed."""
-        started = time.monotonic_ns()
-        try:
-            sock = _socket.socket(target.family, _STREAM)
-        except OSError as exc:
-            done(context, CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
-            return None
-        flight = _Flight(sock, sock.fileno(), target, context, done, started)
-        if target.bind is not None:
-            try:
-                if target.bind[1]:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind(target.bind)
-            except OSError as exc:
-                probe = target.probe
-                self._end(flight, False, f"cannot bind to {probe.bind_address or '*'}:{probe.bind_port or 0}: "
-                                         f"{os_reason(exc, 'bind')}", registered=False)
-                return None
+        """Starts one check; `done(context, result)` is called once, from the event loop, unless abort()ed.
+        Returns the flight in progress, or None when it already ended."""
+        flight = _Flight(target, context, done)
+        return flight if self.launch(flight) else None
+
+    def launch(self, flight: _Flight) -> bool:
+        """Runs the check once more; False when it ended at once (done already called)."""
+        target = flight.target
+        flight.phase = _CONNECT
+        flight.buf = b""
+        flight.started_ns = started = _now_ns()
+        flight.deadline_ns = started + target.timeout_ns
+        if target.bind is None and _disconnect is not None:
+            pool = self.pools[target.family]
+            if pool:
+                sock = pool.pop()
+            else:
+                try:
+                    sock = _socket.socket(target.family, _STREAM)
+                except OSError as exc:
+                    flight.done(flight.context, CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
+                    return False
+                self.epoll.register(sock.fileno(), _POOLED_EVENTS)
+            flight.pool = pool
+        else:
+            sock = self._bound_socket(flight)
+            if sock is None:
+                return False
+        flight.sock = sock
+        flight.fd = fd = sock.fileno()
         err = sock.connect_ex(target.sockaddr)
-        if err != errno.EINPROGRESS and err:
+        if err and err != errno.EINPROGRESS:
             self._end(flight, False, os_reason(OSError(err, os.strerror(err))), registered=False)
-            return None
-        self.inflight[flight.fd] = flight
-        self.epoll.register(flight.fd, select.EPOLLOUT)
+            return False
+        self.inflight[fd] = flight
         if self.sweeper is None:
             self.sweeper = self.loop.call_later(SWEEP_S, self._sweep)
-        return flight
+        return True
 
     def abort(self, flight: _Flight) -> None:
-        if self.inflight.pop(flight.fd, None) is flight:
+        if flight.fd >= 0 and self.inflight.get(flight.fd) is flight:
+            del self.inflight[flight.fd]
             flight.sock.close()   # closing the only descriptor of the socket also takes it out of the epoll set
 
     # ------------------------------------------------------------------------------------------
 
+    def _bound_socket(self, flight: _Flight) -> _socket.socket | None:
+        """A socket of its own for a check with a source address (level-triggered; closed after the check)."""
+        target = flight.target
+        flight.pool = None
+        try:
+            sock = _socket.socket(target.family, _STREAM)
+        except OSError as exc:
+            flight.done(flight.context, CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
+            return None
+        try:
+            if target.bind[1]:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(target.bind)
+        except OSError as exc:
+            flight.sock = sock
+            probe = target.probe
+            self._end(flight, False, f"cannot bind to {probe.bind_address or '*'}:{probe.bind_port or 0}: "
+                                     f"{os_reason(exc, 'bind')}", registered=False)
+            return None
+        self.epoll.register(sock.fileno(), _POOLED_EVENTS)
+        return sock
+
+    def _release(self, flight: _Flight) -> None:
+        """After a passed check: the socket is reset and goes back to its pool (or is closed with a reset)."""
+        sock, pool = flight.sock, flight.pool
+        flight.sock = None
+        if pool is not None and len(pool) < POOL_MAX and not _disconnect(flight.fd):
+            pool.append(sock)
+        else:
+            sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
+            sock.close()
+
     def _end(self, flight: _Flight, ok: bool, reason: str | None, registered: bool = True) -> None:
+        """A failed check (or a passed one off the inlined paths): its socket is closed."""
         if registered:
             del self.inflight[flight.fd]
-        flight.sock.close()
-        flight.done(flight.context, CheckResult(ok, (time.monotonic_ns() - flight.started_ns) // 1000, reason))
+        if ok:
+            self._release(flight)
+        else:
+            flight.sock.close()
+            flight.sock = None
+        flight.done(flight.context, CheckResult(ok, (_now_ns() - flight.started_ns) // 1000, reason))
 
     def _ready(self) -> None:
         inflight = self.inflight
+        now = _now_ns()
         for fd, events in self.epoll.poll(0):
             flight = inflight.get(fd)
-            if flight is None:
+            if flight is None:   # a pooled socket's wakeup from its previous check
                 continue
-            if flight.phase != _CONNECT:
-                self._readable(flight)
+            if flight.phase:
+                if events & _IN_OR_FAILED:
+                    self._readable(flight, now)
             elif events & _FAILED:   # only a failed connect needs the error's name
-                err = flight.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNRESET
+                err = flight.sock.getsockopt(_SOL_SOCKET, _SO_ERROR) or errno.ECONNRESET
                 self._end(flight, False, os_reason(OSError(err, os.strerror(err))))
-            elif flight.target.request is not None:
-                self._send(flight)
+            elif not events & _OUT:
+                continue
+            elif flight.request is not None:
+                self._send(flight, events, now)
             else:   # TCP_CHECK passed: the hot path, inlined
                 del inflight[fd]
-                sock = flight.sock
-                sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
-                sock.close()
-                flight.done(flight.context, _tuple_new(CheckResult, (True, (_now_ns() - flight.started_ns) // 1000,
+                sock, pool = flight.sock, flight.pool
+                flight.sock = None
+                if pool is not None and len(pool) < POOL_MAX and not _disconnect(fd):
+                    pool.append(sock)
+                else:
+                    sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
+                    sock.close()
+                flight.done(flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000,
                                                                       None, None)))
 
-    def _send(self, flight: _Flight) -> None:
+    def _send(self, flight: _Flight, events: int, now: int) -> None:
         try:
-            flight.sock.send(flight.target.request)
+            flight.sock.send(flight.request)
         except OSError as exc:
             self._end(flight, False, f"HTTP read failed: {os_reason(exc, 'send')}")
             return
         flight.phase = _READ
-        flight.deadline_ns = time.monotonic_ns() + int(flight.target.timeout_s * 1e9)
-        self.epoll.modify(flight.fd, select.EPOLLIN)
+        flight.deadline_ns = now + flight.target.timeout_ns
+        if events & _IN:   # the answer (or the peer's close) is already there: no new wakeup will say so
+            self._readable(flight, now)
 
-    def _readable(self, flight: _Flight) -> None:
+    def _readable(self, flight: _Flight, now: int) -> None:
+        sock = flight.sock
+        while True:   # edge-triggered: read until the status line or until the socket has nothing more
+            try:
+                data = sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._end(flight, False, f"HTTP read failed: {os_reason(exc, 'receive')}")
+                return
+            if not data:
+                reason = ("connection closed before the HTTP status line" if not flight.buf else
+                          f"connection closed in the HTTP headers after {len(flight.buf)} bytes")
+                self._end(flight, False, reason)
+                return
+            if flight.buf:
+                data = flight.buf + data
+            end = data.find(b"\r\n")
+            if end >= 0:
+                break
+            if len(data) > MAX_STATUS_LINE:
+                flight.buf = data
+                self._end(flight, False, f"bad HTTP status line {data[:80].decode('latin-1')!r}")
+                return
+            flight.buf = data
+        target = flight.target
+        if data[9:12] in target.accepted and data[:9] in _HTTP_1X and (end == 12 or data[12] == 32):
+            # 'HTTP/1.x NNN ...' with an accepted status: what parse_status_line() reads, without a str
+            del self.inflight[flight.fd]
+            self._release(flight)
+            flight.done(flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000, None, None)))
+            return
         try:
-            data = flight.sock.recv(4096)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._end(flight, False, f"HTTP read failed: {os_reason(exc, 'receive')}")
-            return
-        if not data:
-            reason = ("connection closed before the HTTP status line" if not flight.buf else
-                      f"connection closed in the HTTP headers after {len(flight.buf)} bytes")
-            self._end(flight, False, reason)
-            return
-        flight.buf += data
-        line, sep, _ = flight.buf.partition(b"\r\n")
-        if not sep:
-            if len(flight.buf) > MAX_STATUS_LINE:
-                self._end(flight, False, f"bad HTTP status line {flight.buf[:80].decode('latin-1')!r}")
-            return
-        try:
-            _version, status = parse_status_line(line.decode("latin-1"))
+            _version, status = parse_status_line(data[:end].decode("latin-1"))
         except HttpError as exc:
             self._end(flight, False, str(exc))
             return
-        url = flight.target.url
-        flight.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+        url = target.url
         if status_accepted(status, url.status_codes):
             self._end(flight, True, None)
         else:
@@ -214,7 +339,7 @@ class FastProbes:
 
     def _sweep(self) -> None:
         self.sweeper = None
-        now = time.monotonic_ns()
+        now = _now_ns()
         for flight in [f for f in self.inflight.values() if f.deadline_ns <= now]:
             what = "connect" if flight.phase == _CONNECT else "HTTP read"
             self._end(flight, False, f"{what} timeout after {format_ms(flight.target.probe.timeout_ms)}")
