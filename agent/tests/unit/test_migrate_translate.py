@@ -373,7 +373,7 @@ def test_what_keepalived_makes_persistent_or_ignores_as_it_loads_a_virtual_serve
     assert report(result) == [(9, "ops", "no meaning here")]
     assert "one packet scheduling requires UDP" in result.items[0].reason
     assert [(n.line, n.keyword) for n in result.notes] == [(1, "virtual_server 198.51.100.100 0"),
-                                                          (10, "persistence_granularity")]
+                                                           (10, "persistence_granularity")]
 
 
 def test_shell_syntax_in_a_script_is_carried_as_keepalived_runs_it_with_a_warning():
