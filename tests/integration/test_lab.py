@@ -23,7 +23,7 @@ LAB_CLI = [*hanode_argv(), "lab"]  # the real `hanode lab` command
 
 
 def lab_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(LAB_CLI + list(args), capture_output=True, text=True, timeout=60, env=python_env())
+    proc = subprocess.run(LAB_CLI + list(args), capture_output=True, text=True, timeout=60, env=python_env(), check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"hanode lab {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -292,11 +292,11 @@ INNER_TESTS = textwrap.dedent("""
 
 @pytest.mark.netns
 def test_fixture_keeps_logs_of_failed_tests_and_session_fails_on_leaked_namespaces(tmp_path, private_registry,
-                                                                                    lab_session):
+                                                                                   lab_session):
     (tmp_path / "conftest.py").write_text((Path(__file__).parent / "conftest.py").read_text())
     (tmp_path / "test_inner.py").write_text(INNER_TESTS)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-s", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=python_env())
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=python_env(), check=False)
     out = proc.stdout + proc.stderr
     failed_prefix = out.split("PREFIX ")[1].split()[0]
     leaked_prefix = out.split("LEAKED ")[1].split()[0]
@@ -477,7 +477,7 @@ def read_pcap_ns(path: Path) -> list[tuple[int, bytes]]:
     assert endian, f"{path}: not a nanosecond pcap"
     packets, pos = [], 24
     while pos + 16 <= len(data):
-        sec, nsec, incl, _ = struct.unpack_from(endian + "IIII", data, pos)
+        sec, nsec, incl, _orig_len = struct.unpack_from(endian + "IIII", data, pos)
         packets.append((sec * 1_000_000_000 + nsec, data[pos + 16:pos + 16 + incl]))
         pos += 16 + incl
     return packets
@@ -513,15 +513,15 @@ def test_sniffer_stamps_agree_with_tcpdump_on_the_same_bridge(lab_factory):
     tcpdump.wait(10)
     captured = [(ns, parse_frame(frame)) for ns, frame in read_pcap_ns(pcap)]
     assert [(f["src"], f["vrid"], f["priority"]) for f in frames] == \
-        [(seen.src, seen.vrid, seen.priority) for _, seen in captured], "both saw the same packets in the same order"
+        [(seen.src, seen.vrid, seen.priority) for _ns, seen in captured], "both saw the same packets in the same order"
     # Realtime read between two monotonic readings gives the offset to compare the monotonic "t" with the pcap
     # (the narrowest of 20 brackets: this process may be preempted in the middle of one).
     readings = [tuple(time.clock_gettime_ns(c) for c in (time.CLOCK_MONOTONIC, time.CLOCK_REALTIME,
-                                                         time.CLOCK_MONOTONIC)) for _ in range(20)]
+                                                         time.CLOCK_MONOTONIC)) for _bracket in range(20)]
     before, real, after = min(readings, key=lambda r: r[2] - r[0])
     offset_ns = real - (before + after) // 2
-    kernel_diff_ns = [f["t_kernel_ns"] - ns for f, (ns, _) in zip(frames, captured)]
-    mono_diff_ms = [(round(f["t"] * 1e9) + offset_ns - ns) / 1e6 for f, (ns, _) in zip(frames, captured)]
+    kernel_diff_ns = [f["t_kernel_ns"] - ns for f, (ns, _seen) in zip(frames, captured)]
+    mono_diff_ms = [(round(f["t"] * 1e9) + offset_ns - ns) / 1e6 for f, (ns, _seen) in zip(frames, captured)]
     lag_ms = [(f["t_read"] - f["t"]) * 1000 for f in frames]
     errors_ns = [f["t_error_ns"] for f in frames]
     print(f"\nMEASURE sniffer vs tcpdump over {len(frames)} adverts: kernel stamps differ by at most "

@@ -4,6 +4,7 @@ no namespaces."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import ipaddress
 import struct
 import sys
@@ -11,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    import hanode.lab.topology  # noqa: F401
-except ImportError:  # a checkout whose agent is not installed in this Python
+if importlib.util.find_spec("hanode") is None:  # a checkout whose agent is not installed in this Python
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from hanode.lab import topology as topo  # noqa: E402
@@ -116,8 +115,8 @@ def test_prefixes_and_limits():
 
 # --- the sniffer's parser (hanode.lab.sniffer.parse_frame): struct only, fed hand-made frames ----------
 
-ETH_V4 = bytes.fromhex("01005e000012" "02686e010100" "0800")
-ETH_V6 = bytes.fromhex("333300000012" "02686e010100" "86dd")
+ETH_V4 = bytes.fromhex("01005e000012 02686e010100 0800")
+ETH_V6 = bytes.fromhex("333300000012 02686e010100 86dd")
 
 
 def ipv4_vrrp(src: str, vrid: int, priority: int, proto: int = 112) -> bytes:
@@ -153,7 +152,7 @@ def test_parse_ignores_what_is_not_vrrp():
 # --- the sniffer's timestamps: recvmsg() control messages in, monotonic seconds out ---------------------
 
 # struct __kernel_timespec {s64 tv_sec; long long tv_nsec} for 2024-05-01T12:00:00.123456789Z, little-endian.
-TIMESPEC_LE = bytes.fromhex("c02e326600000000" "15cd5b0700000000")
+TIMESPEC_LE = bytes.fromhex("c02e326600000000 15cd5b0700000000")
 TIMESPEC_NS = 1714564800_123456789
 V4_ADVERT = VrrpFrame("198.51.100.11", "224.0.0.18", 51, 150, 3, 1)
 

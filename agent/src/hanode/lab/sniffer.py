@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
         batch, flags = [], 0
         while len(batch) < BATCH_MAX:
             try:
-                frame, ancdata, _, addr = sock.recvmsg(65535, socket.CMSG_SPACE(_TIMESPEC.size), flags)
+                frame, ancdata, _msg_flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(_TIMESPEC.size), flags)
             except BlockingIOError:
                 break
             flags = socket.MSG_DONTWAIT
@@ -157,7 +157,7 @@ def main(argv: list[str]) -> int:
 
     def offset_now() -> tuple[int, int]:
         readings = []
-        for _ in range(OFFSET_TRIES):
+        for _attempt in range(OFFSET_TRIES):
             mono_before = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
             real = time.clock_gettime_ns(time.CLOCK_REALTIME)
             readings.append((mono_before, real, time.clock_gettime_ns(time.CLOCK_MONOTONIC)))
