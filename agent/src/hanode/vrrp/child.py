@@ -19,7 +19,7 @@ class VrrpChild(ChildProcess):
         self.runner: VrrpRunner | None = None
 
     async def configure(self, message: dict) -> None:
-        config, _ = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"))
+        config, _problems = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"))
         if self.runner is None:
             self.runner = VrrpRunner(config, self.emit)
             await self.runner.start(message.get("resume") or {})
