@@ -74,7 +74,7 @@ def test_tcp_connect_ip_port_and_bindto():
         source_port = free_port()
         bound = await run_probe(probe("TCP_CHECK", port, bindto="127.0.0.2", bind_port=source_port))
         not_here = await run_probe(probe("TCP_CHECK", port, bindto="198.51.100.250"))
-        for _ in range(100):
+        for _wait in range(100):
             if len(peers) == 2:
                 break
             await asyncio.sleep(0.01)
@@ -179,7 +179,7 @@ def test_http_read_timeout_and_early_close():
 
 def test_http_not_http():
     async def scenario():
-        server, _ = await scripted_tcp([b"SSH-2.0-OpenSSH_9.2\r\n\r\n"])
+        server, _received = await scripted_tcp([b"SSH-2.0-OpenSSH_9.2\r\n\r\n"])
         result = await run_probe(http(server.sockets[0].getsockname()[1], UrlCheck("/")))
         server.close()
         return result
@@ -199,7 +199,7 @@ def test_ssl_get_with_self_signed_certificate_and_sni(tmp_path):
         plain = await HttpServer(ROUTES).start()  # waits for a request: the ClientHello gets no answer
         silent = await run_probe(http(plain.port, UrlCheck("/ok"), check_type="SSL_GET", connect_timeout_ms=300))
         await plain.close()
-        talker, _ = await scripted_tcp([b"HTTP/1.0 400 Bad Request\r\n\r\n"])
+        talker, _received = await scripted_tcp([b"HTTP/1.0 400 Bad Request\r\n\r\n"])
         not_tls = await run_probe(http(talker.sockets[0].getsockname()[1], UrlCheck("/ok"), check_type="SSL_GET"))
         talker.close()
         return no_sni, sni, busy, not_tls, silent, server.snis
@@ -280,7 +280,7 @@ def test_smtp_against_aiosmtpd():
 
 def test_smtp_bad_banner_and_bad_helo():
     async def scenario():
-        busy, _ = await scripted_tcp([b"421 too busy\r\n"])
+        busy, _received = await scripted_tcp([b"421 too busy\r\n"])
         picky, received = await scripted_tcp([b"220-first line\r\n220 ready\r\n", b"550 go away\r\n"])
         out = (await run_probe(probe("SMTP_CHECK", busy.sockets[0].getsockname()[1])),
                await run_probe(probe("SMTP_CHECK", picky.sockets[0].getsockname()[1])))
@@ -301,7 +301,7 @@ def test_ping_loopback_v4_and_v6_share_one_socket_per_family():
         results = await asyncio.gather(*(run_probe(probe("PING_CHECK", None, address=a, connect_timeout_ms=1000))
                                          for a in ("127.0.0.1", "127.0.0.1", "::1", "127.0.0.3")))
         fds = len(os.listdir("/proc/self/fd"))
-        more = await asyncio.gather(*(run_probe(probe("PING_CHECK", None, connect_timeout_ms=1000)) for _ in range(50)))
+        more = await asyncio.gather(*(run_probe(probe("PING_CHECK", None, connect_timeout_ms=1000)) for _probe in range(50)))
         fds_after = len(os.listdir("/proc/self/fd"))
         broadcast = await run_probe(probe("PING_CHECK", None, address="255.255.255.255"))
         close_pingers()
@@ -373,7 +373,7 @@ def test_misc_timeout_kills_the_process_group(tmp_path):
 def test_misc_runs_as_the_user_with_a_clean_environment(world_readable_dir):
     tmp_path = world_readable_dir
     check = script(tmp_path, "env", '[ "$(id -un)" = nobody ] || exit 1; [ -z "$SECRET_TOKEN" ] || exit 1;'
-                                     ' [ "$PATH" = /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ]')
+                                    ' [ "$PATH" = /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ]')
     os.environ["SECRET_TOKEN"] = "leak"
     try:
         as_nobody = arun(run_probe(probe("MISC_CHECK", 80, misc_path=check, user="nobody")))
@@ -396,7 +396,7 @@ def test_a_slow_misc_script_does_not_block_other_checks(tmp_path):
         misc = asyncio.ensure_future(run_probe(probe("MISC_CHECK", 80, misc_path=slow, misc_timeout_ms=5000)))
         started = time.monotonic()
         tcp_times = []
-        for _ in range(5):
+        for _probe in range(5):
             assert (await run_probe(probe("TCP_CHECK", port))).ok
             tcp_times.append(time.monotonic() - started)
         misc_result = await misc

@@ -81,7 +81,7 @@ def test_http_request_is_the_same_bytes():
 
 def test_http_bad_status_line():
     async def setup():
-        server, _ = await scripted_tcp([b"SSH-2.0-OpenSSH_9.2\r\n\r\n"])
+        server, _received = await scripted_tcp([b"SSH-2.0-OpenSSH_9.2\r\n\r\n"])
         server.port = server.sockets[0].getsockname()[1]
         return server
     fast, slow = both(lambda s: probe("HTTP_GET", s.port, urls=(UrlCheck("/"),)), setup)

@@ -43,13 +43,13 @@ T = Timing(delay_loop_ms=1000, retry=2, delay_before_retry_ms=300)
      [(0, False, True), (1000, False, False), (2000, False, False), (3000, True, True)]),
 ])
 def test_retry_and_delays(timing, results, expected):
-    trace, _state, _ = run(timing, initial_state(alpha=False), results)
+    trace, _state, _now = run(timing, initial_state(alpha=False), results)
     assert trace == expected
 
 
 def test_detection_time_is_delay_loop_plus_retries():
     timing = Timing(delay_loop_ms=2000, retry=3, delay_before_retry_ms=500)
-    trace, state, _ = run(timing, initial_state(False), [OK] + [fail("connect timeout after 1 s")] * 4)
+    trace, state, _now = run(timing, initial_state(False), [OK] + [fail("connect timeout after 1 s")] * 4)
     went_down_at = [at for at, up, changed in trace if changed and not up]
     assert went_down_at == [2000 + 3 * 500]
     assert state.reason == "connect timeout after 1 s"
@@ -74,7 +74,7 @@ def test_alpha_with_retry_zero_reports_the_failure_reason():
 
 
 def test_never_run_default_check_is_retried_before_down():
-    trace, state, _ = run(T, initial_state(alpha=False), [fail(), fail(), fail()])
+    trace, state, _now = run(T, initial_state(alpha=False), [fail(), fail(), fail()])
     assert trace == [(0, True, False), (300, True, False), (600, False, True)]
 
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 from hanode.health.hysteresis import CheckResult
 from hanode.health.scheduler import Scheduler
 from hanode.health.spec import check_specs
-from hanode.lvs.desired import RsHealth, desired_state, rs_dest_key, service_key
+from hanode.lvs.desired import RsHealth, desired_state, service_key
 from hanode.lvs.model import Check, LvsConfig, RealServer, VirtualServer
 
 OK, FAIL = CheckResult(True), CheckResult(False, reason="connection refused")
@@ -54,7 +54,7 @@ def feed(scheduler: Scheduler, clock: Clock, server: str, results: list[CheckRes
 
 def kernel_weights(config: LvsConfig, scheduler: Scheduler) -> dict[str, int]:
     health = {key: RsHealth(h.up, h.weight, h.reason) for key, h in scheduler.health().items()}
-    state, _ = desired_state(config, health)
+    state, _quorum = desired_state(config, health)
     vs = config.virtual_servers[0]
     dests = state[service_key(vs)].dests
     return {f"{d.key.address}:{d.key.port}": d.weight for d in dests.values()}
@@ -91,10 +91,10 @@ def test_reload_keeps_state_of_unchanged_checks_and_no_weight_stays_at_zero():
 def test_reload_while_down_then_recovery_re_adds_the_server():
     """keepalived bug: a server down during a reload was never re-added when it recovered."""
     config = lvs(rs(11), rs(12))
-    scheduler, clock, _ = make(config)
+    scheduler, clock, _changes = make(config)
     feed(scheduler, clock, "203.0.113.11:8080", [FAIL, FAIL])
     assert "203.0.113.11:8080" not in kernel_weights(config, scheduler)
-    for _ in range(3):  # several reloads, one of them changing the check itself
+    for _reload in range(3):  # several reloads, one of them changing the check itself
         config = lvs(rs(11, checks=(replace(TCP, connect_timeout_ms=TCP.connect_timeout_ms + 1),)), rs(12))
         scheduler.apply(check_specs(config))
         assert not scheduler.health()[(VS, "203.0.113.11:8080")].up
@@ -119,7 +119,7 @@ def test_changed_check_inherits_up_down_and_runs_within_warmup():
 def test_inserting_a_check_keeps_the_others_by_definition():
     http = Check(type="HTTP_GET", connect_timeout_ms=1000)
     config = lvs(rs(11, checks=(TCP,)))
-    scheduler, clock, _ = make(config)
+    scheduler, clock, _changes = make(config)
     feed(scheduler, clock, "203.0.113.11:8080", [FAIL, FAIL])
     tcp_slot = scheduler.slots[(VS, "203.0.113.11:8080", 0)]
     counts = scheduler.apply(check_specs(lvs(rs(11, checks=(http, TCP)))))
@@ -195,12 +195,12 @@ def test_real_tasks_detect_and_recover_within_delay_loop_times_retry_plus_one():
         gone = time.monotonic()
         while len(events) < 2 and time.monotonic() - gone < 5:
             await asyncio.sleep(0.01)
-        detected = [t - gone for t, _ in events]
+        detected = [t - gone for t, _change in events]
         server2 = await asyncio.start_server(lambda r, w: w.close(), ["127.0.0.1", "127.0.0.2"], port)
         back = time.monotonic()
         while len(events) < 4 and time.monotonic() - back < 5:
             await asyncio.sleep(0.01)
-        recovered = [t - back for t, _ in events[2:]]
+        recovered = [t - back for t, _change in events[2:]]
         health = scheduler.health()
         await scheduler.stop()
         server2.close()

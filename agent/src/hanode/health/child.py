@@ -36,8 +36,8 @@ class CheckerChild(ChildProcess):
     async def configure(self, message: dict) -> None:
         try:
             # a config with thousands of real servers takes a while to parse: off the loop, which keeps beating
-            config, _ = await asyncio.to_thread(parse_config, message["config"],
-                                                default_router_id=message.get("router_id", "hanode"))
+            config, _problems = await asyncio.to_thread(parse_config, message["config"],
+                                                        default_router_id=message.get("router_id", "hanode"))
         except ConfigError as exc:  # the parent validated it: only a version skew gets here
             log.error("config refused by the checker: %s", "; ".join(str(p) for p in exc.problems))
             return

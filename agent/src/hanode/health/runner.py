@@ -287,8 +287,8 @@ class CheckerRunner:
             elif old.up == new.up:
                 continue
             (log.info if new.up else log.warning)("virtual server %s quorum %s (live weight %d, quorum %d)%s",
-                                                   vs.name, "up" if new.up else "DOWN", new.live_weight, vs.quorum,
-                                                   ", sorry server in" if new.sorry_active else "")
+                                                  vs.name, "up" if new.up else "DOWN", new.live_weight, vs.quorum,
+                                                  ", sorry server in" if new.sorry_active else "")
             self.emit({"event": "quorum", "virtual_server": vs.name, "up": new.up, "state": "up" if new.up else "down",
                        "weight": new.live_weight, "quorum": vs.quorum, "sorry_server_active": new.sorry_active})
             self._script(vs.quorum_up if new.up else vs.quorum_down)
@@ -438,8 +438,8 @@ class CheckerRunner:
                     await asyncio.sleep(0)
             diff = diffs.get(key, [])
             if actual is None:
-                diff = ["kernel state unknown: " + (self.backend_error or "the last apply failed; the next reconcile "
-                                                                           "dumps it")]
+                diff = ["kernel state unknown: "
+                        + (self.backend_error or "the last apply failed; the next reconcile dumps it")]
             services.append(virtual_server_status(vs, backend, self.quorum.get(vs.name), servers, entry, diff))
         other = [line for key, lines in sorted(diffs.items()) if key not in configured for line in lines]
         last = reconciler.last_result if reconciler else None

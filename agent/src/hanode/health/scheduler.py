@@ -56,8 +56,8 @@ class Slot:
         self.armed: int | None = None          # the timer-wheel bucket it waits in (None: not on the wheel)
         self.task: asyncio.Task | None = None  # a run in a coroutine adapter
         self.flight: object | None = None      # a run on the fast path, while it runs
-        self.fast: object | None = None        # the fast path's reusable flight, False for the coroutine
-                                               # adapters, None until the first run decides
+        # the fast path's reusable flight, False for the coroutine adapters, None until the first run decides
+        self.fast: object | None = None
         self.cancelled = False
 
     @property

@@ -281,7 +281,7 @@ class FastProbes:
                     sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
                     sock.close()
                 flight.done(flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000,
-                                                                      None, None)))
+                                                                     None, None)))
 
     def _send(self, flight: _Flight, events: int, now: int) -> None:
         try:

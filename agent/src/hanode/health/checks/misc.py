@@ -59,7 +59,7 @@ async def check_misc(probe: Probe) -> CheckResult:
         raise CheckFailure(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         async with asyncio.timeout(probe.timeout_ms / 1000):
-            _, err = await proc.communicate()
+            _out, err = await proc.communicate()
     except TimeoutError:
         _kill_group(proc.pid)
         await proc.wait()
