@@ -21,6 +21,7 @@ Everything runs in one network namespace of its own (hckbench-<pid>): real serve
 Results: bench-results/health.json and health.md (HANODE_BENCH_OUT overrides the directory).
 
     sudo .venv/bin/python scripts/bench_health.py [--sizes 500,1000,2000,4000,8000] [--types TCP_CHECK,HTTP_GET]
+        [--baseline-src DIR] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -218,8 +219,12 @@ class Downs:
 class Hanode:
     name = "hanode"
 
-    def __init__(self, ns: Namespace, work: Path, kind: str, n: int):
-        self.ns, self.work, self.kind, self.n = ns, work, kind, n
+    def __init__(self, ns: Namespace, work: Path, kind: str, n: int, src: str | None = None):
+        """`src`: run the agent from this source tree (an agent/src of another commit) instead of the installed
+        one, under the name hanode-baseline: before/after numbers from the same run."""
+        self.ns, self.work, self.kind, self.n, self.src = ns, work, kind, n, src
+        if src:
+            self.name = "hanode-baseline"
         self.socket = str(work / "agent.sock")
         check = {"type": kind, "connect_timeout": CONNECT_TIMEOUT_S, "retry": RETRY,
                  "delay_before_retry": DELAY_BEFORE_RETRY_S}
@@ -239,8 +244,9 @@ class Hanode:
         from hanode.control.client import request
         hanode = str(Path(sys.executable).parent / "hanode")
         self.log = open(self.work / "agent.log", "wb")
+        env = dict(os.environ, PYTHONPATH=self.src) if self.src else None
         self.proc = spawn(self.ns.argv([hanode, "run", "--config", str(self.work / "agent.yaml")]),
-                          stdout=self.log, stderr=self.log)
+                          stdout=self.log, stderr=self.log, env=env)
 
         def ready():
             status = request(self.socket, {"cmd": "status"}, 10)["status"]
@@ -344,7 +350,21 @@ def steady(ns: Namespace, n: int, timeout_s: float) -> bool:
     return False
 
 
-def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, failures: int) -> dict:
+def profiler(checker, window_s: float, out: Path | None) -> subprocess.Popen | None:
+    """py-spy on the checker process for the measuring window (`--profile DIR`): a collapsed-stack file per run
+    (flamegraph input; the self time of each line is the last frame of each stack). Sampling costs the
+    checker a little CPU: compare CPU numbers of runs without --profile only."""
+    if out is None or checker.name == "keepalived":
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    path = out / f"{checker.name}-{checker.kind}-{checker.n}.txt"
+    return subprocess.Popen([spy, "record", "--nonblocking", "-r", "250", "-d", str(int(window_s)), "-f", "raw",
+                             "-o", str(path), "-p", str(checker.pid)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, failures: int,
+            profile: Path | None = None) -> dict:
     started = time.monotonic()
     try:
         checker.start()
@@ -352,9 +372,12 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         ready_s = time.monotonic() - started
         time.sleep(warm_s)
         pid = checker.pid
+        spy = profiler(checker, window_s, profile)
         syn0, (user0, sys0), t0 = ns.syns(), cpu_times(checker.pid), time.monotonic()
         time.sleep(window_s)
         syn1, (user1, sys1), t1 = ns.syns(), cpu_times(checker.pid), time.monotonic()
+        if spy is not None:
+            spy.wait(30)
         checks = syn1 - syn0
         user, system = user1 - user0, sys1 - sys0
         cpu = user + system
@@ -427,7 +450,7 @@ def markdown(results: list[dict], meta: dict) -> str:
               "on a shared machine one size can miss by a few per cent and the next pass), with CPU per 1000 "
               "checks there:", ""]
     for kind in sorted({r["type"] for r in results}):
-        for name in ("hanode", "keepalived"):
+        for name in [c for c in ("hanode", "hanode-baseline", "keepalived") if any(r["checker"] == c for r in results)]:
             runs = sorted((r for r in results if r["type"] == kind and r["checker"] == name),
                           key=lambda r: r["real_servers"])
             steady = None
@@ -455,6 +478,11 @@ def main() -> int:
     parser.add_argument("--failures", type=int, default=20, help="real servers failed for the detection test")
     parser.add_argument("--server-procs", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("HANODE_BENCH_REPEAT", "1")))
+    parser.add_argument("--baseline-src", metavar="DIR",
+                        help="also run the agent from this source tree (e.g. agent/src of `git archive` of an older "
+                             "commit) as hanode-baseline, right after hanode at each size")
+    parser.add_argument("--profile", metavar="DIR", type=Path,
+                        help="py-spy hanode's checker over each window (collapsed stacks in DIR; py-spy from PyPI)")
     args = parser.parse_args()
     if args.serve:
         return serve(args.serve)
@@ -465,6 +493,13 @@ def main() -> int:
         sys.exit("bench_health: keepalived is not installed (apt-get install keepalived)")
     out = Path(os.environ.get("HANODE_BENCH_OUT", REPO / "bench-results"))
     out.mkdir(parents=True, exist_ok=True)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    checkers = args.checkers.split(",")
+    if args.baseline_src:
+        if not (Path(args.baseline_src) / "hanode" / "health").is_dir():
+            sys.exit(f"bench_health: --baseline-src {args.baseline_src}: no hanode package there")
+        checkers.insert(checkers.index("hanode") + 1 if "hanode" in checkers else 0, "hanode-baseline")
     work = Path(tempfile.mkdtemp(prefix="hck-bench-"))
     shim = build_shim(work) if "keepalived" in args.checkers else None
     ns = Namespace()
@@ -479,11 +514,14 @@ def main() -> int:
             time.sleep(0.5)
             for n in (int(s) for s in args.sizes.split(",")):
                 for _ in range(args.repeat):
-                    for name in args.checkers.split(","):
+                    for name in checkers:
                         run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-{kind}-{n}-", dir=work))
-                        checker = Hanode(ns, run_dir, kind, n) if name == "hanode" else \
-                            Keepalived(ns, run_dir, kind, n, shim)
-                        result = measure(ns, checker, n, args.warm, args.window, min(args.failures, max(1, n // 10)))
+                        if name == "keepalived":
+                            checker = Keepalived(ns, run_dir, kind, n, shim)
+                        else:
+                            checker = Hanode(ns, run_dir, kind, n, args.baseline_src if name == "hanode-baseline" else None)
+                        result = measure(ns, checker, n, args.warm, args.window, min(args.failures, max(1, n // 10)),
+                                         args.profile)
                         results.append(result)
                         print(json.dumps(result), flush=True)
             for proc in servers:
