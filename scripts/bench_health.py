@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Health-check capacity: hanode's checker against keepalived's (Debian 2.2.7), same real servers, same run.
 
 For each check type (TCP_CHECK, HTTP_GET) and each number N of real servers, every one checked with
@@ -28,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -129,7 +129,7 @@ def serve(mode: str) -> int:
     answer = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     while True:
-        conn, _ = listener.accept()
+        conn, _peer = listener.accept()
         if mode == "http":
             try:
                 conn.settimeout(1)
@@ -166,7 +166,7 @@ class Namespace:
         self.run(["nft", "flush", "set", "inet", "hckbench", "failed"])
 
     def close(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
 
 
 def cpu_times(pid: int) -> tuple[float, float]:
@@ -381,7 +381,7 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         checks = syn1 - syn0
         user, system = user1 - user0, sys1 - sys0
         cpu = user + system
-        if cpu != cpu:   # the checker was restarted (hung: killed by the supervisor's watchdog)
+        if math.isnan(cpu):   # the checker was restarted (hung: killed by the supervisor's watchdog)
             cpu = None
         rate = checks / (t1 - t0)
         try:
@@ -468,7 +468,7 @@ def markdown(results: list[dict], meta: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--serve", choices=("tcp", "http"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default="500,1000,2000,4000,8000")
     parser.add_argument("--types", default="TCP_CHECK,HTTP_GET")
@@ -510,10 +510,10 @@ def main() -> int:
     try:
         for kind in args.types.split(","):
             mode = "tcp" if kind == "TCP_CHECK" else "http"
-            servers = [spawn(ns.argv([sys.executable, __file__, "--serve", mode])) for _ in range(args.server_procs)]
+            servers = [spawn(ns.argv([sys.executable, __file__, "--serve", mode])) for _proc in range(args.server_procs)]
             time.sleep(0.5)
             for n in (int(s) for s in args.sizes.split(",")):
-                for _ in range(args.repeat):
+                for _repetition in range(args.repeat):
                     for name in checkers:
                         run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-{kind}-{n}-", dir=work))
                         if name == "keepalived":

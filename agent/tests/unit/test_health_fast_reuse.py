@@ -67,7 +67,7 @@ def test_passed_checks_reuse_one_socket_and_end_each_connection_with_a_reset():
         flight = fast.flight(prepare(probe("TCP_CHECK", recorder.port)), None, None)
         fds_before = open_fds()
         results, pooled = [], []
-        for _ in range(5):
+        for _check in range(5):
             results.append(await run(fast, flight))
             pooled.append(list(fast.pools[socket.AF_INET]))
         await recorder.wait(5)
@@ -96,7 +96,7 @@ def test_verdicts_of_consecutive_checks_on_one_socket_never_mix():
         up = fast.flight(prepare(probe("TCP_CHECK", live.sockets[0].getsockname()[1])), None, None)
         down = fast.flight(prepare(probe("TCP_CHECK", dead_port)), None, None)
         verdicts = []
-        for _ in range(20):
+        for _pair in range(20):
             verdicts.append((await run(fast, up)).reason)
             verdicts.append((await run(fast, down)).reason)
         fast.close()
@@ -116,7 +116,7 @@ def test_http_checks_on_reused_sockets_keep_their_verdicts_and_requests():
         flights = {path: fast.flight(prepare(probe("HTTP_GET", server.port, urls=(UrlCheck(path),))), None, None)
                    for path in ROUTES}
         reasons = []
-        for _ in range(3):
+        for _round in range(3):
             for path in ("/ok", "/busy", "/ok", "/close", "/ok"):
                 reasons.append((await run(fast, flights[path])).reason)
         pooled = len(fast.pools[socket.AF_INET])
@@ -172,7 +172,7 @@ def test_ipv6_sockets_are_reused_too():
             pytest.skip("no ::1 here")
         fast = FastProbes(asyncio.get_running_loop())
         flight = fast.flight(prepare(probe("TCP_CHECK", recorder.port, address="::1")), None, None)
-        results = [await run(fast, flight) for _ in range(3)]
+        results = [await run(fast, flight) for _check in range(3)]
         await recorder.wait(3)
         pooled = len(fast.pools[socket.AF_INET6])
         fast.close()
