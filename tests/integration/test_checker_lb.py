@@ -263,3 +263,19 @@ def test_stop_removes_the_rules_unless_keep_on_stop(lab_factory, keep):
     assert kernel_weights(lab, n1) == ({f"{r1.ipv4}:8080": 1} if keep else {})
     if keep:   # keepalived -I: the service keeps serving with the agent gone
         assert wait_split(lab, {"r1"})
+
+
+def test_stop_while_the_checker_is_down_still_removes_its_rules(lab_factory):
+    """SIGTERM during the checker's restart back-off: the supervisor removes the rules the checker owned."""
+    lab = new_lab(lab_factory, real_servers=1)
+    n1 = lab.nodes[0]
+    (r1,) = lab.real_servers
+    lab.start_http_server(r1)
+    agent = start_director(lab, n1, lb_config("n1", [virtual_server([real_server(r1)])]))
+    wait_rs(agent, r1, health="up", kernel_weight=1)
+    checker = agent.status()["agent"]["processes"]["checker"]["pid"]
+    os.kill(checker, signal.SIGKILL)
+    wait_for(lambda: not agent.status()["agent"]["processes"]["checker"]["running"], 5, what="the checker to be down")
+    assert agent.stop() == 0   # within the 1 s back-off: the checker is not running
+    assert kernel_weights(lab, n1) == {}
+    assert "rules of the checker, which was not running" in agent.log_text()

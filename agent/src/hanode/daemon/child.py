@@ -26,6 +26,7 @@ class Child:
         self.reader_task: asyncio.Task | None = None
         self.started_at = 0.0
         self.last_heartbeat = 0.0
+        self.beating = False  # has this run sent its first heartbeat (imports done, loop running)?
         self.restarts = 0
         self.pending: dict[int, asyncio.Future] = {}
         self.ids = itertools.count(1)
@@ -51,6 +52,7 @@ class Child:
             child_sock.close()
         reader, self.writer = await open_socket(parent_sock)
         self.started_at = self.last_heartbeat = time.monotonic()
+        self.beating = False
         self.stopping = False
         self.killed_at = self.hung_s = None
         self.reader_task = asyncio.get_running_loop().create_task(self._read(reader))
@@ -70,6 +72,7 @@ class Child:
             kind = message.get("type")
             if kind == "heartbeat":
                 self.last_heartbeat = time.monotonic()
+                self.beating = True
             elif kind == "reply" and message.get("id") in self.pending:
                 future = self.pending.pop(message["id"])
                 if not future.done():

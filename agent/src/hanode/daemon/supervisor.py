@@ -27,6 +27,7 @@ log = logging.getLogger("hanode.supervisor")
 SCHEMA_VERSION = 1
 APPLY_TIMEOUT_S = 30.0
 LONG_RUN_S = 60.0
+STARTUP_GRACE_S = 30.0  # a child's first heartbeat may take this long (imports on a slow or loaded host)
 SHUTDOWN_MAIL_FLUSH_S = 5.0  # alert mail queued at shutdown (the STOP transitions) gets this long to go out
 STALE_HEARTBEAT_S = 1.0  # a child silent this long (4 missed heartbeats) holds back systemd's WATCHDOG=1
 EVENT_HISTORY = 1000
@@ -111,8 +112,11 @@ class Supervisor:
             await asyncio.gather(*helpers, *self.tasks.values(), return_exceptions=True)
             # VRRP first: the VIPs leave before the checker removes the load-balancer rules, so a client
             # never meets this node holding the VIP without them (connection refused)
+            checker_down = child_wanted("checker", self.loaded) and not self.children["checker"].running
             for name in self.children:
                 await self.children[name].stop()
+            if checker_down:
+                await release_rules_without_checker(self.loaded)
         finally:
             await self.control.close()
             await self.sinks.close(flush_s=SHUTDOWN_MAIL_FLUSH_S)
@@ -183,6 +187,9 @@ class Supervisor:
         """Starts or stops children the new config needs or not, and applies it to the running ones."""
         for name, child in self.children.items():
             wanted = child_wanted(name, loaded)
+            restarting = name in self.tasks and not self.tasks[name].done()
+            if wanted and not child.running and restarting:
+                continue  # _supervise starts it after its back-off, with this config and the states to resume
             if wanted and not child.running:
                 await self._start_child(name, resume={})
             elif not wanted and child.running:
@@ -215,15 +222,24 @@ class Supervisor:
                 log.error("%s process did not come back: %s", name, exc)
 
     async def _watchdog(self) -> None:
-        """A child that stops sending heartbeats is hung: kill it, _supervise restarts it."""
+        """A child that stops sending heartbeats is hung: kill it, _supervise restarts it. A child that has not
+        beaten yet gets STARTUP_GRACE_S; and when this loop itself was stalled (its own sleep overran), the
+        children's heartbeats are merely unread: the round is skipped so the readers can catch up."""
+        last_round = time.monotonic()
         while True:
             timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
-            await asyncio.sleep(min(0.5, timeout_s / 4))
+            period_s = min(0.5, timeout_s / 4)
+            await asyncio.sleep(period_s)
+            now = time.monotonic()
+            round_s, last_round = now - last_round, now
+            if round_s > period_s + timeout_s / 2:
+                log.warning("supervisor loop stalled for %.1f s: not judging heartbeats this round", round_s - period_s)
+                continue
             for name, child in self.children.items():
-                now = time.monotonic()
                 silent_s = now - child.last_heartbeat
+                limit_s = timeout_s if child.beating else max(timeout_s, STARTUP_GRACE_S)
                 killed_lately = child.killed_at is not None and now - child.killed_at < timeout_s
-                if child.running and silent_s > timeout_s and not killed_lately:
+                if child.running and silent_s > limit_s and not killed_lately:
                     log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s,
                               extra=fields(event="process_hung", process=name))
                     self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
@@ -370,6 +386,31 @@ class Supervisor:
                 yield await queue.get()
         finally:
             self.subscribers.remove(queue)
+
+
+async def release_rules_without_checker(loaded: LoadedConfig) -> None:
+    """Stopping while the checker is down (crashed, waiting to restart): remove the load-balancer rules it
+    owned, as it would have done itself, unless lb_keep_on_stop."""
+    from hanode.health.runner import owned_state_path
+    from hanode.lvs.backend import BackendError, open_backend
+    from hanode.lvs.reconciler import Reconciler
+
+    lvs = loaded.config.sections.get("lvs")
+    if lvs is None or lvs.keep_on_stop:
+        return
+    try:
+        backend = await open_backend(lvs)
+    except (BackendError, OSError) as exc:
+        log.error("cannot remove the load-balancer rules of the stopped checker: %s", exc)
+        return
+    try:
+        result = await Reconciler(backend, state_path=owned_state_path(loaded.config.control_socket)).cleanup(keep=False)
+        if result.ok:
+            log.info("removed the load-balancer rules of the checker, which was not running")
+        else:
+            log.error("could not remove the load-balancer rules: %s", "; ".join(result.errors))
+    finally:
+        await backend.close()
 
 
 async def _error(message: str) -> dict:
