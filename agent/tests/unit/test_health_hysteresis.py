@@ -33,9 +33,9 @@ T = Timing(delay_loop_ms=1000, retry=2, delay_before_retry_ms=300)
     (T, [OK, fail(), fail(), fail()],
      [(0, True, False), (1000, True, False), (1300, True, False), (1600, False, True)]),
     # a success between retries resets the count
-    (T, [fail(), fail(), OK, fail(), fail(), fail()],
-     [(0, True, False), (300, True, False), (600, True, False), (1600, True, False), (1900, True, False),
-      (2200, False, True)]),
+    (T, [OK, fail(), OK, fail(), fail(), fail()],
+     [(0, True, False), (1000, True, False), (1300, True, False), (2300, True, False), (2600, True, False),
+      (2900, False, True)]),
     # retry 0: the first failure takes it down
     (Timing(1000, retry=0, delay_before_retry_ms=300), [OK, fail()], [(0, True, False), (1000, False, True)]),
     # while down, failures are checked every delay_loop and change nothing; one success brings it back
@@ -73,9 +73,11 @@ def test_alpha_with_retry_zero_reports_the_failure_reason():
     assert step.state.reason == "no echo reply within 1 s"
 
 
-def test_never_run_default_check_is_retried_before_down():
-    trace, state, _now = run(T, initial_state(alpha=False), [fail(), fail(), fail()])
-    assert trace == [(0, True, False), (300, True, False), (600, False, True)]
+def test_never_run_default_check_goes_down_at_its_first_failure():
+    # keepalived (check_data.c): "For non alpha mode, one failure is enough initially"
+    trace, state, _now = run(T, initial_state(alpha=False), [fail("connection refused"), fail()])
+    assert trace == [(0, False, True), (1000, False, False)]
+    assert state.reason == "connection refused"
 
 
 @pytest.mark.parametrize("exit_code,dynamic,expected", [

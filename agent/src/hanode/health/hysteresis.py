@@ -5,7 +5,8 @@ One check of one real server is a small state machine, as keepalived 2.2's check
 - while UP, a failure is retried `retry` times, `delay_before_retry` apart; the failure after the
   last retry takes it DOWN (so DOWN after retry + 1 consecutive failures);
 - while DOWN, failures change nothing and the check runs every delay_loop;
-- a check that has not run yet is UP (default) or DOWN (alpha); its first failures are retried likewise;
+- a check that has not run yet is UP (default) or DOWN (alpha); without alpha its very first failure takes
+  it DOWN at once, unretried (keepalived's check_data.c: "one failure is enough initially");
 - MISC_CHECK with misc_dynamic: exit 0 is UP with the configured weight, 2..255 is UP with weight
   exit - 2, anything else is a failure.
 A real server is UP when every one of its checks is UP (a server without checks is always UP).
@@ -97,7 +98,7 @@ def observe(timing: Timing, state: CheckState, result: CheckResult, now_ms: int)
     delay_ms = timing.delay_loop_ms
     if result.ok:
         new = CheckState(up=True, has_run=True, weight=result.weight)
-    elif (state.up or not state.has_run) and state.retry_it >= timing.retry:
+    elif not state.has_run or (state.up and state.retry_it >= timing.retry):
         new = CheckState(up=False, has_run=True, weight=state.weight, reason=result.reason or "check failed")
     elif state.up:
         new = replace(state, has_run=True, retry_it=state.retry_it + 1)
