@@ -236,3 +236,20 @@ def test_ops_needs_udp_and_port_zero_needs_persistence():
         "virtual_servers[0].port: 0 (all ports) needs persistence_timeout, as in IPVS",
         "virtual_servers[0].ops: one-packet scheduling works with protocol UDP only",
     ]
+
+
+def test_fwmark_service_takes_its_family_from_its_real_servers_for_persistence_granularity():
+    # keepalived programs `-A -f 9 -6 -p 60 -M 64` for a fwmark service with IPv6 real servers
+    from hanode.config.parse import parse_config
+    from hanode.config.problems import ConfigError
+
+    def fwmark_service(granularity):
+        return {"lb_backend": "ipvs", "virtual_servers": [{
+            "fwmark": 9, "protocol": "TCP", "lb_kind": "DR", "persistence_timeout": 60,
+            "persistence_granularity": granularity, "real_servers": [{"address": "2001:db8:203::11"}]}]}
+
+    config, _ = parse_config(fwmark_service(64))
+    vs = config.sections["lvs"].virtual_servers[0]
+    assert (vs.family, vs.persistence_granularity) == (6, "64")
+    with pytest.raises(ConfigError, match=r"virtual_servers\[0\]\.persistence_granularity: must be a prefix length for IPv6"):
+        parse_config(fwmark_service("255.255.255.0"))

@@ -10,7 +10,7 @@ virtual server.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from hanode.config.model import AgentConfig
 from hanode.config.problems import Problems, Reader, join
@@ -94,7 +94,7 @@ def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[in
     fwmark = reader.integer("fwmark", None, 1, 0xFFFFFFFF)
     address = _ip(reader, "address", fwmark is None, hint=" (or give fwmark instead of address and port)")
     port = reader.integer("port", None, 0, 65535)
-    family = ipaddress.ip_address(address).version if address else None
+    family = ipaddress.ip_address(address).version if address else _real_servers_family(reader.data)
     defaults = _inherited(reader, {})
     fields = dict(
         address=address, port=port, fwmark=fwmark,
@@ -124,6 +124,16 @@ def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[in
     vs = VirtualServer(**fields)
     _check_virtual_server(vs, reader, problems)
     return vs
+
+
+def _real_servers_family(data: Any) -> int | None:
+    """A fwmark service has no address: its family is its real servers' (keepalived: `-6` with IPv6 ones)."""
+    servers = data.get("real_servers") if isinstance(data, Mapping) else None
+    first = servers[0] if isinstance(servers, list) and servers else None
+    try:
+        return ipaddress.ip_address(str(first.get("address"))).version if isinstance(first, Mapping) else None
+    except ValueError:
+        return None
 
 
 def _ip(reader: Reader, key: str, required: bool, family: int | None = None, hint: str = "") -> str | None:
