@@ -248,7 +248,7 @@ def test_fwmark_service_takes_its_family_from_its_real_servers_for_persistence_g
             "fwmark": 9, "protocol": "TCP", "lb_kind": "DR", "persistence_timeout": 60,
             "persistence_granularity": granularity, "real_servers": [{"address": "2001:db8:203::11"}]}]}
 
-    config, _ = parse_config(fwmark_service(64))
+    config, _problems = parse_config(fwmark_service(64))
     vs = config.sections["lvs"].virtual_servers[0]
     assert (vs.family, vs.persistence_granularity) == (6, "64")
     with pytest.raises(ConfigError, match=r"virtual_servers\[0\]\.persistence_granularity: must be a prefix length for IPv6"):
