@@ -8,7 +8,7 @@
 #   HANODE_BENCH_ONLY    space-separated subset to run, e.g. "failover lvs"
 # Arguments after `--` are passed to every script, e.g. `bash scripts/bench.sh -- --repeat 3`.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "bench: $PY missing: run \`make setup\` first" >&2; exit 2; }

@@ -4,7 +4,7 @@
 #   2. namespace integration tests (real agents, keepalived, nftables; real IPVS inside User-Mode Linux)
 #   3. the Ansible collection: unit, integration, build, ansible-test sanity, ansible-lint, molecule
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export PATH="$PWD/.venv/bin:$PATH" PY_COLORS=0
 declare -A took
 status=0
