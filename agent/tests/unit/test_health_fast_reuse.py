@@ -48,12 +48,26 @@ class Recorder:
                 await asyncio.sleep(0.01)
 
 
-async def run(fast: FastProbes, flight) -> object:
-    """One more run of a reusable flight; its result."""
-    done = asyncio.get_running_loop().create_future()
-    flight.done = lambda _context, result: done.set_result(result)
-    fast.launch(flight)
-    return await asyncio.wait_for(done, 5)
+class Checks:
+    """FastProbes as the scheduler drives it: reusable flights launched again and again, results handed over
+    in batches."""
+
+    def __init__(self) -> None:
+        self.fast = FastProbes(asyncio.get_running_loop(), self._finished)
+        self.waiting: dict[object, asyncio.Future] = {}
+
+    def _finished(self, results) -> None:
+        for context, result in results:
+            self.waiting.pop(context).set_result(result)
+
+    def flight(self, p):
+        return self.fast.flight(prepare(p), object())
+
+    async def run(self, flight) -> object:
+        """One more run of a reusable flight; its result."""
+        done = self.waiting[flight.context] = asyncio.get_running_loop().create_future()
+        self.fast.launch(flight)
+        return await asyncio.wait_for(done, 5)
 
 
 def open_fds() -> int:
@@ -63,12 +77,13 @@ def open_fds() -> int:
 def test_passed_checks_reuse_one_socket_and_end_each_connection_with_a_reset():
     async def scenario():
         recorder = await Recorder().start()
-        fast = FastProbes(asyncio.get_running_loop())
-        flight = fast.flight(prepare(probe("TCP_CHECK", recorder.port)), None, None)
+        checks = Checks()
+        fast = checks.fast
+        flight = checks.flight(probe("TCP_CHECK", recorder.port))
         fds_before = open_fds()
         results, pooled = [], []
         for _check in range(5):
-            results.append(await run(fast, flight))
+            results.append(await checks.run(flight))
             pooled.append(list(fast.pools[socket.AF_INET]))
         await recorder.wait(5)
         fds_after = open_fds()
@@ -92,14 +107,14 @@ def test_verdicts_of_consecutive_checks_on_one_socket_never_mix():
         with socket.socket() as probe_port:
             probe_port.bind(("127.0.0.1", 0))
             dead_port = probe_port.getsockname()[1]
-        fast = FastProbes(asyncio.get_running_loop())
-        up = fast.flight(prepare(probe("TCP_CHECK", live.sockets[0].getsockname()[1])), None, None)
-        down = fast.flight(prepare(probe("TCP_CHECK", dead_port)), None, None)
+        checks = Checks()
+        up = checks.flight(probe("TCP_CHECK", live.sockets[0].getsockname()[1]))
+        down = checks.flight(probe("TCP_CHECK", dead_port))
         verdicts = []
         for _pair in range(20):
-            verdicts.append((await run(fast, up)).reason)
-            verdicts.append((await run(fast, down)).reason)
-        fast.close()
+            verdicts.append((await checks.run(up)).reason)
+            verdicts.append((await checks.run(down)).reason)
+        checks.fast.close()
         live.close()
         return verdicts
 
@@ -112,15 +127,14 @@ ROUTES = {"/ok": (200, b"hello", "plain"), "/busy": (503, b"busy", "plain"), "/c
 def test_http_checks_on_reused_sockets_keep_their_verdicts_and_requests():
     async def scenario():
         server = await HttpServer(ROUTES).start()
-        fast = FastProbes(asyncio.get_running_loop())
-        flights = {path: fast.flight(prepare(probe("HTTP_GET", server.port, urls=(UrlCheck(path),))), None, None)
-                   for path in ROUTES}
+        checks = Checks()
+        flights = {path: checks.flight(probe("HTTP_GET", server.port, urls=(UrlCheck(path),))) for path in ROUTES}
         reasons = []
         for _round in range(3):
             for path in ("/ok", "/busy", "/ok", "/close", "/ok"):
-                reasons.append((await run(fast, flights[path])).reason)
-        pooled = len(fast.pools[socket.AF_INET])
-        fast.close()
+                reasons.append((await checks.run(flights[path])).reason)
+        pooled = len(checks.fast.pools[socket.AF_INET])
+        checks.fast.close()
         await server.close()
         return reasons, pooled, server.requests
 
@@ -150,11 +164,10 @@ def test_status_line_forms(line, reason):
             await writer.drain()
             writer.close()
         server = await asyncio.start_server(answer, "127.0.0.1", 0)
-        fast = FastProbes(asyncio.get_running_loop())
-        flight = fast.flight(prepare(probe("HTTP_GET", server.sockets[0].getsockname()[1], urls=(UrlCheck("/"),))),
-                             None, None)
-        result = await run(fast, flight)
-        fast.close()
+        checks = Checks()
+        result = await checks.run(checks.flight(probe("HTTP_GET", server.sockets[0].getsockname()[1],
+                                                      urls=(UrlCheck("/"),))))
+        checks.fast.close()
         server.close()
         return result
 
@@ -170,12 +183,12 @@ def test_ipv6_sockets_are_reused_too():
             recorder = await Recorder().start("::1")
         except OSError:
             pytest.skip("no ::1 here")
-        fast = FastProbes(asyncio.get_running_loop())
-        flight = fast.flight(prepare(probe("TCP_CHECK", recorder.port, address="::1")), None, None)
-        results = [await run(fast, flight) for _check in range(3)]
+        checks = Checks()
+        flight = checks.flight(probe("TCP_CHECK", recorder.port, address="::1"))
+        results = [await checks.run(flight) for _check in range(3)]
         await recorder.wait(3)
-        pooled = len(fast.pools[socket.AF_INET6])
-        fast.close()
+        pooled = len(checks.fast.pools[socket.AF_INET6])
+        checks.fast.close()
         recorder.server.close()
         return results, pooled, recorder.ends
 

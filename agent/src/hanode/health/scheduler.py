@@ -36,6 +36,8 @@ log = logging.getLogger("hanode.health")
 
 ServerKey = tuple[str, str]              # (VirtualServer.name, real_server_name)
 LATE_WINDOW = 1000                       # lateness statistics over the last N check starts
+TICK_MS = 20                             # the timer wheel's tick (checks/fast.py sweeps on it too)
+HALF_TICK_MS = TICK_MS // 2
 
 
 class Slot:
@@ -43,8 +45,8 @@ class Slot:
     run of the check (thousands a second): plain slots, and `steady` kept with the state so that the hot
     path reads one attribute."""
 
-    __slots__ = ("spec", "_state", "steady", "due_ms", "last", "last_ms", "runs", "armed", "task", "flight",
-                 "fast", "cancelled")
+    __slots__ = ("spec", "_state", "steady", "due_ms", "last", "last_ms", "runs", "delay_ms", "armed", "task",
+                 "flight", "fast", "cancelled")
 
     def __init__(self, spec: CheckSpec, state: CheckState, due_ms: int):
         self.spec = spec
@@ -53,6 +55,8 @@ class Slot:
         self.last: CheckResult | None = None
         self.last_ms: int | None = None        # clock_ms() of the last result (status turns it into a date)
         self.runs = 0
+        # delay_loop, read by every run (the timing is part of the definition: a kept slot's never changes)
+        self.delay_ms = spec.timing.delay_loop_ms
         self.armed: int | None = None          # the timer-wheel bucket it waits in (None: not on the wheel)
         self.task: asyncio.Task | None = None  # a run in a coroutine adapter
         self.flight: object | None = None      # a run on the fast path, while it runs
@@ -101,9 +105,6 @@ class TimerWheel:
     slots at once and runs those whose `armed` is still that bucket (lazy deletion: a cancelled or re-armed
     slot is skipped)."""
 
-    TICK_MS = 20
-    HALF_TICK_MS = TICK_MS // 2
-
     def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[list[Slot], int], None]):
         self.loop = loop
         self.fire = fire
@@ -113,7 +114,7 @@ class TimerWheel:
         self.armed_bucket: int | None = None
 
     def add(self, slot: Slot, due_ms: int) -> None:
-        bucket = (due_ms + self.HALF_TICK_MS) // self.TICK_MS   # nearest tick: delay_loop kept on average
+        bucket = (due_ms + HALF_TICK_MS) // TICK_MS   # nearest tick: delay_loop kept on average
         slot.armed = bucket
         entries = self.buckets.get(bucket)
         if entries is None:
@@ -128,11 +129,11 @@ class TimerWheel:
         if self.handle is not None:
             self.handle.cancel()
         self.armed_bucket = bucket
-        self.handle = self.loop.call_at(bucket * self.TICK_MS / 1000, self._run)
+        self.handle = self.loop.call_at(bucket * TICK_MS / 1000, self._run)
 
     def _run(self) -> None:
         self.handle = self.armed_bucket = None
-        now_bucket = int(self.loop.time() * 1000) // self.TICK_MS
+        now_bucket = int(self.loop.time() * 1000) // TICK_MS
         heap, buckets = self.heap, self.buckets
         due = []
         while heap and heap[0] <= now_bucket:
@@ -278,7 +279,7 @@ class Scheduler:
         self.loop = asyncio.get_running_loop()
         self.wheel = TimerWheel(self.loop, self._fire)
         if self.runner is run_probe:
-            self.fast = FastProbes(self.loop)
+            self.fast = FastProbes(self.loop, self._settle)
         self.started = True
         self._start_tasks()
 
@@ -298,6 +299,7 @@ class Scheduler:
         stats = self.stats
         late_append, late_max = stats.late_ms.append, stats.late_max_ms
         fast = self.fast
+        launched = False
         for slot in slots:
             if slot.armed != bucket or slot.cancelled:
                 continue
@@ -309,15 +311,18 @@ class Scheduler:
             flight = slot.fast
             if flight is None:   # first run: prepared once for the fast path, or the coroutine adapters
                 target = prepare_fast(slot.spec.probe) if fast is not None else None
-                slot.fast = flight = fast.flight(target, slot, self._finished) if target is not None else False
+                slot.fast = flight = fast.flight(target, slot) if target is not None else False
             if flight:
                 slot.flight = flight          # _finished() clears it, also when the check ends at once
                 fast.launch(flight)
+                launched = True
             else:
                 slot.task = self.loop.create_task(self.runner(slot.spec.probe),
                                                   name=f"check {slot.spec.vs} {slot.spec.rs}")
                 slot.task.add_done_callback(functools.partial(self._task_done, slot))
         stats.late_max_ms = late_max
+        if launched:
+            fast.poll()
 
     def _task_done(self, slot: Slot, task: asyncio.Task) -> None:
         if task.cancelled() or slot.task is not task:
@@ -332,26 +337,38 @@ class Scheduler:
         self._finished(slot, result)
 
     def _finished(self, slot: Slot, result: CheckResult) -> None:
-        slot.flight = None
-        if slot.cancelled:
-            return
-        if slot.steady and result.ok and result.weight is None:   # record()'s shortcut, inlined: the hot path
-            slot.last_ms = now_ms = self.clock_ms()
-            slot.due_ms = due = now_ms + slot.spec.timing.delay_loop_ms
-            slot.last = result
-            slot.runs += 1
-            self.stats.runs += 1
-        else:
-            self.record(slot, result)
-            due = slot.due_ms
+        self._settle(((slot, result),))
+
+    def _settle(self, results: Iterable[tuple[Slot, CheckResult]]) -> None:
+        """Results of checks that ended together (a batch from the fast path, or one coroutine adapter's): each
+        goes to the hysteresis and its check back on the wheel. The hot path: a passed check of a steady
+        server skips the hysteresis (record()'s shortcut, inlined) and usually joins an existing bucket
+        (TimerWheel.add's common case, inlined)."""
+        now_ms = self.clock_ms()
         wheel = self.wheel
-        bucket = (due + wheel.HALF_TICK_MS) // wheel.TICK_MS   # TimerWheel.add's common case, inlined
-        entries = wheel.buckets.get(bucket)
-        if entries is not None:
-            slot.armed = bucket
-            entries.append(slot)
-        else:
-            wheel.add(slot, due)
+        buckets = wheel.buckets
+        runs = 0
+        for slot, result in results:
+            slot.flight = None
+            if slot.cancelled:
+                continue
+            if slot.steady and result.ok and result.weight is None:
+                slot.last_ms = now_ms
+                slot.due_ms = due = now_ms + slot.delay_ms
+                slot.last = result
+                slot.runs += 1
+                runs += 1
+            else:
+                self.record(slot, result, now_ms)
+                due = slot.due_ms
+            bucket = (due + HALF_TICK_MS) // TICK_MS
+            entries = buckets.get(bucket)
+            if entries is None:
+                wheel.add(slot, due)
+            else:
+                slot.armed = bucket
+                entries.append(slot)
+        self.stats.runs += runs
 
     def _cancel(self, slot: Slot) -> None:
         slot.cancelled = True

@@ -17,7 +17,7 @@ A check that fails, times out or binds a source address closes its socket as bef
 socket cannot be reused for another source).
 
 Results and failure reasons are the same as the coroutine adapters' (tcp.py, http.py); every other check
-type or option goes there. Timeouts are swept every 50 ms.
+type or option goes there. Timeouts are swept every 40 to 60 ms, on the scheduler's ticks.
 """
 
 from __future__ import annotations
@@ -41,16 +41,19 @@ from hanode.health.hysteresis import CheckResult
 from hanode.health.spec import Probe, format_ms
 from hanode.lvs.model import UrlCheck
 
-SWEEP_S = 0.05
+_GRID_PER_S = 50                    # the scheduler's timer wheel ticks every 20 ms (TimerWheel.TICK_MS) ...
+_SWEEP_TICKS = 3                    # ... and timeouts are swept every 2 to 3 of its ticks
 MAX_STATUS_LINE = 4096
 POOL_MAX = 256                      # idle sockets kept per address family (about the checks started per tick)
-_CONNECT, _READ = 0, 1
+_CONNECT, _SEND, _READ = 0, 1, 2     # TCP_CHECK connecting; HTTP_GET connecting; HTTP_GET reading the status
+_EINPROGRESS = errno.EINPROGRESS
 _DEFAULT_URL = UrlCheck()
 _RESET = struct.pack("ii", 1, 0)   # SO_LINGER on, 0 s: close with a reset (no TIME_WAIT here), as HAProxy's checks
 _STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
 _FAILED = select.EPOLLERR | select.EPOLLHUP
 _OUT, _IN = select.EPOLLOUT, select.EPOLLIN
 _IN_OR_FAILED = _IN | _FAILED
+_OUT_OR_FAILED = _OUT | _FAILED
 _POOLED_EVENTS = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET
 _SOL_SOCKET, _SO_LINGER, _SO_ERROR = socket.SOL_SOCKET, socket.SO_LINGER, socket.SO_ERROR
 _HTTP_1X = (b"HTTP/1.0 ", b"HTTP/1.1 ")
@@ -58,17 +61,17 @@ _tuple_new = tuple.__new__          # CheckResult without its Python-level __new
 _now_ns = time.monotonic_ns
 
 
-def _disconnector() -> Callable[[int], int] | None:
-    """connect(fd, {AF_UNSPEC}) from libc (0 on success), or None where it cannot be had: no pooling then."""
+def _libc_connect() -> Callable | None:
+    """libc's connect(), to dissolve a connection with an AF_UNSPEC address (0 on success); None where it
+    cannot be had: no pooling then."""
     try:
-        connect = ctypes.CDLL(None).connect
+        return ctypes.CDLL(None).connect
     except (OSError, AttributeError):
         return None
-    unspec = ctypes.create_string_buffer(16)   # a sockaddr whose sa_family is AF_UNSPEC (0)
-    return lambda fd: connect(fd, unspec, 16)
 
 
-_disconnect = _disconnector()
+_connect = _libc_connect()
+_UNSPEC = ctypes.create_string_buffer(16)   # a sockaddr whose sa_family is AF_UNSPEC (0)
 
 
 class Target(NamedTuple):
@@ -120,26 +123,43 @@ def accepted_codes(ranges: tuple[tuple[int, int], ...]) -> frozenset:
 
 
 class _Flight:
-    """One check of one target; the scheduler keeps one per check and launches it again on every run."""
-    __slots__ = ("sock", "fd", "target", "request", "context", "done", "started_ns", "deadline_ns", "phase", "buf",
-                 "pool")
+    """One check of one target; the scheduler keeps one per check and launches it again on every run. What
+    each run reads is copied here from the target (one object to touch per check). `sock` and `fd` are those
+    of the run in progress; after it they may already belong to another check's run."""
+    __slots__ = ("sock", "fd", "target", "sockaddr", "request", "timeout_ns", "context", "started_ns",
+                 "deadline_ns", "phase", "buf", "pool")
 
-    def __init__(self, target: Target, context: object, done: Callable[[object, CheckResult], None]):
+    def __init__(self, target: Target, context: object, pool: list | None):
         self.sock: _socket.socket | None = None
         self.fd = -1
         self.target = target
+        self.sockaddr = target.sockaddr
         self.request = target.request
+        self.timeout_ns = target.timeout_ns
         self.context = context
-        self.done = done
         self.started_ns = self.deadline_ns = 0
-        self.phase = _CONNECT
+        self.phase = _CONNECT if target.request is None else _SEND
         self.buf = b""
-        self.pool: list | None = None     # where the socket goes back after a passed check (None: closed)
+        # where the socket goes back after a passed check (None: a socket of its own, closed after each run)
+        self.pool = pool
+
+
+def _each_done(results: list[tuple[object, CheckResult]]) -> None:
+    """FastProbes' default hand-over: each flight's own done(context, result) (see FastProbes.flight)."""
+    for (done, context), result in results:
+        done(context, result)
 
 
 class FastProbes:
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    """The checks in flight on the fast path. Results are handed over in batches, those of the checks that
+    ended together: `finished(results)` gets (context, result) pairs. Without `finished`, each flight's own
+    `done(context, result)` is called instead."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop,
+                 finished: Callable[[list[tuple[object, CheckResult]]], None] | None = None):
         self.loop = loop
+        self.finished = finished
+        self.results: list[tuple[object, CheckResult]] = []   # not handed over yet
         self.epoll = select.epoll()
         self.inflight: dict[int, _Flight] = {}
         self.pools: dict[int, list[_socket.socket]] = {socket.AF_INET: [], socket.AF_INET6: []}
@@ -159,50 +179,50 @@ class FastProbes:
         self.loop.remove_reader(self.epoll.fileno())
         self.epoll.close()
 
-    def flight(self, target: Target, context: object, done: Callable[[object, CheckResult], None]) -> _Flight:
-        """A check that launch() runs, as often as asked; `done(context, result)` is called once per launch,
-        from the event loop (or from launch() itself when the check fails at once), unless abort()ed."""
-        return _Flight(target, context, done)
+    def flight(self, target: Target, context: object,
+               done: Callable[[object, CheckResult], None] | None = None) -> _Flight:
+        """A check that launch() runs, as often as asked. Each run's result is handed over once, from the event
+        loop (or from launch() itself when the check fails at once), unless abort()ed: to `finished` with
+        `context`, or, without `finished`, to `done(context, result)`."""
+        pooled = target.bind is None and _connect is not None
+        if self.finished is None:
+            context = (done, context)
+        return _Flight(target, context, self.pools[target.family] if pooled else None)
 
-    def start(self, target: Target, context: object, done: Callable[[object, CheckResult], None]) -> _Flight | None:
-        """Starts one check; `done(context, result)` is called once, from the event loop, unless abort()ed.
-        Returns the flight in progress, or None when it already ended."""
-        flight = _Flight(target, context, done)
+    def start(self, target: Target, context: object,
+              done: Callable[[object, CheckResult], None] | None = None) -> _Flight | None:
+        """Starts one check (see flight()). Returns the flight in progress, or None when it already ended."""
+        flight = self.flight(target, context, done)
         return flight if self.launch(flight) else None
 
     def launch(self, flight: _Flight) -> bool:
-        """Runs the check once more; False when it ended at once (done already called)."""
-        target = flight.target
-        flight.phase = _CONNECT
-        flight.buf = b""
+        """Runs the check once more; False when it ended at once (its result already handed over)."""
+        if flight.phase == _READ:
+            flight.phase = _SEND
+            flight.buf = b""
         flight.started_ns = started = _now_ns()
-        flight.deadline_ns = started + target.timeout_ns
-        if target.bind is None and _disconnect is not None:
-            pool = self.pools[target.family]
-            if pool:
-                sock = pool.pop()
-            else:
-                try:
-                    sock = _socket.socket(target.family, _STREAM)
-                except OSError as exc:
-                    flight.done(flight.context, CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
-                    return False
-                self.epoll.register(sock.fileno(), _POOLED_EVENTS)
-            flight.pool = pool
-        else:
-            sock = self._bound_socket(flight)
-            if sock is None:
-                return False
+        flight.deadline_ns = started + flight.timeout_ns
+        pool = flight.pool
+        sock = pool.pop() if pool else self._new_socket(flight)
+        if sock is None:
+            self._hand_over()
+            return False
         flight.sock = sock
         flight.fd = fd = sock.fileno()
-        err = sock.connect_ex(target.sockaddr)
-        if err and err != errno.EINPROGRESS:
+        err = sock.connect_ex(flight.sockaddr)
+        if err and err != _EINPROGRESS:
             self._end(flight, False, os_reason(OSError(err, os.strerror(err))), registered=False)
+            self._hand_over()
             return False
         self.inflight[fd] = flight
         if self.sweeper is None:
-            self.sweeper = self.loop.call_later(SWEEP_S, self._sweep)
+            self._arm_sweeper()
         return True
+
+    def poll(self) -> None:
+        """Finishes every check whose answer is already in (the scheduler calls it right after starting a
+        batch: on a fast network many have connected already, and no loop iteration is spent waiting)."""
+        self._ready()
 
     def abort(self, flight: _Flight) -> None:
         if flight.fd >= 0 and self.inflight.get(flight.fd) is flight:
@@ -211,77 +231,87 @@ class FastProbes:
 
     # ------------------------------------------------------------------------------------------
 
-    def _bound_socket(self, flight: _Flight) -> _socket.socket | None:
-        """A socket of its own for a check with a source address (level-triggered; closed after the check)."""
+    def _new_socket(self, flight: _Flight) -> _socket.socket | None:
+        """A new socket for the pool (its pool is empty), or one of its own for a check with a source address;
+        None when that failed (the check is over: its result is in self.results)."""
         target = flight.target
-        flight.pool = None
         try:
             sock = _socket.socket(target.family, _STREAM)
         except OSError as exc:
-            flight.done(flight.context, CheckResult(False, 0, f"cannot open a socket: {os_reason(exc, 'socket')}"))
+            self.results.append((flight.context, CheckResult(False, 0, f"cannot open a socket: "
+                                                                       f"{os_reason(exc, 'socket')}")))
             return None
-        try:
-            if target.bind[1]:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(target.bind)
-        except OSError as exc:
-            flight.sock = sock
-            probe = target.probe
-            self._end(flight, False, f"cannot bind to {probe.bind_address or '*'}:{probe.bind_port or 0}: "
-                                     f"{os_reason(exc, 'bind')}", registered=False)
-            return None
+        if target.bind is not None:
+            try:
+                if target.bind[1]:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(target.bind)
+            except OSError as exc:
+                flight.sock = sock
+                probe = target.probe
+                self._end(flight, False, f"cannot bind to {probe.bind_address or '*'}:{probe.bind_port or 0}: "
+                                         f"{os_reason(exc, 'bind')}", registered=False)
+                return None
         self.epoll.register(sock.fileno(), _POOLED_EVENTS)
         return sock
+
+    def _arm_sweeper(self) -> None:
+        """The next sweep, 40 to 60 ms ahead on the scheduler's 20 ms tick: it shares the wheel's wakeup."""
+        self.sweeper = self.loop.call_at((int(self.loop.time() * _GRID_PER_S) + _SWEEP_TICKS) / _GRID_PER_S,
+                                         self._sweep)
 
     def _release(self, flight: _Flight) -> None:
         """After a passed check: the socket is reset and goes back to its pool (or is closed with a reset)."""
         sock, pool = flight.sock, flight.pool
-        flight.sock = None
-        if pool is not None and len(pool) < POOL_MAX and not _disconnect(flight.fd):
+        if pool is not None and len(pool) < POOL_MAX and not _connect(flight.fd, _UNSPEC, 16):
             pool.append(sock)
         else:
             sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
             sock.close()
 
     def _end(self, flight: _Flight, ok: bool, reason: str | None, registered: bool = True) -> None:
-        """A failed check (or a passed one off the inlined paths): its socket is closed."""
+        """A failed check (or a passed one off the inlined paths): its socket is closed, its result queued."""
         if registered:
             del self.inflight[flight.fd]
         if ok:
             self._release(flight)
         else:
             flight.sock.close()
-            flight.sock = None
-        flight.done(flight.context, CheckResult(ok, (_now_ns() - flight.started_ns) // 1000, reason))
+        self.results.append((flight.context, CheckResult(ok, (_now_ns() - flight.started_ns) // 1000, reason)))
+
+    def _hand_over(self) -> None:
+        results = self.results
+        if results:
+            self.results = []
+            (self.finished or _each_done)(results)
 
     def _ready(self) -> None:
-        inflight = self.inflight
+        inflight, results = self.inflight, self.results
         now = _now_ns()
         for fd, events in self.epoll.poll(0):
             flight = inflight.get(fd)
             if flight is None:   # a pooled socket's wakeup from its previous check
                 continue
-            if flight.phase:
+            phase = flight.phase
+            if not phase and events & _OUT_OR_FAILED == _OUT:   # TCP_CHECK passed: the hot path, inlined
+                del inflight[fd]
+                pool = flight.pool
+                if pool is not None and len(pool) < POOL_MAX and not _connect(fd, _UNSPEC, 16):
+                    pool.append(flight.sock)
+                else:
+                    flight.sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
+                    flight.sock.close()
+                results.append((flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000,
+                                                                         None, None))))
+            elif phase == _READ:
                 if events & _IN_OR_FAILED:
                     self._readable(flight, now)
             elif events & _FAILED:   # only a failed connect needs the error's name
                 err = flight.sock.getsockopt(_SOL_SOCKET, _SO_ERROR) or errno.ECONNRESET
                 self._end(flight, False, os_reason(OSError(err, os.strerror(err))))
-            elif not events & _OUT:
-                continue
-            elif flight.request is not None:
+            elif events & _OUT:
                 self._send(flight, events, now)
-            else:   # TCP_CHECK passed: the hot path, inlined
-                del inflight[fd]
-                sock, pool = flight.sock, flight.pool
-                flight.sock = None
-                if pool is not None and len(pool) < POOL_MAX and not _disconnect(fd):
-                    pool.append(sock)
-                else:
-                    sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
-                    sock.close()
-                flight.done(flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000,
-                                                                     None, None)))
+        self._hand_over()
 
     def _send(self, flight: _Flight, events: int, now: int) -> None:
         try:
@@ -290,7 +320,7 @@ class FastProbes:
             self._end(flight, False, f"HTTP read failed: {os_reason(exc, 'send')}")
             return
         flight.phase = _READ
-        flight.deadline_ns = now + flight.target.timeout_ns
+        flight.deadline_ns = now + flight.timeout_ns
         if events & _IN:   # the answer (or the peer's close) is already there: no new wakeup will say so
             self._readable(flight, now)
 
@@ -324,7 +354,8 @@ class FastProbes:
             # 'HTTP/1.x NNN ...' with an accepted status: what parse_status_line() reads, without a str
             del self.inflight[flight.fd]
             self._release(flight)
-            flight.done(flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000, None, None)))
+            self.results.append((flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000,
+                                                                              None, None))))
             return
         try:
             _version, status = parse_status_line(data[:end].decode("latin-1"))
@@ -341,7 +372,8 @@ class FastProbes:
         self.sweeper = None
         now = _now_ns()
         for flight in [f for f in self.inflight.values() if f.deadline_ns <= now]:
-            what = "connect" if flight.phase == _CONNECT else "HTTP read"
+            what = "HTTP read" if flight.phase == _READ else "connect"
             self._end(flight, False, f"{what} timeout after {format_ms(flight.target.probe.timeout_ms)}")
+        self._hand_over()
         if self.inflight:
-            self.sweeper = self.loop.call_later(SWEEP_S, self._sweep)
+            self._arm_sweeper()
