@@ -12,6 +12,7 @@ import pytest
 from health_servers import HttpServer, probe
 
 from hanode.health.checks.fast import FastProbes, prepare
+from hanode.health.hysteresis import CheckResult
 from hanode.lvs.model import UrlCheck
 
 
@@ -56,17 +57,19 @@ class Checks:
         self.fast = FastProbes(asyncio.get_running_loop(), self._finished)
         self.waiting: dict[object, asyncio.Future] = {}
 
-    def _finished(self, results) -> None:
+    def _finished(self, passed, results) -> None:
+        for context, latency_us in passed:
+            self.waiting.pop(context).set_result(CheckResult(True, latency_us))
         for context, result in results:
             self.waiting.pop(context).set_result(result)
 
     def flight(self, p):
         return self.fast.flight(prepare(p), object())
 
-    async def run(self, flight) -> object:
+    async def run(self, flight) -> CheckResult:
         """One more run of a reusable flight; its result."""
         done = self.waiting[flight.context] = asyncio.get_running_loop().create_future()
-        self.fast.launch(flight)
+        self.fast.launch_all((flight,))
         return await asyncio.wait_for(done, 5)
 
 

@@ -26,7 +26,7 @@ import time
 from typing import Awaitable, Callable, Iterable, Mapping
 
 from hanode.health.checks import close_pingers, run_probe
-from hanode.health.checks.fast import FastProbes
+from hanode.health.checks.fast import FastProbes, Flight
 from hanode.health.checks.fast import prepare as prepare_fast
 from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, ServerHealth, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
@@ -40,28 +40,30 @@ TICK_MS = 20                             # the timer wheel's tick (checks/fast.p
 HALF_TICK_MS = TICK_MS // 2
 
 
-class Slot:
-    """One check of one real server: its state, its last result and its run in progress. Touched by every
-    run of the check (thousands a second): plain slots, and `steady` kept with the state so that the hot
-    path reads one attribute."""
+class Slot(Flight):
+    """One check of one real server: its state, its last result and, for the fast path, the check itself (a
+    Flight: launched again on every run, one object per check). Touched by every run of the check
+    (thousands a second): plain slots, `steady` kept with the state so that the hot path reads one
+    attribute, and a passed run's result kept as its latency alone (`last` makes the CheckResult when asked)."""
 
-    __slots__ = ("spec", "_state", "steady", "due_ms", "last", "last_ms", "runs", "delay_ms", "armed", "task",
-                 "flight", "fast", "cancelled")
+    __slots__ = ("spec", "_state", "steady", "due_ms", "_last", "last_ms", "runs", "delay_ms", "armed", "task",
+                 "fast", "cancelled")
 
     def __init__(self, spec: CheckSpec, state: CheckState, due_ms: int):
+        super().__init__()
         self.spec = spec
         self.state = state
         self.due_ms = due_ms
-        self.last: CheckResult | None = None
+        self._last: CheckResult | int | None = None   # an int: the latency_us of a passed run
         self.last_ms: int | None = None        # clock_ms() of the last result (status turns it into a date)
         self.runs = 0
         # delay_loop, read by every run (the timing is part of the definition: a kept slot's never changes)
         self.delay_ms = spec.timing.delay_loop_ms
         self.armed: int | None = None          # the timer-wheel bucket it waits in (None: not on the wheel)
         self.task: asyncio.Task | None = None  # a run in a coroutine adapter
-        self.flight: object | None = None      # a run on the fast path, while it runs
-        # the fast path's reusable flight, False for the coroutine adapters, None until the first run decides
-        self.fast: object | None = None
+        # True: runs on the fast path (adopted by FastProbes); False: the coroutine adapters; None: not decided
+        # until the first run
+        self.fast: bool | None = None
         self.cancelled = False
 
     @property
@@ -72,6 +74,15 @@ class Slot:
     def state(self, state: CheckState) -> None:
         self._state = state
         self.steady = state.steady
+
+    @property
+    def last(self) -> CheckResult | None:
+        last = self._last
+        return CheckResult(True, last) if type(last) is int else last
+
+    @last.setter
+    def last(self, result: CheckResult | None) -> None:
+        self._last = result
 
     @property
     def server(self) -> ServerKey:
@@ -285,7 +296,8 @@ class Scheduler:
 
     def _start_tasks(self) -> None:
         for slot in self.slots.values():
-            if slot.armed is None and slot.task is None and slot.flight is None and not slot.cancelled:
+            running = self.fast is not None and self.fast.running(slot)
+            if slot.armed is None and slot.task is None and not running and not slot.cancelled:
                 self._arm(slot)
 
     def _arm(self, slot: Slot) -> None:
@@ -294,12 +306,12 @@ class Scheduler:
 
     def _fire(self, slots: list[Slot], bucket: int) -> None:
         """Starts the checks of one timer-wheel bucket (the hot path: a passed check of a steady server costs
-        this loop's iteration, the fast path's launch and _finished)."""
+        this loop's iteration, its share of the fast path's launch_all() and of _settle())."""
         now_ms = self.clock_ms()
         stats = self.stats
         late_append, late_max = stats.late_ms.append, stats.late_max_ms
         fast = self.fast
-        launched = False
+        launch = []
         for slot in slots:
             if slot.armed != bucket or slot.cancelled:
                 continue
@@ -308,21 +320,21 @@ class Scheduler:
             late_append(late_ms)
             if late_ms > late_max:
                 late_max = late_ms
-            flight = slot.fast
-            if flight is None:   # first run: prepared once for the fast path, or the coroutine adapters
+            if slot.fast:
+                launch.append(slot)
+                continue
+            if slot.fast is None:   # first run: prepared once for the fast path, or the coroutine adapters
                 target = prepare_fast(slot.spec.probe) if fast is not None else None
-                slot.fast = flight = fast.flight(target, slot) if target is not None else False
-            if flight:
-                slot.flight = flight          # _finished() clears it, also when the check ends at once
-                fast.launch(flight)
-                launched = True
-            else:
-                slot.task = self.loop.create_task(self.runner(slot.spec.probe),
-                                                  name=f"check {slot.spec.vs} {slot.spec.rs}")
-                slot.task.add_done_callback(functools.partial(self._task_done, slot))
+                slot.fast = target is not None
+                if target is not None:
+                    fast.adopt(slot, target, slot)
+                    launch.append(slot)
+                    continue
+            slot.task = self.loop.create_task(self.runner(slot.spec.probe), name=f"check {slot.spec.vs} {slot.spec.rs}")
+            slot.task.add_done_callback(functools.partial(self._task_done, slot))
         stats.late_max_ms = late_max
-        if launched:
-            fast.poll()
+        if launch:
+            fast.launch_all(launch)
 
     def _task_done(self, slot: Slot, task: asyncio.Task) -> None:
         if task.cancelled() or slot.task is not task:
@@ -337,29 +349,29 @@ class Scheduler:
         self._finished(slot, result)
 
     def _finished(self, slot: Slot, result: CheckResult) -> None:
-        self._settle(((slot, result),))
+        self._settle((), ((slot, result),))
 
-    def _settle(self, results: Iterable[tuple[Slot, CheckResult]]) -> None:
-        """Results of checks that ended together (a batch from the fast path, or one coroutine adapter's): each
-        goes to the hysteresis and its check back on the wheel. The hot path: a passed check of a steady
-        server skips the hysteresis (record()'s shortcut, inlined) and usually joins an existing bucket
-        (TimerWheel.add's common case, inlined)."""
+    def _settle(self, passed: Iterable[tuple[Slot, int]], results: Iterable[tuple[Slot, CheckResult]]) -> None:
+        """Results of checks that ended together (a batch from the fast path, or one coroutine adapter's):
+        `passed` as (slot, latency_us), every other result as (slot, CheckResult). Each goes to the
+        hysteresis and its check back on the wheel. The hot path: a passed check of a steady server skips the
+        hysteresis (record()'s shortcut, inlined) and usually joins an existing bucket (TimerWheel.add's
+        common case, inlined)."""
         now_ms = self.clock_ms()
         wheel = self.wheel
         buckets = wheel.buckets
         runs = 0
-        for slot, result in results:
-            slot.flight = None
+        for slot, latency_us in passed:
             if slot.cancelled:
                 continue
-            if slot.steady and result.ok and result.weight is None:
+            if slot.steady:
                 slot.last_ms = now_ms
                 slot.due_ms = due = now_ms + slot.delay_ms
-                slot.last = result
+                slot._last = latency_us
                 slot.runs += 1
                 runs += 1
             else:
-                self.record(slot, result, now_ms)
+                self.record(slot, CheckResult(True, latency_us), now_ms)
                 due = slot.due_ms
             bucket = (due + HALF_TICK_MS) // TICK_MS
             entries = buckets.get(bucket)
@@ -369,6 +381,11 @@ class Scheduler:
                 slot.armed = bucket
                 entries.append(slot)
         self.stats.runs += runs
+        for slot, result in results:
+            if slot.cancelled:
+                continue
+            self.record(slot, result, now_ms)
+            wheel.add(slot, slot.due_ms)
 
     def _cancel(self, slot: Slot) -> None:
         slot.cancelled = True
@@ -376,9 +393,8 @@ class Scheduler:
         if slot.task is not None:
             slot.task.cancel()
             slot.task = None
-        if slot.flight is not None and self.fast is not None:
-            self.fast.abort(slot.flight)
-            slot.flight = None
+        if slot.fast and self.fast is not None:
+            self.fast.abort(slot)
 
     async def stop(self) -> None:
         tasks = [slot.task for slot in self.slots.values() if slot.task is not None]

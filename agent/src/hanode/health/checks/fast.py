@@ -32,7 +32,7 @@ import _socket
 import socket
 import struct
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from hanode.health.checks.base import os_reason
 from hanode.health.httpwire import HttpError, build_request, format_ranges, host_header, parse_status_line, \
@@ -57,7 +57,6 @@ _OUT_OR_FAILED = _OUT | _FAILED
 _POOLED_EVENTS = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET
 _SOL_SOCKET, _SO_LINGER, _SO_ERROR = socket.SOL_SOCKET, socket.SO_LINGER, socket.SO_ERROR
 _HTTP_1X = (b"HTTP/1.0 ", b"HTTP/1.1 ")
-_tuple_new = tuple.__new__          # CheckResult without its Python-level __new__ (thousands a second)
 _now_ns = time.monotonic_ns
 
 
@@ -122,46 +121,51 @@ def accepted_codes(ranges: tuple[tuple[int, int], ...]) -> frozenset:
     return frozenset(b"%03d" % code for low, high in ranges for code in range(max(low, 0), min(high, 999) + 1))
 
 
-class _Flight:
-    """One check of one target; the scheduler keeps one per check and launches it again on every run. What
-    each run reads is copied here from the target (one object to touch per check). `sock` and `fd` are those
-    of the run in progress; after it they may already belong to another check's run."""
-    __slots__ = ("sock", "fd", "target", "sockaddr", "request", "timeout_ns", "context", "started_ns",
+class Flight:
+    """One check of one target, run again and again (launch_all): the scheduler's Slot is one, and
+    FastProbes.flight() makes plain ones. What each run reads is copied here from the target by adopt()
+    (one object to touch per check). `sock` and `fd` are those of the run in progress; after it they may
+    already belong to another check's run."""
+    __slots__ = ("sock", "fd", "target", "sockaddr", "request", "accepted", "timeout_ns", "context", "started_ns",
                  "deadline_ns", "phase", "buf", "pool")
 
-    def __init__(self, target: Target, context: object, pool: list | None):
+    def __init__(self) -> None:
         self.sock: _socket.socket | None = None
         self.fd = -1
-        self.target = target
-        self.sockaddr = target.sockaddr
-        self.request = target.request
-        self.timeout_ns = target.timeout_ns
-        self.context = context
+        self.target: Target | None = None
+        self.context: object = None
         self.started_ns = self.deadline_ns = 0
-        self.phase = _CONNECT if target.request is None else _SEND
-        self.buf = b""
-        # where the socket goes back after a passed check (None: a socket of its own, closed after each run)
-        self.pool = pool
 
 
-def _each_done(results: list[tuple[object, CheckResult]]) -> None:
+def _rewind(flight: Flight) -> None:
+    """Ready for its next run (an HTTP_GET that got as far as reading connects and sends again)."""
+    if flight.phase == _READ:
+        flight.phase, flight.buf = _SEND, b""
+
+
+def _each_done(passed: list[tuple[object, int]], results: list[tuple[object, CheckResult]]) -> None:
     """FastProbes' default hand-over: each flight's own done(context, result) (see FastProbes.flight)."""
+    for (done, context), latency_us in passed:
+        done(context, CheckResult(True, latency_us))
     for (done, context), result in results:
         done(context, result)
 
 
 class FastProbes:
     """The checks in flight on the fast path. Results are handed over in batches, those of the checks that
-    ended together: `finished(results)` gets (context, result) pairs. Without `finished`, each flight's own
-    `done(context, result)` is called instead."""
+    ended together: `finished(passed, results)` gets the passed checks as (context, latency_us) pairs (the
+    hot path makes no CheckResult) and every other result as (context, CheckResult) pairs. Without
+    `finished`, each flight's own `done(context, result)` is called instead."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop,
-                 finished: Callable[[list[tuple[object, CheckResult]]], None] | None = None):
+                 finished: Callable[[list[tuple[object, int]], list[tuple[object, CheckResult]]], None] | None = None):
         self.loop = loop
-        self.finished = finished
-        self.results: list[tuple[object, CheckResult]] = []   # not handed over yet
+        self.finished = finished or _each_done
+        self.plain = finished is None
+        self.passed: list[tuple[object, int]] = []             # not handed over yet
+        self.results: list[tuple[object, CheckResult]] = []    # not handed over yet
         self.epoll = select.epoll()
-        self.inflight: dict[int, _Flight] = {}
+        self.inflight: dict[int, Flight] = {}
         self.pools: dict[int, list[_socket.socket]] = {socket.AF_INET: [], socket.AF_INET6: []}
         self.sweeper: asyncio.TimerHandle | None = None
         loop.add_reader(self.epoll.fileno(), self._ready)
@@ -179,59 +183,68 @@ class FastProbes:
         self.loop.remove_reader(self.epoll.fileno())
         self.epoll.close()
 
+    def adopt(self, flight: Flight, target: Target, context: object) -> None:
+        """Makes `flight` run `target`; its results are handed over with `context`."""
+        flight.target = target
+        flight.sockaddr = target.sockaddr
+        flight.request = target.request
+        flight.accepted = target.accepted
+        flight.timeout_ns = target.timeout_ns
+        flight.context = context
+        flight.phase = _CONNECT if target.request is None else _SEND
+        flight.buf = b""
+        # where the socket goes back after a passed check (None: a socket of its own, closed after each run)
+        flight.pool = self.pools[target.family] if target.bind is None and _connect is not None else None
+
     def flight(self, target: Target, context: object,
-               done: Callable[[object, CheckResult], None] | None = None) -> _Flight:
-        """A check that launch() runs, as often as asked. Each run's result is handed over once, from the event
-        loop (or from launch() itself when the check fails at once), unless abort()ed: to `finished` with
-        `context`, or, without `finished`, to `done(context, result)`."""
-        pooled = target.bind is None and _connect is not None
-        if self.finished is None:
-            context = (done, context)
-        return _Flight(target, context, self.pools[target.family] if pooled else None)
+               done: Callable[[object, CheckResult], None] | None = None) -> Flight:
+        """A check that launch_all() runs, as often as asked. Each run's result is handed over once, from
+        launch_all() or the event loop, unless abort()ed: to `finished` with `context`, or, without
+        `finished`, to `done(context, result)`."""
+        flight = Flight()
+        self.adopt(flight, target, (done, context) if self.plain else context)
+        return flight
 
     def start(self, target: Target, context: object,
-              done: Callable[[object, CheckResult], None] | None = None) -> _Flight | None:
+              done: Callable[[object, CheckResult], None] | None = None) -> Flight | None:
         """Starts one check (see flight()). Returns the flight in progress, or None when it already ended."""
         flight = self.flight(target, context, done)
-        return flight if self.launch(flight) else None
+        self.launch_all((flight,))
+        return flight if self.running(flight) else None
 
-    def launch(self, flight: _Flight) -> bool:
-        """Runs the check once more; False when it ended at once (its result already handed over)."""
-        if flight.phase == _READ:
-            flight.phase = _SEND
-            flight.buf = b""
-        flight.started_ns = started = _now_ns()
-        flight.deadline_ns = started + flight.timeout_ns
-        pool = flight.pool
-        sock = pool.pop() if pool else self._new_socket(flight)
-        if sock is None:
-            self._hand_over()
-            return False
-        flight.sock = sock
-        flight.fd = fd = sock.fileno()
-        err = sock.connect_ex(flight.sockaddr)
-        if err and err != _EINPROGRESS:
-            self._end(flight, False, os_reason(OSError(err, os.strerror(err))), registered=False)
-            self._hand_over()
-            return False
-        self.inflight[fd] = flight
-        if self.sweeper is None:
+    def running(self, flight: Flight) -> bool:
+        return flight.fd >= 0 and self.inflight.get(flight.fd) is flight
+
+    def launch_all(self, flights: Iterable[Flight]) -> None:
+        """Runs each check once more, then finishes those whose answer is already in (on a fast network many
+        have connected by then, and no loop iteration is spent waiting for them)."""
+        inflight = self.inflight
+        for flight in flights:   # (a flight's phase and buf were reset when its previous run ended)
+            flight.started_ns = _now_ns()
+            pool = flight.pool
+            sock = pool.pop() if pool else self._new_socket(flight)
+            if sock is None:
+                continue
+            flight.sock = sock
+            flight.fd = fd = sock.fileno()
+            err = sock.connect_ex(flight.sockaddr)
+            if err and err != _EINPROGRESS:
+                self._end(flight, False, os_reason(OSError(err, os.strerror(err))), registered=False)
+                continue
+            inflight[fd] = flight
+        if self.sweeper is None and inflight:
             self._arm_sweeper()
-        return True
-
-    def poll(self) -> None:
-        """Finishes every check whose answer is already in (the scheduler calls it right after starting a
-        batch: on a fast network many have connected already, and no loop iteration is spent waiting)."""
         self._ready()
 
-    def abort(self, flight: _Flight) -> None:
-        if flight.fd >= 0 and self.inflight.get(flight.fd) is flight:
+    def abort(self, flight: Flight) -> None:
+        if self.running(flight):
             del self.inflight[flight.fd]
             flight.sock.close()   # closing the only descriptor of the socket also takes it out of the epoll set
+            _rewind(flight)
 
     # ------------------------------------------------------------------------------------------
 
-    def _new_socket(self, flight: _Flight) -> _socket.socket | None:
+    def _new_socket(self, flight: Flight) -> _socket.socket | None:
         """A new socket for the pool (its pool is empty), or one of its own for a check with a source address;
         None when that failed (the check is over: its result is in self.results)."""
         target = flight.target
@@ -260,7 +273,7 @@ class FastProbes:
         self.sweeper = self.loop.call_at((int(self.loop.time() * _GRID_PER_S) + _SWEEP_TICKS) / _GRID_PER_S,
                                          self._sweep)
 
-    def _release(self, flight: _Flight) -> None:
+    def _release(self, flight: Flight) -> None:
         """After a passed check: the socket is reset and goes back to its pool (or is closed with a reset)."""
         sock, pool = flight.sock, flight.pool
         if pool is not None and len(pool) < POOL_MAX and not _connect(flight.fd, _UNSPEC, 16):
@@ -269,7 +282,7 @@ class FastProbes:
             sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
             sock.close()
 
-    def _end(self, flight: _Flight, ok: bool, reason: str | None, registered: bool = True) -> None:
+    def _end(self, flight: Flight, ok: bool, reason: str | None, registered: bool = True) -> None:
         """A failed check (or a passed one off the inlined paths): its socket is closed, its result queued."""
         if registered:
             del self.inflight[flight.fd]
@@ -277,16 +290,21 @@ class FastProbes:
             self._release(flight)
         else:
             flight.sock.close()
-        self.results.append((flight.context, CheckResult(ok, (_now_ns() - flight.started_ns) // 1000, reason)))
+        _rewind(flight)
+        latency_us = (_now_ns() - flight.started_ns) // 1000
+        if ok:
+            self.passed.append((flight.context, latency_us))
+        else:
+            self.results.append((flight.context, CheckResult(False, latency_us, reason)))
 
     def _hand_over(self) -> None:
-        results = self.results
-        if results:
-            self.results = []
-            (self.finished or _each_done)(results)
+        passed, results = self.passed, self.results
+        if passed or results:
+            self.passed, self.results = [], []
+            self.finished(passed, results)
 
     def _ready(self) -> None:
-        inflight, results = self.inflight, self.results
+        inflight, passed = self.inflight, self.passed
         now = _now_ns()
         for fd, events in self.epoll.poll(0):
             flight = inflight.get(fd)
@@ -301,8 +319,7 @@ class FastProbes:
                 else:
                     flight.sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
                     flight.sock.close()
-                results.append((flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000,
-                                                                         None, None))))
+                passed.append((flight.context, (now - flight.started_ns) // 1000))
             elif phase == _READ:
                 if events & _IN_OR_FAILED:
                     self._readable(flight, now)
@@ -313,7 +330,7 @@ class FastProbes:
                 self._send(flight, events, now)
         self._hand_over()
 
-    def _send(self, flight: _Flight, events: int, now: int) -> None:
+    def _send(self, flight: Flight, events: int, now: int) -> None:
         try:
             flight.sock.send(flight.request)
         except OSError as exc:
@@ -324,8 +341,8 @@ class FastProbes:
         if events & _IN:   # the answer (or the peer's close) is already there: no new wakeup will say so
             self._readable(flight, now)
 
-    def _readable(self, flight: _Flight, now: int) -> None:
-        sock = flight.sock
+    def _readable(self, flight: Flight, now: int) -> None:
+        sock, buf = flight.sock, flight.buf
         while True:   # edge-triggered: read until the status line or until the socket has nothing more
             try:
                 data = sock.recv(4096)
@@ -335,28 +352,33 @@ class FastProbes:
                 self._end(flight, False, f"HTTP read failed: {os_reason(exc, 'receive')}")
                 return
             if not data:
-                reason = ("connection closed before the HTTP status line" if not flight.buf else
-                          f"connection closed in the HTTP headers after {len(flight.buf)} bytes")
+                reason = ("connection closed before the HTTP status line" if not buf else
+                          f"connection closed in the HTTP headers after {len(buf)} bytes")
                 self._end(flight, False, reason)
                 return
-            if flight.buf:
-                data = flight.buf + data
+            if buf:
+                data = buf + data
             end = data.find(b"\r\n")
             if end >= 0:
                 break
+            flight.buf = buf = data
             if len(data) > MAX_STATUS_LINE:
-                flight.buf = data
                 self._end(flight, False, f"bad HTTP status line {data[:80].decode('latin-1')!r}")
                 return
-            flight.buf = data
-        target = flight.target
-        if data[9:12] in target.accepted and data[:9] in _HTTP_1X and (end == 12 or data[12] == 32):
+        if data[9:12] in flight.accepted and data.startswith(_HTTP_1X) and (end == 12 or data[12] == 32):
             # 'HTTP/1.x NNN ...' with an accepted status: what parse_status_line() reads, without a str
-            del self.inflight[flight.fd]
-            self._release(flight)
-            self.results.append((flight.context, _tuple_new(CheckResult, (True, (now - flight.started_ns) // 1000,
-                                                                              None, None))))
+            fd = flight.fd
+            del self.inflight[fd]
+            pool = flight.pool
+            if pool is not None and len(pool) < POOL_MAX and not _connect(fd, _UNSPEC, 16):
+                pool.append(sock)
+            else:
+                sock.setsockopt(_SOL_SOCKET, _SO_LINGER, _RESET)
+                sock.close()
+            flight.phase, flight.buf = _SEND, b""
+            self.passed.append((flight.context, (now - flight.started_ns) // 1000))
             return
+        target = flight.target
         try:
             _version, status = parse_status_line(data[:end].decode("latin-1"))
         except HttpError as exc:
@@ -371,7 +393,8 @@ class FastProbes:
     def _sweep(self) -> None:
         self.sweeper = None
         now = _now_ns()
-        for flight in [f for f in self.inflight.values() if f.deadline_ns <= now]:
+        for flight in [f for f in self.inflight.values()
+                       if (f.deadline_ns if f.phase == _READ else f.started_ns + f.timeout_ns) <= now]:
             what = "HTTP read" if flight.phase == _READ else "connect"
             self._end(flight, False, f"{what} timeout after {format_ms(flight.target.probe.timeout_ms)}")
         self._hand_over()
