@@ -46,7 +46,7 @@ class Slot(Flight):
     (thousands a second): plain slots, `steady` kept with the state so that the hot path reads one
     attribute, and a passed run's result kept as its latency alone (`last` makes the CheckResult when asked)."""
 
-    __slots__ = ("spec", "_state", "steady", "due_ms", "_last", "last_ms", "runs", "delay_ms", "armed", "task",
+    __slots__ = ("spec", "_state", "steady", "due_ms", "latest", "last_ms", "runs", "delay_ms", "armed", "task",
                  "fast", "cancelled")
 
     def __init__(self, spec: CheckSpec, state: CheckState, due_ms: int):
@@ -54,7 +54,7 @@ class Slot(Flight):
         self.spec = spec
         self.state = state
         self.due_ms = due_ms
-        self._last: CheckResult | int | None = None   # an int: the latency_us of a passed run
+        self.latest: CheckResult | int | None = None   # the last result; an int: the latency_us of a passed run
         self.last_ms: int | None = None        # clock_ms() of the last result (status turns it into a date)
         self.runs = 0
         # delay_loop, read by every run (the timing is part of the definition: a kept slot's never changes)
@@ -77,12 +77,12 @@ class Slot(Flight):
 
     @property
     def last(self) -> CheckResult | None:
-        last = self._last
-        return CheckResult(True, last) if type(last) is int else last
+        latest = self.latest
+        return CheckResult(True, latest) if type(latest) is int else latest
 
     @last.setter
     def last(self, result: CheckResult | None) -> None:
-        self._last = result
+        self.latest = result
 
     @property
     def server(self) -> ServerKey:
@@ -330,7 +330,8 @@ class Scheduler:
                     fast.adopt(slot, target, slot)
                     launch.append(slot)
                     continue
-            slot.task = self.loop.create_task(self.runner(slot.spec.probe), name=f"check {slot.spec.vs} {slot.spec.rs}")
+            slot.task = self.loop.create_task(self.runner(slot.spec.probe),
+                                              name=f"check {slot.spec.vs} {slot.spec.rs}")
             slot.task.add_done_callback(functools.partial(self._task_done, slot))
         stats.late_max_ms = late_max
         if launch:
@@ -367,11 +368,11 @@ class Scheduler:
             if slot.steady:
                 slot.last_ms = now_ms
                 slot.due_ms = due = now_ms + slot.delay_ms
-                slot._last = latency_us
+                slot.latest = latency_us
                 slot.runs += 1
                 runs += 1
             else:
-                self.record(slot, CheckResult(True, latency_us), now_ms)
+                self._record_safely(slot, CheckResult(True, latency_us), now_ms)
                 due = slot.due_ms
             bucket = (due + HALF_TICK_MS) // TICK_MS
             entries = buckets.get(bucket)
@@ -384,8 +385,16 @@ class Scheduler:
         for slot, result in results:
             if slot.cancelled:
                 continue
-            self.record(slot, result, now_ms)
+            self._record_safely(slot, result, now_ms)
             wheel.add(slot, slot.due_ms)
+
+    def _record_safely(self, slot: Slot, result: CheckResult, now_ms: int) -> None:
+        """record(), for a batch: a failing health-change callback is logged, and neither this check nor the
+        rest of the batch stops running (each goes back on the wheel whatever happens)."""
+        try:
+            self.record(slot, result, now_ms)
+        except Exception:  # noqa: BLE001 - logged with its traceback; the checks go on
+            log.exception("health change of %s (%s check) failed", slot.spec.rs, slot.spec.probe.type)
 
     def _cancel(self, slot: Slot) -> None:
         slot.cancelled = True

@@ -254,6 +254,13 @@ class FastProbes:
             self.results.append((flight.context, CheckResult(False, 0, f"cannot open a socket: "
                                                                        f"{os_reason(exc, 'socket')}")))
             return None
+        try:
+            self.epoll.register(sock.fileno(), _POOLED_EVENTS)
+        except OSError as exc:
+            sock.close()
+            self.results.append((flight.context, CheckResult(False, 0, f"cannot watch a socket: "
+                                                                       f"{os_reason(exc, 'epoll')}")))
+            return None
         if target.bind is not None:
             try:
                 if target.bind[1]:
@@ -265,7 +272,6 @@ class FastProbes:
                 self._end(flight, False, f"cannot bind to {probe.bind_address or '*'}:{probe.bind_port or 0}: "
                                          f"{os_reason(exc, 'bind')}", registered=False)
                 return None
-        self.epoll.register(sock.fileno(), _POOLED_EVENTS)
         return sock
 
     def _arm_sweeper(self) -> None:
