@@ -14,6 +14,7 @@ STAGES=("$@")
 WORK="$(mktemp -d /tmp/hn4-checks.XXXXXX)"
 COLL="$WORK/ansible_collections/hanode/fleet"
 RUN_ID="$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# shellcheck disable=SC2317  # run by the EXIT trap below
 cleanup() {
   for lab in "hnmd$RUN_ID" "hnmr$RUN_ID"; do
     [ -f "/run/hanode-lab/$lab.json" ] && "$VENV/bin/hanode" lab down "$lab" >/dev/null 2>&1
@@ -36,7 +37,7 @@ offline_ansible_test_bootstrap() {
   # ansible-test --venv downloads a pip bootstrap script; give it a cached one that installs pip from a wheel.
   local cache="$HOME/.ansible/test/cache" pipv=24.2
   mkdir -p "$cache"
-  if ! ls "$cache"/pip-$pipv-py3-none-any.whl >/dev/null 2>&1; then
+  if ! ls "$cache/pip-$pipv-py3-none-any.whl" >/dev/null 2>&1; then
     "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps "pip==$pipv" -d "$cache" || return 1
   fi
   cat > "$cache/get_pip_${pipv//./_}.py" <<PY
@@ -53,10 +54,10 @@ PY
 status=0
 declare -A took
 stage() {
-  local name=$1; shift
+  local name=$1
   local t0=$SECONDS
   echo "=== ansible checks: $name"
-  if "$@"; then echo "=== $name: ok ($((SECONDS - t0)) s)"; else echo "=== $name: FAILED ($((SECONDS - t0)) s)"; status=1; fi
+  if run_stage "$name"; then echo "=== $name: ok ($((SECONDS - t0)) s)"; else echo "=== $name: FAILED ($((SECONDS - t0)) s)"; status=1; fi
   took[$name]=$((SECONDS - t0))
 }
 
@@ -111,13 +112,25 @@ run_molecule() {
     molecule test -s default) || rc=1
   (cd "$COLL" && ANSIBLE_COLLECTIONS_PATH="$WORK" ANSIBLE_CONFIG="$COLL/ansible.cfg" HANODE_LAB="hnmr$RUN_ID" \
     molecule test -s rolling) || rc=1
-  return $rc
+  return "$rc"
 }
 
-stage snapshot snapshot
+run_stage() {
+  case "$1" in
+    snapshot) snapshot ;;
+    unit) run_unit ;;
+    integration) run_integration ;;
+    build) run_build ;;
+    sanity) run_sanity ;;
+    lint) run_lint ;;
+    molecule) run_molecule ;;
+  esac
+}
+
+stage snapshot
 for s in "${STAGES[@]}"; do
   case "$s" in
-    unit|integration|build|sanity|lint|molecule) stage "$s" "run_$s" ;;
+    unit|integration|build|sanity|lint|molecule) stage "$s" ;;
     *) echo "unknown stage $s (unit integration build sanity lint molecule)"; status=1 ;;
   esac
 done

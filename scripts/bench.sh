@@ -56,7 +56,7 @@ summary=$HANODE_BENCH_OUT/summary.md
   echo "Ran: ${ran[*]:-none}. Failed: ${failed[*]:-none}. Not present: ${missing[*]:-none}."
   # Every Markdown result written during this run (each script writes <name>.md next to its JSON).
   for md in "$HANODE_BENCH_OUT"/*.md; do
-    [ -f "$md" ] && [ "$md" -nt "$stamp" ] && [ "$(basename "$md")" != summary.md ] || continue
+    if [ ! -f "$md" ] || [ ! "$md" -nt "$stamp" ] || [ "$(basename "$md")" = summary.md ]; then continue; fi
     echo
     cat "$md"
   done

@@ -78,7 +78,7 @@ class Slot(Flight):
     @property
     def last(self) -> CheckResult | None:
         latest = self.latest
-        return CheckResult(True, latest) if type(latest) is int else latest
+        return CheckResult(True, latest) if isinstance(latest, int) else latest
 
     @last.setter
     def last(self, result: CheckResult | None) -> None:
