@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -39,8 +40,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null || true
 mount -t tmpfs tmpfs /run && mkdir -p /run/netns /run/lock
 mount -t tmpfs tmpfs /mnt
-mount -t hostfs none "$XDIR" -o "$XDIR"
-exec >"$XDIR/output" 2>&1
+# The host's exchange directory at a guest path no overlay below covers (the checkout may live under /tmp).
+mkdir -p /mnt/exchange && mount -t hostfs none /mnt/exchange -o "$XDIR"
+exec >/mnt/exchange/output 2>&1
 KVER=$(uname -r)
 modprobe -d '@MODROOT@' overlay || echo "uml init: cannot load overlay"
 for d in /tmp /etc /var /root /usr/lib; do
@@ -55,7 +57,9 @@ ip link set lo up
 cd '@CWD@'
 @ENV@
 /bin/sh -c '@CMD@' </dev/null
-echo $? > "$XDIR/rc"
+rc=$?
+echo "$rc" > /mnt/exchange/rc
+echo "uml init: command exit status $rc" >/dev/console
 sync
 poweroff -f
 """
@@ -134,8 +138,10 @@ def run(command: str, *, timeout_s: float = 900, mem: str = "1G", cache: Path = 
         if timed_out:
             rc = 124
             output += f"\numl_run: timed out after {timeout_s:.0f} s\n"
-        elif rc_file.exists():
-            rc = int(rc_file.read_text().strip() or 125)
+        elif rc_file.exists() and rc_file.read_text().strip():
+            rc = int(rc_file.read_text().strip())
+        elif (said := re.search(rb"uml init: command exit status (\d+)", console)) is not None:
+            rc = int(said.group(1))   # the console carries it when the exchange file lost the last write
         else:
             rc = 125
             output += "\numl_run: the guest did not run the command; kernel console:\n" + console.decode(errors="replace")
