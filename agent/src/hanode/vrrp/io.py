@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+import time
 
 from hanode.vrrp.engine import Received
 from hanode.vrrp.packet import IPV4_MCAST_GROUP, IPV6_MCAST_GROUP, VRRP_PROTO, PacketError, decode_ipv4
@@ -20,6 +21,12 @@ IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 ETH_P_ARP = 0x0806
 ALL_NODES6 = "ff02::1"
 RECV_BUFFER = 65535
+# The kernel's receive time of each packet (CLOCK_REALTIME, struct timespec): timers then start when the advert
+# arrived, not when this process got to read it (asm-generic/socket.h: SO_TIMESTAMPNS_OLD = SCM_TIMESTAMPNS).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+TIMESPEC = struct.Struct("@qq")
+ANCILLARY_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(TIMESPEC.size)
+MAX_PACKET_AGE_US = 100_000   # an older stamp means the wall clock moved: use the time of reading instead
 
 
 def _bind_to_device(sock: socket.socket, ifname: str) -> None:
@@ -53,6 +60,7 @@ class VrrpSocket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         _bind_to_device(sock, self.ifname)
         sock.setblocking(False)
         return sock
@@ -87,8 +95,9 @@ class VrrpSocket:
             cmsg.append((socket.IPPROTO_IPV6, IPV6_PKTINFO, pktinfo))
         self.tx.sendmsg([data], cmsg, 0, (dst, 0, 0, self.ifindex))
 
-    def receive_all(self) -> list[Received]:
-        """Drains the socket; malformed IPv4 headers are returned with an empty payload for counting."""
+    def receive_all(self) -> list[tuple[Received, int]]:
+        """Drains the socket: (packet, its arrival in time.monotonic_ns() // 1000). Malformed IPv4 headers are
+        returned with an empty payload for counting."""
         packets = []
         while True:
             try:
@@ -96,15 +105,15 @@ class VrrpSocket:
             except (BlockingIOError, InterruptedError):
                 return packets
 
-    def _receive_one(self) -> Received:
+    def _receive_one(self) -> tuple[Received, int]:
+        data, ancdata, _flags, addr = self.rx.recvmsg(RECV_BUFFER, ANCILLARY_SPACE)
+        arrival = _arrival_us(ancdata)
         if self.family == 4:
-            data, addr = self.rx.recvfrom(RECV_BUFFER)
             try:
                 header, payload = decode_ipv4(data)
             except PacketError:
-                return Received(self.ifname, 4, addr[0], "", None, b"")
-            return Received(self.ifname, 4, header.src, header.dst, header.ttl, payload)
-        data, ancdata, _flags, addr = self.rx.recvmsg(RECV_BUFFER, socket.CMSG_SPACE(64))
+                return Received(self.ifname, 4, addr[0], "", None, b""), arrival
+            return Received(self.ifname, 4, header.src, header.dst, header.ttl, payload), arrival
         hop_limit, dst = None, IPV6_MCAST_GROUP
         for level, kind, value in ancdata:
             if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT:
@@ -112,7 +121,19 @@ class VrrpSocket:
             elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
                 dst = socket.inet_ntop(socket.AF_INET6, value[:16])
         src = addr[0].split("%", 1)[0]
-        return Received(self.ifname, 6, src, dst, hop_limit, data)
+        return Received(self.ifname, 6, src, dst, hop_limit, data), arrival
+
+
+def _arrival_us(ancdata: list[tuple[int, int, bytes]]) -> int:
+    """The packet's kernel receive time on the monotonic clock (µs): now minus its age by the wall clock."""
+    now_mono, now_real = time.monotonic_ns(), time.time_ns()
+    for level, kind, value in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= TIMESPEC.size:
+            seconds, nanoseconds = TIMESPEC.unpack_from(value)
+            age_us = (now_real - (seconds * 1_000_000_000 + nanoseconds)) // 1000
+            if 0 <= age_us <= MAX_PACKET_AGE_US:
+                return now_mono // 1000 - age_us
+    return now_mono // 1000
 
 
 class NeighbourAnnouncer:
