@@ -71,3 +71,43 @@ def test_killed_vrrp_process_is_restarted_and_the_master_keeps_its_vip(lab_facto
     peer = inst(a2)
     assert (peer["state"], peer["transitions"], peer["stats"]["become_master"]) == ("BACKUP", 1, 0)
     assert holders(lab.nodes, VIP4) == ["n1"]
+
+
+def test_vips_carry_their_label_scope_and_broadcast_and_leave_on_stop(lab_factory):
+    lab = new_lab(lab_factory, nodes=1)
+    (n1,) = lab.nodes
+    vips = ("198.51.100.100/24 dev eth0 label eth0:vip brd 198.51.100.255 scope global",
+            "198.51.100.101/32 dev eth0 scope link")
+    config = single("n1", 150, version=3, advert_int=0.3)
+    config["vrrp_instances"]["VI_1"]["virtual_ipaddresses"] = list(vips)
+    agent = lab.start_agent(n1, config)
+    wait_state(agent, "MASTER", timeout=15)
+    shown = lab.run(n1, ["ip", "-o", "-4", "addr", "show", "dev", "eth0"]).stdout
+    first = next(line for line in shown.splitlines() if " 198.51.100.100/24 " in line)
+    assert "brd 198.51.100.255" in first and "scope global" in first and " eth0:vip" in first, first
+    second = next(line for line in shown.splitlines() if " 198.51.100.101/32 " in line)
+    assert "scope link" in second, second
+    agent.stop()
+    left = lab.run(n1, ["ip", "-o", "-4", "addr", "show", "dev", "eth0"]).stdout
+    assert "198.51.100.100" not in left and "198.51.100.101" not in left, left
+
+
+def test_a_garp_burst_with_an_interval_never_holds_back_adverts(lab_factory):
+    """garp_master_repeat 5 with garp_interval 1 s spreads the burst over 4 s; a fast advert_int (0.1 s) must
+    keep going meanwhile, or the backup (Master_Down_Interval 0.36 s) would take over."""
+    lab = new_lab(lab_factory, nodes=2)
+    n1, n2 = lab.nodes
+    sniffer = lab.sniff_vrrp()
+    garp = {"garp_master_repeat": 5, "garp_interval": 1}
+    a2 = lab.start_agent(n2, single("n2", 100, version=3, advert_int=0.1, **garp))
+    wait_state(a2, "MASTER", timeout=15)
+    a1 = lab.start_agent(n1, single("n1", 150, version=3, advert_int=0.1, **garp))
+    wait_state(a1, "MASTER", timeout=15)           # n1 preempts: its own burst starts now
+    took_over = sniffer.wait_for_adverts(1, timeout=5, src=n1.ipv4)[0].t
+    time.sleep(4.5)                                 # the whole burst
+    times = [a.t for a in sniffer.adverts(src=n1.ipv4, since=took_over)]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) >= 35 and max(gaps) < 0.3, f"{len(times)} adverts, longest gap {max(gaps):.3f} s"
+    assert inst(a1)["state"] == "MASTER" and inst(a2)["state"] == "BACKUP"
+    assert inst(a1)["stats"]["become_master"] == 1
+    assert holders(lab.nodes, VIP4) == ["n1"]

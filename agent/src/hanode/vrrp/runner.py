@@ -1,8 +1,15 @@
-"""The VRRP process's asyncio glue: sockets and netlink in, engine steps, actions out, in order."""
+"""The VRRP process's asyncio glue: sockets and netlink in, engine steps, actions out, in order.
+
+Actions run at once, inside the callback that produced them (a timer, a readable socket, a link change), in
+the engine's order: a takeover's VIPs are in the kernel and its advert is on the wire before the callback
+returns, with no hop through a queue. Every action is synchronous; the only thing that waits is a GARP burst
+with a garp_interval, whose later rounds run as a task of their own (cancelled when the VIPs go), so that it
+never holds back an advert."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Callable
@@ -47,7 +54,7 @@ class VrrpRunner:
         self.engine: Engine | None = None
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.script_tasks: dict[str, asyncio.Task] = {}
-        self.actions: asyncio.Queue[Output | None] = asyncio.Queue()
+        self.garp_bursts: dict[str, asyncio.Task] = {}   # instance -> later rounds of its GARP burst
         self.notify = NotifyQueue(config.script_user)
         self.links_changed = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
@@ -57,6 +64,12 @@ class VrrpRunner:
         self.io_errors: dict[str, int] = {"send_err": 0, "netlink_err": 0}
         self.jitter: dict[str, dict[str, float]] = {}
         self.conflicts_reported: dict[tuple[str, str, str], int] = {}
+        self.clock_us = 0      # the latest time given to the engine: its clock never goes back
+
+    def _now(self, at_us: int | None = None) -> int:
+        """Now (or `at_us`, a packet's arrival), never earlier than a time already given to the engine."""
+        self.clock_us = max(self.clock_us, now_us() if at_us is None else at_us)
+        return self.clock_us
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -65,30 +78,26 @@ class VrrpRunner:
         interfaces = await self.netlink.interfaces()
         self.engine = Engine(self.config, interfaces)
         self._protect_owner_addresses(interfaces)
-        await self._remove_stale_vips(resume or {})
+        self._remove_stale_vips(resume or {})
         self._sync_sockets(interfaces)
         self.notify.start()
-        self.tasks = [self.loop.create_task(self._action_worker()),
-                      self.loop.create_task(watch_links(self.links_changed)),
+        self.tasks = [self.loop.create_task(watch_links(self.links_changed)),
                       self.loop.create_task(self._link_worker())]
         self._sync_script_tasks()
-        self._feed(self.engine.start(now_us(), resume))
-        await self._flush()
+        self._feed(self.engine.start(self._now(), resume))
 
     async def stop(self) -> None:
         """Priority-0 adverts and VIP removal for every MASTER, then notify_stop scripts, then close."""
         if self.engine is not None:
-            self._feed(self.engine.shutdown(now_us()))
-        for task in self.script_tasks.values():
+            self._feed(self.engine.shutdown(self._now()))
+        for task in (*self.script_tasks.values(), *self.garp_bursts.values()):
             task.cancel()
-        self.actions.put_nowait(None)
-        if self.tasks:
-            await asyncio.gather(self.tasks[0], return_exceptions=True)
         await self.notify.drain(10.0)
         await self.notify.stop()
-        for task in self.tasks[1:]:
+        for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks[1:], *self.script_tasks.values(), return_exceptions=True)
+        await asyncio.gather(*self.tasks, *self.script_tasks.values(), *self.garp_bursts.values(),
+                             return_exceptions=True)
         if self.timer:
             self.timer.cancel()
         for sock in self.sockets.values():
@@ -100,19 +109,12 @@ class VrrpRunner:
     async def apply(self, config: AgentConfig) -> None:
         self.config = config
         self.notify.user = config.script_user
-        self._feed(self.engine.reconfigure(config, now_us()))
+        self._feed(self.engine.reconfigure(config, self._now()))
         self._sync_sockets(self.engine.interfaces)
         self._sync_script_tasks()
-        await self._flush()
-
-    async def _flush(self) -> None:
-        """Waits until every queued action has been carried out."""
-        done = self.loop.create_future()
-        self.actions.put_nowait(done)  # type: ignore[arg-type]
-        await done
 
     def drain(self, names: list[str] | None, drained: bool) -> None:
-        self._feed(self.engine.drain(names, drained, now_us()))
+        self._feed(self.engine.drain(names, drained, self._now()))
 
     def status(self) -> dict:
         status = engine_status(self.engine, now_us()) if self.engine else {"instances": {}}
@@ -127,7 +129,10 @@ class VrrpRunner:
 
     def _feed(self, outputs: list[Output]) -> None:
         for output in outputs:
-            self.actions.put_nowait(output)
+            try:
+                self._execute(output)
+            except Exception as exc:  # noqa: BLE001 - one failed action must not stop VRRP
+                log.error("%s: %s failed: %s", output.instance, type(output.action).__name__, exc)
         self._rearm()
 
     def _rearm(self) -> None:
@@ -140,7 +145,7 @@ class VrrpRunner:
 
     def _on_timer(self) -> None:
         self.timer = None
-        now = now_us()
+        now = self._now()
         for name, inst in self.engine.instances.items():
             due = inst.state.advert_at_us
             if due is not None and due <= now:
@@ -158,13 +163,13 @@ class VrrpRunner:
 
     def _on_readable(self, sock: VrrpSocket) -> None:
         outputs: list[Output] = []
-        for packet in sock.receive_all():
-            outputs += self.engine.receive(packet, now_us())
+        for packet, arrival_us in sock.receive_all():
+            outputs += self.engine.receive(packet, self._now(arrival_us))
         self._feed(outputs)
 
     def _on_script(self, name: str, result: ScriptResult) -> None:
         before = self.engine.health.get(name)
-        self._feed(self.engine.script_result(name, result.success, now_us(), result.exit_code, result.error))
+        self._feed(self.engine.script_result(name, result.success, self._now(), result.exit_code, result.error))
         after = self.engine.health.get(name)
         if before is None or before.ok != after.ok:
             state = "ok" if after.ok else "failed"
@@ -185,7 +190,7 @@ class VrrpRunner:
                 continue
             self._report_link_changes(self.engine.interfaces, interfaces)
             self._sync_sockets(interfaces)
-            self._feed(self.engine.set_interfaces(interfaces, now_us()))
+            self._feed(self.engine.set_interfaces(interfaces, self._now()))
 
     def _report_link_changes(self, old: dict[str, InterfaceInfo], new: dict[str, InterfaceInfo]) -> None:
         for name in sorted(set(old) | set(new)):
@@ -249,13 +254,13 @@ class VrrpRunner:
                     if dev in interfaces and vip.address in interfaces[dev].ipv4:
                         self.protected_vips.add((vip.address, dev))
 
-    async def _remove_stale_vips(self, resume: dict[str, str]) -> None:
+    def _remove_stale_vips(self, resume: dict[str, str]) -> None:
         for name, inst in self.config.vrrp_instances.items():
             if inst.is_owner or resume.get(name) == "MASTER":
                 continue
             for vip in inst.vips + inst.excluded_vips:
                 try:
-                    if await self.netlink.del_vip(vip, inst.interface):
+                    if self.netlink.del_vip(vip, inst.interface):
                         log.warning("%s: removed stale VIP %s left on %s (this node is not MASTER)",
                                     name, vip.address, vip.dev or inst.interface)
                 except OSError as exc:
@@ -263,29 +268,17 @@ class VrrpRunner:
 
     # actions ------------------------------------------------------------------------------------
 
-    async def _action_worker(self) -> None:
-        while True:
-            output = await self.actions.get()
-            if output is None:
-                return
-            if isinstance(output, asyncio.Future):
-                output.set_result(None)
-                continue
-            try:
-                await self._execute(output)
-            except Exception as exc:  # noqa: BLE001 - one failed action must not stop VRRP
-                log.error("%s: %s failed: %s", output.instance, type(output.action).__name__, exc)
-
-    async def _execute(self, output: Output) -> None:
+    def _execute(self, output: Output) -> None:
         action, cfg = output.action, output.config
         if isinstance(action, SendAdvert):
             self._send_advert(output, action.priority)
         elif isinstance(action, AddVips):
-            await self._add_vips(cfg, action.vips)
+            self._add_vips(cfg, action.vips)
         elif isinstance(action, DelVips):
-            await self._del_vips(cfg, action.vips)
+            self._stop_garp_burst(cfg.name)
+            self._del_vips(cfg, action.vips)
         elif isinstance(action, SendGarp):
-            await self._send_garp(cfg, action.vips, action.repeat)
+            self._send_garp(cfg, action.vips, action.repeat)
         elif isinstance(action, StateChanged):
             self._state_changed(output, action)
         elif isinstance(action, GroupStateChanged):
@@ -315,43 +308,66 @@ class VrrpRunner:
                 self.io_errors["send_err"] += 1
                 log.warning("%s: cannot send advert to %s: %s", cfg.name, dst, exc)
 
-    async def _add_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
+    def _add_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
         for vip in vips:
             try:
-                await self.netlink.add_vip(vip, cfg.interface)
+                self.netlink.add_vip(vip, cfg.interface)
             except OSError as exc:
                 self.io_errors["netlink_err"] += 1
                 log.error("%s: cannot add VIP %s: %s", cfg.name, vip.text(), exc)
 
-    async def _del_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
+    def _del_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
         for vip in vips:
             if (vip.address, vip.dev or cfg.interface) in self.protected_vips:
                 continue
             try:
-                await self.netlink.del_vip(vip, cfg.interface)
+                self.netlink.del_vip(vip, cfg.interface)
             except OSError as exc:
                 self.io_errors["netlink_err"] += 1
                 log.error("%s: cannot remove VIP %s: %s", cfg.name, vip.text(), exc)
 
-    async def _send_garp(self, cfg: VrrpInstance, vips: tuple[Vip, ...], repeat: int) -> None:
+    def _send_garp(self, cfg: VrrpInstance, vips: tuple[Vip, ...], repeat: int) -> None:
+        """A burst of `repeat` rounds: all at once without a garp_interval, else the first now and the others
+        from a task, one garp_interval apart (a newer burst of the instance replaces it)."""
+        self._stop_garp_burst(cfg.name)
+        rounds = 1 if cfg.garp.interval_ms else repeat
+        for _round in range(rounds):
+            self._announce(cfg, vips)
+        if repeat > rounds:
+            task = self.loop.create_task(self._garp_burst(cfg, vips, repeat - rounds), name=f"garp {cfg.name}")
+            self.garp_bursts[cfg.name] = task
+            task.add_done_callback(functools.partial(self._garp_burst_ended, cfg.name))
+
+    def _garp_burst_ended(self, name: str, task: asyncio.Task) -> None:
+        if self.garp_bursts.get(name) is task:
+            del self.garp_bursts[name]
+
+    async def _garp_burst(self, cfg: VrrpInstance, vips: tuple[Vip, ...], rounds: int) -> None:
+        for _round in range(rounds):
+            await asyncio.sleep(cfg.garp.interval_ms / 1000)
+            self._announce(cfg, vips)
+
+    def _stop_garp_burst(self, name: str) -> None:
+        task = self.garp_bursts.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    def _announce(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
         interfaces = self.engine.interfaces
-        for round_no in range(repeat):
-            if round_no and cfg.garp.interval_ms:
-                await asyncio.sleep(cfg.garp.interval_ms / 1000)
-            for vip in vips:
-                iface = interfaces.get(vip.dev or cfg.interface)
-                if iface is None or not iface.mac:
-                    continue
-                mac = garp.parse_mac(iface.mac)
-                try:
-                    if vip.family == 4:
-                        self.announcer.send_arp(iface.name, garp.gratuitous_arp_frame(mac, vip.address))
-                    else:
-                        router = ipv6_forwarding(iface.name)
-                        self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address, router=router))
-                except OSError as exc:
-                    self.io_errors["send_err"] += 1
-                    log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
+        for vip in vips:
+            iface = interfaces.get(vip.dev or cfg.interface)
+            if iface is None or not iface.mac:
+                continue
+            mac = garp.parse_mac(iface.mac)
+            try:
+                if vip.family == 4:
+                    self.announcer.send_arp(iface.name, garp.gratuitous_arp_frame(mac, vip.address))
+                else:
+                    router = ipv6_forwarding(iface.name)
+                    self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address, router=router))
+            except OSError as exc:
+                self.io_errors["send_err"] += 1
+                log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
 
     def _state_changed(self, output: Output, change: StateChanged) -> None:
         log.info("%s: %s -> %s (%s)", output.instance, change.old.value, change.new.value, change.reason,
