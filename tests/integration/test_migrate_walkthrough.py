@@ -135,9 +135,8 @@ def start_pair(lab, workdir, kinds: dict) -> tuple[Pair, dict, dict]:
 def test_replacing_keepalived_node_by_node_never_leaves_the_vip_unserved(lab_factory, workdir):
     """README walkthrough: replace the backup, move the master role to hanode by priority, replace the old master,
     give the priorities back. The VIP never moves while a backup is replaced; the two handovers by preemption leave
-    it on no node for at most a few milliseconds, never the Skew_Time of a stop. (keepalived adds the VIPs before
-    its first advert as master and overlaps; hanode's fsm sends the advert first, so the old master may drop the
-    VIP a fraction of a millisecond before the new one holds it: 0.2-1.6 ms measured.)"""
+    it on no node for at most a few milliseconds, never the Skew_Time of a stop. (hanode, like keepalived, adds the
+    VIPs before its first advert as master, so the two holders overlap.)"""
     lab = lab_factory(nodes=2, clients=0)
     pair, _texts, configs = start_pair(lab, workdir, {"n1": "keepalived", "n2": "keepalived"})
     # 1. the backup: stop keepalived, start hanode with the imported config; the keepalived master stays
