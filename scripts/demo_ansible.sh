@@ -84,7 +84,8 @@ in_ns "$old" ip link set eth0 down
 in_ns "$old" ip link set eth1 down 2>/dev/null || true
 t0=$(date +%s.%N)
 new=""
-for _ in $(seq 200); do new=$(master); [ -n "$new" ] && [ "$new" != "$old" ] && break; sleep 0.05; done
+# The killed node keeps its addresses (nothing ran to remove them; its links are down): look at the others.
+for _ in $(seq 200); do new=$(master | grep -vx "$old" | head -n1 || true); [ -n "$new" ] && break; sleep 0.05; done
 echo "  new master: $new (VIP moved after $(python3 -c "import sys; print(round($(date +%s.%N) - $t0, 2))") s)"
 traffic
 
