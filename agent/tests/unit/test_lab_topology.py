@@ -15,18 +15,9 @@ import pytest
 if importlib.util.find_spec("hanode") is None:  # a checkout whose agent is not installed in this Python
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
+from hanode.kernel_time import SO_TIMESTAMPNS_NEW, SOL_SOCKET, TimestampError, kernel_time_ns, timespec_ns  # noqa: E402
 from hanode.lab import topology as topo  # noqa: E402
-from hanode.lab.sniffer import (  # noqa: E402
-    SO_TIMESTAMPNS_NEW,
-    SOL_SOCKET,
-    TimestampError,
-    VrrpFrame,
-    clock_offset_ns,
-    kernel_time_ns,
-    parse_frame,
-    record,
-    timespec_ns,
-)
+from hanode.lab.sniffer import VrrpFrame, clock_offset_ns, parse_frame, record  # noqa: E402
 
 FORBIDDEN = {"socket", "asyncio", "time", "subprocess", "pyroute2", "os", "random", "secrets"}
 

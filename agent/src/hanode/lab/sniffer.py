@@ -21,7 +21,7 @@ are the ones tcpdump writes to a pcap.
 - "t_read": time.monotonic() when this process read the batch (t <= t_read; the difference is the read lag).
 - "stamp": "kernel", or "read" for a frame the kernel gave no timestamp for (then t = t_read).
 
-Parsing is plain struct, kept in `parse_frame` / `timespec_ns` / `record` so it can be tested with bytes.
+Parsing is plain struct, kept in `parse_frame` / `record` (and hanode.kernel_time) so it can be tested with bytes.
 """
 
 from __future__ import annotations
@@ -33,15 +33,13 @@ import sys
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from hanode.kernel_time import SO_TIMESTAMPNS_NEW, SOL_SOCKET, TIMESPEC, kernel_time_ns
+
 VRRP_PROTO = 112
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 ETH_P_8021Q = 0x8100
-# Linux asm-generic (x86_64, arm64, riscv...): 64-bit struct __kernel_timespec on every architecture.
-SOL_SOCKET = 1
-SO_TIMESTAMPNS_NEW = 64
-_TIMESPEC = struct.Struct("=qq")
 BATCH_MAX = 64  # frames read back to back before the JSON lines are written
 # Reading realtime between two monotonic readings takes well under a microsecond unless this process is
 # preempted in the middle (seen: 12 ms on the loaded 2-core machine). Take the narrowest of a few tries.
@@ -91,29 +89,6 @@ def parse_frame(frame: bytes) -> VrrpFrame | None:
     return None
 
 
-class TimestampError(ValueError):
-    """A receive timestamp control message that is not a struct __kernel_timespec."""
-
-
-def timespec_ns(data: bytes) -> int:
-    """The SO_TIMESTAMPNS_NEW control message (struct __kernel_timespec) -> integer nanoseconds."""
-    if len(data) < _TIMESPEC.size:
-        raise TimestampError(f"SO_TIMESTAMPNS_NEW control message of {len(data)} bytes, "
-                             f"expected {_TIMESPEC.size} (struct __kernel_timespec)")
-    sec, nsec = _TIMESPEC.unpack_from(data)
-    if not 0 <= nsec < 1_000_000_000:
-        raise TimestampError(f"SO_TIMESTAMPNS_NEW control message: tv_nsec {nsec} out of 0..999999999")
-    return sec * 1_000_000_000 + nsec
-
-
-def kernel_time_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
-    """The kernel's receive timestamp (CLOCK_REALTIME ns) among recvmsg()'s control messages, if any."""
-    for level, kind, data in ancdata:
-        if level == SOL_SOCKET and kind == SO_TIMESTAMPNS_NEW:
-            return timespec_ns(data)
-    return None
-
-
 def clock_offset_ns(readings: Iterable[tuple[int, int, int]]) -> tuple[int, int]:
     """CLOCK_REALTIME - CLOCK_MONOTONIC from (monotonic, realtime, monotonic) readings taken back to back.
 
@@ -147,7 +122,7 @@ def main(argv: list[str]) -> int:
         batch, flags = [], 0
         while len(batch) < BATCH_MAX:
             try:
-                frame, ancdata, _msg_flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(_TIMESPEC.size), flags)
+                frame, ancdata, _msg_flags, addr = sock.recvmsg(65535, socket.CMSG_SPACE(TIMESPEC.size), flags)
             except BlockingIOError:
                 break
             flags = socket.MSG_DONTWAIT

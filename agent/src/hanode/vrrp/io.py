@@ -8,6 +8,7 @@ import socket
 import struct
 import time
 
+from hanode.kernel_time import SO_TIMESTAMPNS_NEW, TIMESPEC, TimestampError, kernel_time_ns
 from hanode.vrrp.engine import Received
 from hanode.vrrp.packet import IPV4_MCAST_GROUP, IPV6_MCAST_GROUP, VRRP_PROTO, PacketError, decode_ipv4
 
@@ -21,10 +22,8 @@ IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
 ETH_P_ARP = 0x0806
 ALL_NODES6 = "ff02::1"
 RECV_BUFFER = 65535
-# The kernel's receive time of each packet (CLOCK_REALTIME, struct timespec): timers then start when the advert
-# arrived, not when this process got to read it (asm-generic/socket.h: SO_TIMESTAMPNS_OLD = SCM_TIMESTAMPNS).
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-TIMESPEC = struct.Struct("@qq")
+# With the kernel's receive time of each packet (hanode.kernel_time), timers start when an advert arrived,
+# not when this process got to read it.
 ANCILLARY_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(TIMESPEC.size)
 MAX_PACKET_AGE_US = 100_000   # an older stamp means the wall clock moved: use the time of reading instead
 
@@ -60,7 +59,7 @@ class VrrpSocket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW, 1)
         _bind_to_device(sock, self.ifname)
         sock.setblocking(False)
         return sock
@@ -127,12 +126,14 @@ class VrrpSocket:
 def _arrival_us(ancdata: list[tuple[int, int, bytes]]) -> int:
     """The packet's kernel receive time on the monotonic clock (µs): now minus its age by the wall clock."""
     now_mono, now_real = time.monotonic_ns(), time.time_ns()
-    for level, kind, value in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= TIMESPEC.size:
-            seconds, nanoseconds = TIMESPEC.unpack_from(value)
-            age_us = (now_real - (seconds * 1_000_000_000 + nanoseconds)) // 1000
-            if 0 <= age_us <= MAX_PACKET_AGE_US:
-                return now_mono // 1000 - age_us
+    try:
+        stamp_ns = kernel_time_ns(ancdata)
+    except TimestampError:
+        stamp_ns = None
+    if stamp_ns is not None:
+        age_us = (now_real - stamp_ns) // 1000
+        if 0 <= age_us <= MAX_PACKET_AGE_US:
+            return now_mono // 1000 - age_us
     return now_mono // 1000
 
 
