@@ -23,6 +23,7 @@ import time
 from typing import Callable
 
 from hanode.config.model import AgentConfig
+from hanode.health.grid import tick_ahead
 from hanode.health.hysteresis import ServerHealth
 from hanode.health.scheduler import Scheduler, ServerKey
 from hanode.health.spec import check_specs
@@ -39,7 +40,7 @@ log = logging.getLogger("hanode.health")
 
 THREAD_ABOVE_SERVERS = 500     # desired_state() for more real servers than this runs in a worker thread
 LAG_WARN_MS = 500              # the event loop was held this long: logged (checks and heartbeats were late)
-LAG_GRID_PER_S, LAG_GRID_TICKS = 50, 5   # the loop lag is sampled every ~0.1 s, on the scheduler's 20 ms ticks
+LAG_TICKS = 5                  # the loop lag is sampled every ~0.1 s, on the checker's 20 ms grid
 LAG_WINDOW_S = 60.0            # status shows the longest stall of the last minute
 RETRY_MS = 1000                 # after a failed apply (or a backend that would not open)
 STATUS_DUMP_MAX_AGE_S = 1.0     # status shows the kernel as dumped at most this long ago (1 s per 2,000 servers)
@@ -352,9 +353,7 @@ class CheckerRunner:
         loop = asyncio.get_running_loop()
         while True:
             before, cpu_before = loop.time(), time.thread_time()
-            # wake on the timer wheel's 20 ms grid (80 to 100 ms ahead): this watch shares the wheel's wakeups,
-            # each of which costs the checker CPU
-            due = (int(before * LAG_GRID_PER_S) + LAG_GRID_TICKS) / LAG_GRID_PER_S
+            due = tick_ahead(before, LAG_TICKS)     # 80 to 100 ms ahead, on a wakeup of the timer wheel
             await asyncio.sleep(due - before)
             lag_ms = round((loop.time() - due) * 1000)
             if lag_ms >= 20:

@@ -28,6 +28,7 @@ from typing import Awaitable, Callable, Iterable, Mapping
 from hanode.health.checks import close_pingers, run_probe
 from hanode.health.checks.fast import FastProbes, Flight
 from hanode.health.checks.fast import prepare as prepare_fast
+from hanode.health.grid import HALF_TICK_MS, TICK_MS
 from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, ServerHealth, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
 from hanode.health.spec import CheckSpec, Probe
@@ -36,8 +37,6 @@ log = logging.getLogger("hanode.health")
 
 ServerKey = tuple[str, str]              # (VirtualServer.name, real_server_name)
 LATE_WINDOW = 1000                       # lateness statistics over the last N check starts
-TICK_MS = 20                             # the timer wheel's tick (checks/fast.py sweeps on it too)
-HALF_TICK_MS = TICK_MS // 2
 
 
 class Slot(Flight):

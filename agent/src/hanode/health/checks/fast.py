@@ -37,12 +37,12 @@ from typing import Callable, Iterable, NamedTuple
 from hanode.health.checks.base import os_reason
 from hanode.health.httpwire import HttpError, build_request, format_ranges, host_header, parse_status_line, \
     status_accepted
+from hanode.health.grid import tick_ahead
 from hanode.health.hysteresis import CheckResult
 from hanode.health.spec import Probe, format_ms
 from hanode.lvs.model import UrlCheck
 
-_GRID_PER_S = 50                    # the scheduler's timer wheel ticks every 20 ms (TimerWheel.TICK_MS) ...
-_SWEEP_TICKS = 3                    # ... and timeouts are swept every 2 to 3 of its ticks
+_SWEEP_TICKS = 3                    # timeouts are swept every 2 to 3 ticks of the checker's grid
 MAX_STATUS_LINE = 4096
 POOL_MAX = 256                      # idle sockets kept per address family (about the checks started per tick)
 _CONNECT, _SEND, _READ = 0, 1, 2     # TCP_CHECK connecting; HTTP_GET connecting; HTTP_GET reading the status
@@ -275,9 +275,8 @@ class FastProbes:
         return sock
 
     def _arm_sweeper(self) -> None:
-        """The next sweep, 40 to 60 ms ahead on the scheduler's 20 ms tick: it shares the wheel's wakeup."""
-        self.sweeper = self.loop.call_at((int(self.loop.time() * _GRID_PER_S) + _SWEEP_TICKS) / _GRID_PER_S,
-                                         self._sweep)
+        """The next sweep, 40 to 60 ms ahead on the checker's 20 ms grid: it shares the wheel's wakeup."""
+        self.sweeper = self.loop.call_at(tick_ahead(self.loop.time(), _SWEEP_TICKS), self._sweep)
 
     def _release(self, flight: Flight) -> None:
         """After a passed check: the socket is reset and goes back to its pool (or is closed with a reset)."""
