@@ -20,12 +20,14 @@ log = logging.getLogger("hanode.child")
 
 
 class ChildProcess:
-    """One supervised process. Subclasses implement configure(), status(), control() and stop_runner()."""
+    """One supervised process. Subclasses implement configure() (which creates or updates `runner`),
+    status() and control(); on stop, the runner (anything with an async stop()) is stopped."""
 
     name = "child"
 
     def __init__(self, writer: asyncio.StreamWriter):
         self.writer = writer
+        self.runner = None
         self.stopping = asyncio.Event()
         self.requests: set[asyncio.Task] = set()  # status/control requests in flight (strong references)
 
@@ -75,7 +77,8 @@ class ChildProcess:
         raise NotImplementedError
 
     async def stop_runner(self) -> None:
-        raise NotImplementedError
+        if self.runner is not None:
+            await self.runner.stop()
 
 
 async def serve(child_class: type[ChildProcess], fd: int) -> int:

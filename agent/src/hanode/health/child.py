@@ -29,10 +29,6 @@ class CheckerChild(ChildProcess):
     async def control(self, message: dict) -> dict:
         return self.runner.control(message) if self.runner else {"ok": False, "error": "the checker is starting"}
 
-    async def stop_runner(self) -> None:
-        if self.runner is not None:
-            await self.runner.stop()
-
     async def configure(self, message: dict) -> None:
         try:
             # a config with thousands of real servers takes a while to parse: off the loop, which keeps beating

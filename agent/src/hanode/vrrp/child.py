@@ -43,10 +43,6 @@ class VrrpChild(ChildProcess):
             return {"ok": True}
         return {"ok": False, "error": f"unknown control action {action!r}"}
 
-    async def stop_runner(self) -> None:
-        if self.runner is not None:
-            await self.runner.stop()
-
 
 # The kernel lets a select() timeout expire late by up to 0.1% of its length (select_estimate_accuracy):
 # 3.6 ms on a VRRPv2 Master_Down_Interval, measured 3.2-3.8 ms on an idle host, and 1 ms on each 1 s advert.
