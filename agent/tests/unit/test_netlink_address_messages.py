@@ -10,7 +10,7 @@ from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
 from hanode.config.model import Vip
-from hanode.vrrp.netlink import ADD_FLAGS, DEL_FLAGS, address_message, reply_errno
+from hanode.vrrp.netlink import address_message, reply_errno
 
 
 def decoded(data: bytearray) -> ifaddrmsg:
@@ -21,7 +21,7 @@ def decoded(data: bytearray) -> ifaddrmsg:
 
 def test_add_carries_address_prefix_label_scope_and_broadcast():
     vip = Vip("198.51.100.100", 24, 4, dev="eth0", label="eth0:vip", scope="link", broadcast="198.51.100.255")
-    msg = decoded(address_message(RTM_NEWADDR, ADD_FLAGS, vip, 7))
+    msg = decoded(address_message(RTM_NEWADDR, vip, 7))
     assert msg["header"]["type"] == RTM_NEWADDR
     assert msg["header"]["flags"] == NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
     assert (msg["family"], msg["prefixlen"], msg["index"], msg["scope"]) == (2, 24, 7, 253)
@@ -31,14 +31,14 @@ def test_add_carries_address_prefix_label_scope_and_broadcast():
 
 
 def test_ipv6_add_skips_duplicate_address_detection():
-    msg = decoded(address_message(RTM_NEWADDR, ADD_FLAGS, Vip("2001:db8::100", 64, 6), 3))
+    msg = decoded(address_message(RTM_NEWADDR, Vip("2001:db8::100", 64, 6), 3))
     assert (msg["family"], msg["prefixlen"], msg["flags"] & 0x02) == (10, 64, 0x02)
     assert msg.get_attr("IFA_ADDRESS") == "2001:db8::100"
 
 
 def test_delete_names_the_address_only():
     vip = Vip("198.51.100.100", 24, 4, label="eth0:vip", broadcast="198.51.100.255")
-    msg = decoded(address_message(RTM_DELADDR, DEL_FLAGS, vip, 7))
+    msg = decoded(address_message(RTM_DELADDR, vip, 7))
     assert msg["header"]["type"] == RTM_DELADDR
     assert msg["header"]["flags"] == NLM_F_REQUEST | NLM_F_ACK
     assert msg.get_attr("IFA_LABEL") is None and msg.get_attr("IFA_BROADCAST") is None

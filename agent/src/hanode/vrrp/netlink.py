@@ -42,7 +42,7 @@ DEL_FLAGS = NLM_F_REQUEST | NLM_F_ACK
 REPLY_TIMEOUT_S = 1.0
 
 
-def address_message(kind: int, flags: int, vip: Vip, index: int) -> bytearray:
+def address_message(kind: int, vip: Vip, index: int) -> bytearray:
     """An RTM_NEWADDR/RTM_DELADDR request for `vip` on interface `index` (sequence number 0: set per send)."""
     msg = ifaddrmsg()
     msg["family"] = socket.AF_INET if vip.family == 4 else socket.AF_INET6
@@ -57,7 +57,7 @@ def address_message(kind: int, flags: int, vip: Vip, index: int) -> bytearray:
         attrs.append(("IFA_BROADCAST", vip.broadcast))
     msg["attrs"] = attrs
     msg["header"]["type"] = kind
-    msg["header"]["flags"] = flags
+    msg["header"]["flags"] = ADD_FLAGS if kind == RTM_NEWADDR else DEL_FLAGS
     msg.encode()
     return bytearray(msg.data)
 
@@ -95,8 +95,7 @@ class AddressRequests:
         key = (kind, vip, index)
         message = self.messages.get(key)
         if message is None:
-            flags = ADD_FLAGS if kind == RTM_NEWADDR else DEL_FLAGS
-            message = self.messages[key] = address_message(kind, flags, vip, index)
+            message = self.messages[key] = address_message(kind, vip, index)
         self.sequence = self.sequence % 0x7FFFFFFF + 1
         struct.pack_into("=I", message, 8, self.sequence)
         self.sock.send(message)
