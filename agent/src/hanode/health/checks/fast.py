@@ -78,11 +78,10 @@ class Target(NamedTuple):
     family: int
     sockaddr: tuple
     bind: tuple | None
-    timeout_s: float
     request: bytes | None             # HTTP_GET: the request; TCP_CHECK: None
     url: UrlCheck | None
     probe: Probe
-    timeout_ns: int = 0
+    timeout_ns: int
     accepted: frozenset = frozenset()  # HTTP_GET: the accepted status codes as 3 ASCII digits (b"200")
 
 
@@ -111,7 +110,7 @@ def prepare(probe: Probe) -> Target | None:
         request = build_request(url.path, probe.virtualhost or host_header(probe.address, probe.port, False))
         accepted = accepted_codes(url.status_codes)
     return Target(socket.AF_INET6 if probe.family == 6 else socket.AF_INET, (probe.address, probe.port), bind,
-                  probe.timeout_ms / 1000, request, url, probe, probe.timeout_ms * 1_000_000, accepted)
+                  request, url, probe, probe.timeout_ms * 1_000_000, accepted)
 
 
 @functools.lru_cache(maxsize=64)
