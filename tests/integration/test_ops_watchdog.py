@@ -196,6 +196,9 @@ def test_checker_child_killed_or_frozen_is_restarted_while_service_continues(lab
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda: (p := status(a1)["agent"]["processes"]["checker"])["restarts"] == 1 and p["running"], 20,
                      what="checker restart #1")
+            # Freeze it only once it answers: its first heartbeat precedes its first answer on the socket, and
+            # a child frozen before its first heartbeat is still importing and gets the startup grace (30 s).
+            wait_for(lambda: status(a1)["agent"]["stale"] == [], 20, what="the restarted checker to answer")
             pid = status(a1)["agent"]["processes"]["checker"]["pid"]
             os.kill(pid, signal.SIGSTOP)
             frozen = status(a1)  # the checker does not answer: its part is its last answer, flagged stale
