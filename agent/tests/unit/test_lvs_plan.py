@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hanode.lvs.kernel import SVC_F_PERSISTENT, Dest, DestKey, Service, ServiceKey, entry
-from hanode.lvs.plan import (AddDest, AddService, DelDest, DelService, EditDest, EditService, apply_ops, describe,
+from hanode.lvs.plan import (AddDest, AddService, DelDest, DelService, EditDest, EditService, apply_ops, describe, settled,
                              plan)
 
 WEB = ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)
@@ -103,6 +103,7 @@ def test_applying_the_plan_reaches_desired_and_touches_nothing_foreign(desired, 
         if key not in desired and key in owned:
             assert key not in after
     assert plan(desired, after, owned) == []
+    assert settled(desired, actual, ops) == after
     for op in ops:
         if isinstance(op, EditDest):
             assert op.before.key == op.dest.key and op.before != op.dest

@@ -84,8 +84,11 @@ def plan(desired: Mapping[ServiceKey, Entry], actual: Mapping[ServiceKey, Entry]
 def _diff_dests(key: ServiceKey, want: Mapping[DestKey, Dest], have: Mapping[DestKey, Dest],
                 groups: dict[type, list[Op]]) -> None:
     # One pass in C loops (map/compress), no Python frame per destination: a one-weight change among 10,000
-    # costs ~1 ms here instead of ~5 with a comprehension.
-    before = list(map(have.get, want))
+    # costs ~1 ms here instead of ~5 with a comprehension. The same destinations in the same order (a weight
+    # change: the desired state keeps the config's order and the last apply left it in place) pair up by
+    # position, without hashing 10,000 keys.
+    want_keys = list(want)
+    before = list(have.values()) if want_keys == list(have) else list(map(have.get, want_keys))
     changed = sorted(compress(want, map(ne, before, want.values())))
     for dk in changed:
         dest = want[dk]
@@ -148,4 +151,17 @@ def apply_ops(state: Mapping[ServiceKey, Entry], ops: list[Op]) -> dict[ServiceK
             dests_of(op.service)[op.dest.key] = op.dest
         elif isinstance(op, DelDest):
             dests_of(op.service).pop(op.dest, None)
+    return out
+
+
+def settled(desired: Mapping[ServiceKey, Entry], actual: Mapping[ServiceKey, Entry],
+            ops: list[Op]) -> dict[ServiceKey, Entry]:
+    """The state after `ops = plan(desired, actual, owned)`: equal to apply_ops(actual, ops), but made of
+    desired's own entries (shared, never mutated) wherever it has them. A reconciler keeps this as the
+    kernel's state: the next plan then compares objects laid out together, not a dump's objects scattered
+    between its parser's garbage, which made a one-change plan among 10,000 destinations 3x slower."""
+    removed = {op.key for op in ops if isinstance(op, DelService)}
+    out = {key: e for key, e in actual.items() if key not in removed}
+    for key, e in desired.items():
+        out[key] = Entry(e.service.normalized(), e.dests)
     return out

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 
 from hanode.lvs.backend import Backend
 from hanode.lvs.kernel import Entry, KernelState, ServiceKey
-from hanode.lvs.plan import DelService, Op, apply_ops, describe, plan
+from hanode.lvs.plan import DelService, Op, describe, plan, settled
 
 log = logging.getLogger("hanode.lvs")
 
@@ -52,6 +52,9 @@ class Reconciler:
         """Makes the kernel hold `desired` (and no other owned service). refresh=True dumps the kernel first
         (periodic resync); otherwise the state left by the last successful apply is trusted."""
         started = time.perf_counter()
+        # The states this call replaces are freed only after the kernel holds the new one: 10,000 destinations
+        # (a dump's, or the last desired state's) take 3-6 ms to free, which would delay the change itself.
+        retired = (self.desired, self.actual)
         self.desired = dict(desired)
         errors: list[str] = []
         ops: list[Op] = []
@@ -69,7 +72,7 @@ class Reconciler:
             for error in errors:
                 log.warning("lvs reconcile: %s", error)
         else:
-            self.actual = apply_ops(self.actual, ops)
+            self.actual = settled(desired, self.actual, ops)
             self.owned -= {op.key for op in ops if isinstance(op, DelService)}
         self._save_owned()
         result = ReconcileResult(tuple(ops), tuple(errors), (time.perf_counter() - started) * 1000)
@@ -77,6 +80,7 @@ class Reconciler:
             log.info("lvs reconcile: %d ops in %.1f ms%s", len(ops), result.duration_ms,
                      f", {len(errors)} errors" if errors else "")
         self.last_result = result
+        del retired
         return result
 
     def diff(self, desired: Mapping[ServiceKey, Entry] | None = None) -> list[str]:
