@@ -4,9 +4,9 @@ kernel planner then sees (weight 0 for a drained live server, a down server stay
 from __future__ import annotations
 
 from hanode.config.model import AgentConfig
-from hanode.health.hysteresis import ServerHealth
 from hanode.health.runner import DISABLED_REASON, CheckerRunner
-from hanode.lvs.desired import RsHealth
+from hanode.lvs.desired import RsHealth, desired_state
+from hanode.lvs.kernel import ServiceKey
 from hanode.lvs.model import Check, LvsConfig, RealServer, VirtualServer
 
 TCP = Check(type="TCP_CHECK")
@@ -55,8 +55,27 @@ def test_a_drained_server_is_weight_zero_while_up_and_down_when_down():
     r = runner()
     control(r, "rs_disable", "198.51.100.100:80/TCP", "203.0.113.11")
     control(r, "rs_disable", "198.51.100.100:80/TCP", "203.0.113.12")
-    r.scheduler.health_cache[("198.51.100.100:80/TCP", "203.0.113.12:8080")] = ServerHealth(False, None, "refused")
+    r.scheduler.health_cache[("198.51.100.100:80/TCP", "203.0.113.12:8080")] = RsHealth(False, None, "refused")
     health = r._health_map()
     assert health[("198.51.100.100:80/TCP", "203.0.113.11:8080")] == RsHealth(True, 0, DISABLED_REASON)
     assert health[("198.51.100.100:80/TCP", "203.0.113.12:8080")] == RsHealth(False, None, "refused")
     assert health[("198.51.100.100:53/UDP", "203.0.113.11:53")] == RsHealth(True, None, None)
+
+
+def test_the_incremental_desired_state_follows_drains_and_health_changes():
+    """On a health change or a drain the checker updates the last desired state from the changed servers
+    only; it must equal the full computation, and a reload starts over from the full one."""
+    r = runner()
+    assert r._desired_update() is None                       # nothing computed yet: in full
+    r.desired, r.quorum = desired_state(r.lvs, r._health_map(), r.quorum)
+    control(r, "rs_disable", "198.51.100.100:80/TCP", "203.0.113.11")
+    down = ("198.51.100.100:80/TCP", "203.0.113.12:8080")
+    r.scheduler.health_cache[down] = RsHealth(False, None, "refused")
+    r._on_health_change(down)
+    assert r.changed == {("198.51.100.100:80/TCP", "203.0.113.11:8080"), down}
+    update = r._desired_update()
+    assert update == desired_state(r.lvs, r._health_map(), r.quorum) and r.changed == set()
+    web = update[0][ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)].dests
+    assert {str(k): d.weight for k, d in web.items()} == {"203.0.113.11:8080": 0}
+    r._set_config(AgentConfig(router_id="n1", sections={"lvs": LvsConfig(virtual_servers=(WEB,))}))
+    assert r._desired_update() is None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hanode.health.hysteresis import CheckResult, ServerHealth
+from hanode.health.hysteresis import CheckResult
 from hanode.health.status import CheckView, lvs_status, real_server_status, virtual_server_status
-from hanode.lvs.desired import QuorumState, rs_dest_key
+from hanode.lvs.desired import QuorumState, RsHealth, rs_dest_key
 from hanode.lvs.kernel import Dest, DestKey, Entry, Service, ServiceKey
 from hanode.lvs.model import RealServer, SorryServer, VirtualServer
 
@@ -30,10 +30,10 @@ def views(ok: bool, at: float) -> list[CheckView]:
 
 
 def test_field_names_are_pinned():
-    up = real_server_status(VS.real_servers[0], rs_dest_key(VS, VS.real_servers[0]), ServerHealth(True), False,
+    up = real_server_status(VS.real_servers[0], rs_dest_key(VS, VS.real_servers[0]), RsHealth(True), False,
                             views(True, 100.0), ENTRY)
     down = real_server_status(VS.real_servers[1], rs_dest_key(VS, VS.real_servers[1]),
-                              ServerHealth(False, None, "connection refused"), False, views(False, 101.0), ENTRY)
+                              RsHealth(False, None, "connection refused"), False, views(False, 101.0), ENTRY)
     vs = virtual_server_status(VS, "nftables", QuorumState(False, 3, 2, True), [up, down], ENTRY, [])
     assert set(vs) == VS_FIELDS
     assert set(vs["quorum"]) == QUORUM_FIELDS
@@ -43,16 +43,16 @@ def test_field_names_are_pinned():
 
 
 def test_values_an_operator_reads():
-    up = real_server_status(VS.real_servers[0], rs_dest_key(VS, VS.real_servers[0]), ServerHealth(True), False,
+    up = real_server_status(VS.real_servers[0], rs_dest_key(VS, VS.real_servers[0]), RsHealth(True), False,
                             views(True, 100.0), ENTRY)
     assert up["name"] == "203.0.113.11:8080" and up["weight"] == 3 and up["kernel_weight"] == 3
     assert up["health"] == "up" and up["failure_reason"] is None
     assert up["last_check"] == {"type": "TCP_CHECK", "ok": True, "latency_ms": 1.234, "at": 100.0, "reason": None}
     down = real_server_status(VS.real_servers[1], rs_dest_key(VS, VS.real_servers[1]),
-                              ServerHealth(False, None, "connection refused"), False, views(False, 101.0), ENTRY)
+                              RsHealth(False, None, "connection refused"), False, views(False, 101.0), ENTRY)
     assert down["kernel_weight"] is None and down["health"] == "down"
     assert down["failure_reason"] == "connection refused"
-    drained = real_server_status(VS.real_servers[1], rs_dest_key(VS, VS.real_servers[1]), ServerHealth(True), True,
+    drained = real_server_status(VS.real_servers[1], rs_dest_key(VS, VS.real_servers[1]), RsHealth(True), True,
                                  [], None)
     assert drained["health"] == "disabled" and drained["last_check"] is None and drained["kernel_weight"] is None
     vs = virtual_server_status(VS, "nftables", QuorumState(False, 3, 2, True), [up, down], ENTRY,

@@ -1,10 +1,14 @@
-"""desired_state: keepalived's removal/inhibit, misc_dynamic weights, quorum with hysteresis, sorry server, alpha."""
+"""desired_state: keepalived's removal/inhibit, misc_dynamic weights, quorum with hysteresis, sorry server, alpha;
+desired_update: the same result from the last one and the changed servers only."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from hanode.lvs.desired import QuorumState, RsHealth, desired_state, service_key
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hanode.lvs.desired import QuorumState, RsHealth, desired_state, desired_update, service_key
 from hanode.lvs.kernel import DestKey
 from hanode.lvs.model import Check, LvsConfig, RealServer, SorryServer, VirtualServer, real_server_name
 
@@ -141,3 +145,44 @@ def test_persistence_sets_flag_timeout_and_granularity():
     state, _quorum = desired_state(LvsConfig(virtual_servers=(v,)), {})
     service = state[service_key(v)].service
     assert (service.flags, service.timeout_s, service.netmask) == (1, 300, 24)
+
+
+healths = st.one_of(st.none(), st.builds(RsHealth, st.booleans(), st.one_of(st.none(), st.integers(0, 5))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6), st.booleans(), st.booleans(), st.integers(0, 8),
+       st.integers(0, 3), st.data())
+def test_an_update_from_the_changed_servers_equals_the_full_computation(weights, inhibit, alpha, quorum, hysteresis,
+                                                                         data):
+    """Health flips, misc_dynamic weights, inhibit and alpha, across quorum changes with hysteresis: the
+    incremental result is the full one, one change after another."""
+    v = vs(len(weights), weights, inhibit_on_failure=inhibit, alpha=alpha, quorum=quorum, hysteresis=hysteresis)
+    config = LvsConfig(virtual_servers=(v,))
+    keys = [(v.name, real_server_name(rs)) for rs in v.real_servers]
+    current = {k: h for k, h in zip(keys, data.draw(st.lists(healths, min_size=len(keys), max_size=len(keys))))
+               if h is not None}
+    state, quorum_states = desired_state(config, current)
+    for _step in range(3):
+        picked = data.draw(st.sets(st.integers(0, len(keys) - 1), max_size=len(keys)))
+        for i in picked:
+            current[keys[i]] = data.draw(st.builds(RsHealth, st.booleans(), st.one_of(st.none(), st.integers(0, 5))))
+        changed = [(v, v.real_servers[i]) for i in sorted(picked)]
+        full = desired_state(config, current, quorum_states)
+        update = desired_update(config, state, quorum_states, {keys[i]: current[keys[i]] for i in picked}, changed)
+        assert update == full
+        state, quorum_states = update
+
+
+def test_update_leaves_the_last_result_alone_and_gives_way_to_a_sorry_server():
+    v = vs(3)
+    config = LvsConfig(virtual_servers=(v,))
+    state, quorum = desired_state(config, health(v))
+    before = {k: dict(e.dests) for k, e in state.items()}
+    new_state, _ = desired_update(config, state, quorum, health(v, 1), [(v, v.real_servers[1])])
+    assert {k: dict(e.dests) for k, e in state.items()} == before
+    assert len(new_state[service_key(v)].dests) == 2
+    with_sorry = vs(3, sorry_server=SorryServer("203.0.113.50", 8080))
+    config = LvsConfig(virtual_servers=(with_sorry,))
+    state, quorum = desired_state(config, health(with_sorry))
+    assert desired_update(config, state, quorum, health(with_sorry, 1), [(with_sorry, with_sorry.real_servers[1])]) is None

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import NamedTuple, Sequence
 
+from hanode.lvs.desired import RsHealth
+
 RANDOM_RANGE = 1_000_000  # `draw` arguments are integers in [0, RANDOM_RANGE)
 
 
@@ -109,17 +111,10 @@ def observe(timing: Timing, state: CheckState, result: CheckResult, now_ms: int)
     return Step(new, now_ms + delay_ms, changed)
 
 
-@dataclass(frozen=True)
-class ServerHealth:
-    up: bool
-    weight: int | None = None         # None: the configured weight
-    reason: str | None = None
-
-
-def server_health(states: Sequence[CheckState]) -> ServerHealth:
+def server_health(states: Sequence[CheckState]) -> RsHealth:
     """A real server is UP when all its checks are; a misc_dynamic weight (the last one set) applies."""
     down = [s for s in states if not s.up]
     if down:
-        return ServerHealth(False, None, down[0].reason or "check failed")
+        return RsHealth(False, None, down[0].reason or "check failed")
     weights = [s.weight for s in states if s.weight is not None]
-    return ServerHealth(True, weights[-1] if weights else None, None)
+    return RsHealth(True, weights[-1] if weights else None, None)

@@ -20,16 +20,16 @@ import logging
 import os
 import shlex
 import time
-from typing import Callable
+from itertools import repeat
+from typing import Callable, Iterable, Mapping
 
 from hanode.config.model import AgentConfig
 from hanode.health.grid import tick_ahead
-from hanode.health.hysteresis import ServerHealth
 from hanode.health.scheduler import Scheduler, ServerKey
 from hanode.health.spec import check_specs
 from hanode.health.status import CheckView, lvs_status, real_server_status, virtual_server_status
 from hanode.lvs.backend import BackendError, open_backend
-from hanode.lvs.desired import QuorumState, RsHealth, desired_state, rs_dest_key, service_key
+from hanode.lvs.desired import QuorumState, RsHealth, desired_state, desired_update, rs_dest_key, service_key
 from hanode.lvs.kernel import KernelState, ServiceKey
 from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name
 from hanode.lvs.plan import AddService, DelService, EditService, describe, plan
@@ -46,6 +46,7 @@ RETRY_MS = 1000                 # after a failed apply (or a backend that would 
 STATUS_DUMP_MAX_AGE_S = 1.0     # status shows the kernel as dumped at most this long ago (1 s per 2,000 servers)
 STATUS_YIELD_EVERY = 256        # status of thousands of real servers lets checks and heartbeats run meanwhile
 DISABLED_REASON = "disabled by operator"
+UP = RsHealth(True)            # a real server not checked yet
 
 
 def settle_heap() -> None:
@@ -54,6 +55,19 @@ def settle_heap() -> None:
     (a full pass over them held the loop for most of a second with 8,000 real servers)."""
     gc.collect()
     gc.freeze()
+
+
+def health_snapshot(servers: Iterable[ServerKey], cache: Mapping[ServerKey, RsHealth],
+                    disabled: Iterable[ServerKey] = ()) -> dict[ServerKey, RsHealth]:
+    """What desired_state() reads (a copy: it may run in a thread): each server's health, UP until it is
+    checked, and the servers an operator disabled at weight 0 while up. C loops: it runs on every change."""
+    servers = list(servers)
+    out = dict(zip(servers, map(cache.get, servers, repeat(UP))))
+    for key in disabled:
+        health = out.get(key)
+        if health is not None and health.up:
+            out[key] = RsHealth(True, 0, DISABLED_REASON)
+    return out
 
 
 def op_service(op) -> ServiceKey:
@@ -101,7 +115,9 @@ class CheckerRunner:
         self.lock = asyncio.Lock()
         self.dirty = asyncio.Event()
         self.quorum: dict[str, QuorumState] = {}
-        self.known: dict[ServerKey, ServerHealth] = {}
+        self.desired: KernelState | None = None        # the last desired state, for the config in self.lvs
+        self.changed: set[ServerKey] = set()             # servers whose health changed since it was computed
+        self.known: dict[ServerKey, RsHealth] = {}
         self.disabled: set[ServerKey] = set()
         self.resumed: set[str] = set()          # services found in the kernel at start: no initial quorum event
         self.notify: NotifyQueue | None = None
@@ -182,6 +198,7 @@ class CheckerRunner:
 
     def _set_config(self, config: AgentConfig) -> None:
         self.config = config
+        self.desired = None                              # a new config: the next desired state is computed in full
         self.lvs = config.sections.get("lvs") or LvsConfig()
         self.servers = {(vs.name, real_server_name(rs)): (vs, rs)
                         for vs in self.lvs.virtual_servers for rs in vs.real_servers}
@@ -235,26 +252,20 @@ class CheckerRunner:
 
     # health -------------------------------------------------------------------------------------
 
-    def _all_health(self) -> dict[ServerKey, ServerHealth]:
-        cache = self.scheduler.health_cache
-        return {key: cache.get(key, ServerHealth(True)) for key in self.servers}
+    def _all_health(self) -> dict[ServerKey, RsHealth]:
+        return health_snapshot(self.servers, self.scheduler.health_cache)
 
     def _health_map(self) -> dict[ServerKey, RsHealth]:
-        out = {}
-        for key, health in self._all_health().items():
-            if key in self.disabled and health.up:
-                out[key] = RsHealth(True, 0, DISABLED_REASON)
-            else:
-                out[key] = RsHealth(health.up, health.weight, health.reason)
-        return out
+        return health_snapshot(self.servers, self.scheduler.health_cache, self.disabled)
 
     def _on_health_change(self, server: ServerKey) -> None:
+        self.changed.add(server)
         health = self.scheduler.health_cache.get(server)
         if health is not None:
             self._report_changes({server: health})
         self.dirty.set()
 
-    def _report_changes(self, current: dict[ServerKey, ServerHealth]) -> None:
+    def _report_changes(self, current: dict[ServerKey, RsHealth]) -> None:
         """Events, logs and notify scripts for real servers whose health differs from what was reported.
         A server seen for the first time (start, added by a reload) is reported by nothing."""
         for key, health in current.items():
@@ -309,14 +320,18 @@ class CheckerRunner:
     async def _reconcile(self, refresh: bool) -> bool:
         async with self.lock:
             lvs = self.lvs
-            if len(self.servers) < THREAD_ABOVE_SERVERS:
+            desired_quorum = self._desired_update()
+            self.desired = None         # until the new one is kept: whatever fails meanwhile, the next is in full
+            if desired_quorum is not None:
+                desired, quorum = desired_quorum
+            elif len(self.servers) < THREAD_ABOVE_SERVERS:
                 desired, quorum = desired_state(lvs, self._health_map(), self.quorum)
             else:  # thousands of servers: computed off the loop, which keeps beating and checking
                 desired, quorum = await asyncio.to_thread(desired_state, lvs, self._health_map(), dict(self.quorum))
             if lvs is not self.lvs:   # a reload came in meanwhile: its own reconcile follows
                 return True
             self._quorum_changes(quorum)
-            self.quorum = quorum
+            self.quorum, self.desired = quorum, desired
             if not await self._open_backend():
                 return False
             result = await self.reconciler.reconcile(desired, refresh=refresh)
@@ -330,6 +345,16 @@ class CheckerRunner:
                 log.error("kernel update failed (%d errors), retrying in %.0f s: %s", len(result.errors),
                           RETRY_MS / 1000, "; ".join(result.errors[:3]))
             return result.ok
+
+    def _desired_update(self) -> tuple[KernelState, dict[str, QuorumState]] | None:
+        """The desired state from the last one and the servers changed since (health, operator): None when
+        it must be computed in full (first time, new config, a sorry server's quorum at stake)."""
+        changed, self.changed = self.changed, set()
+        if self.desired is None:
+            return None
+        changed &= self.servers.keys()
+        health = health_snapshot(changed, self.scheduler.health_cache, self.disabled)
+        return desired_update(self.lvs, self.desired, self.quorum, health, [self.servers[key] for key in changed])
 
     async def _reconcile_loop(self) -> None:
         failed = False
@@ -380,6 +405,7 @@ class CheckerRunner:
             self.disabled.add(key)
         else:
             self.disabled.discard(key)
+        self.changed.add(key)
         log.info("real server %s of %s %s by operator", key[1], key[0],
                  "disabled (weight 0)" if action == "rs_disable" else "enabled")
         self.dirty.set()
@@ -460,5 +486,5 @@ class CheckerRunner:
         views = [CheckView(s.spec.probe.type, s.state.up, s.state.retry_it, s.state.reason, s.last,
                            None if s.last_ms is None else now - (now_ms - s.last_ms) / 1000, s.runs)
                  for s in self.scheduler.server_slots(key)]
-        health = self.scheduler.health_cache.get(key, ServerHealth(True))
+        health = self.scheduler.health_cache.get(key, UP)
         return real_server_status(rs, rs_dest_key(vs, rs), health, key in self.disabled, views, entry)

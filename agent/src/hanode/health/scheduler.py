@@ -29,9 +29,10 @@ from hanode.health.checks import close_pingers, run_probe
 from hanode.health.checks.fast import FastProbes, Flight
 from hanode.health.checks.fast import prepare as prepare_fast
 from hanode.health.grid import HALF_TICK_MS, TICK_MS
-from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, ServerHealth, carried_over, first_due_ms,
+from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
 from hanode.health.spec import CheckSpec, Probe
+from hanode.lvs.desired import RsHealth
 
 log = logging.getLogger("hanode.health")
 
@@ -176,7 +177,7 @@ class Scheduler:
         self.draw = draw
         self.slots: dict[tuple[str, str, int], Slot] = {}
         self.by_server: dict[ServerKey, list[Slot]] = {}
-        self.health_cache: dict[ServerKey, ServerHealth] = {}
+        self.health_cache: dict[ServerKey, RsHealth] = {}
         self.stats = Stats()
         self.started = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -247,10 +248,10 @@ class Scheduler:
 
     # health -------------------------------------------------------------------------------------
 
-    def _compute(self, server: ServerKey) -> ServerHealth:
+    def _compute(self, server: ServerKey) -> RsHealth:
         return server_health([slot.state for slot in self.by_server.get(server, ())])
 
-    def health(self) -> dict[ServerKey, ServerHealth]:
+    def health(self) -> dict[ServerKey, RsHealth]:
         """Health of every real server that has checks."""
         return dict(self.health_cache)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from hanode.health.hysteresis import CheckResult, ServerHealth
+from hanode.health.hysteresis import CheckResult
+from hanode.lvs.desired import RsHealth
 from hanode.lvs.kernel import DestKey, Entry
 from hanode.lvs.model import RealServer, VirtualServer, real_server_name
 
@@ -34,7 +35,7 @@ def result_json(check_type: str, result: CheckResult | None, at: float | None) -
             "at": round(at, 3) if at is not None else None, "reason": result.reason}
 
 
-def real_server_status(rs: RealServer, dest_key: DestKey, health: ServerHealth, disabled: bool,
+def real_server_status(rs: RealServer, dest_key: DestKey, health: RsHealth, disabled: bool,
                        checks: list[CheckView], actual: Entry | None) -> dict:
     dest = actual.dests.get(dest_key) if actual is not None else None
     latest = max((c for c in checks if c.last_at is not None), key=lambda c: c.last_at, default=None)

@@ -4,6 +4,9 @@ the planner and kernel backends (lvs/), and the health checker (health/). Durati
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+
+from hanode.lvs.kernel import Dest, DestKey
 
 CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "PING_CHECK", "UDP_CHECK", "DNS_CHECK", "SMTP_CHECK")
 LB_ALGOS = ("rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh")
@@ -104,13 +107,27 @@ class VirtualServer:
             return 6 if ":" in self.address else 4
         return self.real_servers[0].family if self.real_servers else 4
 
-    @property
+    @cached_property
     def name(self) -> str:
         """How status, logs and events name the service: '198.51.100.100:80/TCP' or 'fwmark 7/TCP'."""
         if self.fwmark is not None:
             return f"fwmark {self.fwmark}/{self.protocol}"
         host = f"[{self.address}]" if ":" in (self.address or "") else self.address
         return f"{host}:{self.port}/{self.protocol}"
+
+    @cached_property
+    def real_server_names(self) -> tuple[str, ...]:
+        """real_server_name() of each real server, in order (computed once: 10,000 of them are named on
+        every health change)."""
+        return tuple(map(real_server_name, self.real_servers))
+
+    @cached_property
+    def configured_dests(self) -> tuple[Dest, ...]:
+        """Each real server as the kernel holds it while it is up at its configured weight, in order. Made
+        once: a desired state shares these objects, so the planner finds the unchanged ones by identity."""
+        port = self.port or 0
+        return tuple(Dest(DestKey(rs.address, rs.port if rs.port is not None else port), rs.weight, self.lb_kind)
+                     for rs in self.real_servers)
 
 
 def real_server_name(rs: RealServer) -> str:
