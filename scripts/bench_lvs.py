@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import statistics
@@ -30,9 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "agent" / "src"))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from hanode.lvs.desired import desired_state  # noqa: E402
+from hanode.lvs.desired import RsHealth, desired_state  # noqa: E402
 from hanode.lvs.kernel import DestKey  # noqa: E402
-from hanode.lvs.model import LvsConfig, RealServer, VirtualServer  # noqa: E402
+from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name  # noqa: E402
 from hanode.lvs.plan import plan  # noqa: E402
 from hanode.lvs.reconciler import Reconciler  # noqa: E402
 
@@ -104,6 +105,7 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
         steady_cpu.append(ms(time.process_time() - cpu))
         assert result.ok and len(result.ops) == 1, (result.errors, len(result.ops))
         steady.append(result.duration_ms)
+    health_change = await bench_health_changes(reconciler, n, algo, repeat * 4)
     t = time.perf_counter()
     await backend.dump()
     dump_ms = ms(time.perf_counter() - t)
@@ -114,13 +116,45 @@ async def bench_backend(backend, n: int, algo: str, repeat: int) -> dict:
             "one_weight_apply_only_ms": {"median": round(statistics.median(apply_only), 2)},
             "one_weight_plan_only_ms": {"median": round(statistics.median(plan_only), 2)},
             "steady_weight_change_ms": {"median": round(statistics.median(steady), 2), "max": round(max(steady), 2)},
-            "desired_state_ms": desired_ms, "dump_ms": dump_ms,
+            "desired_state_ms": desired_ms, "dump_ms": dump_ms, "health_change": health_change,
             # CPU time of this process (user + sys: the kernel's work on a netlink batch runs in the sender's
             # system call), for a machine shared with other work, where wall times include waiting for a CPU
             "cpu_ms": {"reconcile_from_empty": round(statistics.median(full_cpu), 1),
                        "one_weight_change": round(statistics.median(one_cpu), 2),
                        "one_weight_apply_only": round(statistics.median(apply_cpu), 2),
                        "steady_weight_change": round(statistics.median(steady_cpu), 2)}}
+
+
+async def bench_health_changes(reconciler: Reconciler, n: int, algo: str, runs: int) -> dict:
+    """The checker's own code path for one real server going down or coming back, the config unchanged:
+    CheckerRunner._reconcile() after the scheduler reported the change (the desired state updated from the
+    changed server, quorum, then the reconcile on trusted state). Timed from the report to the kernel."""
+    from hanode.config.model import AgentConfig
+    from hanode.health.runner import CheckerRunner
+    logging.getLogger("hanode").addHandler(logging.NullHandler())   # the real-server DOWN/UP lines: not printed
+    runner = CheckerRunner(emit=lambda event: None)
+    runner._set_config(AgentConfig(router_id="bench", sections={"lvs": config(n, algo)}))
+    runner.backend, runner.reconciler = reconciler.backend, reconciler
+    vs = runner.lvs.virtual_servers[0]
+    victim = (vs.name, real_server_name(vs.real_servers[n // 3]))
+    await runner._reconcile(refresh=False)                     # the first desired state, in full
+    totals, cpu, full = [], [], 0
+    for r in range(runs):
+        runner.scheduler.health_cache[victim] = RsHealth(r % 2 == 1, reason=None if r % 2 else "bench: down")
+        started, cpu_started = time.perf_counter(), time.process_time()
+        runner._on_health_change(victim)
+        full += runner.desired is None
+        assert await runner._reconcile(refresh=False)
+        totals.append(ms(time.perf_counter() - started))
+        cpu.append(ms(time.process_time() - cpu_started))
+        result = reconciler.last_result
+        assert result.ok and len(result.ops) == 1, (result.errors, result.ops)
+    runner.scheduler.health_cache.clear()
+    t = time.perf_counter()
+    desired_state(runner.lvs, runner._health_map(), runner.quorum)
+    return {"runs": runs, "total_ms": {"median": round(statistics.median(totals), 2), "max": round(max(totals), 2)},
+            "cpu_ms": round(statistics.median(cpu), 2), "computed_in_full": full,
+            "full_desired_state_ms": ms(time.perf_counter() - t)}
 
 
 # ----- nftables on the host ------------------------------------------------------------------------
@@ -235,25 +269,33 @@ def run_uml(n: int, repeat: int, with_keepalived: bool) -> dict:
 
 def markdown(results: dict) -> str:
     rows = ["## Load-balancer sync (bench_lvs.py)", "",
-            f"| backend | scheduler | reconcile {results['servers']} from empty (ms) | one-weight change, reconcile (ms) | "
-            "apply only (ms) | plan only (ms) | dump (ms) | where |", "|---|---|---|---|---|---|---|---|"]
+            f"| backend | scheduler | reconcile {results['servers']} from empty (ms) | one health change, report to "
+            "kernel (ms) | one-weight change, reconcile (ms) | the same right after a dump (ms) | apply only (ms) | "
+            "plan only (ms) | dump (ms) | where |", "|---|---|---|---|---|---|---|---|---|---|"]
     for where, items in (("host kernel", results.get("nftables", [])), ("UML 6.1", results.get("ipvs", []))):
         for r in items:
-            rows.append(f"| {r['backend']} | {r['scheduler']} | {r['reconcile_from_empty_ms']['median']} | "
+            hc = r.get("health_change", {})
+            health = f"{hc['total_ms']['median']} (max {hc['total_ms']['max']})" if hc else "n/a"
+            rows.append(f"| {r['backend']} | {r['scheduler']} | {r['reconcile_from_empty_ms']['median']} | {health} | "
+                        f"{r['steady_weight_change_ms']['median']} (max {r['steady_weight_change_ms']['max']}) | "
                         f"{r['one_weight_change_ms']['median']} (max {r['one_weight_change_ms']['max']}) | "
                         f"{r['one_weight_apply_only_ms']['median']} | {r['one_weight_plan_only_ms']['median']} | "
                         f"{r['dump_ms']} | {where} |")
+    full = "; ".join(f"{r['backend']} {r['scheduler']} {r['health_change']['full_desired_state_ms']}"
+                     for r in results.get("nftables", []) + results.get("ipvs", []) if "health_change" in r)
+    rows += ["", "One health change: a real server goes down or comes back with the config unchanged, through the "
+             "checker's own code (CheckerRunner._reconcile: the desired state updated from the changed server, "
+             "quorum, then planned and applied on the state the last apply left, no dump). One-weight change: a "
+             "config with one weight changed (a reload), reconciled the same way; 'right after a dump': the first "
+             "reconcile after the kernel was dumped (the periodic resync does that, every lb_reconcile_interval). "
+             f"The desired state computed in full (first start, reload, sorry server) takes (ms): {full or 'n/a'}."]
     measured = [r for r in results.get("nftables", []) + results.get("ipvs", []) if "cpu_ms" in r]
     if measured:
-        steady = "; ".join(f"{r['backend']} {r['scheduler']} {r['steady_weight_change_ms']['median']} "
-                           f"(max {r['steady_weight_change_ms']['max']}, CPU {r['cpu_ms']['steady_weight_change']})"
-                           for r in measured)
         cpu = "; ".join(f"{r['backend']} {r['scheduler']} {r['cpu_ms']['reconcile_from_empty']} / "
+                        f"{r.get('health_change', {}).get('cpu_ms', 'n/a')} / {r['cpu_ms']['steady_weight_change']} / "
                         f"{r['cpu_ms']['one_weight_change']} / {r['cpu_ms']['one_weight_apply_only']}" for r in measured)
-        rows += ["", f"Weight changes one after another on trusted state (no dump in between: the checker's path), "
-                 f"reconcile medians (ms): {steady}.",
-                 "", f"CPU time of the benchmark process (user + sys), medians, from empty / one-weight change / apply "
-                 f"only (ms): {cpu}. Load average at start: "
+        rows += ["", f"CPU time of the benchmark process (user + sys), medians, from empty / health change / one-weight "
+                 f"change / right after a dump / apply only (ms): {cpu}. Load average at start: "
                  f"{' '.join(f'{x:.2f}' for x in results.get('loadavg_start', ()))}."]
     ka = results.get("keepalived")
     if ka:
@@ -262,7 +304,7 @@ def markdown(results: dict) -> str:
                  f"a one-weight change by config edit + SIGHUP shows in the kernel after "
                  f"{ka.get('one_weight_change_by_reload_ms', 'n/a')} ms. {ka.get('note', '')} {ka.get('error', '')}"]
     rows += ["", f"Targets: reconcile {results['servers']} in < 1000 ms, one change in < 10 ms. "
-             f"Medians of {results['repeat']} full and {results['repeat'] * 4} one-change runs."]
+             f"Medians of {results['repeat']} full and {results['repeat'] * 4} one-change runs of each kind."]
     return "\n".join(rows) + "\n"
 
 
