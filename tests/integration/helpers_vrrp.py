@@ -254,11 +254,11 @@ def vrrp_child_pid(handle: AgentHandle) -> int:
 
 
 def send_packets(lab: Lab, host: Host, cases: list[str], *, vrid: int, vips: list[str], src: str,
-                 password: str | None = None, count: int = 1, advert_int: int = 1) -> str:
+                 password: str | None = None, count: int = 1, advert_int: int = 1, family: int = 4) -> str:
     """Runs scapy_packets.py inside the host's namespace; returns its output (one line per frame)."""
     argv = [sys.executable, str(SCAPY_SENDER), "--iface", "eth0", "--src", src, "--mac", host.mac,
             "--vrid", str(vrid), "--advert-int", str(advert_int), "--count", str(count),
-            "--vips", ",".join(vips)]
+            "--vips", ",".join(vips), "--family", str(family)]
     if password:
         argv += ["--password", password]
     proc = lab.run(host, argv + cases, timeout=60)
