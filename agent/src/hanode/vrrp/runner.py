@@ -29,6 +29,10 @@ from hanode.vrrp.status import engine_status
 
 log = logging.getLogger("hanode.vrrp")
 CONFLICT_REPORT_US = 30_000_000
+# A VRRP deadline (advert, Master_Down) wakes the loop this much early; the rest is waited in a busy loop, so
+# that the wake-up's own latency (the kernel's timer and scheduler, the event loop: 0.2-0.3 ms measured in the
+# lab) is not added to the deadline. Costs this much CPU per timer that fires (0.3% on a 0.1 s advert_int).
+SPIN_AHEAD_US = 300
 
 
 def now_us() -> int:
@@ -141,10 +145,16 @@ class VrrpRunner:
             self.timer = None
         deadline = self.engine.next_deadline() if self.engine else None
         if deadline is not None:
-            self.timer = self.loop.call_at(deadline / 1e6, self._on_timer)
+            self.timer = self.loop.call_at((deadline - SPIN_AHEAD_US) / 1e6, self._on_timer)
 
     def _on_timer(self) -> None:
         self.timer = None
+        deadline = self.engine.next_deadline()
+        if deadline is not None and now_us() < deadline:
+            while now_us() < deadline:
+                pass
+            for sock in list(self.sockets.values()):   # what arrived meanwhile comes first (kernel arrival time)
+                self._on_readable(sock)
         now = self._now()
         for name, inst in self.engine.instances.items():
             due = inst.state.advert_at_us
