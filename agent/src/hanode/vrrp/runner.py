@@ -35,6 +35,11 @@ CONFLICT_REPORT_US = 30_000_000
 SPIN_AHEAD_US = 300
 
 
+# An advert's VRRP message depends only on these arguments (priority, addresses, source...): a master sends the
+# same bytes every advert_int, so they are encoded once (IPv4's header, with its ident, is made per packet).
+encoded_advert = functools.lru_cache(maxsize=256)(encode_advert)
+
+
 def now_us() -> int:
     return time.monotonic_ns() // 1000
 
@@ -307,7 +312,7 @@ class VrrpRunner:
                         auth_type=AUTH_PASS if auth else AUTH_NONE,
                         auth_data=password_bytes(auth.auth_pass) if auth else b"")
         for dst in cfg.unicast_peers or (multicast_group(cfg.family),):
-            payload = encode_advert(advert, family=cfg.family, src=src, dst=dst, v3_checksum_as_v2=cfg.v3_checksum_as_v2)
+            payload = encoded_advert(advert, family=cfg.family, src=src, dst=dst, v3_checksum_as_v2=cfg.v3_checksum_as_v2)
             try:
                 if cfg.family == 4:
                     self.ip_ident = self.ip_ident % 65535 + 1
