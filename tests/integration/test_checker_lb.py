@@ -154,7 +154,7 @@ def test_reload_keeps_health_and_changes_only_what_changed(lab_factory):
     assert kernel_weights(lab, n1) == {f"{r1.ipv4}:8080": 3, f"{r2.ipv4}:8080": 1, f"{r3.ipv4}:8080": 1}
 
 
-def test_operator_drain_is_weight_zero_and_survives_reload(lab_factory):
+def test_operator_drain_is_weight_zero_and_survives_reload_and_checker_restart(lab_factory):
     lab = new_lab(lab_factory, real_servers=2)
     n1 = lab.nodes[0]
     r1, r2 = lab.real_servers
@@ -171,6 +171,15 @@ def test_operator_drain_is_weight_zero_and_survives_reload(lab_factory):
     reload(agent)
     assert kernel_weights(lab, n1) == {f"{r1.ipv4}:8080": 0, f"{r2.ipv4}:8080": 2}
     assert rs_status(agent, r1)["health"] == "disabled"
+    # a restarted checker keeps the drain (saved next to the control socket)
+    pid = status(agent)["agent"]["processes"]["checker"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (p := status(agent)["agent"]["processes"]["checker"])["pid"] != pid and p["running"], 20,
+             what="a new checker process")
+    wait_for(lambda: status(agent)["lvs"]["reconciles"] >= 1, 20, what="the new checker to reconcile")
+    assert rs_status(agent, r1)["health"] == "disabled"
+    assert kernel_weights(lab, n1) == {f"{r1.ipv4}:8080": 0, f"{r2.ipv4}:8080": 2}
+    assert wait_split(lab, {"r2"})
     # short names work too; errors name what is configured
     assert control(agent, "rs_enable", virtual_server=f"{VIP}:80", real_server=r1.ipv4)["ok"]
     wait_rs(agent, r1, health="up", kernel_weight=1)

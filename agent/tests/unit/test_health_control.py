@@ -4,7 +4,7 @@ kernel planner then sees (weight 0 for a drained live server, a down server stay
 from __future__ import annotations
 
 from hanode.config.model import AgentConfig
-from hanode.health.runner import DISABLED_REASON, CheckerRunner
+from hanode.health.runner import DISABLED_REASON, CheckerRunner, drained_state_path, load_drained, save_drained
 from hanode.lvs.desired import RsHealth, desired_state
 from hanode.lvs.kernel import ServiceKey
 from hanode.lvs.model import Check, LvsConfig, RealServer, VirtualServer
@@ -17,8 +17,10 @@ MARK = VirtualServer(fwmark=7, real_servers=(RealServer("2001:db8:203::11", 443)
 
 
 def runner() -> CheckerRunner:
+    """A runner with no control socket: drains are not saved (see the integration test for that)."""
     r = CheckerRunner(emit=lambda event: None)
-    r._set_config(AgentConfig(router_id="n1", sections={"lvs": LvsConfig(virtual_servers=(WEB, DNS, MARK))}))
+    r._set_config(AgentConfig(router_id="n1", control_socket="",
+                              sections={"lvs": LvsConfig(virtual_servers=(WEB, DNS, MARK))}))
     return r
 
 
@@ -77,5 +79,15 @@ def test_the_incremental_desired_state_follows_drains_and_health_changes():
     assert update == desired_state(r.lvs, r._health_map(), r.quorum) and r.changed == set()
     web = update[0][ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)].dests
     assert {str(k): d.weight for k, d in web.items()} == {"203.0.113.11:8080": 0}
-    r._set_config(AgentConfig(router_id="n1", sections={"lvs": LvsConfig(virtual_servers=(WEB,))}))
+    r._set_config(AgentConfig(router_id="n1", control_socket="", sections={"lvs": LvsConfig(virtual_servers=(WEB,))}))
     assert r._desired_update() is None
+
+
+def test_drained_servers_are_saved_next_to_the_control_socket_and_read_back(tmp_path):
+    path = drained_state_path(str(tmp_path / "lb1.sock"))
+    assert path == str(tmp_path / "lb1.lvs-drained.json")
+    assert load_drained(path) == set()
+    save_drained(path, {("198.51.100.100:80/TCP", "203.0.113.11:8080")})
+    assert load_drained(path) == {("198.51.100.100:80/TCP", "203.0.113.11:8080")}
+    (tmp_path / "lb1.lvs-drained.json").write_text("{not json")
+    assert load_drained(path) == set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
+import json
 import logging
 import os
 import shlex
@@ -101,6 +102,39 @@ def owned_state_path(control_socket: str | None) -> str | None:
     return f"{os.path.splitext(control_socket)[0]}.lvs-owned.json"
 
 
+def drained_state_path(control_socket: str | None) -> str | None:
+    """Where the real servers an operator disabled are kept, so that a restarted checker (or agent) keeps
+    them drained until they are enabled."""
+    if not control_socket:
+        return None
+    return f"{os.path.splitext(control_socket)[0]}.lvs-drained.json"
+
+
+def load_drained(path: str | None) -> set[ServerKey]:
+    if not path:
+        return set()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return {(str(vs), str(rs)) for vs, rs in json.load(handle)["drained"]}
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return set()
+
+
+def save_drained(path: str | None, drained: set[ServerKey]) -> None:
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"drained": sorted(drained)}, handle)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("cannot save the drained real servers to %s: %s", path, exc)
+
+
 class CheckerRunner:
     def __init__(self, emit: Callable[[dict], None], backend_opener=open_backend):
         self.emit = emit
@@ -133,6 +167,10 @@ class CheckerRunner:
 
     async def start(self, config: AgentConfig) -> None:
         self._set_config(config)
+        self.disabled = load_drained(self._drained_path()) & self.servers.keys()
+        if self.disabled:
+            log.info("%d real servers stay disabled by operator: %s", len(self.disabled),
+                     ", ".join(f"{rs} of {vs}" for vs, rs in sorted(self.disabled)))
         self.notify = NotifyQueue(config.script_user)
         self.notify.start()
         specs = await asyncio.to_thread(check_specs, self.lvs, config.script_user)
@@ -163,7 +201,9 @@ class CheckerRunner:
         counts = self.scheduler.apply(specs)
         log.info("checker reload: checks kept %(kept)d, changed %(changed)d, added %(added)d, removed %(removed)d",
                  counts)
-        self.disabled &= set(self.servers)
+        if self.disabled - self.servers.keys():
+            self.disabled &= self.servers.keys()
+            save_drained(self._drained_path(), self.disabled)
         names = {vs.name for vs in self.lvs.virtual_servers}
         for vs in old_lvs.virtual_servers:
             if vs.name not in names:
@@ -243,8 +283,9 @@ class CheckerRunner:
                 continue
             self.resumed.add(vs.name)
             for rs in vs.real_servers:
-                dest = entry.dests.get(rs_dest_key(vs, rs))
-                resume[(vs.name, real_server_name(rs))] = dest is not None and dest.weight > 0
+                dest, key = entry.dests.get(rs_dest_key(vs, rs)), (vs.name, real_server_name(rs))
+                # weight 0 is down (inhibit_on_failure), unless an operator drained the server
+                resume[key] = dest is not None and (dest.weight > 0 or key in self.disabled)
         if resume:
             log.info("resuming from the kernel table: %d of %d real servers in service",
                      sum(resume.values()), len(resume))
@@ -406,10 +447,14 @@ class CheckerRunner:
         else:
             self.disabled.discard(key)
         self.changed.add(key)
+        save_drained(self._drained_path(), self.disabled)
         log.info("real server %s of %s %s by operator", key[1], key[0],
                  "disabled (weight 0)" if action == "rs_disable" else "enabled")
         self.dirty.set()
         return {"ok": True, "virtual_server": key[0], "real_server": key[1]}
+
+    def _drained_path(self) -> str | None:
+        return drained_state_path(self.config.control_socket if self.config else None)
 
     def _find_server(self, vs_name, rs_name) -> tuple[ServerKey | None, str | None]:
         if not vs_name or not rs_name:
