@@ -19,7 +19,8 @@ description:
     VIP comes back) and fails.
   - V(enabled) - undoes V(drained).
   - V(real_server_disabled) / V(real_server_enabled) - weight 0 for one real server of a virtual server
-    (existing connections finish), and back.
+    (existing connections finish), and back. A disabled real server stays disabled when the agent's checker
+    process or the agent restarts, until it is enabled.
   - V(failover) - run on every member at once; O(failover_to) is enabled and the others are drained, so
     O(failover_to) becomes MASTER and stays it until the others are enabled again.
 author:
