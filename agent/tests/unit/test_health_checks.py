@@ -237,6 +237,31 @@ def test_udp_reply_silence_and_port_unreachable():
     assert not out["closed"].ok and out["closed"].reason.startswith("ICMP port unreachable from 127.0.0.1:")
 
 
+def test_udp_expected_reply_is_compared_like_keepalived():
+    """require_reply with data: the reply's first bytes must match (as many as both have) and its length must be
+    within min/max_reply_length; a reply that differs is down with the bytes named."""
+    async def scenario():
+        echo = await UdpServer.start("echo")
+        exchange = dict(payload=b"ping", require_reply=True, connect_timeout_ms=500)
+        out = {
+            "prefix": await run_probe(probe("UDP_CHECK", echo.port, reply_data=b"pi", **exchange)),
+            "longer_expected": await run_probe(probe("UDP_CHECK", echo.port, reply_data=b"ping-pong", **exchange)),
+            "different": await run_probe(probe("UDP_CHECK", echo.port, reply_data=b"pong", **exchange)),
+            "too_long": await run_probe(probe("UDP_CHECK", echo.port, reply_data=b"pi", max_reply_length=2,
+                                              **exchange)),
+            "too_short": await run_probe(probe("UDP_CHECK", echo.port, reply_data=b"pi", min_reply_length=5,
+                                               **exchange)),
+        }
+        echo.close()
+        return out
+
+    out = arun(scenario())
+    assert out["prefix"].ok and out["longer_expected"].ok
+    assert out["different"].reason == "UDP reply 0x70696e67 does not match require_reply 0x706f6e67"
+    assert out["too_long"].reason == "UDP reply of 4 bytes, outside min_reply_length 0..max_reply_length 2"
+    assert out["too_short"].reason == "UDP reply of 4 bytes, outside min_reply_length 5..max_reply_length 255"
+
+
 def test_dns_query_and_rcode():
     async def scenario():
         dns = await UdpServer.start("dns", rcode_for={"gone.example.test.": 3})

@@ -129,6 +129,28 @@ def test_check_errors_name_the_field():
     ]
 
 
+def test_udp_check_expected_reply_and_lengths():
+    raw = copy.deepcopy(BASE)
+    raw["virtual_servers"][0]["real_servers"][1]["checks"] = [
+        {"type": "UDP_CHECK", "payload": "0x01", "require_reply": "0x4f4b", "min_reply_length": 2,
+         "max_reply_length": 64},
+        {"type": "UDP_CHECK", "require_reply": True}]
+    lvs, _ = parse(raw)
+    expected, plain = lvs.virtual_servers[0].real_servers[1].checks
+    assert (expected.require_reply, expected.reply_data, expected.min_reply_length, expected.max_reply_length) == \
+        (True, b"OK", 2, 64)
+    assert (plain.require_reply, plain.reply_data, plain.max_reply_length) == (True, None, 255)
+    raw["virtual_servers"][0]["real_servers"][1]["checks"] = [
+        {"type": "UDP_CHECK", "require_reply": "0xzz", "min_reply_length": 9, "max_reply_length": 8},
+        {"type": "TCP_CHECK", "max_reply_length": 8}]
+    p = "virtual_servers[0].real_servers[1].checks"
+    assert errors(raw) == [
+        f"{p}[0].require_reply: 0x... must be hex digits, got '0xzz'",
+        f"{p}[0].min_reply_length: 9 is above max_reply_length 8: every reply would fail",
+        f"{p}[1].max_reply_length: applies to UDP_CHECK only, not TCP_CHECK",
+    ]
+
+
 def test_virtual_server_errors_name_the_field():
     raw = with_vs(address="198.51.100.300", lb_kind="NAT", quorum=0, weight=2)
     raw["virtual_servers"][0]["real_servers"].append({"address": "203.0.113.11", "port": 8080})

@@ -34,7 +34,8 @@ _TYPE_KEYS = {
     "virtualhost": URL_TYPES, "sni": ("SSL_GET",),
     "misc_path": ("MISC_CHECK",), "misc_timeout": ("MISC_CHECK",), "misc_dynamic": ("MISC_CHECK",),
     "user": ("MISC_CHECK",),
-    "payload": ("UDP_CHECK",), "require_reply": ("UDP_CHECK",),
+    "payload": ("UDP_CHECK",), "require_reply": ("UDP_CHECK",), "min_reply_length": ("UDP_CHECK",),
+    "max_reply_length": ("UDP_CHECK",),
     "dns_type": ("DNS_CHECK",), "dns_name": ("DNS_CHECK",),
     "helo_name": ("SMTP_CHECK",),
 }
@@ -296,7 +297,7 @@ def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: l
     elif kind == "MISC_CHECK":
         fields.update(_misc_fields(reader, scripts))
     elif kind == "UDP_CHECK":
-        fields.update(payload=_payload(reader), require_reply=reader.boolean("require_reply", False))
+        fields.update(_udp_fields(reader))
     elif kind == "DNS_CHECK":
         fields.update(dns_type=reader.string("dns_type", "SOA", DNS_TYPES, upper=True),
                       dns_name=reader.string("dns_name", "."))
@@ -363,17 +364,35 @@ def _misc_fields(reader: Reader, scripts: list[tuple[str, str]]) -> dict:
                 misc_dynamic=reader.boolean("misc_dynamic", False), user=reader.string("user", None))
 
 
-def _payload(reader: Reader) -> bytes | None:
-    value = reader.raw("payload")
+def _udp_fields(reader: Reader) -> dict:
+    """payload; require_reply: true, or the expected reply (its first bytes must match, keepalived's
+    require_reply <hex>), with min_reply_length/max_reply_length bounding the reply's length."""
+    fields = {"payload": _bytes(reader, "payload")}
+    expected = reader.raw("require_reply")
+    if isinstance(expected, str):
+        fields["require_reply"], fields["reply_data"] = True, _bytes(reader, "require_reply")
+    else:
+        fields["require_reply"] = reader.boolean("require_reply", False)
+    fields["min_reply_length"] = reader.integer("min_reply_length", 0, 0, 65535)
+    fields["max_reply_length"] = reader.integer("max_reply_length", 255, 0, 65535)
+    if fields["min_reply_length"] > fields["max_reply_length"]:
+        reader.problems.error(reader.at("min_reply_length"), f"{fields['min_reply_length']} is above max_reply_length "
+                                                             f"{fields['max_reply_length']}: every reply would fail")
+    return fields
+
+
+def _bytes(reader: Reader, key: str) -> bytes | None:
+    """'0x' and hex digits, or text (sent as UTF-8)."""
+    value = reader.raw(key)
     if value is None:
         return None
     if not isinstance(value, str):
-        reader.problems.error(reader.at("payload"), f"must be a string, got {value!r}")
+        reader.problems.error(reader.at(key), f"must be a string, got {value!r}")
         return None
     if value.startswith("0x"):
         try:
             return bytes.fromhex(value[2:])
         except ValueError:
-            reader.problems.error(reader.at("payload"), f"0x... must be hex digits, got {value!r}")
+            reader.problems.error(reader.at(key), f"0x... must be hex digits, got {value!r}")
             return None
     return value.encode()

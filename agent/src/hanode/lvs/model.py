@@ -46,6 +46,9 @@ class Check:
     # UDP_CHECK
     payload: bytes | None = None
     require_reply: bool = False
+    reply_data: bytes | None = None            # require_reply's expected reply: its first bytes must match
+    min_reply_length: int = 0                  # with reply_data: the reply's length must be within these
+    max_reply_length: int = 255
     # DNS_CHECK
     dns_type: str = "SOA"
     dns_name: str = "."

@@ -642,8 +642,6 @@ _SKIP_CHECK = {
     "log_all_failures": (UNSUPPORTED, "hanode reports every check result in status"),
     "fast_recovery": (UNSUPPORTED, "hanode has no such option"),
     "tls_compliant": (UNSUPPORTED, "hanode has no such option"),
-    "min_reply_length": (UNSUPPORTED, "hanode checks only that a reply arrives (require_reply)"),
-    "max_reply_length": (UNSUPPORTED, "hanode checks only that a reply arrives (require_reply)"),
 }
 
 
@@ -1614,12 +1612,16 @@ class _Translator:
             else:
                 self.skip(node, INVALID, "missing a value (keepalived refuses the whole configuration)")
         elif kw == "payload" and kind == "UDP_CHECK":
-            self._payload(node, out, path)
+            self._hex(node, out, path, "payload")
         elif kw == "require_reply" and kind == "UDP_CHECK":
             if node.args:
-                self.skip(node, UNSUPPORTED, "an expected reply %r: hanode checks only that a reply arrives; carried "
-                          "over as require_reply: true" % " ".join(node.args))
-            self.put(out, "require_reply", True, node, path)
+                self._hex(node, out, path, "require_reply")
+            else:
+                self.put(out, "require_reply", True, node, path)
+        elif kw in ("min_reply_length", "max_reply_length") and kind == "UDP_CHECK":
+            value = self.integer(node)
+            if value is not None:
+                self.put(out, kw, value, node, path)
         elif kw == "http_protocol" and kind in ("HTTP_GET", "SSL_GET"):
             if node.args[:1] == ["1.0"]:
                 self.skip(node, NO_MEANING, "HTTP/1.0 is what hanode sends (keepalived's default)")
@@ -1631,7 +1633,8 @@ class _Translator:
             return False
         return True
 
-    def _payload(self, node: Node, out: Dict[str, Any], path: str) -> None:
+    def _hex(self, node: Node, out: Dict[str, Any], path: str, key: str) -> None:
+        """payload / require_reply: keepalived's hex string, as hanode's '0x...'."""
         text = "".join(node.args)
         try:
             bytes.fromhex(text)
@@ -1641,7 +1644,7 @@ class _Translator:
         if not text:
             self.skip(node, INVALID, "missing a value (keepalived refuses the whole configuration)")
             return
-        self.put(out, "payload", "0x" + text.lower(), node, path)
+        self.put(out, key, "0x" + text.lower(), node, path)
 
     def _url(self, block: Node, path: str) -> Optional[Dict[str, Any]]:
         if self.refused(block):

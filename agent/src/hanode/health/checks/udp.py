@@ -1,5 +1,7 @@
 """UDP_CHECK: send the payload from a connected UDP socket; an ICMP port unreachable (ECONNREFUSED) means
-down; silence within connect_timeout is up unless require_reply is set (keepalived's rule)."""
+down; silence within connect_timeout is up unless require_reply is set (keepalived's rule). With an expected
+reply (require_reply: "0x..."), a reply must be min_reply_length..max_reply_length bytes long and its first
+bytes must match (as many as both have, as keepalived compares)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,22 @@ async def udp_exchange(probe: Probe, payload: bytes, accept=None) -> bytes | Non
 
 
 async def check_udp(probe: Probe) -> CheckResult:
-    reply = await udp_exchange(probe, probe.check.payload or b"")
-    if reply is None and probe.check.require_reply:
+    check = probe.check
+    reply = await udp_exchange(probe, check.payload or b"")
+    if reply is None and check.require_reply:
         raise CheckFailure(f"no UDP reply within {format_ms(probe.timeout_ms)}")
+    if reply is not None and check.reply_data is not None:
+        problem = reply_problem(reply, check.reply_data, check.min_reply_length, check.max_reply_length)
+        if problem:
+            raise CheckFailure(problem)
     return CheckResult(True)
+
+
+def reply_problem(reply: bytes, expected: bytes, min_length: int, max_length: int) -> str | None:
+    """Why a reply fails require_reply's expected data (None: it matches)."""
+    if not min_length <= len(reply) <= max_length:
+        return f"UDP reply of {len(reply)} bytes, outside min_reply_length {min_length}..max_reply_length {max_length}"
+    common = min(len(reply), len(expected))
+    if reply[:common] != expected[:common]:
+        return f"UDP reply 0x{reply[:16].hex()} does not match require_reply 0x{expected[:16].hex()}"
+    return None
