@@ -135,7 +135,7 @@ def test_udp_check_expected_reply_and_lengths():
         {"type": "UDP_CHECK", "payload": "0x01", "require_reply": "0x4f4b", "min_reply_length": 2,
          "max_reply_length": 64},
         {"type": "UDP_CHECK", "require_reply": True}]
-    lvs, _ = parse(raw)
+    lvs = parse(raw)[0]
     expected, plain = lvs.virtual_servers[0].real_servers[1].checks
     assert (expected.require_reply, expected.reply_data, expected.min_reply_length, expected.max_reply_length) == \
         (True, b"OK", 2, 64)

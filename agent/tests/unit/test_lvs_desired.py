@@ -153,8 +153,8 @@ healths = st.one_of(st.none(), st.builds(RsHealth, st.booleans(), st.one_of(st.n
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(0, 5), min_size=1, max_size=6), st.booleans(), st.booleans(), st.integers(0, 8),
        st.integers(0, 3), st.data())
-def test_an_update_from_the_changed_servers_equals_the_full_computation(weights, inhibit, alpha, quorum, hysteresis,
-                                                                         data):
+def test_an_update_from_the_changed_servers_equals_the_full_computation(
+        weights, inhibit, alpha, quorum, hysteresis, data):
     """Health flips, misc_dynamic weights, inhibit and alpha, across quorum changes with hysteresis: the
     incremental result is the full one, one change after another."""
     v = vs(len(weights), weights, inhibit_on_failure=inhibit, alpha=alpha, quorum=quorum, hysteresis=hysteresis)
@@ -179,7 +179,7 @@ def test_update_leaves_the_last_result_alone_and_gives_way_to_a_sorry_server():
     config = LvsConfig(virtual_servers=(v,))
     state, quorum = desired_state(config, health(v))
     before = {k: dict(e.dests) for k, e in state.items()}
-    new_state, _ = desired_update(config, state, quorum, health(v, 1), [(v, v.real_servers[1])])
+    new_state = desired_update(config, state, quorum, health(v, 1), [(v, v.real_servers[1])])[0]
     assert {k: dict(e.dests) for k, e in state.items()} == before
     assert len(new_state[service_key(v)].dests) == 2
     with_sorry = vs(3, sorry_server=SorryServer("203.0.113.50", 8080))
