@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hanode.health.hysteresis import CheckResult
 from hanode.health.status import CheckView, lvs_status, real_server_status, virtual_server_status
-from hanode.lvs.desired import QuorumState, RsHealth, rs_dest_key
+from hanode.lvs.desired import QuorumState, RsHealth
 from hanode.lvs.kernel import Dest, DestKey, Entry, Service, ServiceKey
-from hanode.lvs.model import RealServer, SorryServer, VirtualServer
+from hanode.lvs.model import RealServer, SorryServer, VirtualServer, rs_dest_key
 
 VS_FIELDS = {"name", "address", "port", "fwmark", "protocol", "lb_algo", "lb_kind", "backend", "in_kernel", "quorum",
              "sorry_server", "sorry_server_active", "summary", "real_servers", "diff"}

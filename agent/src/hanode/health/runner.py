@@ -30,9 +30,9 @@ from hanode.health.scheduler import Scheduler, ServerKey
 from hanode.health.spec import check_specs
 from hanode.health.status import CheckView, lvs_status, real_server_status, virtual_server_status
 from hanode.lvs.backend import BackendError, open_backend
-from hanode.lvs.desired import QuorumState, RsHealth, desired_state, desired_update, rs_dest_key, service_key
+from hanode.lvs.desired import QuorumState, RsHealth, desired_state, desired_update, service_key
 from hanode.lvs.kernel import KernelState, ServiceKey
-from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name
+from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name, rs_dest_key
 from hanode.lvs.plan import AddService, DelService, EditService, describe, plan
 from hanode.lvs.reconciler import Reconciler
 from hanode.vrrp.scripts import NotifyQueue

@@ -21,7 +21,7 @@ from operator import itemgetter
 from typing import Iterable, Mapping
 
 from hanode.lvs.kernel import SVC_F_ONEPACKET, SVC_F_PERSISTENT, Dest, DestKey, Entry, KernelState, Service, ServiceKey
-from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name
+from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name, rs_dest_key
 
 SORRY_WEIGHT = 1
 
@@ -67,10 +67,6 @@ def service_of(vs: VirtualServer) -> Service:
         flags |= SVC_F_ONEPACKET
     return Service(service_key(vs), vs.lb_algo, flags, vs.persistence_timeout_s or 0,
                    granularity_prefixlen(vs.persistence_granularity, vs.family)).normalized()
-
-
-def rs_dest_key(vs: VirtualServer, rs: RealServer) -> DestKey:
-    return DestKey(rs.address, rs.port if rs.port is not None else (vs.port or 0))
 
 
 def rs_health(vs: VirtualServer, rs: RealServer, health: Mapping[tuple[str, str], RsHealth]) -> RsHealth:

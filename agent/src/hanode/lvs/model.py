@@ -128,9 +128,12 @@ class VirtualServer:
     def configured_dests(self) -> tuple[Dest, ...]:
         """Each real server as the kernel holds it while it is up at its configured weight, in order. Made
         once: a desired state shares these objects, so the planner finds the unchanged ones by identity."""
-        port = self.port or 0
-        return tuple(Dest(DestKey(rs.address, rs.port if rs.port is not None else port), rs.weight, self.lb_kind)
-                     for rs in self.real_servers)
+        return tuple(Dest(rs_dest_key(self, rs), rs.weight, self.lb_kind) for rs in self.real_servers)
+
+
+def rs_dest_key(vs: VirtualServer, rs: RealServer) -> DestKey:
+    """A real server's kernel destination: its address and port, else the virtual server's port."""
+    return DestKey(rs.address, rs.port if rs.port is not None else (vs.port or 0))
 
 
 def real_server_name(rs: RealServer) -> str:
