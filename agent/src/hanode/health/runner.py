@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
-import json
 import logging
-import os
 import shlex
 import time
 from itertools import repeat
@@ -35,6 +33,7 @@ from hanode.lvs.kernel import KernelState, ServiceKey
 from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name, rs_dest_key
 from hanode.lvs.plan import AddService, DelService, EditService, describe, plan
 from hanode.lvs.reconciler import Reconciler
+from hanode.lvs.state_file import load_state, save_state, state_path
 from hanode.vrrp.scripts import NotifyQueue
 
 log = logging.getLogger("hanode.health")
@@ -97,42 +96,21 @@ def _host_of(name: str) -> str:
 
 def owned_state_path(control_socket: str | None) -> str | None:
     """Where the reconciler remembers the services it owns: next to this agent's control socket."""
-    if not control_socket:
-        return None
-    return f"{os.path.splitext(control_socket)[0]}.lvs-owned.json"
+    return state_path(control_socket, "lvs-owned")
 
 
 def drained_state_path(control_socket: str | None) -> str | None:
     """Where the real servers an operator disabled are kept, so that a restarted checker (or agent) keeps
     them drained until they are enabled."""
-    if not control_socket:
-        return None
-    return f"{os.path.splitext(control_socket)[0]}.lvs-drained.json"
+    return state_path(control_socket, "lvs-drained")
 
 
 def load_drained(path: str | None) -> set[ServerKey]:
-    if not path:
-        return set()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return {(str(vs), str(rs)) for vs, rs in json.load(handle)["drained"]}
-    except FileNotFoundError:
-        return set()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable %s: %s", path, exc)
-        return set()
+    return load_state(path, "drained", lambda vs, rs: (str(vs), str(rs)))
 
 
 def save_drained(path: str | None, drained: set[ServerKey]) -> None:
-    if not path:
-        return
-    tmp = f"{path}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"drained": sorted(drained)}, handle)
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.warning("cannot save the drained real servers to %s: %s", path, exc)
+    save_state(path, "drained", sorted(drained))
 
 
 class CheckerRunner:

@@ -8,9 +8,7 @@ failed apply the next reconcile dumps the kernel again instead of trusting its o
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -18,6 +16,7 @@ from typing import Iterable, Mapping
 from hanode.lvs.backend import Backend
 from hanode.lvs.kernel import Entry, KernelState, ServiceKey
 from hanode.lvs.plan import DelService, Op, describe, plan, settled
+from hanode.lvs.state_file import load_state, save_state
 
 log = logging.getLogger("hanode.lvs")
 
@@ -108,26 +107,8 @@ class Reconciler:
     # ----- owned services survive a restart of the checker ---------------------------------------
 
     def _load_owned(self) -> set[ServiceKey]:
-        if not self.state_path:
-            return set()
-        try:
-            with open(self.state_path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            return {ServiceKey(*item) for item in data.get("owned", [])}
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("lvs: ignoring unreadable %s: %s", self.state_path, exc)
-            return set()
+        return load_state(self.state_path, "owned", ServiceKey)
 
     def _save_owned(self) -> None:
-        if not self.state_path:
-            return
-        data = {"owned": [[k.family, k.protocol, k.address, k.port, k.fwmark] for k in sorted(self.owned)]}
-        tmp = f"{self.state_path}.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
-            os.replace(tmp, tmp[:-4])
-        except OSError as exc:
-            log.warning("lvs: cannot save owned services to %s: %s", self.state_path, exc)
+        save_state(self.state_path, "owned",
+                   [[k.family, k.protocol, k.address, k.port, k.fwmark] for k in sorted(self.owned)])
