@@ -1,7 +1,9 @@
 """One VRRP instance as a pure state machine: step(params, state, event, now_us) -> (state, actions).
 
 Rules from RFC 3768 / RFC 5798 / RFC 9568 and keepalived 2.2 (see shared/reference/vrrp.md).
-Every change of state goes through _transition(), which emits StateChanged and bumps the counters.
+Which moves are legal is one table, TRANSITIONS (state x event -> the states the event may leave it in).
+Every change of state goes through _transition(), which refuses a move outside the table (IllegalTransition,
+naming state, event and target), emits StateChanged and bumps the counters.
 """
 
 from __future__ import annotations
@@ -121,6 +123,37 @@ class PeerConflict:
 
 
 Event = Start | Advert | Tick | SetPriority | SetFault | SetDrain | ForceState | Shutdown | PeerConflict
+EVENTS = (Start, Advert, Tick, SetPriority, SetFault, SetDrain, ForceState, Shutdown, PeerConflict)
+
+# The legal moves --------------------------------------------------------------------------------
+# state x event -> the states that event may leave the instance in. An event not named for a state leaves
+# that state as it is (SetPriority and PeerConflict never move anything; STOP is final).
+_I, _B, _M, _F, _S = State.INIT, State.BACKUP, State.MASTER, State.FAULT, State.STOP
+TRANSITIONS: dict[State, dict[type, frozenset[State]]] = {
+    _I: {Start: frozenset({_B, _M, _F}),  # listen first; the owner / a resumed master take over; a fault waits
+         Shutdown: frozenset({_S})},
+    _B: {Tick: frozenset({_B, _M}),  # Master_Down_Timer expired
+         ForceState: frozenset({_B, _M}),  # sync group: a member became MASTER
+         SetFault: frozenset({_B, _F}),
+         Shutdown: frozenset({_S})},
+    _M: {Advert: frozenset({_M, _B}),  # a higher priority (or equal priority, higher address) master wins
+         SetDrain: frozenset({_M, _B}),  # the operator drains this node
+         ForceState: frozenset({_M, _B}),  # sync group: a member became BACKUP
+         SetFault: frozenset({_M, _F}),
+         Shutdown: frozenset({_S})},
+    _F: {SetFault: frozenset({_F, _B, _M}),  # the last fault cleared: listen first, the owner takes over
+         Shutdown: frozenset({_S})},
+    _S: {},
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A handler tried a move that TRANSITIONS does not allow: a bug in this module, never bad input."""
+
+
+def allowed(state: State, event: type) -> frozenset[State]:
+    """The states `event` may leave an instance in `state` in (the table, with "stays" filled in)."""
+    return TRANSITIONS[state].get(event, frozenset({state}))
 
 
 def new_state(params: Params) -> InstanceState:
@@ -138,9 +171,13 @@ def step(params: Params, state: InstanceState, event: Event, now_us: int) -> tup
 
 # Transitions ----------------------------------------------------------------------------------
 
-def _transition(st: InstanceState, new: State, reason: str, now_us: int, actions: list[Action],
+def _transition(st: InstanceState, ev: Event, new: State, reason: str, now_us: int, actions: list[Action],
                 resumed: bool = False) -> None:
     old = st.state
+    if new == old or new not in allowed(old, type(ev)):
+        legal = ", ".join(sorted(s.value for s in allowed(old, type(ev)) - {old})) or "none"
+        raise IllegalTransition(f"illegal VRRP transition {old.value} -> {new.value} on {type(ev).__name__} "
+                                f"({reason}); legal moves from {old.value} on {type(ev).__name__}: {legal}")
     st.state = new
     st.last_transition_us = now_us
     st.last_reason = reason
@@ -166,7 +203,7 @@ def _arm_down_timer(params: Params, st: InstanceState, now_us: int) -> None:
     st.master_down_at_us = None if st.drained else now_us + _down_interval_us(params, st)
 
 
-def _become_master(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action],
+def _become_master(params: Params, st: InstanceState, ev: Event, now_us: int, reason: str, actions: list[Action],
                    resumed: bool = False) -> None:
     st.master_down_at_us = None
     st.preempt_at_us = None
@@ -184,7 +221,7 @@ def _become_master(params: Params, st: InstanceState, now_us: int, reason: str, 
     st.garp_delay_at_us = now_us + garp.master_delay_ms * 1000 if garp.master_delay_ms else None
     st.garp_refresh_at_us = now_us + garp.master_refresh_ms * 1000 if garp.master_refresh_ms else None
     st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
-    _transition(st, State.MASTER, reason, now_us, actions, resumed)
+    _transition(st, ev, State.MASTER, reason, now_us, actions, resumed)
 
 
 def _leave_master(params: Params, st: InstanceState, actions: list[Action]) -> None:
@@ -193,7 +230,7 @@ def _leave_master(params: Params, st: InstanceState, actions: list[Action]) -> N
     st.advert_at_us = st.garp_delay_at_us = st.garp_refresh_at_us = None
 
 
-def _become_backup(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action],
+def _become_backup(params: Params, st: InstanceState, ev: Event, now_us: int, reason: str, actions: list[Action],
                    master_adver_int_cs: int | None = None) -> None:
     if st.state == State.MASTER:
         _leave_master(params, st, actions)
@@ -202,23 +239,23 @@ def _become_backup(params: Params, st: InstanceState, now_us: int, reason: str, 
     st.down_reason = "master down timer expired"
     _arm_down_timer(params, st, now_us)
     if st.state != State.BACKUP:
-        _transition(st, State.BACKUP, reason, now_us, actions)
+        _transition(st, ev, State.BACKUP, reason, now_us, actions)
 
 
-def _become_fault(params: Params, st: InstanceState, now_us: int, actions: list[Action]) -> None:
+def _become_fault(params: Params, st: InstanceState, ev: Event, now_us: int, actions: list[Action]) -> None:
     if st.state == State.MASTER:
         _send_advert(st, 0, actions)
         _leave_master(params, st, actions)
     st.master_down_at_us = st.preempt_at_us = None
-    _transition(st, State.FAULT, "; ".join(st.fault_reasons), now_us, actions)
+    _transition(st, ev, State.FAULT, "; ".join(st.fault_reasons), now_us, actions)
 
 
-def _go_up(params: Params, st: InstanceState, now_us: int, reason: str, actions: list[Action]) -> None:
+def _go_up(params: Params, st: InstanceState, ev: Event, now_us: int, reason: str, actions: list[Action]) -> None:
     """Leaving INIT or FAULT: the owner takes over at once, everybody else listens first."""
     if params.owner and not st.drained:
-        _become_master(params, st, now_us, f"{reason}; address owner (priority 255)", actions)
+        _become_master(params, st, ev, now_us, f"{reason}; address owner (priority 255)", actions)
     else:
-        _become_backup(params, st, now_us, reason, actions)
+        _become_backup(params, st, ev, now_us, reason, actions)
 
 
 # Event handlers -------------------------------------------------------------------------------
@@ -227,17 +264,17 @@ def _on_start(params: Params, st: InstanceState, ev: Start, now_us: int, actions
     if st.state != State.INIT:
         return
     if st.fault_reasons:
-        _become_fault(params, st, now_us, actions)
+        _become_fault(params, st, ev, now_us, actions)
     elif ev.resume_master and not st.drained:
-        _become_master(params, st, now_us, "resumed as MASTER after an agent restart", actions, resumed=True)
+        _become_master(params, st, ev, now_us, "resumed as MASTER after an agent restart", actions, resumed=True)
     else:
-        _go_up(params, st, now_us, "startup", actions)
+        _go_up(params, st, ev, now_us, "startup", actions)
 
 
 def _on_tick(params: Params, st: InstanceState, ev: Tick, now_us: int, actions: list[Action]) -> None:
     if st.state == State.BACKUP:
         if st.master_down_at_us is not None and now_us >= st.master_down_at_us:
-            _become_master(params, st, now_us, st.down_reason, actions)
+            _become_master(params, st, ev, now_us, st.down_reason, actions)
         return
     if st.state != State.MASTER:
         return
@@ -334,7 +371,7 @@ def _yield_to(params: Params, st: InstanceState, ev: Advert, now_us: int, action
     st.master_address = ev.src
     st.master_priority = ev.priority
     interval = ev.max_advert_int_cs if params.version == 3 else None
-    _become_backup(params, st, now_us, reason, actions, interval)
+    _become_backup(params, st, ev, now_us, reason, actions, interval)
 
 
 def _on_peer_conflict(params: Params, st: InstanceState, ev: PeerConflict, now_us: int, actions: list[Action]) -> None:
@@ -353,9 +390,9 @@ def _on_set_fault(params: Params, st: InstanceState, ev: SetFault, now_us: int, 
     if st.state in (State.INIT, State.STOP):
         return
     if st.fault_reasons and st.state != State.FAULT:
-        _become_fault(params, st, now_us, actions)
+        _become_fault(params, st, ev, now_us, actions)
     elif not st.fault_reasons and had and st.state == State.FAULT:
-        _go_up(params, st, now_us, "fault cleared", actions)
+        _go_up(params, st, ev, now_us, "fault cleared", actions)
 
 
 def _on_set_drain(params: Params, st: InstanceState, ev: SetDrain, now_us: int, actions: list[Action]) -> None:
@@ -364,16 +401,16 @@ def _on_set_drain(params: Params, st: InstanceState, ev: SetDrain, now_us: int, 
     st.drained = ev.drained
     if ev.drained and st.state == State.MASTER:
         _send_advert(st, 0, actions)
-        _become_backup(params, st, now_us, "drained by operator", actions)
+        _become_backup(params, st, ev, now_us, "drained by operator", actions)
     elif st.state == State.BACKUP:
         _arm_down_timer(params, st, now_us)
 
 
 def _on_force(params: Params, st: InstanceState, ev: ForceState, now_us: int, actions: list[Action]) -> None:
     if ev.state == State.MASTER and st.state == State.BACKUP and not st.drained:
-        _become_master(params, st, now_us, ev.reason, actions)
+        _become_master(params, st, ev, now_us, ev.reason, actions)
     elif ev.state == State.BACKUP and st.state == State.MASTER:
-        _become_backup(params, st, now_us, ev.reason, actions)
+        _become_backup(params, st, ev, now_us, ev.reason, actions)
 
 
 def _on_shutdown(params: Params, st: InstanceState, ev: Shutdown, now_us: int, actions: list[Action]) -> None:
@@ -383,7 +420,7 @@ def _on_shutdown(params: Params, st: InstanceState, ev: Shutdown, now_us: int, a
         _send_advert(st, 0, actions)
         _leave_master(params, st, actions)
     st.master_down_at_us = st.preempt_at_us = None
-    _transition(st, State.STOP, "shutdown", now_us, actions)
+    _transition(st, ev, State.STOP, "shutdown", now_us, actions)
 
 
 _HANDLERS = {
