@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Everything of the Ansible collection hanode.fleet, offline where it matters; exit status non-zero on any failure.
 #   scripts/ansible_checks.sh                 # all stages
-#   scripts/ansible_checks.sh unit sanity     # some: unit integration molecule sanity lint build
+#   scripts/ansible_checks.sh unit sanity     # some: unit integration molecule hosts sanity lint build
+# `hosts` runs site.yml over SSH against real Debian 12/13 hosts (systemd-nspawn, hanode.lab.hosts); their
+# images are built once and cached in .cache/hostlab of the repository.
 # The stages run on a snapshot of the working tree at .../ansible_collections/hanode/fleet in a temp dir
 # (ansible-test needs that layout; a snapshot also keeps the agent build stable while the tree changes).
 set -uo pipefail
@@ -9,7 +11,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="$ROOT/.venv"
 export PATH="$VENV/bin:$PATH"
 STAGES=("$@")
-[ ${#STAGES[@]} -eq 0 ] && STAGES=(unit integration build sanity lint molecule)
+[ ${#STAGES[@]} -eq 0 ] && STAGES=(unit integration build sanity lint molecule hosts)
 
 WORK="$(mktemp -d /tmp/hn4-checks.XXXXXX)"
 COLL="$WORK/ansible_collections/hanode/fleet"
@@ -115,6 +117,12 @@ run_molecule() {
   return "$rc"
 }
 
+run_hosts() {
+  (cd "$COLL" && ANSIBLE_COLLECTIONS_PATH="$WORK" ANSIBLE_CONFIG="$COLL/ansible.cfg" \
+    HANODE_HOSTLAB_CACHE="${HANODE_HOSTLAB_CACHE:-$ROOT/.cache/hostlab}" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider -s tests/hosts)
+}
+
 run_stage() {
   case "$1" in
     snapshot) snapshot ;;
@@ -124,14 +132,15 @@ run_stage() {
     sanity) run_sanity ;;
     lint) run_lint ;;
     molecule) run_molecule ;;
+    hosts) run_hosts ;;
   esac
 }
 
 stage snapshot
 for s in "${STAGES[@]}"; do
   case "$s" in
-    unit|integration|build|sanity|lint|molecule) stage "$s" ;;
-    *) echo "unknown stage $s (unit integration build sanity lint molecule)"; status=1 ;;
+    unit|integration|build|sanity|lint|molecule|hosts) stage "$s" ;;
+    *) echo "unknown stage $s (unit integration build sanity lint molecule hosts)"; status=1 ;;
   esac
 done
 echo "=== ansible checks: $(for k in "${!took[@]}"; do printf '%s %ss  ' "$k" "${took[$k]}"; done)"

@@ -3,7 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(iproute2 nftables keepalived tcpdump iputils-ping kmod ipvsadm conntrack curl socat procps psmisc shellcheck)
+# systemd-container (systemd-nspawn) and debootstrap: the host lab (hanode.lab.hosts, real Debian hosts).
+DEB_PACKAGES=(iproute2 nftables keepalived tcpdump iputils-ping kmod ipvsadm conntrack curl socat procps psmisc shellcheck
+  systemd-container debootstrap)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

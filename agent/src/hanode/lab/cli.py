@@ -22,8 +22,18 @@ def register(subparsers) -> None:
     up.add_argument("--real-servers", type=int, default=0)
     up.add_argument("--name", metavar="PREFIX", help="lab prefix (default: hn + 6 random hex digits)")
     up.add_argument("--real-server-gateway", metavar="IP", help="default route of the real servers")
+    up.add_argument("--host-os", metavar="OS,OS,...",
+                    help="nodes are real hosts (systemd, sshd) of these images, one per node, e.g. "
+                         "debian12,debian13,debian13; --nodes is then their count")
     up.add_argument("--json", action="store_true", help="print the lab as JSON")
     up.set_defaults(func=cmd_up)
+
+    power = sub.add_parser("power", help="power a host of a host lab off (pull the plug, or --clean) or on")
+    power.add_argument("name", metavar="NAME")
+    power.add_argument("host", metavar="HOST")
+    power.add_argument("state", choices=["on", "off"])
+    power.add_argument("--clean", action="store_true", help="power off by a clean shutdown inside the host")
+    power.set_defaults(func=cmd_power)
 
     down = sub.add_parser("down", help="remove a lab: its processes, namespaces and work dir")
     down.add_argument("name", metavar="NAME")
@@ -40,15 +50,22 @@ def register(subparsers) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from hanode.lab.lab import Lab
+    if args.host_os:
+        from hanode.lab.hosts.fleet import HostLab
 
-    lab = Lab(args.nodes, args.clients, args.real_servers, prefix=args.name, persistent=True,
-              real_server_gateway=args.real_server_gateway)
+        lab = HostLab(args.host_os.split(","), args.clients, args.real_servers, prefix=args.name, persistent=True,
+                      real_server_gateway=args.real_server_gateway, log=lambda line: print(line, file=sys.stderr))
+    else:
+        from hanode.lab.lab import Lab
+
+        lab = Lab(args.nodes, args.clients, args.real_servers, prefix=args.name, persistent=True,
+                  real_server_gateway=args.real_server_gateway)
     lab.up()
     if args.json:
         record = registry.load(lab.prefix)
         print(json.dumps({"prefix": lab.prefix, "workdir": str(lab.dir), "switch": lab.switch.netns,
-                          "hosts": record.hosts if record else {}}, indent=1))
+                          "hosts": record.hosts if record else {}, "machines": record.machines if record else {},
+                          "timings": lab.timings}, indent=1))
     else:
         print(lab.describe())
         print(f"(up in {lab.timings['up_s']:.2f}s; remove with: hanode lab down {lab.prefix})")
@@ -62,6 +79,18 @@ def cmd_down(args: argparse.Namespace) -> int:
         return 1
     registry.destroy(record, keep_workdir=args.keep_logs or None)
     print(f"removed {args.name}")
+    return 0
+
+
+def cmd_power(args: argparse.Namespace) -> int:
+    from hanode.lab.hosts.fleet import HostLab
+
+    lab = HostLab.attach(args.name)
+    if args.state == "off":
+        lab.power_off(args.host, hard=not args.clean)
+        print(f"{args.host} is off")
+    else:
+        print(f"{args.host} is on (boot id {lab.power_on(args.host)})")
     return 0
 
 

@@ -147,6 +147,7 @@ class _Resources:
         self.claimed = False
         self.reaper: subprocess.Popen | None = None
         self.reaper_fd: int | None = None
+        self.machines: dict[str, str] = {}  # host lab: name -> machine dir (hanode.lab.hosts)
         self.done = False
 
     def teardown(self, keep_logs: bool) -> None:
@@ -169,6 +170,7 @@ class _Resources:
         error = None
         if self.claimed:
             try:
+                registry.release_machines(self.machines)
                 registry.destroy_namespaces(self.namespaces)
             except Exception as exc:  # keep the record: `hanode lab clean` or the reaper retries
                 error = exc
@@ -296,38 +298,21 @@ class Lab:
         t = self.topology
         for host in [self.switch, *self.hosts.values()]:
             host.dir.mkdir(parents=True, exist_ok=True)
-        for ns in (t.switch_netns, *(h.netns for h in t.hosts)):
-            netns.add(ns)
+        netns.add(t.switch_netns)
         # The switch forwards frames and nothing else: no IPv6 of its own (no RS, no MLD noise).
         netns.sysctl(t.switch_netns, {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1})
-        for h in t.hosts:
-            # Before the interfaces exist, so they inherit it: no DAD (link-locals usable at once),
-            # static addresses survive a link down.
-            netns.sysctl(h.netns, {
-                "net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0,
-                "net.ipv6.conf.all.keep_addr_on_down": 1, "net.ipv6.conf.default.keep_addr_on_down": 1,
-                "net.ipv6.conf.default.accept_ra": 0,
-                "net.ipv4.ip_forward": 1 if h.role == topo.NODE else 0,
-            })
         switch_cmds = ["link set lo up"]
         for seg in topo.SEGMENTS:
             switch_cmds += [f"link add {seg.bridge} type bridge stp_state 0 mcast_snooping 0",
                             f"link set {seg.bridge} promisc on up"]
-        for h in t.hosts:
-            for p in h.ports:
-                switch_cmds += [f"link add {p.switch_ifname} type veth peer name {p.ifname} address {p.mac} netns {h.netns}",
-                                f"link set {p.switch_ifname} master {p.segment.bridge} up"]
         netns.ip_batch(t.switch_netns, switch_cmds)
         for h in t.hosts:
-            cmds = ["link set lo up"]
-            for p in h.ports:
-                cmds += [f"link set {p.ifname} up", f"addr add {p.ipv4_cidr} dev {p.ifname}",
-                         f"addr add {p.ipv6_cidr} dev {p.ifname} nodad"]
-            if h.role == topo.REAL_SERVER:
-                for gw in (self.real_server_gateway, self.real_server_gateway6):
-                    if gw:
-                        cmds.append(f"route replace default via {gw} dev eth0")
-            netns.ip_batch(h.netns, cmds)
+            if self._plugs(h):
+                plug_host(t.switch_netns, h, (self.real_server_gateway, self.real_server_gateway6))
+
+    def _plugs(self, _host: topo.HostSpec) -> bool:
+        """Whether the lab plugs this host's namespace itself (the host lab's machines plug their own at boot)."""
+        return True
 
     # ----- hosts ----------------------------------------------------------------------------
 
@@ -548,6 +533,32 @@ table bridge {NFT_TABLE} {{
                 head = f"  {h.name:<4} {h.role:<12} {h.netns:<16}" if i == 0 else " " * 36
                 lines.append(f"{head} {p.ifname} {p.ipv4_cidr:<18} {p.ipv6_cidr:<22} {p.mac}  ({p.segment.bridge})")
         return "\n".join(lines)
+
+
+def plug_host(switch_netns: str, h: topo.HostSpec, real_server_gateways: tuple = (None, None)) -> None:
+    """Creates one host's namespace and plugs its ports into the switch's bridges, addresses set."""
+    netns.add(h.netns)
+    # Before the interfaces exist, so they inherit it: no DAD (link-locals usable at once),
+    # static addresses survive a link down.
+    netns.sysctl(h.netns, {
+        "net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0,
+        "net.ipv6.conf.all.keep_addr_on_down": 1, "net.ipv6.conf.default.keep_addr_on_down": 1,
+        "net.ipv6.conf.default.accept_ra": 0,
+        "net.ipv4.ip_forward": 1 if h.role == topo.NODE else 0,
+    })
+    netns.ip_batch(switch_netns, [
+        cmd for p in h.ports
+        for cmd in (f"link add {p.switch_ifname} type veth peer name {p.ifname} address {p.mac} netns {h.netns}",
+                    f"link set {p.switch_ifname} master {p.segment.bridge} up")])
+    cmds = ["link set lo up"]
+    for p in h.ports:
+        cmds += [f"link set {p.ifname} up", f"addr add {p.ipv4_cidr} dev {p.ifname}",
+                 f"addr add {p.ipv6_cidr} dev {p.ifname} nodad"]
+    if h.role == topo.REAL_SERVER:
+        for gw in real_server_gateways:
+            if gw:
+                cmds.append(f"route replace default via {gw} dev eth0")
+    netns.ip_batch(h.netns, cmds)
 
 
 def _as_list(side) -> list:

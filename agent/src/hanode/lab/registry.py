@@ -46,6 +46,7 @@ class LabRecord:
     persistent: bool = False
     keep_logs: bool = False
     hosts: dict = field(default_factory=dict)
+    machines: dict = field(default_factory=dict)  # host lab (hanode.lab.hosts): name -> machine dir
 
     @property
     def path(self) -> Path:
@@ -123,8 +124,17 @@ def destroy_namespaces(namespaces: list[str]) -> None:
         raise RuntimeError(f"teardown incomplete: namespaces left {left}; errors {errors}")
 
 
+def release_machines(machines: dict) -> None:
+    """Stops the host lab's containers (their processes, cgroups) before their namespaces go."""
+    if machines:
+        from hanode.lab.hosts.machine import release_all  # only host labs need it
+
+        release_all(machines)
+
+
 def destroy(record: LabRecord, keep_workdir: bool | None = None) -> None:
     """Removes everything a record names; the record goes last so a failed teardown stays visible."""
+    release_machines(record.machines)
     destroy_namespaces(record.namespaces)
     keep = record.keep_logs if keep_workdir is None else keep_workdir
     if not keep and record.workdir:
