@@ -4,7 +4,8 @@
 """Talking to a running hanode agent over its UNIX control socket (JSON lines), stdlib only.
 
 Requests: {"cmd": "status"} -> {"ok": true, "status": {...}}; {"cmd": "reload"} -> {"ok", "changed",
-"digest", "errors"}; {"cmd": "drain"|"enable", "instances": [...]|null}; {"cmd": "rs_disable"|"rs_enable", ...}.
+"digest", "errors"}; {"cmd": "drain"|"enable", "instances": [...]|null}; {"cmd": "rs_disable"|"rs_enable",
+"virtual_server": ..., "real_server": ...}. The agent refuses any other field (docs/design.md, "Control protocol").
 """
 
 from __future__ import absolute_import, division, print_function

@@ -94,7 +94,7 @@ class Child:
         request_id = next(self.ids)
         future = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
-        if not self.send({**message, "id": request_id}):
+        if not self.send(dict(message, id=request_id)):
             self.pending.pop(request_id, None)
             raise ConnectionError(f"{self.name} process is not running")
         try:

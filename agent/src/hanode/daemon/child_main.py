@@ -36,7 +36,9 @@ class ChildProcess:
             self.writer.write(encode(message))
 
     def emit(self, event: dict) -> None:
-        self.send({"type": "event", "ts": time.time(), **event})
+        message = {"type": "event", "ts": time.time()}
+        message.update((key, value) for key, value in event.items() if key not in message)
+        self.send(message)
 
     def applied(self, message: dict) -> None:
         self.send({"type": "applied", "digest": message.get("digest"), "generation": message.get("generation")})
@@ -63,7 +65,9 @@ class ChildProcess:
             except Exception as exc:  # noqa: BLE001 - the operator gets the error, the process goes on
                 log.exception("%s: control %s failed", self.name, message.get("action"))
                 reply = {"ok": False, "error": f"internal error: {exc!r}"}
-            self.send({"type": "reply", "id": message.get("id"), **reply})
+            answer = {"type": "reply", "id": message.get("id")}
+            answer.update((key, value) for key, value in reply.items() if key not in answer)
+            self.send(answer)
         elif kind == "stop":
             self.stopping.set()
 

@@ -15,7 +15,8 @@ from typing import Any, AsyncIterator
 from hanode import __version__
 from hanode.config.load import LoadedConfig, load_config
 from hanode.config.problems import ConfigError
-from hanode.control.server import ControlServer, SocketInUse
+from hanode.control.protocol import CHILD_COMMANDS, Request, child_message, control_event
+from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirectory
 from hanode.daemon.child import Child
 from hanode.daemon.logs import fields
 from hanode.ops.metrics import MetricsServer
@@ -36,9 +37,7 @@ EVENT_HISTORY = 1000
 # has virtual servers; VRRP always runs, so that a slow check can never delay an advert.
 CHILD_MODULES = {"vrrp": "hanode.vrrp.child", "checker": "hanode.health.child"}
 
-# Operator commands and the process that carries them out.
-CONTROL_COMMANDS = {"drain": "vrrp", "enable": "vrrp",
-                    "rs_disable": "checker", "rs_enable": "checker"}
+SUBSCRIBER_BACKLOG = 10_000  # events an `events --follow` client may fall behind before it is cut off
 
 
 def child_wanted(name: str, loaded: LoadedConfig) -> bool:
@@ -73,7 +72,7 @@ class Supervisor:
         self.instance_states: dict[str, str] = {}
         self.events: collections.deque = collections.deque(maxlen=EVENT_HISTORY)
         self.event_seq = 0
-        self.subscribers: list[asyncio.Queue] = []
+        self.subscribers: list[_Subscriber] = []
         self.transitions: collections.Counter = collections.Counter()
         self.control = ControlServer(loaded.config.control_socket, self.handle)
         self.sinks = EventSinks()
@@ -89,7 +88,7 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         try:
             await self.control.start()
-        except (SocketInUse, OSError) as exc:
+        except (SocketInUse, UnsafeSocketDirectory, OSError) as exc:
             log.error("cannot serve the control socket: %s", exc)
             return 1
         log.info("hanode %s starting: config %s (%s), control socket %s", __version__, self.path,
@@ -208,11 +207,14 @@ class Supervisor:
             delay = restart_delay_s(ran_s, self.failures[name])
             child.restarts += 1
             resume = dict(self.instance_states) if name == "vrrp" else {}
-            hung = {"hung_s": round(child.hung_s, 3)} if child.hung_s is not None else {}
+            event = {"event": "process_restart", "process": name, "exit_status": code, "ran_s": round(ran_s, 3),
+                     "delay_s": delay}
+            if child.hung_s is not None:
+                event["hung_s"] = round(child.hung_s, 3)
+            event["resume"] = resume
             log.error("%s process exited with status %s after %.1f s; restarting in %.0f s", name, code, ran_s, delay,
-                      extra=fields(event="process_restart", process=name, exit_status=code, delay_s=delay, **hung))
-            self.publish({"event": "process_restart", "process": name, "exit_status": code, "ran_s": round(ran_s, 3),
-                          "delay_s": delay, **hung, "resume": resume})
+                      extra={"fields": {key: value for key, value in event.items() if key not in ("ran_s", "resume")}})
+            self.publish(event)
             await child.close()
             await asyncio.sleep(delay)
             try:
@@ -266,11 +268,13 @@ class Supervisor:
 
     def publish(self, event: dict) -> None:
         self.event_seq += 1
-        event = {"seq": self.event_seq, "ts": event.pop("ts", time.time()), **event}
-        self.events.append(event)
-        for queue in self.subscribers:
-            queue.put_nowait(event)
-        self.sinks.handle(event)
+        record = {"seq": self.event_seq, "ts": event.get("ts", time.time())}
+        record.update((key, value) for key, value in event.items() if key not in ("seq", "ts"))
+        self.events.append(record)
+        for subscriber in list(self.subscribers):
+            if not subscriber.put(record):
+                self.subscribers.remove(subscriber)
+        self.sinks.handle(record)
 
     # reload -------------------------------------------------------------------------------------
 
@@ -303,34 +307,30 @@ class Supervisor:
 
     # control requests ---------------------------------------------------------------------------
 
-    def handle(self, request: dict):
-        cmd = request["cmd"]
-        if cmd == "events":
-            return self._events(request)
-        if cmd in CONTROL_COMMANDS:
+    def handle(self, request: Request):
+        """A request the protocol has checked: only its declared fields are read."""
+        if request.cmd == "events":
+            return self._events(request.get("since"), request.get("follow"))
+        if request.cmd in CHILD_COMMANDS:
             return self._control(request)
         handlers = {"status": self.status_reply, "reload": self.reload, "ping": self._ping}
-        if cmd not in handlers:
-            known = sorted(list(handlers) + list(CONTROL_COMMANDS) + ["events"])
-            return _error(f"unknown command {cmd!r} (known: {', '.join(known)})")
-        return handlers[cmd]()
+        return handlers[request.cmd]()
 
     async def _ping(self) -> dict:
         return {"ok": True, "pid": os.getpid(), "version": __version__}
 
-    async def _control(self, request: dict) -> dict:
-        """Operator commands go to the process that owns the state (VRRP or checker)."""
-        name = CONTROL_COMMANDS[request["cmd"]]
-        arguments = {k: v for k, v in request.items() if k != "cmd"}
+    async def _control(self, request: Request) -> dict:
+        """Operator commands go to the process that owns the state (VRRP or checker), as a message built from
+        the request's checked fields."""
+        name = CHILD_COMMANDS[request.cmd]
         try:
-            reply = await self.children[name].request({"type": "control", "action": request["cmd"], **arguments}, 10.0)
+            reply = await self.children[name].request(child_message(request), 10.0)
         except (ConnectionError, asyncio.TimeoutError) as exc:
             return {"ok": False, "error": str(exc) or f"the {name} process did not answer"}
-        reply.pop("type", None)
-        reply.pop("id", None)
-        if reply.get("ok"):
-            self.publish({"event": "control", "action": request["cmd"], **arguments})
-        return reply
+        answer = {key: value for key, value in reply.items() if key not in ("type", "id")}
+        if answer.get("ok"):
+            self.publish(control_event(request))
+        return answer
 
     async def status_reply(self) -> dict:
         return {"ok": True, "status": await self.status()}
@@ -351,7 +351,9 @@ class Supervisor:
             merged.update(self.cached_status[name])
         for name, inst in merged.setdefault("instances", {}).items():
             inst["transitions"] = self.transitions[name]
-        return {"schema_version": SCHEMA_VERSION, "agent": self._agent_info(stale), **merged}
+        document = {"schema_version": SCHEMA_VERSION, "agent": self._agent_info(stale)}
+        document.update((key, value) for key, value in merged.items() if key not in document)
+        return document
 
     def _agent_info(self, stale: list[str]) -> dict:
         now = time.monotonic()
@@ -370,22 +372,45 @@ class Supervisor:
                           for name, child in self.children.items() if child.running or child.restarts},
             "alerts": self.sinks.status()["mail"],
             "events": {"published": self.event_seq, "fifo": self.sinks.status()["fifo"]},
+            "control": self.control.status(),
         }
 
-    async def _events(self, request: dict) -> AsyncIterator[dict]:
-        since = int(request.get("since") or 0)
-        queue: asyncio.Queue = asyncio.Queue()
-        self.subscribers.append(queue)
+    async def _events(self, since: int, follow: bool) -> AsyncIterator[dict]:
+        subscriber = _Subscriber()
+        self.subscribers.append(subscriber)
         try:
             for event in list(self.events):
                 if event["seq"] > since:
                     yield event
-            if not request.get("follow"):
+            if not follow:
                 return
             while True:
-                yield await queue.get()
+                event = await subscriber.queue.get()
+                if event is None:
+                    yield {"ok": False, "error": f"this client read events too slowly ({SUBSCRIBER_BACKLOG} behind): "
+                                                 f"reconnect with since={subscriber.last_seq}"}
+                    return
+                subscriber.last_seq = event["seq"]
+                yield event
         finally:
-            self.subscribers.remove(queue)
+            if subscriber in self.subscribers:
+                self.subscribers.remove(subscriber)
+
+
+class _Subscriber:
+    """One `events --follow` client: a queue of events; one that falls SUBSCRIBER_BACKLOG behind is cut off (None)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict | None] = asyncio.Queue()
+        self.last_seq = 0
+
+    def put(self, event: dict) -> bool:
+        """False when the subscriber is too far behind (it then gets None and is dropped)."""
+        if self.queue.qsize() >= SUBSCRIBER_BACKLOG:
+            self.queue.put_nowait(None)
+            return False
+        self.queue.put_nowait(event)
+        return True
 
 
 async def release_rules_without_checker(loaded: LoadedConfig) -> None:

@@ -64,8 +64,10 @@ class Mailer:
         self.queue.put_nowait(message)
 
     def status(self) -> dict:
-        return {"server": f"{self.settings.server}:{self.settings.port}", "pending": self._pending(),
-                "last_error": self.last_error, **self.stats}
+        status = {"server": f"{self.settings.server}:{self.settings.port}", "pending": self._pending(),
+                  "last_error": self.last_error}
+        status.update(self.stats)
+        return status
 
     def _pending(self) -> int:
         return self.queue.qsize() + (self.current is not None)

@@ -63,4 +63,4 @@ class EventSinks:
 
     def status(self) -> dict:
         return {"mail": self.mailer.status() if self.mailer else None,
-                "fifo": {"path": self.fifo.path, **self.fifo.stats} if self.fifo else None}
+                "fifo": dict(self.fifo.stats, path=self.fifo.path) if self.fifo else None}
