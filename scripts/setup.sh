@@ -4,8 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd-container (systemd-nspawn) and debootstrap: the host lab (hanode.lab.hosts, real Debian hosts).
+# prometheus: promtool and the Prometheus server of the monitoring mixin's tests.
 DEB_PACKAGES=(iproute2 nftables keepalived tcpdump iputils-ping kmod ipvsadm conntrack curl socat procps psmisc shellcheck
-  systemd-container debootstrap)
+  systemd-container debootstrap prometheus)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

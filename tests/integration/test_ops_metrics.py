@@ -22,9 +22,9 @@ KEEPALIVED_COUNTERS = ("advert_rcvd", "advert_sent", "become_master", "release_m
 STATES = ("INIT", "BACKUP", "MASTER", "FAULT", "STOP")
 
 
-def _one(metrics: dict, family: str, **labels) -> float:
-    found = [value for _name, sample_labels, value in metrics[family]["samples"] if sample_labels == labels]
-    assert len(found) == 1, (family, labels, metrics[family]["samples"])
+def _one(metrics: dict, name: str, /, **labels) -> float:
+    found = [value for _name, sample_labels, value in metrics[name]["samples"] if sample_labels == labels]
+    assert len(found) == 1, (name, labels, metrics[name]["samples"])
     return found[0]
 
 
@@ -76,21 +76,22 @@ def test_metrics_endpoint_parsed_by_prometheus_client_matches_status(lab_factory
     types = {name: family["type"] for name, family in metrics.items()}
     info = metrics["hanode_agent_info"]["samples"]
     assert info == [("hanode_agent_info", {"version": before["agent"]["version"], "router_id": "n1"}, 1.0)]
-    for name in ("VI_1", "VI_2"):
+    for name, vrid in (("VI_1", "51"), ("VI_2", "52")):
         inst_before = before["instances"][name]
+        labels = {"vrrp_instance": name, "vrid": vrid, "family": "ipv4", "interface": "eth0"}
         for state in STATES:
-            assert _one(metrics, "hanode_vrrp_state", instance=name, state=state) == (1.0 if state == "MASTER" else 0.0)
-        assert _one(metrics, "hanode_vrrp_priority", instance=name) == inst_before["priority"]
-        assert _one(metrics, "hanode_vrrp_effective_priority", instance=name) == inst_before["effective_priority"]
-        transitions = _one(metrics, "hanode_vrrp_transitions", instance=name)
+            assert _one(metrics, "hanode_vrrp_state", **labels, state=state) == (1.0 if state == "MASTER" else 0.0)
+        assert _one(metrics, "hanode_vrrp_priority", **labels) == inst_before["priority"]
+        assert _one(metrics, "hanode_vrrp_effective_priority", **labels) == inst_before["effective_priority"]
+        transitions = _one(metrics, "hanode_vrrp_transitions", **labels)
         assert transitions == inst_before["transitions"] == 3  # INIT->BACKUP->MASTER; INIT->MASTER after the restart
-        assert _one(metrics, "hanode_vrrp_conflicts", instance=name) == 0
+        assert _one(metrics, "hanode_vrrp_conflicts", **labels) == 0
         for counter in KEEPALIVED_COUNTERS:
             assert types[f"hanode_vrrp_{counter}"] == "counter"
-            between(["instances", name, "stats", counter], _one(metrics, f"hanode_vrrp_{counter}", instance=name))
-        assert _one(metrics, "hanode_vrrp_advert_sent", instance=name) > 0
-        last = _one(metrics, "hanode_vrrp_advert_jitter_seconds", instance=name, stat="last")
-        worst = _one(metrics, "hanode_vrrp_advert_jitter_seconds", instance=name, stat="max")
+            between(["instances", name, "stats", counter], _one(metrics, f"hanode_vrrp_{counter}", **labels))
+        assert _one(metrics, "hanode_vrrp_advert_sent", **labels) > 0
+        last = _one(metrics, "hanode_vrrp_advert_jitter_seconds", **labels, stat="last")
+        worst = _one(metrics, "hanode_vrrp_advert_jitter_seconds", **labels, stat="max")
         assert 0 <= last <= worst < 1.0
         assert worst >= inst_before["advert_jitter_ms"]["max"] / 1000
     assert types["hanode_vrrp_state"] == types["hanode_vrrp_priority"] == "gauge"
@@ -120,6 +121,12 @@ def test_metrics_endpoint_parsed_by_prometheus_client_matches_status(lab_factory
     assert _one(metrics, "hanode_lvs_real_server_weight", virtual_server=vs, real_server=down) == -1  # not in the kernel
     assert 0 < _one(metrics, "hanode_lvs_check_latency_seconds", virtual_server=vs, real_server=up) < 5
     assert _one(metrics, "hanode_lvs_diff_entries", virtual_server=vs) == 0
+    assert _one(metrics, "hanode_lvs_real_server_health", virtual_server=vs, real_server=down, health="down") == 1
+    assert _one(metrics, "hanode_lvs_quorum_up", virtual_server=vs) == 1
+    assert _one(metrics, "hanode_lvs_sorry_server_active", virtual_server=vs) == 0
+    assert _one(metrics, "hanode_lvs_checks") == 2
+    between(["lvs", "check_runs"], _one(metrics, "hanode_lvs_check_runs"))
+    assert _one(metrics, "hanode_lvs_check_late_starts", over_seconds="1") == after["lvs"]["check_late_starts"]["over_1000ms"]
     between(["lvs", "reconciles"], _one(metrics, "hanode_lvs_reconciles"))
     assert _one(metrics, "hanode_lvs_sync_errors") == 0
     assert 0 <= _one(metrics, "hanode_lvs_sync_lag_seconds") < 30

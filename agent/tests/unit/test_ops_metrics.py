@@ -20,18 +20,29 @@ STATUS = {
               "alerts": {"pending": 3, "sent": 7, "failed_attempts": 4, "retries": 4, "dropped": 1},
               "events": {"published": 99}},
     "instances": {
-        "VI_1": {"state": "MASTER", "priority": 150, "effective_priority": 140, "transitions": 3,
+        "VI_1": {"state": "MASTER", "priority": 150, "virtual_router_id": 51, "family": "ipv4", "interface": "eth0",
+                 "master_priority": 150, "fault_reasons": [], "effective_priority": 140, "transitions": 3,
                  "conflicts": {"count": 2}, "advert_jitter_ms": {"last": 1.5, "max": 12.0, "mean": 2.0},
                  "stats": {name: index for index, name in enumerate(COUNTERS, start=1)}},
-        "VI_2": {"state": "FAULT", "priority": 100, "effective_priority": 100, "transitions": 1,
+        "VI_2": {"state": "FAULT", "priority": 100, "virtual_router_id": 52, "family": "ipv6", "interface": "eth1",
+                 "master_priority": None, "fault_reasons": ["interface eth1 down", "script chk_web failing"], "effective_priority": 100, "transitions": 1,
                  "conflicts": {"count": 0}, "advert_jitter_ms": None, "stats": {}},
     },
     "vrrp": {"stats": {"unknown_vrid": 17}},
-    "virtual_servers": [{"name": "198.51.100.100:80/TCP", "diff": [{"op": "add"}],
-                         "real_servers": [{"name": "203.0.113.11:80", "health": "up", "kernel_weight": 3,
+    "virtual_servers": [{"name": "198.51.100.100:80/TCP", "diff": [{"op": "add"}], "sorry_server_active": True,
+                         "quorum": {"state": "down", "quorum": 4, "hysteresis": 0, "live_weight": 3, "threshold": 4},
+                         "real_servers": [{"name": "203.0.113.11:80", "health": "up", "kernel_weight": 3, "weight": 3,
                                            "last_check": {"latency_ms": 4.0}},
-                                          {"name": "203.0.113.12:80", "health": "down", "kernel_weight": None}]}],
-    "lvs": {"reconciles": 8, "errors": 1, "last_success_age_s": 2.5, "last_duration_ms": 30},
+                                          {"name": "203.0.113.12:80", "health": "down", "kernel_weight": None,
+                                           "weight": 2},
+                                          {"name": "203.0.113.13:80", "health": "disabled", "kernel_weight": None,
+                                           "weight": 1}]},
+                        {"name": "198.51.100.101:80/TCP", "diff": [], "sorry_server_active": False,
+                         "quorum": {"state": None, "quorum": 1, "hysteresis": 0, "live_weight": None, "threshold": None},
+                         "real_servers": []}],
+    "lvs": {"reconciles": 8, "errors": 1, "last_success_age_s": 2.5, "last_duration_ms": 30, "checks": 3,
+            "check_runs": 120, "check_failures": 7, "check_late_ms": {"p50": 2, "p99": 250, "max": 1800},
+            "check_late_starts": {"over_100ms": 5, "over_1000ms": 2}, "loop_lag_ms": 40},
 }
 
 
@@ -43,24 +54,37 @@ def _parse(status: dict) -> dict[str, tuple[str, dict]]:
     return out
 
 
-def _value(parsed, family, sample=None, **labels):
-    return parsed[family][1][(sample or family, tuple(sorted(labels.items())))]
+def _value(parsed, name, sample=None, /, **labels):
+    return parsed[name][1][(sample or name, tuple(sorted(labels.items())))]
+
+
+VI_1 = {"vrrp_instance": "VI_1", "vrid": "51", "family": "ipv4", "interface": "eth0"}
+VI_2 = {"vrrp_instance": "VI_2", "vrid": "52", "family": "ipv6", "interface": "eth1"}
 
 
 def test_instance_families():
     parsed = _parse(STATUS)
     for state in ("INIT", "BACKUP", "MASTER", "FAULT", "STOP"):
-        assert _value(parsed, "hanode_vrrp_state", instance="VI_1", state=state) == (state == "MASTER")
-        assert _value(parsed, "hanode_vrrp_state", instance="VI_2", state=state) == (state == "FAULT")
-    assert _value(parsed, "hanode_vrrp_priority", instance="VI_1") == 150
-    assert _value(parsed, "hanode_vrrp_effective_priority", instance="VI_1") == 140
+        assert _value(parsed, "hanode_vrrp_state", **VI_1, state=state) == (state == "MASTER")
+        assert _value(parsed, "hanode_vrrp_state", **VI_2, state=state) == (state == "FAULT")
+    assert _value(parsed, "hanode_vrrp_priority", **VI_1) == 150
+    assert _value(parsed, "hanode_vrrp_effective_priority", **VI_1) == 140
     assert parsed["hanode_vrrp_transitions"][0] == "counter"
-    assert _value(parsed, "hanode_vrrp_transitions", "hanode_vrrp_transitions_total", instance="VI_1") == 3
-    assert _value(parsed, "hanode_vrrp_conflicts", "hanode_vrrp_conflicts_total", instance="VI_1") == 2
-    assert _value(parsed, "hanode_vrrp_advert_jitter_seconds", instance="VI_1", stat="last") == 0.0015
-    assert _value(parsed, "hanode_vrrp_advert_jitter_seconds", instance="VI_1", stat="max") == 0.012
-    assert _value(parsed, "hanode_vrrp_advert_jitter_seconds", instance="VI_2", stat="max") == 0
+    assert _value(parsed, "hanode_vrrp_transitions", "hanode_vrrp_transitions_total", **VI_1) == 3
+    assert _value(parsed, "hanode_vrrp_conflicts", "hanode_vrrp_conflicts_total", **VI_1) == 2
+    assert _value(parsed, "hanode_vrrp_advert_jitter_seconds", **VI_1, stat="last") == 0.0015
+    assert _value(parsed, "hanode_vrrp_advert_jitter_seconds", **VI_1, stat="max") == 0.012
+    assert _value(parsed, "hanode_vrrp_advert_jitter_seconds", **VI_2, stat="max") == 0
     assert _value(parsed, "hanode_vrrp_unknown_vrid_packets", "hanode_vrrp_unknown_vrid_packets_total") == 17
+    assert _value(parsed, "hanode_vrrp_master_priority", **VI_1) == 150
+    assert _value(parsed, "hanode_vrrp_master_priority", **VI_2) == -1
+
+
+def test_fault_reasons_one_series_each_and_none_outside_fault():
+    parsed = _parse(STATUS)
+    assert parsed["hanode_vrrp_fault_reason"][1] == {
+        ("hanode_vrrp_fault_reason", tuple(sorted({**VI_2, "reason": reason}.items()))): 1.0
+        for reason in ("interface eth1 down", "script chk_web failing")}
 
 
 def test_every_keepalived_counter_per_instance():
@@ -69,8 +93,8 @@ def test_every_keepalived_counter_per_instance():
     for index, name in enumerate(COUNTERS, start=1):
         family = f"hanode_vrrp_{name}"
         assert parsed[family][0] == "counter"
-        assert _value(parsed, family, f"{family}_total", instance="VI_1") == index
-        assert _value(parsed, family, f"{family}_total", instance="VI_2") == 0
+        assert _value(parsed, family, f"{family}_total", **VI_1) == index
+        assert _value(parsed, family, f"{family}_total", **VI_2) == 0
 
 
 def test_agent_process_and_alert_families():
@@ -100,6 +124,36 @@ def test_load_balancer_families():
     assert _value(parsed, "hanode_lvs_sync_errors", "hanode_lvs_sync_errors_total") == 1
     assert _value(parsed, "hanode_lvs_sync_lag_seconds") == 2.5
     assert _value(parsed, "hanode_lvs_last_reconcile_seconds") == 0.03
+    for rs, health in (("203.0.113.11:80", "up"), ("203.0.113.12:80", "down"), ("203.0.113.13:80", "disabled")):
+        for value in ("up", "down", "disabled"):
+            assert _value(parsed, "hanode_lvs_real_server_health", virtual_server=vs, real_server=rs,
+                          health=value) == (value == health)
+    assert _value(parsed, "hanode_lvs_real_server_configured_weight", virtual_server=vs, real_server="203.0.113.12:80") == 2
+
+
+def test_quorum_and_sorry_server_families():
+    parsed = _parse(STATUS)
+    vs, fresh = "198.51.100.100:80/TCP", "198.51.100.101:80/TCP"
+    assert _value(parsed, "hanode_lvs_quorum_up", virtual_server=vs) == 0
+    assert _value(parsed, "hanode_lvs_live_weight", virtual_server=vs) == 3
+    assert _value(parsed, "hanode_lvs_quorum", virtual_server=vs) == 4
+    assert _value(parsed, "hanode_lvs_sorry_server_active", virtual_server=vs) == 1
+    assert _value(parsed, "hanode_lvs_sorry_server_active", virtual_server=fresh) == 0
+    # Before its first evaluation a service has no quorum state: no series rather than a false "down".
+    assert [labels for (_name, labels) in parsed["hanode_lvs_quorum_up"][1]] == [(("virtual_server", vs),)]
+
+
+def test_checker_schedule_families():
+    parsed = _parse(STATUS)
+    assert _value(parsed, "hanode_lvs_checks") == 3
+    assert _value(parsed, "hanode_lvs_check_runs", "hanode_lvs_check_runs_total") == 120
+    assert _value(parsed, "hanode_lvs_check_failures", "hanode_lvs_check_failures_total") == 7
+    assert _value(parsed, "hanode_lvs_check_start_late_seconds", quantile="0.5") == 0.002
+    assert _value(parsed, "hanode_lvs_check_start_late_seconds", quantile="0.99") == 0.25
+    assert _value(parsed, "hanode_lvs_check_start_late_seconds", quantile="1") == 1.8
+    assert _value(parsed, "hanode_lvs_check_late_starts", "hanode_lvs_check_late_starts_total", over_seconds="0.1") == 5
+    assert _value(parsed, "hanode_lvs_check_late_starts", "hanode_lvs_check_late_starts_total", over_seconds="1") == 2
+    assert _value(parsed, "hanode_lvs_checker_loop_lag_seconds") == 0.04
 
 
 def test_a_bare_document_still_renders():

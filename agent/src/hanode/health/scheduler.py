@@ -38,6 +38,7 @@ log = logging.getLogger("hanode.health")
 
 ServerKey = tuple[str, str]              # (VirtualServer.name, real_server_name)
 LATE_WINDOW = 1000                       # lateness statistics over the last N check starts
+LATE_OVER_MS = (100, 1000)               # check starts counted as late by more than these (metrics: a rate)
 
 
 class Slot(Flight):
@@ -95,17 +96,26 @@ class Stats:
         self.failures = 0
         self.late_ms: collections.deque[int] = collections.deque(maxlen=LATE_WINDOW)   # how late checks started
         self.late_max_ms = 0
+        self.late_over = [0] * len(LATE_OVER_MS)    # starts later than each LATE_OVER_MS bound, since start
 
     def started(self, late_ms: int) -> None:
         self.late_ms.append(late_ms)
         if late_ms > self.late_max_ms:
             self.late_max_ms = late_ms
+        if late_ms >= LATE_OVER_MS[0]:
+            self.count_late(late_ms)
+
+    def count_late(self, late_ms: int) -> None:
+        for index, bound_ms in enumerate(LATE_OVER_MS):
+            if late_ms >= bound_ms:
+                self.late_over[index] += 1
 
     def summary(self) -> dict:
         ordered = sorted(max(0, v) for v in self.late_ms)
         pick = (lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]) if ordered else (lambda q: 0)
         return {"runs": self.runs, "failures": self.failures, "late_ms": {"p50": pick(0.5), "p99": pick(0.99),
-                                                                          "max": self.late_max_ms}}
+                                                                          "max": self.late_max_ms},
+                "late_starts": {f"over_{bound_ms}ms": count for bound_ms, count in zip(LATE_OVER_MS, self.late_over)}}
 
 
 class TimerWheel:
@@ -309,7 +319,7 @@ class Scheduler:
         this loop's iteration, its share of the fast path's launch_all() and of _settle())."""
         now_ms = self.clock_ms()
         stats = self.stats
-        late_append, late_max = stats.late_ms.append, stats.late_max_ms
+        late_append, late_max, late_floor_ms = stats.late_ms.append, stats.late_max_ms, LATE_OVER_MS[0]
         fast = self.fast
         launch = []
         for slot in slots:
@@ -320,6 +330,8 @@ class Scheduler:
             late_append(late_ms)
             if late_ms > late_max:
                 late_max = late_ms
+            if late_ms >= late_floor_ms:
+                stats.count_late(late_ms)
             if slot.fast:
                 launch.append(slot)
                 continue
