@@ -87,6 +87,9 @@ run_build() {
   listing=$(tar -tzf "$tarball")
   grep -qx 'agent/pyproject.toml' <<<"$listing" || { echo "the artifact lacks agent/pyproject.toml"; return 1; }
   grep -qx 'agent/src/hanode/cli/main.py' <<<"$listing" || { echo "the artifact lacks the agent source"; return 1; }
+  for f in monitoring/alerts.yaml monitoring/rules.yaml monitoring/dashboards/hanode-fleet.json; do
+    grep -qx "$f" <<<"$listing" || { echo "the artifact lacks the monitoring mixin's $f"; return 1; }
+  done
   if grep -qE '^(\.venv|\.lab|\.git|\.cache|tests/output)/' <<<"$listing"; then
     echo "the artifact holds working state"; return 1
   fi
