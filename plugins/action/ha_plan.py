@@ -5,14 +5,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.hanode.fleet.plugins.module_utils import _cluster, _plan
+from ansible_collections.hanode.fleet.plugins.plugin_utils.agent_source import import_agent_modules
 
 ARGUMENT_SPEC = dict(
     hosts=dict(type="list", elements="str"),
@@ -21,13 +19,6 @@ ARGUMENT_SPEC = dict(
     agent_source=dict(type="path"),
     fail_on_warnings=dict(type="bool", default=False),
 )
-AGENT_MIN_PYTHON = (3, 11)
-
-
-def default_agent_source() -> str:
-    """The agent source shipped in this collection: <collection>/agent/src."""
-    collection = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.join(collection, "agent", "src")
 
 
 def _plain(value):
@@ -35,24 +26,13 @@ def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def load_agent_parser(source: str):
-    """hanode.config.parse.parse_config from the collection's own agent source, or (None, reason)."""
-    if sys.version_info < AGENT_MIN_PYTHON:
-        return None, "the agent's parser needs Python %d.%d on the controller" % AGENT_MIN_PYTHON
-    if not os.path.isdir(os.path.join(source, "hanode", "config")):
-        return None, "no agent source at %s" % source
-    added = source not in sys.path
-    if added:
-        sys.path.insert(0, source)
-    try:
-        parse = importlib.import_module("hanode.config.parse")
-        problems = importlib.import_module("hanode.config.problems")
-        return (parse.parse_config, problems.ConfigError), None
-    except ImportError as exc:
-        return None, "cannot import the agent's parser from %s: %s" % (source, exc)
-    finally:
-        if added:
-            sys.path.remove(source)
+def load_agent_parser(source: str | None = None):
+    """(hanode.config.parse.parse_config, ConfigError) from the collection's own agent source, or (None, reason)."""
+    modules, why = import_agent_modules(("hanode.config.parse", "hanode.config.problems"), source)
+    if modules is None:
+        return None, why
+    parse, problems = modules
+    return (parse.parse_config, problems.ConfigError), None
 
 
 def agent_problems(parser, host: str, config: dict):
@@ -91,7 +71,7 @@ class ActionModule(ActionBase):
         errors, warnings = list(built["errors"]), list(built["warnings"])
         result["agent_check"] = "off"
         if args["agent_check"]:
-            parser, why = load_agent_parser(args["agent_source"] or default_agent_source())
+            parser, why = load_agent_parser(args["agent_source"])
             result["agent_check"] = why or "ran"
             if parser is None:
                 self._display.warning("hanode.fleet.ha_plan: agent checks skipped (%s); each host still validates its "

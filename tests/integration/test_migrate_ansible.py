@@ -1,5 +1,6 @@
 """The Ansible path: hanode.fleet.keepalived_to_hanode from the collection as ansible-galaxy builds it, in a real
-playbook, agreeing with `hanode import-keepalived`; and the core runs on the managed hosts' oldest Python (3.8)."""
+playbook, agreeing with `hanode import-keepalived`: the filter runs the agent's own importer from the collection's
+agent source (no copy of it in module_utils)."""
 
 from __future__ import annotations
 
@@ -50,10 +51,12 @@ def collection(tmp_path_factory):
     return work
 
 
-def test_the_built_collection_carries_the_core_as_a_regular_identical_file(collection):
-    installed = collection / "collections/ansible_collections/hanode/fleet/plugins/module_utils/_keepalived_import.py"
-    assert installed.is_file() and not installed.is_symlink()
-    assert installed.read_bytes() == Path(keepalived.__file__).read_bytes()
+def test_the_built_collection_carries_the_agents_importer_and_no_copy(collection):
+    installed = collection / "collections/ansible_collections/hanode/fleet"
+    package = installed / "agent/src/hanode/migrate/keepalived"
+    assert sorted(p.name for p in package.glob("*.py")) == sorted(p.name for p in Path(keepalived.__file__).parent.glob("*.py"))
+    assert (installed / "plugins/plugin_utils/agent_source.py").is_file()
+    assert not list((installed / "plugins/module_utils").glob("*keepalived*"))
 
 
 PLAYBOOK = """
@@ -134,34 +137,3 @@ def test_a_parse_error_fails_the_task_naming_file_and_line(collection, tmp_path)
     proc = run_playbook(collection, tmp_path, conf)
     assert proc.returncode != 0
     assert f"keepalived_to_hanode: {conf}:4: '}}' without a matching '{{'" in proc.stdout
-
-
-def python38() -> str:
-    for candidate in [shutil.which("python3.8")] + sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.8*/bin/python3.8"))):
-        if candidate and subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 8)"],
-                                        capture_output=True, check=False).returncode == 0:
-            return candidate
-    pytest.fail("no Python 3.8 on this machine: the importer core must be proven on the oldest Python Ansible "
-                "targets (install it with pyenv)", pytrace=False)
-
-
-def test_the_core_gives_the_same_result_on_python_3_8(tmp_path):
-    script = (
-        "import importlib.util, json, sys\n"
-        "spec = importlib.util.spec_from_file_location('kimp', sys.argv[1])\n"
-        "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
-        "out = {}\n"
-        "for path in sys.argv[2:]:\n"
-        "    t = mod.translate(mod.parse_file(path, config_id='high'))\n"
-        "    out[path] = [t.config, [list(i) for i in t.items], [list(n) for n in t.notes]]\n"
-        "print(json.dumps(out, sort_keys=True))\n")
-    samples = sorted(str(p) for p in SAMPLES.rglob("*.conf*") if "conf.d" not in p.parts)
-    core = str(REPO / "plugins/module_utils/_keepalived_import.py")
-    runs = []
-    for python in (python38(), sys.executable):
-        proc = subprocess.run([python, "-c", script, core] + samples, capture_output=True, text=True, timeout=120,
-                              env={"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"}, check=False)
-        assert proc.returncode == 0, proc.stderr
-        runs.append(json.loads(proc.stdout))
-    assert runs[0] == runs[1]
-    assert len(runs[0]) == len(samples) >= 30

@@ -1,2 +1,2 @@
-"""Migration from keepalived: `hanode import-keepalived` (keepalived.py is the stdlib-only core, validate.py the
-proof against the agent's own config parser)."""
+"""Migration from keepalived: `hanode import-keepalived` (keepalived/ is the importer, a package of pure modules
+driven by keyword tables; validate.py the proof against the agent's own config parser)."""

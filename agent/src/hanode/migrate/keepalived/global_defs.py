@@ -1,0 +1,172 @@
+"""global_defs: the agent config's top-level settings, and the defaults global_defs gives every vrrp_instance."""
+
+from __future__ import annotations
+
+from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
+from hanode.migrate.keepalived.table import (Row, Scope, Table, carried, deprecated, no_meaning, same_reason,
+                                             unsupported, value)
+from hanode.migrate.keepalived.translator import MISSING, Translator
+
+
+def _script_user(tr: Translator, node: Node, scope: Scope) -> None:
+    if not node.args:
+        tr.skip(node, INVALID, MISSING)
+        return
+    tr.put(scope.out, "script_user", " ".join(node.args[:2]), node, "")
+    if len(node.args) > 2:
+        tr.skip(node, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(node.args[2:]))
+
+
+def _enabled(tr: Translator, node: Node, scope: Scope) -> None:
+    tr.put(scope.out, node.keyword, True, node, "")
+
+
+def _instance_default(key: str, kind: str):
+    def convert(tr: Translator, node: Node, scope: Scope) -> None:
+        del scope
+        found = tr.read(node, kind)
+        if found is not None:
+            tr.defaults[key] = (found, node)
+    return convert
+
+
+def _default(keyword: str, key: str, kind: str = "num") -> Row:
+    return carried(keyword, None, _instance_default(key, kind),
+                   "the %s of every vrrp_instance that sets none" % key, kind=kind)
+
+
+def _smtp_server(tr: Translator, node: Node, scope: Scope) -> None:
+    if not node.args:
+        tr.skip(node, INVALID, MISSING)
+        return
+    tr.put(scope.out, "smtp_server", node.args[0], node, "")
+    if len(node.args) > 1:
+        port = tr.integer(node, node.args[1])
+        if port is not None:
+            tr.put(scope.out, "smtp_port", port, node, "")
+    if len(node.args) > 2:
+        tr.skip(node, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(node.args[2:]))
+
+
+def _notification_email(tr: Translator, block: Node, scope: Scope) -> None:
+    config = scope.out
+    emails = config.setdefault("notification_email", [])
+    for entry in tr.entries(block):
+        label = "notification_email " + " ".join([entry.keyword] + entry.args)
+        if tr.refused(entry, label):
+            continue
+        for word in [entry.keyword] + entry.args:
+            if "@" not in word:
+                tr.skip(entry, UNSUPPORTED, "%r: hanode needs a full address (user@domain); keepalived handed it "
+                        "to the SMTP server as it is" % word, "notification_email " + word)
+                continue
+            tr.record("notification_email[%d]" % len(emails), entry, label)
+            emails.append(word)
+    tr.record("notification_email", block)
+    if not emails:
+        del config["notification_email"]
+
+
+def _notify_fifo(tr: Translator, node: Node, scope: Scope) -> None:
+    if not node.args:
+        tr.skip(node, INVALID, MISSING)
+        return
+    tr.put(scope.out, "notify_fifo", node.args[0], node, "")
+    tr.put(scope.out, "notify_fifo_format", "keepalived", node, "")
+    tr.note(node, "carried over with notify_fifo_format: keepalived (keepalived's line format)")
+    if len(node.args) > 1:
+        tr.skip(node, UNSUPPORTED, "FIFO owner %r: hanode creates the FIFO owned by root"
+                % " ".join(node.args[1:]), "notify_fifo " + " ".join(node.args[1:]))
+
+
+_SMTP_ALERTS = "hanode has one global smtp_alert (plus per instance, group and service)"
+_IPVS_FWMARKS = "keepalived's nftables fwmarks for IPVS are not supported"
+_SCRIPTS = "hanode has no start-up script"
+_SHUTDOWN = "hanode has no shutdown script"
+_FIFO_ONE = "hanode has one notify_fifo for every event"
+_FIFO_READER = "hanode runs no FIFO reader script"
+_FLUSH_ON_STOP = "hanode removes its own services on stop unless lb_keep_on_stop"
+
+GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
+    value("router_id", "text"),
+    carried("script_user", "script_user", _script_user),
+    carried("enable_script_security", "enable_script_security", _enabled),
+    _default("default_interface", "interface", "text"),
+    _default("vrrp_version", "version"),
+    _default("vrrp_garp_master_delay", "garp_master_delay"),
+    _default("vrrp_garp_master_repeat", "garp_master_repeat"),
+    _default("vrrp_garp_master_refresh", "garp_master_refresh"),
+    _default("vrrp_garp_master_refresh_repeat", "garp_master_refresh_repeat"),
+    _default("vrrp_garp_interval", "garp_interval"),
+    value("notification_email_from", "text"),
+    value("smtp_helo_name", "text"),
+    value("smtp_connect_timeout", "num"),
+    carried("smtp_server", "smtp_server", _smtp_server, "and smtp_port when a port is given"),
+    carried("notification_email", "notification_email", _notification_email, "full addresses only"),
+    value("smtp_alert", "flag"),
+    carried("notify_fifo", "notify_fifo", _notify_fifo, "with notify_fifo_format: keepalived; no FIFO owner"),
+    unsupported("vrrp_strict", "hanode has no strict RFC mode (it would refuse unicast and add no_accept rules)"),
+    unsupported("vrrp_mcast_group4", "hanode always uses 224.0.0.18"),
+    unsupported("vrrp_mcast_group6", "hanode always uses ff02::12"),
+    *same_reason(no_meaning, why.FIREWALL, "vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority",
+                 "nftables_ifindex", "nftables_counters"),
+    *same_reason(unsupported, _IPVS_FWMARKS, "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"),
+    unsupported("vrrp_check_unicast_src", why.UNICAST_SRC),
+    unsupported("vrrp_skip_check_adv_addr", why.ADV_ADDR),
+    unsupported("vrrp_lower_prio_no_advert", why.RE_ASSERT),
+    unsupported("vrrp_higher_prio_send_advert", why.NO_OPTION),
+    *same_reason(unsupported, why.LOWER_PRIO_GARP, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"),
+    unsupported("vrrp_gna_interval", why.GNA),
+    unsupported("vrrp_min_garp", "hanode has no such option (set the garp_* keys per instance)"),
+    *same_reason(unsupported, why.VMAC, "vrrp_garp_extra_if", "vmac_prefix", "vmac_addr_prefix"),
+    deprecated("vrrp_vmac_garp_intvl", "keepalived renamed it vrrp_garp_extra_if; " + why.VMAC),
+    unsupported("vrrp_startup_delay", "hanode has no start-up delay"),
+    no_meaning("log_unknown_vrids", "hanode always counts foreign VRIDs (status: vrrp.foreign_vrids)"),
+    unsupported("vrrp_notify_priority_changes", why.NO_PRIORITY_NOTIFY),
+    unsupported("dynamic_interfaces", "hanode has no dynamic interface mode"),
+    unsupported("disable_local_igmp", why.NO_OPTION),
+    *same_reason(unsupported, _SCRIPTS, "startup_script", "startup_script_timeout"),
+    *same_reason(unsupported, _SHUTDOWN, "shutdown_script", "shutdown_script_timeout"),
+    unsupported("lvs_flush", "hanode reconciles only the services it owns and never flushes others"),
+    unsupported("lvs_flush_on_stop", _FLUSH_ON_STOP),
+    deprecated("lvs_flush_onstop", "keepalived renamed it lvs_flush_on_stop; " + _FLUSH_ON_STOP),
+    unsupported("lvs_timeouts", "hanode does not set IPVS connection timeouts"),
+    unsupported("lvs_sync_daemon", why.LVS_SYNC),
+    *same_reason(unsupported, _SMTP_ALERTS, "smtp_alert_vrrp", "smtp_alert_checker"),
+    *same_reason(unsupported, why.NO_OPTION, "no_email_faults", "no_checker_emails"),
+    unsupported("checker_log_all_failures", "hanode reports every check result in status"),
+    unsupported("rs_init_notifies", why.NO_OPTION),
+    unsupported("notify_fifo_script", "hanode writes the FIFO but runs no FIFO reader script"),
+    unsupported("vrrp_notify_fifo", _FIFO_ONE),
+    unsupported("vrrp_notify_fifo_script", _FIFO_READER),
+    unsupported("lvs_notify_fifo", _FIFO_ONE),
+    unsupported("lvs_notify_fifo_script", _FIFO_READER),
+    *same_reason(no_meaning, why.PROCESS, "max_auto_priority", "min_auto_priority_delay"),
+    *same_reason(unsupported, why.SNMP, "snmp_socket", "enable_traps", "enable_snmp_vrrp", "enable_snmp_rfc",
+                 "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_snmp_checker", "enable_dbus", "dbus_service_name"),
+    deprecated("enable_snmp_keepalived", "keepalived renamed it enable_snmp_vrrp; " + why.SNMP),
+    deprecated("lvs_process_name", "keepalived renamed it checker_process_name; " + why.PROCESS),
+    deprecated("vrrp_rlimit_rtime", "keepalived renamed it vrrp_rlimit_rttime; " + why.PROCESS),
+    deprecated("checker_rlimit_rtime", "keepalived renamed it checker_rlimit_rttime; " + why.PROCESS),
+    deprecated("bfd_rlimit_rtime", "keepalived renamed it bfd_rlimit_rttime; " + why.PROCESS),
+    *same_reason(no_meaning, why.PROCESS,
+                 "process_names", "process_name", "vrrp_process_name", "checker_process_name", "bfd_process_name",
+                 "vrrp_priority", "checker_priority", "bfd_priority", "vrrp_no_swap", "checker_no_swap", "bfd_no_swap",
+                 "vrrp_rt_priority", "checker_rt_priority", "bfd_rt_priority", "vrrp_cpu_affinity",
+                 "checker_cpu_affinity", "bfd_cpu_affinity", "vrrp_rlimit_rttime", "checker_rlimit_rttime",
+                 "bfd_rlimit_rttime", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
+                 "vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "process_monitor_rcv_bufs",
+                 "process_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
+                 "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy",
+                 "vrrp_rx_bufs_multiplier", "umask", "random_seed", "reload_check_config", "reload_time_file",
+                 "reload_repeat", "reload_file", "include_check", "tmp_config_directory", "data_use_instance",
+                 "linkbeat_use_polling"),
+])
+
+
+def translate_global_defs(tr: Translator, block: Node, config: dict) -> None:
+    scope = Scope(config, "")
+    for node in tr.entries(block):
+        if not tr.refused(node):
+            tr.dispatch(GLOBAL_DEFS, node, scope)

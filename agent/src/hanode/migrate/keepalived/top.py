@@ -1,0 +1,82 @@
+"""The top level of keepalived.conf: which blocks are translated (in keepalived's order: a vrrp_instance needs
+its vrrp_scripts, a sync group its instances), which are not carried, and the translation's entry point."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived.global_defs import translate_global_defs
+from hanode.migrate.keepalived.model import Node, Parsed, Translation
+from hanode.migrate.keepalived.table import CARRIED, Scope, Table, carried, no_meaning, same_reason, unsupported
+from hanode.migrate.keepalived.translator import Translator, ordered_keys
+from hanode.migrate.keepalived.trackers import translate_vrrp_script, translate_vrrp_sync_group
+from hanode.migrate.keepalived.virtual_server import translate_virtual_server
+from hanode.migrate.keepalived.vrrp import translate_vrrp_instance
+
+
+def _block(translate: Callable[[Translator, Node, dict[str, Any]], None]):
+    def convert(tr: Translator, node: Node, scope: Scope) -> None:
+        translate(tr, node, scope.out)
+    return convert
+
+
+_LINKS = "hanode follows links with netlink events"
+
+# the carried blocks are translated in this order, each block kind over the whole file
+TOP = Table("top level", "the top level", "", [
+    carried("global_defs", None, _block(translate_global_defs), "top-level settings, defaults of every instance"),
+    carried("vrrp_script", "vrrp_scripts.NAME", _block(translate_vrrp_script)),
+    carried("vrrp_instance", "vrrp_instances.NAME", _block(translate_vrrp_instance)),
+    carried("vrrp_sync_group", "vrrp_sync_groups.NAME", _block(translate_vrrp_sync_group)),
+    carried("virtual_server", "virtual_servers[]", _block(translate_virtual_server), "and lb_backend: ipvs"),
+    *same_reason(no_meaning, why.NAMESPACE, "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets"),
+    no_meaning("instance", "hanode runs one agent per config file; give each its own control_socket"),
+    *same_reason(no_meaning, why.PROCESS, "use_pid_dir", "child_wait_time"),
+    *same_reason(no_meaning, _LINKS, "linkbeat_use_polling", "linkbeat_interfaces"),
+    unsupported("static_ipaddress", "static addresses are not managed by hanode: configure them with the OS"),
+    *same_reason(unsupported, why.ROUTES, "static_routes", "static_rules"),
+    unsupported("track_group", "tracking groups are not supported by hanode"),
+    unsupported("garp_group", "hanode sets GARP intervals per instance (garp_interval)"),
+    *same_reason(unsupported, why.TRACK_OTHER, "vrrp_track_process", "vrrp_track_file", "track_file"),
+    unsupported("bfd_instance", "BFD is not supported by hanode"),
+    unsupported("interface_up_down_delays", "hanode has no interface debounce delays"),
+    unsupported("SSL", "SSL_GET uses no client certificate or custom CA in hanode"),
+    unsupported("virtual_server_group", "virtual server groups are not supported by hanode: write one "
+                                        "virtual_server per address"),
+])
+
+_TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
+              "smtp_server", "smtp_port", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo",
+              "notify_fifo_format", "vrrp_scripts", "vrrp_instances", "vrrp_sync_groups", "lb_backend",
+              "virtual_servers")
+
+
+def _run(tr: Translator) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    scope = Scope(config, "")
+    for row in TOP.rows.values():
+        if row.status == CARRIED:
+            for node in tr.nodes:
+                if node.keyword == row.keyword and not tr.refused(node):
+                    row.convert(tr, node, scope)
+    for node in tr.nodes:
+        row = TOP.get(node.keyword)
+        if row is None or row.status != CARRIED:
+            tr.dispatch(TOP, node, scope)
+    if config.get("virtual_servers"):
+        config["lb_backend"] = "ipvs"
+        for i in range(len(config["virtual_servers"])):
+            for node, label in tr.provenance.get("virtual_servers[%d]" % i, []):
+                tr.record("lb_backend", node, label)
+    return ordered_keys(config, _TOP_ORDER)
+
+
+def translate(parsed: Parsed, exclude: dict[int, str] | None = None) -> Translation:
+    """The hanode agent config of a parsed keepalived.conf, with every keyword not carried over and why.
+    exclude (node.seq -> reason): keywords an earlier pass found the agent refuses (validate.py)."""
+    translator = Translator(parsed, exclude)
+    config = _run(translator)
+    items = sorted(translator.items, key=lambda i: (i.file, i.line))
+    notes = sorted(translator.notes, key=lambda n: (n.file, n.line))
+    return Translation(config, items, notes, translator.provenance)

@@ -1,0 +1,129 @@
+"""vrrp_script (the trackers the instances name) and vrrp_sync_group (instances that change state together)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived.model import INVALID, UNSUPPORTED, Node
+from hanode.migrate.keepalived.table import Scope, Table, carried, deprecated, same_reason, unsupported, value
+from hanode.migrate.keepalived.translator import Translator, join, notify
+from hanode.migrate.keepalived.vrrp import NOTIFY
+
+
+def _script(tr: Translator, node: Node, scope: Scope) -> None:
+    command = tr.script(node, with_user=False)[0]
+    if command is not None:
+        tr.put(scope.out, "script", command, node, scope.path)
+
+
+def _weight(tr: Translator, node: Node, scope: Scope) -> None:
+    if node.args[1:2] == ["reverse"]:
+        tr.skip(scope.block, UNSUPPORTED, "weight %s reverse: hanode has no reverse weights, so the script and its "
+                "trackers are not carried over" % node.args[0], "vrrp_script " + scope.name)
+        scope.stop = True
+        return
+    found = tr.integer(node)
+    if found is not None:
+        tr.put(scope.out, "weight", found, node, scope.path)
+
+
+def _user(tr: Translator, node: Node, scope: Scope) -> None:
+    tr.user(node, scope.out, scope.path)
+
+
+def _init_fail(tr: Translator, node: Node, scope: Scope) -> None:
+    tr.put(scope.out, "init_fail", True, node, scope.path)
+
+
+VRRP_SCRIPT = Table("vrrp_script", "vrrp_script", "vrrp_scripts.NAME", [
+    carried("script", "script", _script, "one shell-quoted command line, as keepalived ran it"),
+    value("interval", "num"),
+    value("timeout", "num"),
+    value("rise", "int"),
+    value("fall", "int"),
+    carried("weight", "weight", _weight, "no reverse weights: such a script is not carried over"),
+    carried("user", "user", _user),
+    carried("init_fail", "init_fail", _init_fail),
+])
+
+
+def translate_vrrp_script(tr: Translator, block: Node, config: dict[str, Any]) -> None:
+    name = tr.named(block, "vrrp_script")
+    if name is None:
+        return
+    if name in tr.scripts_defined:
+        tr.skip(block, INVALID, "vrrp_script %s is already defined on line %d (keepalived refuses the "
+                "duplicate)" % (name, tr.scripts_defined[name].line), "vrrp_script " + name)
+        return
+    path = "vrrp_scripts." + name
+    out: dict[str, Any] = {}
+    scope = Scope(out, path, block=block, name=name)
+    tr.walk(VRRP_SCRIPT, tr.entries(block), scope)
+    if scope.stop:
+        return
+    if "script" not in out:
+        tr.skip(block, INVALID, "has no script (keepalived removes it)", "vrrp_script " + name)
+        return
+    tr.scripts_defined[name] = block
+    config.setdefault("vrrp_scripts", {})[name] = out
+    tr.record(path, block, "vrrp_script " + name)
+
+
+# ----- vrrp_sync_group ----------------------------------------------------------------------------------------
+
+def _members(tr: Translator, block: Node, scope: Scope) -> None:
+    out, path = scope.out, scope.path
+    members = list(out.get("group", []))
+    for entry in tr.entries(block):
+        label = "group " + " ".join([entry.keyword] + entry.args)
+        if tr.refused(entry, label):
+            continue
+        for member in [entry.keyword] + entry.args:
+            if member in tr.instances_defined:
+                tr.record(join(join(path, "group"), len(members)), entry, label)
+                members.append(member)
+            elif any(n.keyword == "vrrp_instance" and n.args[:1] == [member] for n in tr.nodes):
+                tr.skip(entry, UNSUPPORTED, "vrrp_instance %s was not carried over, so it is not a member"
+                        % member, "group " + member)
+            else:
+                tr.skip(entry, INVALID, "no vrrp_instance named %s (keepalived ignores it)" % member,
+                        "group " + member)
+    if members:
+        out["group"] = members
+        tr.record(join(path, "group"), block)
+
+
+_GROUP_TRACKERS = "hanode sync groups have no trackers: track in each member instance"
+
+VRRP_SYNC_GROUP = Table("vrrp_sync_group", "vrrp_sync_group", "vrrp_sync_groups.NAME", [
+    carried("group", "group", _members, "the member instances that were carried over"),
+    *[carried(keyword, keyword, notify, "not its user") for keyword in NOTIFY],
+    value("smtp_alert", "flag"),
+    *same_reason(unsupported, _GROUP_TRACKERS, "track_interface", "track_script"),
+    *same_reason(unsupported, why.TRACK_OTHER, "track_file", "track_process", "track_bfd"),
+    deprecated("global_tracking", "keepalived deprecated it; hanode sync groups have no trackers"),
+    unsupported("sync_group_tracking_weight", "hanode sync groups have no trackers"),
+    unsupported("notify_priority_changes", why.NO_PRIORITY_NOTIFY),
+])
+
+
+def translate_vrrp_sync_group(tr: Translator, block: Node, config: dict[str, Any]) -> None:
+    name = tr.named(block, "vrrp_sync_group")
+    if name is None:
+        return
+    path = "vrrp_sync_groups." + name
+    groups = config.setdefault("vrrp_sync_groups", {})
+    if name in groups:
+        tr.skip(block, INVALID, "vrrp_sync_group %s is defined twice (keepalived refuses the duplicate)" % name,
+                "vrrp_sync_group " + name)
+        return
+    out: dict[str, Any] = {}
+    tr.walk(VRRP_SYNC_GROUP, tr.entries(block), Scope(out, path))
+    if not out.get("group"):
+        tr.skip(block, INVALID, "has no member instance (keepalived removes it)", "vrrp_sync_group " + name)
+        if not groups:
+            del config["vrrp_sync_groups"]
+        return
+    groups[name] = out
+    tr.record(path, block, "vrrp_sync_group " + name)

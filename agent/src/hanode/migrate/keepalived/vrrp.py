@@ -1,0 +1,276 @@
+"""vrrp_instance: the instance's values, its addresses, peers, authentication, trackers and notify scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
+from hanode.migrate.keepalived.table import (CARRIED, Row, Scope, Table, carried, deprecated, no_meaning, same_reason,
+                                             unsupported, value)
+from hanode.migrate.keepalived.translator import Translator, join, notify, ordered_keys, word_after
+
+
+def _state(tr: Translator, node: Node, scope: Scope) -> None:
+    found = tr.text(node)
+    if found is not None and found.upper() not in ("MASTER", "BACKUP"):
+        tr.skip(node, INVALID, "%r is not MASTER or BACKUP (keepalived refuses it)" % found)
+    elif found is not None:
+        tr.put(scope.out, "state", found.upper(), node, scope.path)
+
+
+# ----- virtual_ipaddress ---------------------------------------------------------------------------------------
+
+_NOT_HERE = "not supported by hanode"
+
+# the words after an address: kind "text" takes a value
+VIP_OPTIONS = Table("virtual_ipaddress", "virtual_ipaddress", "", [
+    Row("dev", CARRIED, "the address's dev", kind="text"),
+    Row("label", CARRIED, "the address's label", kind="text"),
+    Row("scope", CARRIED, "the address's scope", kind="text"),
+    Row("brd", CARRIED, "the address's brd", kind="text"),
+    Row("broadcast", CARRIED, "the address's brd", kind="text"),
+    *[Row(word, UNSUPPORTED, _NOT_HERE, kind="text") for word in ("peer", "track_group", "preferred_lft", "valid_lft")],
+    *same_reason(unsupported, _NOT_HERE, "home", "-nodad", "nodad", "mngtmpaddr", "noprefixroute", "autojoin",
+                 "no_track", "use_tempaddr", "dadfailed"),
+], note="words after an address in virtual_ipaddress and virtual_ipaddress_excluded")
+
+
+def _vips(tr: Translator, block: Node, scope: Scope) -> None:
+    key = "virtual_ipaddresses" if block.keyword == "virtual_ipaddress" else block.keyword
+    out, path = scope.out, join(scope.path, key)
+    vips: list[str] = out.setdefault(key, [])
+    seen = tr.vip_seen.setdefault(path, {})
+    for entry in tr.entries(block):
+        words = [entry.keyword] + entry.args
+        label = "%s %s" % (block.keyword, " ".join(words))
+        if tr.refused(entry, label):
+            continue
+        text = _vip_text(tr, entry, words, label)
+        if text is None:
+            continue
+        address = words[0].split("/")[0]
+        dev = word_after(words, "dev") or ""
+        if (address, dev) in seen:
+            tr.skip(entry, NO_MEANING, "%s is already on line %d: the kernel keeps the first one (keepalived's "
+                    "second add fails)" % (address, seen[(address, dev)].line), label)
+            continue
+        seen[(address, dev)] = entry
+        tr.record(join(path, len(vips)), entry, label)
+        vips.append(text)
+    tr.record(path, block)
+    if not vips:
+        del out[key]
+
+
+def _vip_text(tr: Translator, entry: Node, words: list[str], label: str) -> str | None:
+    kept = [words[0]]
+    i = 1
+    while i < len(words):
+        word = words[i]
+        row = VIP_OPTIONS.get(word)
+        if row is None:
+            tr.skip(entry, INVALID, "unknown word %r (keepalived ignores it)" % word, label)
+            i += 1
+        elif row.kind is None:
+            tr.skip(entry, row.status, "%s: %s; the address is carried over without it" % (word, row.text), label)
+            i += 1
+        elif i + 1 >= len(words):
+            tr.skip(entry, INVALID, "%r needs a value (keepalived rejects the address)" % word, label)
+            return None
+        else:
+            if row.status == UNSUPPORTED:
+                tr.skip(entry, UNSUPPORTED, "%s %s: %s; the address is carried over without it"
+                        % (word, words[i + 1], row.text), label)
+            else:
+                kept += ["brd" if word == "broadcast" else word, words[i + 1]]
+            i += 2
+    return " ".join(kept)
+
+
+# ----- unicast_peer, authentication, trackers -------------------------------------------------------------------
+
+def _peers(tr: Translator, block: Node, scope: Scope) -> None:
+    out, path = scope.out, scope.path
+    peers = list(out.get("unicast_peers", []))
+    for entry in tr.entries(block):
+        label = "unicast_peer " + " ".join([entry.keyword] + entry.args)
+        if tr.refused(entry, label):
+            continue
+        if entry.args:
+            tr.skip(entry, UNSUPPORTED, "%s: hanode has no per-peer TTL limits; the peer is carried over"
+                    % " ".join(entry.args), label)
+        tr.record(join(join(path, "unicast_peers"), len(peers)), entry, label)
+        peers.append(entry.keyword)
+    if peers:
+        out["unicast_peers"] = peers
+        tr.record(join(path, "unicast_peers"), block)
+
+
+def _auth_type(tr: Translator, node: Node, scope: Scope) -> None:
+    found = tr.text(node)
+    if found is not None and found.upper() == "AH":
+        tr.skip(scope.block, UNSUPPORTED, "auth_type AH: hanode does not speak IPsec AH (RFC 3768 removed it); "
+                "the instance is carried over without authentication")
+        scope.stop = True
+    elif found is not None:
+        tr.put(scope.out, "auth_type", found.upper(), node, scope.path)
+
+
+AUTHENTICATION = Table("authentication", "authentication", "vrrp_instances.NAME.authentication", [
+    carried("auth_type", "auth_type", _auth_type, "PASS; AH is not carried: the instance goes without "
+            "authentication"),
+    value("auth_pass", "text"),
+])
+
+
+def _authentication(tr: Translator, block: Node, scope: Scope) -> None:
+    auth: dict[str, Any] = {}
+    inner = Scope(auth, join(scope.path, "authentication"), block=block)
+    tr.walk(AUTHENTICATION, tr.entries(block), inner)
+    if auth and not inner.stop:
+        tr.put(scope.out, "authentication", auth, block, scope.path)
+
+
+def _tracked(key: str, script: bool):
+    def convert(tr: Translator, block: Node, scope: Scope) -> None:
+        out, path = scope.out, scope.path
+        tracked = list(out.get(key, []))
+        for entry in tr.entries(block):
+            label = "%s %s" % (block.keyword, " ".join([entry.keyword] + entry.args))
+            if tr.refused(entry, label):
+                continue
+            item = _tracker(tr, entry, label)
+            if item is None:
+                continue
+            if script and entry.keyword not in tr.scripts_defined:
+                _missing_script(tr, entry, label)
+                continue
+            tr.record(join(join(path, key), len(tracked)), entry, label)
+            tracked.append(item)
+        if tracked:
+            out[key] = tracked
+            tr.record(join(path, key), block)
+    return convert
+
+
+def _tracker(tr: Translator, entry: Node, label: str) -> dict[str, Any] | None:
+    """`NAME [weight N]`; None (reported) when it cannot be carried."""
+    item: dict[str, Any] = {"name": entry.keyword}
+    args = entry.args
+    if args[:1] == ["weight"] and len(args) >= 2:
+        if args[2:3] == ["reverse"]:
+            tr.skip(entry, UNSUPPORTED, "weight %s reverse: hanode has no reverse weights; the tracker is not "
+                    "carried over" % args[1], label)
+            return None
+        weight = tr.integer(entry, args[1])
+        if weight is None:
+            return None
+        item["weight"] = weight
+        if len(args) > 2:
+            tr.skip(entry, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(args[2:]), label)
+    elif args:
+        tr.skip(entry, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(args), label)
+    return item
+
+
+def _missing_script(tr: Translator, entry: Node, label: str) -> None:
+    defined = [n for n in tr.nodes if n.keyword == "vrrp_script" and n.args[:1] == [entry.keyword]]
+    if defined:
+        tr.skip(entry, UNSUPPORTED, "vrrp_script %s (line %d) was not carried over, so neither is this tracker"
+                % (entry.keyword, defined[0].line), label)
+    else:
+        tr.skip(entry, INVALID, "no vrrp_script named %s (keepalived ignores the tracker)" % entry.keyword, label)
+
+
+# ----- the instance -------------------------------------------------------------------------------------------
+
+NOTIFY = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify")
+
+VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
+    value("interface", "text"),
+    carried("state", "state", _state, "MASTER or BACKUP", kind="text"),
+    value("virtual_router_id", "int"),
+    value("priority", "int"),
+    value("advert_int", "num"),
+    value("version", "int"),
+    value("preempt_delay", "num"),
+    value("unicast_src_ip", "text"),
+    value("mcast_src_ip", "text", key="unicast_src_ip"),
+    value("garp_master_delay", "num"),
+    value("garp_master_repeat", "int"),
+    value("garp_master_refresh", "num"),
+    value("garp_master_refresh_repeat", "int"),
+    value("garp_interval", "num"),
+    value("nopreempt", "flag"),
+    value("dont_track_primary", "flag"),
+    value("smtp_alert", "flag"),
+    value("v3_checksum_as_v2", "flag"),
+    carried("virtual_ipaddress", "virtual_ipaddresses", _vips),
+    carried("virtual_ipaddress_excluded", "virtual_ipaddress_excluded", _vips),
+    carried("unicast_peer", "unicast_peers", _peers, "no per-peer TTL limits"),
+    carried("authentication", "authentication", _authentication),
+    carried("track_interface", "track_interfaces", _tracked("track_interfaces", script=False), "no reverse weights"),
+    carried("track_script", "track_scripts", _tracked("track_scripts", script=True), "no reverse weights"),
+    *[carried(keyword, keyword, notify, "not its user") for keyword in NOTIFY],
+    *same_reason(unsupported, why.VMAC, "use_vmac", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "garp_extra_if"),
+    deprecated("vmac_garp_intvl", "keepalived renamed it garp_extra_if; " + why.VMAC),
+    unsupported("unicast_fault_no_peer", why.NO_OPTION),
+    unsupported("check_unicast_src", why.UNICAST_SRC),
+    unsupported("old_unicast_checksum", "hanode speaks only the current unicast checksum"),
+    no_meaning("native_ipv6", "hanode takes the family from the instance's addresses"),
+    unsupported("vrf", "VRF is not supported by hanode"),
+    *same_reason(unsupported, why.TRACK_OTHER, "track_process", "track_file", "track_bfd"),
+    unsupported("mcast_dst_ip", "hanode always sends to 224.0.0.18 / ff02::12 (or the unicast peers)"),
+    unsupported("track_src_ip", why.NO_OPTION),
+    unsupported("unicast_ttl", "hanode sends adverts with TTL 255, as the RFC requires"),
+    no_meaning("no_virtual_ipaddress", "hanode accepts an instance without addresses (it only warns)"),
+    unsupported("promote_secondaries", "hanode does not change the interface's promote_secondaries setting"),
+    deprecated("linkbeat_use_polling", "keepalived deprecated it; hanode follows links with netlink events"),
+    *same_reason(unsupported, why.ROUTES, "virtual_routes", "virtual_rules"),
+    no_meaning("accept", "hanode never blocks traffic to its VIPs (accept mode is its behaviour)"),
+    unsupported("no_accept", why.FIREWALL),
+    unsupported("skip_check_adv_addr", why.ADV_ADDR),
+    unsupported("strict_mode", why.STRICT),
+    no_meaning("preempt", "preemption is the default"),
+    no_meaning("debug", "use hanode run --log-level debug"),
+    unsupported("notify_deleted", "hanode has no deleted notification"),
+    unsupported("notify_master_rx_lower_pri", "hanode has no such notification"),
+    unsupported("notify_priority_changes", why.NO_PRIORITY_NOTIFY),
+    deprecated("lvs_sync_daemon_interface", "keepalived moved it to global lvs_sync_daemon; " + why.LVS_SYNC),
+    *same_reason(unsupported, why.LOWER_PRIO_GARP, "garp_lower_prio_delay", "garp_lower_prio_repeat"),
+    unsupported("gna_interval", why.GNA),
+    unsupported("down_timer_adverts", "hanode uses the RFC's 3 adverts"),
+    unsupported("timer_expired_backup", why.NO_OPTION),
+    unsupported("lower_prio_no_advert", why.RE_ASSERT),
+    unsupported("higher_prio_send_advert", why.NO_OPTION),
+    no_meaning("kernel_rx_buf_size", why.PROCESS),
+])
+
+_INSTANCE_ORDER = ("state", "interface", "virtual_router_id", "priority", "advert_int", "version", "nopreempt",
+                   "preempt_delay", "unicast_src_ip", "unicast_peers", "authentication", "virtual_ipaddresses",
+                   "virtual_ipaddress_excluded", "track_interfaces", "track_scripts", "dont_track_primary")
+
+
+def translate_vrrp_instance(tr: Translator, block: Node, config: dict[str, Any]) -> None:
+    name = tr.named(block, "vrrp_instance")
+    if name is None:
+        return
+    if name in tr.instances_defined:
+        tr.skip(block, INVALID, "vrrp_instance %s is already defined on line %d (keepalived refuses the "
+                "duplicate)" % (name, tr.instances_defined[name].line), "vrrp_instance " + name)
+        return
+    path = "vrrp_instances." + name
+    out: dict[str, Any] = {}
+    tr.walk(VRRP_INSTANCE, tr.entries(block), Scope(out, path))
+    for key, (found, node) in sorted(tr.defaults.items()):
+        if key not in out:
+            tr.put(out, key, found, node, path, node.keyword)
+    if "version" not in out and ":" in (out.get("virtual_ipaddresses") or ["."])[0].split()[0]:
+        out["version"] = 3
+        tr.record(join(path, "version"), block, "vrrp_instance " + name)
+        tr.note(block, "IPv6 addresses and no version: keepalived runs VRRPv3 then; carried over as version: 3",
+                "vrrp_instance " + name)
+    tr.instances_defined[name] = block
+    config.setdefault("vrrp_instances", {})[name] = ordered_keys(out, _INSTANCE_ORDER)
+    tr.record(path, block, "vrrp_instance " + name)
