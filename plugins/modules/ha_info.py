@@ -14,7 +14,8 @@ short_description: Read a hanode agent's state (instances, VIPs, virtual servers
 version_added: "0.1.0"
 description:
   - Asks the agent on the host for its status over the control socket and returns it unchanged
-    (the agent's status JSON, with its C(schema_version)), plus a short per-instance summary.
+    (the agent's status JSON, with its C(schema_version)), plus a short per-instance summary and
+    RV(summary), lines a person reads at a glance.
   - Read-only; for ad-hoc queries such as C(ansible all -m hanode.fleet.ha_info).
   - When no agent answers the module does not fail unless O(require_running=true); it returns
     RV(running=false) and the reason, so a play can tell a new node from a running one.
@@ -58,6 +59,10 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ inventory_hostname }} is master of {{ ha.masters }}"
 
+- name: Every node at a glance
+  ansible.builtin.debug:
+    var: ha.summary
+
 # Ad hoc, in the namespace lab where each node has its own socket:
 #   ansible -i inventories/lab all -m hanode.fleet.ha_info -a 'socket={{ ha_node_control_socket }}'
 """
@@ -90,11 +95,24 @@ virtual_servers:
   description: The load balancer part of the status (empty without virtual servers).
   returned: when RV(running=true)
   type: raw
+summary:
+  description:
+    - What a person reads at a glance, one line each - the host (instances by state, real servers up, stale
+      processes), each VRRP instance (state, VRID, interface, effective/configured priority, VIPs, and why
+      it is in FAULT or who is master), each sync group, each virtual server with its real servers that are
+      not up, a refused reload. When no agent answers, one line saying so.
+  returned: always
+  type: list
+  elements: str
+  sample: ["lb1 (hanode 0.1.0): MASTER VI_1; 1 virtual server, 1/2 real servers up",
+           "VI_1 MASTER vrid 51 eth0 prio 150/150 198.51.100.100/24",
+           "198.51.100.100:80/TCP: 1/2 real servers up, quorum up; 203.0.113.12:8080 down (connection refused)"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hanode.fleet.plugins.module_utils._agent_client import AgentClient, AgentError, summary
 from ansible_collections.hanode.fleet.plugins.module_utils._plan import masters_of
+from ansible_collections.hanode.fleet.plugins.module_utils._summary import summary_lines
 
 
 def main():
@@ -112,9 +130,11 @@ def main():
     except AgentError as exc:
         if module.params["require_running"]:
             module.fail_json(msg=str(exc), running=False)
-        module.exit_json(changed=False, running=False, error=str(exc), masters=[])
+        module.exit_json(changed=False, running=False, error=str(exc), masters=[],
+                         summary=["no agent answers: %s" % exc])
     module.exit_json(changed=False, running=True, status=status, instances=summary(status),
-                     masters=masters_of(status), virtual_servers=status.get("virtual_servers") or {})
+                     masters=masters_of(status), virtual_servers=status.get("virtual_servers") or {},
+                     summary=summary_lines(status))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ def test_ha_info_returns_the_status_and_who_is_master(sock, agent, capsys):
     assert result["status"]["schema_version"] == 1
     assert result["instances"]["VI_2"]["state"] == "BACKUP"
     assert result["virtual_servers"][0]["name"] == "198.51.100.100:80/TCP"
+    assert result["summary"][1].startswith("VI_1 MASTER vrid ")
+    assert result["summary"][-1].startswith("198.51.100.100:80/TCP: ")
+    assert result["summary"][-1].endswith("; 203.0.113.12:8080 down")
     assert agent.commands() == []
 
 
@@ -40,6 +43,8 @@ def test_ha_info_without_an_agent(sock, capsys, require, failed):
     result = run_module(ha_info, {"socket": str(sock), "require_running": require}, capsys)
     assert result["running"] is False and bool(result.get("failed")) is failed
     assert "no agent answers" in (result.get("error") or result.get("msg"))
+    if not failed:
+        assert result["summary"] == ["no agent answers: " + result["error"]]
 
 
 DECIDE = [
