@@ -1,4 +1,5 @@
 """hanode import-keepalived FILE [--output agent.yaml] [--role-vars]: a keepalived.conf as a hanode agent config.
+hanode import-keepalived --keywords: what the importer does with every keepalived keyword (its keyword tables).
 
 Every keyword that is not carried over is printed to stderr as `FILE:LINE: keyword: why`. Exit status: 0 when
 the translation is complete, 3 when something was not carried over (the output is still written), 1 when the
@@ -21,16 +22,32 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Translate a keepalived.conf (and the files it includes) into a hanode agent "
                                         "config. Every keyword not carried over is listed on stderr with its line "
                                         "and why; exit 3 when there is any, 1 on a parse error.")
-    parser.add_argument("file", help="the keepalived.conf to import")
+    parser.add_argument("file", nargs="?", help="the keepalived.conf to import")
     parser.add_argument("--output", "-o", help="write the YAML here (default: stdout)")
     parser.add_argument("--role-vars", action="store_true",
                         help="write the ha_node role variables (ha_node_config, ha_node_router_id) instead")
     parser.add_argument("--config-id", help="keepalived's -i: which '@ID' lines to keep "
                                             "(default: this host's name without domain, as keepalived)")
-    parser.set_defaults(func=run)
+    parser.add_argument("--keywords", action="store_true",
+                        help="list every keepalived keyword: block, keyword, status, what it becomes or why it is "
+                             "not carried over (nothing is imported)")
+    parser.set_defaults(func=lambda args: run(args, parser))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
+    if args.keywords:
+        from hanode.migrate.keepalived.report import listing
+
+        sys.stdout.write(listing())
+        return EXIT_COMPLETE
+    if args.file is None:
+        if parser is not None:
+            parser.error("the following arguments are required: file")
+        return EXIT_ERROR
+    return _import(args)
+
+
+def _import(args: argparse.Namespace) -> int:
     from hanode.migrate.keepalived import KeepalivedParseError, parse_file
     from hanode.migrate.validate import MigrationError, validate
 

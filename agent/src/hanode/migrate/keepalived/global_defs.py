@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
-from hanode.migrate.keepalived.table import (Row, Scope, Table, carried, deprecated, no_meaning, same_reason,
-                                             unsupported, value)
+from hanode.migrate.keepalived.table import (Row, Scope, Table, carried, deprecated, foreign, no_meaning,
+                                             same_reason, unsupported, value)
 from hanode.migrate.keepalived.translator import MISSING, Translator
 
 
@@ -122,6 +122,10 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     *same_reason(unsupported, why.VMAC, "vrrp_garp_extra_if", "vmac_prefix", "vmac_addr_prefix"),
     deprecated("vrrp_vmac_garp_intvl", "keepalived renamed it vrrp_garp_extra_if; " + why.VMAC),
     unsupported("vrrp_startup_delay", "hanode has no start-up delay"),
+    unsupported("vrrp_down_timer_adverts", "hanode uses the RFC's 3 adverts"),
+    unsupported("fifo_write_vrrp_states_on_reload", "hanode writes no instance states to the FIFO on reload"),
+    no_meaning("config_save_dir", "keepalived's own reload debugging (copies of the config and its state); hanode "
+               "has no equivalent setting"),
     no_meaning("log_unknown_vrids", "hanode always counts foreign VRIDs (status: vrrp.foreign_vrids)"),
     unsupported("vrrp_notify_priority_changes", why.NO_PRIORITY_NOTIFY),
     unsupported("dynamic_interfaces", "hanode has no dynamic interface mode"),
@@ -160,9 +164,9 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
                  "process_monitor_rcv_bufs_force", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
                  "lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "vrrp_rx_bufs_policy",
                  "vrrp_rx_bufs_multiplier", "umask", "random_seed", "reload_check_config", "reload_time_file",
-                 "reload_repeat", "reload_file", "include_check", "tmp_config_directory", "data_use_instance",
-                 "linkbeat_use_polling"),
-])
+                 "reload_repeat", "reload_file", "include_check", "tmp_config_directory", "data_use_instance"),
+    foreign(no_meaning("linkbeat_use_polling", why.PROCESS)),
+], note="the `global_defs { }` block")
 
 
 def translate_global_defs(tr: Translator, block: Node, config: dict) -> None:

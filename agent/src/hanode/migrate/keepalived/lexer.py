@@ -14,9 +14,30 @@ import re
 from typing import Any, Callable, Iterator, NamedTuple
 
 from hanode.migrate.keepalived.model import UNSUPPORTED, Item, KeepalivedParseError, Node, Note, Parsed
+from hanode.migrate.keepalived.table import CARRIED, Row, Table, same_reason, unsupported
 
 _WS = " \t\f\n\r\v"
 _MAX_INCLUDE_DEPTH = 32
+_BY_HAND = "the importer stops with an error naming the line: expand it by hand"
+_INCLUDE_CHECKED = ("includer", "includem", "includew", "includeb", "includea")
+
+# what the reader does with keepalived's file-level syntax (not dispatched: the lexer handles each itself)
+CONFIG_FILE = Table("config file", "the config file", "", [
+    Row("include", CARRIED, "followed by `hanode import-keepalived` (glob patterns with {a,b}, relative to the "
+                            "including file, at any depth); the Ansible filter has one file's text and lists it"),
+    *same_reason(unsupported, "not followed: keepalived's include checks are not implemented (write include to have "
+                 "it followed)", *_INCLUDE_CHECKED),
+    Row("@ID", CARRIED, "the line is kept when ID is the config id (--config-id, keepalived's -i), else dropped"),
+    Row("@^ID", CARRIED, "the line is kept unless ID is the config id"),
+    Row("$NAME=VALUE", CARRIED, "substituted wherever $NAME or ${NAME} stands (one-line definitions)"),
+    unsupported("$NAME=VALUE \\", "multi-line definitions: " + _BY_HAND),
+    Row("$_INSTANCE", CARRIED, "the config id (an error when none is given)"),
+    unsupported("${_INSTANCE}", "expanded only in a file with $NAME definitions of its own, otherwise its braces are "
+                "misread: write $_INSTANCE"),
+    *same_reason(unsupported, "not expanded: write the character by hand (quoted)", "${_HASH}", "${_BANG}"),
+    *same_reason(unsupported, _BY_HAND, "${_PWD}", "${_RANDOM}", "~SEQ", "~LST"),
+], note="anywhere in the file (keepalived.conf(5): include, conditional configuration, parameter substitution, "
+        "sequence and list blocks)")
 
 # pattern, including file -> ([(path, text)], [message about a file skipped]); see files.read_includes
 Loader = Callable[[str, str], tuple[list[tuple[str, str]], list[str]]]
@@ -178,6 +199,10 @@ class _Lexer:
                 raise KeepalivedParseError(name, lineno, str(exc))
             if len(words) == 2 and words[0] == "include":
                 yield from self._include(words[1], name, lineno)
+                continue
+            if len(words) == 2 and words[0] in _INCLUDE_CHECKED:
+                row = CONFIG_FILE.rows[words[0]]
+                self.items.append(Item(name, lineno, words[0], row.status, "%s was not read: %s" % (words[1], row.text)))
                 continue
             for seg in _segments(line):
                 if seg in ("{", "}"):

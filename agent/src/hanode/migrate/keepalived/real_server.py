@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
-from hanode.migrate.keepalived.table import Scope, Table, carried, same_reason, unsupported, value
+from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived.table import (Scope, Table, carried, foreign, no_meaning, not_carried_block, same_reason,
+                                             unsupported, value)
 from hanode.migrate.keepalived.translator import MISSING, Translator, is_ip, join, notify, ordered_keys
 
 # ----- url (HTTP_GET, SSL_GET) ------------------------------------------------------------------------------------
@@ -38,7 +40,7 @@ URL = Table("url", "url", "virtual_servers[].real_servers[].checks[].urls[]", [
     unsupported("virtualhost", "hanode sets virtualhost per check, not per url"),
     *same_reason(unsupported, _REGEX, "regex", "regex_no_match", "regex_options", "regex_min_offset",
                  "regex_max_offset", "regex_stack"),
-])
+], note="a `url { }` block of HTTP_GET or SSL_GET")
 
 
 def _url(tr: Translator, block: Node, scope: Scope) -> None:
@@ -74,7 +76,7 @@ CHECKER = Table("checker", "checker", "virtual_servers[].real_servers[].checks[]
     unsupported("alpha", "hanode has alpha per real server or service, not per checker"),
     unsupported("log_all_failures", "hanode reports every check result in status"),
     unsupported("fast_recovery", "hanode has no such option"),
-    unsupported("tls_compliant", "hanode has no such option"),
+    foreign(unsupported("tls_compliant", "hanode has no such option")),
 ], note="every checker block (TCP_CHECK, HTTP_GET, ...) and SMTP_CHECK's host blocks")
 
 
@@ -123,6 +125,7 @@ def _hex(tr: Translator, node: Node, scope: Scope) -> None:
     tr.put(scope.out, node.keyword, "0x" + text.lower(), node, scope.path)
 
 
+_KIND = "a checker block of a real_server; also every checker keyword"
 _HTTP = [
     carried("url", "urls[]", _url),
     value("virtualhost", "text"),
@@ -131,34 +134,37 @@ _HTTP = [
 ]
 
 CHECKS = {
-    "TCP_CHECK": Table("TCP_CHECK", "TCP_CHECK", CHECKER.prefix, [], CHECKER),
-    "HTTP_GET": Table("HTTP_GET", "HTTP_GET", CHECKER.prefix, _HTTP, CHECKER),
+    "TCP_CHECK": Table("TCP_CHECK", "TCP_CHECK", CHECKER.prefix, [], CHECKER, _KIND),
+    "HTTP_GET": Table("HTTP_GET", "HTTP_GET", CHECKER.prefix, _HTTP + [
+        no_meaning("enable_sni", "HTTP_GET speaks no TLS, so it has no server name to send"),
+    ], CHECKER, _KIND),
     "SSL_GET": Table("SSL_GET", "SSL_GET", CHECKER.prefix, _HTTP + [
         carried("enable_sni", "sni", _enable_sni, "the check's virtualhost as the server name"),
-    ], CHECKER),
+    ], CHECKER, _KIND),
     "MISC_CHECK": Table("MISC_CHECK", "MISC_CHECK", CHECKER.prefix, [
         carried("misc_path", "misc_path", _misc_path, "one shell-quoted command line, as keepalived ran it"),
         value("misc_timeout", "num"),
         value("misc_dynamic", "flag"),
         carried("user", "user", _misc_user),
-    ], CHECKER),
-    "PING_CHECK": Table("PING_CHECK", "PING_CHECK", CHECKER.prefix, [], CHECKER),
+    ], CHECKER, _KIND),
+    "PING_CHECK": Table("PING_CHECK", "PING_CHECK", CHECKER.prefix, [], CHECKER, _KIND),
     "UDP_CHECK": Table("UDP_CHECK", "UDP_CHECK", CHECKER.prefix, [
         carried("payload", "payload", _hex, "0x followed by the hex digits"),
         carried("require_reply", "require_reply", _hex, "0x followed by the hex digits, or true"),
         value("min_reply_length", "int"),
         value("max_reply_length", "int"),
-    ], CHECKER),
+    ], CHECKER, _KIND),
     "DNS_CHECK": Table("DNS_CHECK", "DNS_CHECK", CHECKER.prefix, [
         value("type", "text", key="dns_type"),
         value("name", "text", key="dns_name"),
-    ], CHECKER),
+    ], CHECKER, _KIND),
     "SMTP_CHECK": Table("SMTP_CHECK", "SMTP_CHECK", CHECKER.prefix, [
         value("helo_name", "text"),
         carried("host", None, _host, "each host its own SMTP_CHECK"),
-    ], CHECKER),
+    ], CHECKER, _KIND),
 }
-SMTP_HOST = Table("SMTP_CHECK host", "SMTP_CHECK host", CHECKER.prefix, [], CHECKER)
+SMTP_HOST = Table("SMTP_CHECK host", "SMTP_CHECK host", CHECKER.prefix, [], CHECKER,
+                  "a `host { }` block of SMTP_CHECK, carried as an SMTP_CHECK of its own; every checker keyword")
 
 
 def _check(tr: Translator, block: Node, scope: Scope) -> None:
@@ -218,10 +224,18 @@ REAL_SERVER = Table("real_server", "real_server", "virtual_servers[].real_server
     unsupported("lvs_method", "hanode sets the forwarding method per service (lb_kind), not per real server"),
     *same_reason(unsupported, "connection thresholds are not supported by hanode", "uthreshold", "lthreshold"),
     unsupported("smtp_alert", "hanode has smtp_alert per service, not per real server"),
-    *same_reason(unsupported, _CHECKS_ONLY, "track_file", "track_bfd"),
+    *[foreign(unsupported(keyword, _CHECKS_ONLY)) for keyword in ("track_file", "track_bfd")],
     unsupported("FILE_CHECK", "hanode checks real servers with network checkers and MISC_CHECK only"),
     unsupported("BFD_CHECK", "BFD is not supported by hanode"),
-])
+    unsupported("snmp_name", why.SNMP),
+], note="a `real_server ADDRESS [PORT] { }` block of a virtual_server")
+
+FILE_CHECK = not_carried_block("FILE_CHECK", "FILE_CHECK", "hanode checks real servers with network checkers and "
+                               "MISC_CHECK only", ["track_file", "weight", "dynamic"],
+                               note="a `FILE_CHECK { }` block of a real_server (dynamic: in keepalived.conf(5), not "
+                                    "in keepalived 2.2.7's parser)")
+BFD_CHECK = not_carried_block("BFD_CHECK", "BFD_CHECK", "BFD is not supported by hanode", ["name", "alpha"],
+                              note="a `BFD_CHECK { }` block of a real_server")
 
 
 def translate_real_server(tr: Translator, block: Node, vs_path: str, real_servers: list[dict[str, Any]]) -> None:

@@ -9,7 +9,8 @@ Adding a keyword is one row:
     carried("virtual_routes", "virtual_routes", _routes)       # a converter of its own
     unsupported("use_vmac", "why not, naming what is missing")  # or deprecated / no_meaning
 A converter is f(translator, node, scope): it reads the node, puts values into scope.out at scope.path and
-reports what it cannot carry (see translator.py).
+reports what it cannot carry (see translator.py). A new table goes into report.TABLES; after any change,
+regenerate docs/keepalived-keywords.md (scripts/keepalived_keywords_doc.py; a unit test says when it is stale).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Row:
     convert: Converter | None = None  # None: not carried, reported with status and text as they stand
     kind: str | None = None           # a plain value: how it is read (text, word, int, num, flag)
     key: str | None = None            # the agent key it is written to, below the table's prefix
+    in_keepalived: bool = True        # False: keepalived 2.2.7 has no such keyword in this block (see foreign)
 
 
 class Scope:
@@ -102,6 +104,18 @@ def deprecated(keyword: str, why: str) -> Row:
 
 def no_meaning(keyword: str, why: str, convert: Converter | None = None) -> Row:
     return Row(keyword, NO_MEANING, why, convert)
+
+
+def foreign(row: Row) -> Row:
+    """A row for a keyword keepalived 2.2.7 does not accept in this block (other versions do, or it never did):
+    kept so that configs written for them are reported as they were."""
+    return replace(row, in_keepalived=False)
+
+
+def not_carried_block(block: str, where: str, why: str, keywords: Iterable[str], note: str = "") -> Table:
+    """The keywords of a block that is not carried over as a whole: each is reported with its block."""
+    reason = "part of %s, which is not carried over: %s" % (block, why)
+    return Table(block, where, "", [unsupported(keyword, reason) for keyword in keywords], note=note)
 
 
 def same_reason(rows: Callable[[str, str], Row], why: str, *keywords: str) -> list[Row]:

@@ -44,7 +44,7 @@ TOP = Table("top level", "the top level", "", [
     unsupported("SSL", "SSL_GET uses no client certificate or custom CA in hanode"),
     unsupported("virtual_server_group", "virtual server groups are not supported by hanode: write one "
                                         "virtual_server per address"),
-])
+], note="keywords outside any block")
 
 _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
               "smtp_server", "smtp_port", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo",

@@ -6,7 +6,8 @@ from typing import Any
 
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived.model import INVALID, UNSUPPORTED, Node
-from hanode.migrate.keepalived.table import Scope, Table, carried, deprecated, same_reason, unsupported, value
+from hanode.migrate.keepalived.table import (Scope, Table, carried, deprecated, not_carried_block, same_reason,
+                                             unsupported, value)
 from hanode.migrate.keepalived.translator import Translator, join, notify
 from hanode.migrate.keepalived.vrrp import NOTIFY
 
@@ -45,16 +46,23 @@ VRRP_SCRIPT = Table("vrrp_script", "vrrp_script", "vrrp_scripts.NAME", [
     carried("weight", "weight", _weight, "no reverse weights: such a script is not carried over"),
     carried("user", "user", _user),
     carried("init_fail", "init_fail", _init_fail),
-])
+], note="a top-level `vrrp_script NAME { }` block")
+
+VRRP_TRACK_PROCESS = not_carried_block("vrrp_track_process", "vrrp_track_process", why.TRACK_OTHER, [
+    "process", "param_match", "weight", "quorum", "quorum_max", "delay", "terminate_delay", "fork_delay",
+    "full_command"], note="a top-level `vrrp_track_process NAME { }` block")
+VRRP_TRACK_FILE = not_carried_block("vrrp_track_file", "vrrp_track_file", why.TRACK_OTHER,
+                                    ["file", "weight", "init_file"], note="a top-level `vrrp_track_file NAME { }` block")
+TRACK_FILE = not_carried_block("track_file", "track_file", why.TRACK_OTHER, ["file", "weight", "init_file"],
+                               note="a top-level `track_file NAME { }` block (vrrp_track_file's newer name)")
+BFD_INSTANCE = not_carried_block("bfd_instance", "bfd_instance", "BFD is not supported by hanode", [
+    "source_ip", "neighbor_ip", "neighbour_ip", "min_rx", "min_tx", "idle_tx", "multiplier", "passive", "ttl",
+    "hoplimit", "max_hops", "weight", "vrrp", "checker"], note="a top-level `bfd_instance NAME { }` block")
 
 
 def translate_vrrp_script(tr: Translator, block: Node, config: dict[str, Any]) -> None:
-    name = tr.named(block, "vrrp_script")
+    name = tr.new_name(block, "vrrp_script", tr.scripts_defined)
     if name is None:
-        return
-    if name in tr.scripts_defined:
-        tr.skip(block, INVALID, "vrrp_script %s is already defined on line %d (keepalived refuses the "
-                "duplicate)" % (name, tr.scripts_defined[name].line), "vrrp_script " + name)
         return
     path = "vrrp_scripts." + name
     out: dict[str, Any] = {}
@@ -105,7 +113,7 @@ VRRP_SYNC_GROUP = Table("vrrp_sync_group", "vrrp_sync_group", "vrrp_sync_groups.
     deprecated("global_tracking", "keepalived deprecated it; hanode sync groups have no trackers"),
     unsupported("sync_group_tracking_weight", "hanode sync groups have no trackers"),
     unsupported("notify_priority_changes", why.NO_PRIORITY_NOTIFY),
-])
+], note="a top-level `vrrp_sync_group NAME { }` block")
 
 
 def translate_vrrp_sync_group(tr: Translator, block: Node, config: dict[str, Any]) -> None:

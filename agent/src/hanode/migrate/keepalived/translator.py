@@ -106,25 +106,22 @@ class Translator:
         return node.args[:count]
 
     def integer(self, node: Node, text: str | None = None) -> int | None:
-        if text is None:
-            words = self.arg(node)
-            if words is None:
-                return None
-            text = words[0]
-        value = number_text(text, True)
-        if value is None:
-            self.skip(node, INVALID, "%r is not a whole number (keepalived rejects it)" % text)
-        return value
+        return self._numeric(node, text, True)
 
     def number(self, node: Node, text: str | None = None) -> Any:
+        return self._numeric(node, text, False)
+
+    def _numeric(self, node: Node, text: str | None, integer: bool) -> Any:
+        """The node's value (or text) as a number; None, reported, when it is missing or not one."""
         if text is None:
             words = self.arg(node)
             if words is None:
                 return None
             text = words[0]
-        value = number_text(text, False)
+        value = number_text(text, integer)
         if value is None:
-            self.skip(node, INVALID, "%r is not a number (keepalived rejects it)" % text)
+            self.skip(node, INVALID, "%r is not %s (keepalived rejects it)"
+                      % (text, "a whole number" if integer else "a number"))
         return value
 
     def text(self, node: Node) -> str | None:
@@ -198,6 +195,15 @@ class Translator:
             self.skip(node, INVALID, "needs a { } block (keepalived ignores it)")
             return []
         return node.children
+
+    def new_name(self, block: Node, what: str, defined: dict[str, Node]) -> str | None:
+        """named(), and not one of `defined` (keepalived refuses a second block of that name)."""
+        name = self.named(block, what)
+        if name is not None and name in defined:
+            self.skip(block, INVALID, "%s %s is already defined on line %d (keepalived refuses the duplicate)"
+                      % (what, name, defined[name].line), what + " " + name)
+            return None
+        return name
 
     def named(self, block: Node, what: str) -> str | None:
         if len(block.args) != 1:

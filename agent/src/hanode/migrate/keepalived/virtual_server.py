@@ -6,7 +6,8 @@ from typing import Any
 
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
 from hanode.migrate.keepalived.real_server import translate_real_server
-from hanode.migrate.keepalived.table import Scope, Table, carried, same_reason, unsupported, value
+from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived.table import Scope, Table, carried, not_carried_block, same_reason, unsupported, value
 from hanode.migrate.keepalived.translator import Translator, is_ip, join, label_of, notify, number_text, ordered_keys
 
 
@@ -98,7 +99,15 @@ VIRTUAL_SERVER = Table("virtual_server", "virtual_server", "virtual_servers[]", 
     unsupported("ip_family", "hanode takes the family from the addresses"),
     unsupported("sorry_server_lvs_method", "the sorry server uses the service's lb_kind in hanode"),
     unsupported("weight", "hanode has no service weight"),
-])
+    unsupported("snmp_name", why.SNMP),
+], note="a top-level `virtual_server ADDRESS PORT { }` or `virtual_server fwmark N { }` block")
+
+SSL = not_carried_block("SSL", "SSL", "SSL_GET uses no client certificate or custom CA in hanode",
+                        ["password", "ca", "certificate", "key"], note="the top-level `SSL { }` block")
+VIRTUAL_SERVER_GROUP = not_carried_block(
+    "virtual_server_group", "virtual_server_group", "virtual server groups are not supported by hanode: write one "
+    "virtual_server per address", ["fwmark"], note="a top-level `virtual_server_group NAME { }` block; its other "
+    "entries are addresses and ranges with ports")
 
 
 def _service_address(tr: Translator, block: Node, label: str) -> dict[str, Any] | None:

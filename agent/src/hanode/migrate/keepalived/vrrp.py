@@ -6,8 +6,8 @@ from typing import Any
 
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
-from hanode.migrate.keepalived.table import (CARRIED, Row, Scope, Table, carried, deprecated, no_meaning, same_reason,
-                                             unsupported, value)
+from hanode.migrate.keepalived.table import (CARRIED, Row, Scope, Table, carried, deprecated, foreign, no_meaning,
+                                             not_carried_block, same_reason, unsupported, value)
 from hanode.migrate.keepalived.translator import Translator, join, notify, ordered_keys, word_after
 
 
@@ -121,7 +121,7 @@ AUTHENTICATION = Table("authentication", "authentication", "vrrp_instances.NAME.
     carried("auth_type", "auth_type", _auth_type, "PASS; AH is not carried: the instance goes without "
             "authentication"),
     value("auth_pass", "text"),
-])
+], note="inside vrrp_instance")
 
 
 def _authentication(tr: Translator, block: Node, scope: Scope) -> None:
@@ -201,11 +201,11 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     value("garp_master_repeat", "int"),
     value("garp_master_refresh", "num"),
     value("garp_master_refresh_repeat", "int"),
-    value("garp_interval", "num"),
+    foreign(value("garp_interval", "num")),
     value("nopreempt", "flag"),
     value("dont_track_primary", "flag"),
     value("smtp_alert", "flag"),
-    value("v3_checksum_as_v2", "flag"),
+    foreign(value("v3_checksum_as_v2", "flag")),
     carried("virtual_ipaddress", "virtual_ipaddresses", _vips),
     carried("virtual_ipaddress_excluded", "virtual_ipaddress_excluded", _vips),
     carried("unicast_peer", "unicast_peers", _peers, "no per-peer TTL limits"),
@@ -224,7 +224,7 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     unsupported("mcast_dst_ip", "hanode always sends to 224.0.0.18 / ff02::12 (or the unicast peers)"),
     unsupported("track_src_ip", why.NO_OPTION),
     unsupported("unicast_ttl", "hanode sends adverts with TTL 255, as the RFC requires"),
-    no_meaning("no_virtual_ipaddress", "hanode accepts an instance without addresses (it only warns)"),
+    foreign(no_meaning("no_virtual_ipaddress", "hanode accepts an instance without addresses (it only warns)")),
     unsupported("promote_secondaries", "hanode does not change the interface's promote_secondaries setting"),
     deprecated("linkbeat_use_polling", "keepalived deprecated it; hanode follows links with netlink events"),
     *same_reason(unsupported, why.ROUTES, "virtual_routes", "virtual_rules"),
@@ -239,13 +239,19 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     unsupported("notify_priority_changes", why.NO_PRIORITY_NOTIFY),
     deprecated("lvs_sync_daemon_interface", "keepalived moved it to global lvs_sync_daemon; " + why.LVS_SYNC),
     *same_reason(unsupported, why.LOWER_PRIO_GARP, "garp_lower_prio_delay", "garp_lower_prio_repeat"),
-    unsupported("gna_interval", why.GNA),
+    foreign(unsupported("gna_interval", why.GNA)),
     unsupported("down_timer_adverts", "hanode uses the RFC's 3 adverts"),
-    unsupported("timer_expired_backup", why.NO_OPTION),
+    foreign(unsupported("timer_expired_backup", why.NO_OPTION)),
     unsupported("lower_prio_no_advert", why.RE_ASSERT),
     unsupported("higher_prio_send_advert", why.NO_OPTION),
     no_meaning("kernel_rx_buf_size", why.PROCESS),
-])
+], note="a `vrrp_instance NAME { }` block")
+
+GARP_GROUP = not_carried_block("garp_group", "garp_group", "hanode sets GARP intervals per instance (garp_interval)",
+                               ["garp_interval", "gna_interval", "interface", "interfaces"],
+                               note="a top-level `garp_group { }` block")
+TRACK_GROUP = not_carried_block("track_group", "track_group", "tracking groups are not supported by hanode",
+                                ["group"], note="a top-level `track_group NAME { }` block")
 
 _INSTANCE_ORDER = ("state", "interface", "virtual_router_id", "priority", "advert_int", "version", "nopreempt",
                    "preempt_delay", "unicast_src_ip", "unicast_peers", "authentication", "virtual_ipaddresses",
@@ -253,12 +259,8 @@ _INSTANCE_ORDER = ("state", "interface", "virtual_router_id", "priority", "adver
 
 
 def translate_vrrp_instance(tr: Translator, block: Node, config: dict[str, Any]) -> None:
-    name = tr.named(block, "vrrp_instance")
+    name = tr.new_name(block, "vrrp_instance", tr.instances_defined)
     if name is None:
-        return
-    if name in tr.instances_defined:
-        tr.skip(block, INVALID, "vrrp_instance %s is already defined on line %d (keepalived refuses the "
-                "duplicate)" % (name, tr.instances_defined[name].line), "vrrp_instance " + name)
         return
     path = "vrrp_instances." + name
     out: dict[str, Any] = {}
