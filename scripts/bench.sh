@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: runs every benchmark script present (bench_failover.py, bench_lvs.py, bench_health.py), each
-# writing its results under bench-results/, then collects their Markdown into bench-results/summary.md.
+# writing its results under bench-results/, draws them (bench_plot.py: a PNG next to each JSON), then
+# collects their Markdown and pictures into bench-results/summary.md.
 #
 # Environment (read by the benchmark scripts too):
 #   HANODE_BENCH_OUT     output directory (default: bench-results)
@@ -47,6 +48,9 @@ for name in "${BENCHES[@]}"; do
   echo "=== bench: $script took $(( $(date +%s) - t0 )) s"
 done
 
+# The pictures (scripts/bench_plot.py: failover.png, lvs.png, health.png next to their JSON).
+"$PY" scripts/bench_plot.py --out "$HANODE_BENCH_OUT" || failed+=(plot)
+
 summary=$HANODE_BENCH_OUT/summary.md
 {
   echo "# hanode benchmarks"
@@ -59,6 +63,8 @@ summary=$HANODE_BENCH_OUT/summary.md
     if [ ! -f "$md" ] || [ ! "$md" -nt "$stamp" ] || [ "$(basename "$md")" = summary.md ]; then continue; fi
     echo
     cat "$md"
+    png=${md%.md}.png
+    if [ -f "$png" ] && [ "$png" -nt "$stamp" ]; then echo; echo "![$(basename "${md%.md}")]($(basename "$png"))"; fi
   done
 } > "$summary"
 echo "bench: wrote $summary"

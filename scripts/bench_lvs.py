@@ -281,6 +281,13 @@ def markdown(results: dict) -> str:
                         f"{r['one_weight_change_ms']['median']} (max {r['one_weight_change_ms']['max']}) | "
                         f"{r['one_weight_apply_only_ms']['median']} | {r['one_weight_plan_only_ms']['median']} | "
                         f"{r['dump_ms']} | {where} |")
+    by_size = sorted(results.get("nftables_by_size", []) + results.get("nftables", []),
+                     key=lambda r: (r["scheduler"], r["real_servers"]))
+    if len(by_size) > len(results.get("nftables", [])):
+        rows += ["", "nftables against the number of real servers (medians, ms):", "",
+                 "| scheduler | real servers | from empty | one health change | one-weight change |", "|---|---:|---:|---:|---:|"]
+        rows += [f"| {r['scheduler']} | {r['real_servers']} | {r['reconcile_from_empty_ms']['median']} | "
+                 f"{r['health_change']['total_ms']['median']} | {r['steady_weight_change_ms']['median']} |" for r in by_size]
     full = "; ".join(f"{r['backend']} {r['scheduler']} {r['health_change']['full_desired_state_ms']}"
                      for r in results.get("nftables", []) + results.get("ipvs", []) if "health_change" in r)
     rows += ["", "One health change: a real server goes down or comes back with the config unchanged, through the "
@@ -312,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--servers", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("HANODE_BENCH_REPEAT", 5)))
+    parser.add_argument("--sizes", default="1000,3000",
+                        help="comma list: nftables also at these numbers of real servers (latency against size; '' for none)")
     parser.add_argument("--no-uml", action="store_true")
     parser.add_argument("--no-keepalived", action="store_true")
     parser.add_argument("--inside-uml", action="store_true", help=argparse.SUPPRESS)
@@ -322,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results: dict = {"servers": args.servers, "repeat": args.repeat, "loadavg_start": os.getloadavg()}
     results["nftables"] = bench_nft(args.servers, args.repeat)
+    sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()} - {args.servers})
+    if sizes:
+        results["nftables_by_size"] = [row for size in sizes for row in bench_nft(size, args.repeat)]
     results["loadavg_after_nftables"] = os.getloadavg()
     if not args.no_uml:
         results.update(run_uml(args.servers, args.repeat, not args.no_keepalived))
