@@ -129,10 +129,15 @@ class ConfigPush:
         except AgentError as exc:
             self.module.fail_json(msg="reload failed: %s" % exc, path=path)
         if not reply.get("ok"):
+            # refused (invalid) or rolled back (a process failed to apply it): the old config runs, so the old
+            # file goes back and the file and the running config agree
             restored = self._restore(path, previous_text)
-            self.module.fail_json(msg="the agent refused the new config and keeps running the old one%s: %s" % (
-                " (the previous file is restored)" if restored else "", "; ".join(reply.get("errors") or [u"%s" % reply.get("error")])),
-                errors=reply.get("errors"), path=path)
+            what = ("could not apply the new config and went back to the old one" if reply.get("rolled_back")
+                    else "refused the new config and keeps running the old one")
+            self.module.fail_json(msg="the agent %s%s: %s" % (
+                what, " (the previous file is restored)" if restored else "",
+                "; ".join(reply.get("errors") or [u"%s" % reply.get("error")])),
+                errors=reply.get("errors"), rolled_back=bool(reply.get("rolled_back")), path=path)
         try:
             return self.client.wait_for(lambda st: config_digests(st) == (want, want), self.params["timeout"],
                                         "the agent to apply config %s" % want[:12])

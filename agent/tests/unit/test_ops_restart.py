@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hanode.daemon.supervisor import LONG_RUN_S, restart_delay_s
+from hanode.daemon.processes import LONG_RUN_S, restart_delay_s
 
 
 @pytest.mark.parametrize("ran_s, failures, delay_s", [

@@ -33,6 +33,8 @@ class Child:
         self.stopping = False
         self.killed_at: float | None = None   # when the watchdog killed it for silence (not yet restarted)
         self.hung_s: float | None = None      # how long it had been silent then
+        self.gone: asyncio.Future | None = None   # done when this run's messages end (it exited or was killed)
+        self.applied_generation: int | None = None  # the last config generation this run reported applied
 
     @property
     def pid(self) -> int | None:
@@ -55,6 +57,8 @@ class Child:
         self.beating = False
         self.stopping = False
         self.killed_at = self.hung_s = None
+        self.applied_generation = None
+        self.gone = asyncio.get_running_loop().create_future()
         self.reader_task = asyncio.get_running_loop().create_task(self._read(reader))
         log.info("%s process started (pid %d)", self.name, self.proc.pid)
 
@@ -83,6 +87,13 @@ class Child:
             if not future.done():
                 future.set_exception(ConnectionError(f"{self.name} process went away"))
         self.pending.clear()
+        if self.gone is not None and not self.gone.done():
+            self.gone.set_result(None)
+
+    def kill(self) -> None:
+        """SIGKILL (a stopped process too); the supervisor's _supervise sees it exit and restarts it."""
+        if self.running:
+            self.proc.kill()
 
     def send(self, message: dict[str, Any]) -> bool:
         if self.writer is None or self.writer.is_closing() or not self.running:

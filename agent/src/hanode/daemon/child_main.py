@@ -51,7 +51,14 @@ class ChildProcess:
     async def handle(self, message: dict) -> None:
         kind = message.get("type")
         if kind == "config":
-            await self.configure(message)
+            try:
+                await self.configure(message)
+            except Exception as exc:  # noqa: BLE001 - the supervisor rolls every process back
+                log.exception("%s: applying config generation %s failed", self.name, message.get("generation"))
+                self.send({"type": "applied", "digest": message.get("digest"), "generation": message.get("generation"),
+                           "error": f"{type(exc).__name__}: {exc}"})
+                if self.runner is None:
+                    raise  # nothing runs: exit, the supervisor restarts this process
         elif kind == "status":
             try:
                 status = await self.status()

@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 
 from hanode import __version__
 from hanode.config.load import LoadedConfig, load_config
@@ -18,6 +18,8 @@ from hanode.config.problems import ConfigError
 from hanode.control.protocol import CHILD_COMMANDS, Request, child_message, control_event
 from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirectory
 from hanode.daemon.child import Child
+from hanode.daemon.events import EventLog
+from hanode.daemon.processes import CHILD_MODULES, ApplyFailed, Processes, apply_timeout_s, child_wanted
 from hanode.daemon.logs import fields
 from hanode.ops.metrics import MetricsServer
 from hanode.ops.sd_notify import SystemdNotifier
@@ -26,35 +28,11 @@ from hanode.ops.sinks import EventSinks
 log = logging.getLogger("hanode.supervisor")
 
 SCHEMA_VERSION = 1
-APPLY_TIMEOUT_S = 30.0
-LONG_RUN_S = 60.0
-STARTUP_GRACE_S = 30.0  # a child's first heartbeat may take this long (imports on a slow or loaded host)
 SHUTDOWN_MAIL_FLUSH_S = 5.0  # alert mail queued at shutdown (the STOP transitions) gets this long to go out
 STALE_HEARTBEAT_S = 1.0  # a child silent this long (4 missed heartbeats) holds back systemd's WATCHDOG=1
-EVENT_HISTORY = 1000
-
-# The supervised processes. The checker (health checks + load-balancer sync) runs only when the config
-# has virtual servers; VRRP always runs, so that a slow check can never delay an advert.
-CHILD_MODULES = {"vrrp": "hanode.vrrp.child", "checker": "hanode.health.child"}
-
-SUBSCRIBER_BACKLOG = 10_000  # events an `events --follow` client may fall behind before it is cut off
 
 
-def child_wanted(name: str, loaded: LoadedConfig) -> bool:
-    if name == "vrrp":
-        return True
-    lvs = loaded.config.sections.get("lvs")
-    return bool(getattr(lvs, "virtual_servers", None))
-
-
-def restart_delay_s(ran_s: float, failures: int) -> float:
-    """keepalived's respawn policy: immediately after a long run, else 1, 2, 4 ... capped at 60 s."""
-    if ran_s > LONG_RUN_S:
-        return 0.0
-    return float(min(60, 2 ** max(0, failures - 1)))
-
-
-class Supervisor:
+class Supervisor(Processes):
     def __init__(self, loaded: LoadedConfig, log_level: str = "info"):
         self.loaded = loaded
         self.path = loaded.path
@@ -66,16 +44,18 @@ class Supervisor:
         self.stop_event = asyncio.Event()
         self.reload_lock = asyncio.Lock()
         self.apply_waiters: dict[tuple[str, int], asyncio.Future] = {}
+        self.apply_timeout_s = apply_timeout_s()
+        self.reloading: dict[str, Any] | None = None   # the config being applied, while a reload runs
+        self.sighup_pending = False
+        self.background: set[asyncio.Task] = set()
         self.children = {name: Child(name, module, self._on_message, log_level) for name, module in CHILD_MODULES.items()}
         self.failures: dict[str, int] = dict.fromkeys(self.children, 0)
         self.cached_status: dict[str, dict] = {name: {} for name in self.children}
         self.instance_states: dict[str, str] = {}
-        self.events: collections.deque = collections.deque(maxlen=EVENT_HISTORY)
-        self.event_seq = 0
-        self.subscribers: list[_Subscriber] = []
         self.transitions: collections.Counter = collections.Counter()
         self.control = ControlServer(loaded.config.control_socket, self.handle)
         self.sinks = EventSinks()
+        self.event_log = EventLog(self.sinks.handle)
         self.systemd = SystemdNotifier()
         self.metrics: MetricsServer | None = None
 
@@ -85,7 +65,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop_event.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         try:
             await self.control.start()
         except (SocketInUse, UnsafeSocketDirectory, OSError) as exc:
@@ -98,7 +78,7 @@ class Supervisor:
             await self._configure_outputs(self.loaded)
             for name in self.children:
                 if child_wanted(name, self.loaded):
-                    await self._start_child(name, resume={})
+                    await self._start_first(name)
             self.systemd.ready(self._summary())
             helpers = [loop.create_task(self._watchdog())]
             if self.systemd.watchdog_interval_s:
@@ -157,104 +137,16 @@ class Supervisor:
             if all(now - c.last_heartbeat < fresh_s for c in self.children.values() if c.running):
                 self.systemd.watchdog()
 
-    async def _start_child(self, name: str, resume: dict[str, str]) -> None:
-        child = self.children[name]
-        await child.start()
-        self.tasks[name] = asyncio.get_running_loop().create_task(self._supervise(name))
-        await self._apply_to(name, self.loaded, resume)
-
-    async def _stop_child(self, name: str) -> None:
-        task = self.tasks.pop(name, None)
-        if task:
-            task.cancel()
-        await self.children[name].stop()
-
-    async def _apply_to(self, name: str, loaded: LoadedConfig, resume: dict[str, str] | None = None) -> None:
-        """Sends the config to one child and waits until it reports it applied."""
-        key = (name, self.generation)
-        future = asyncio.get_running_loop().create_future()
-        self.apply_waiters[key] = future
-        self.children[name].send({"type": "config", "config": loaded.raw, "digest": loaded.digest,
-                                  "generation": self.generation, "router_id": loaded.config.router_id,
-                                  "resume": resume or {}})
-        try:
-            await asyncio.wait_for(future, APPLY_TIMEOUT_S)
-        finally:
-            self.apply_waiters.pop(key, None)
-
-    async def _apply(self, loaded: LoadedConfig) -> None:
-        """Starts or stops children the new config needs or not, and applies it to the running ones."""
-        for name, child in self.children.items():
-            wanted = child_wanted(name, loaded)
-            restarting = name in self.tasks and not self.tasks[name].done()
-            if wanted and not child.running and restarting:
-                continue  # _supervise starts it after its back-off, with this config and the states to resume
-            if wanted and not child.running:
-                await self._start_child(name, resume={})
-            elif not wanted and child.running:
-                await self._stop_child(name)
-            elif wanted:
-                await self._apply_to(name, loaded)
-
-    async def _supervise(self, name: str) -> None:
-        child = self.children[name]
-        while True:
-            code = await child.wait()
-            if self.stop_event.is_set() or child.stopping:
-                return
-            ran_s = time.monotonic() - child.started_at
-            self.failures[name] = 0 if ran_s > LONG_RUN_S else self.failures[name] + 1
-            delay = restart_delay_s(ran_s, self.failures[name])
-            child.restarts += 1
-            resume = dict(self.instance_states) if name == "vrrp" else {}
-            event = {"event": "process_restart", "process": name, "exit_status": code, "ran_s": round(ran_s, 3),
-                     "delay_s": delay}
-            if child.hung_s is not None:
-                event["hung_s"] = round(child.hung_s, 3)
-            event["resume"] = resume
-            log.error("%s process exited with status %s after %.1f s; restarting in %.0f s", name, code, ran_s, delay,
-                      extra={"fields": {key: value for key, value in event.items() if key not in ("ran_s", "resume")}})
-            self.publish(event)
-            await child.close()
-            await asyncio.sleep(delay)
-            try:
-                await child.start()
-                await self._apply_to(name, self.loaded, resume)
-            except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
-                log.error("%s process did not come back: %s", name, exc)
-
-    async def _watchdog(self) -> None:
-        """A child that stops sending heartbeats is hung: kill it, _supervise restarts it. A child that has not
-        beaten yet gets STARTUP_GRACE_S; and when this loop itself was stalled (its own sleep overran), the
-        children's heartbeats are merely unread: the round is skipped so the readers can catch up."""
-        last_round = time.monotonic()
-        while True:
-            timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
-            period_s = min(0.5, timeout_s / 4)
-            await asyncio.sleep(period_s)
-            now = time.monotonic()
-            round_s, last_round = now - last_round, now
-            if round_s > period_s + timeout_s / 2:
-                log.warning("supervisor loop stalled for %.1f s: not judging heartbeats this round", round_s - period_s)
-                continue
-            for name, child in self.children.items():
-                silent_s = now - child.last_heartbeat
-                limit_s = timeout_s if child.beating else max(timeout_s, STARTUP_GRACE_S)
-                killed_lately = child.killed_at is not None and now - child.killed_at < timeout_s
-                if child.running and silent_s > limit_s and not killed_lately:
-                    log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s,
-                              extra=fields(event="process_hung", process=name))
-                    self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
-                    child.killed_at, child.hung_s = now, silent_s
-                    child.proc.kill()
-
     # messages from the children -----------------------------------------------------------------
 
     def _on_message(self, child: Child, message: dict) -> None:
         kind = message.get("type")
         if kind == "applied":
-            if child.name == "vrrp":
-                self.applied = {"digest": message.get("digest"), "generation": message.get("generation"), "at": time.time()}
+            if not message.get("error"):
+                child.applied_generation = message.get("generation")
+                if child.name == "vrrp":
+                    self.applied = {"digest": message.get("digest"), "generation": message.get("generation"),
+                                    "at": time.time()}
             future = self.apply_waiters.get((child.name, message.get("generation")))
             if future and not future.done():
                 future.set_result(message)
@@ -267,50 +159,101 @@ class Supervisor:
             self.publish(message)
 
     def publish(self, event: dict) -> None:
-        self.event_seq += 1
-        record = {"seq": self.event_seq, "ts": event.get("ts", time.time())}
-        record.update((key, value) for key, value in event.items() if key not in ("seq", "ts"))
-        self.events.append(record)
-        for subscriber in list(self.subscribers):
-            if not subscriber.put(record):
-                self.subscribers.remove(subscriber)
-        self.sinks.handle(record)
+        self.event_log.publish(event)
 
     # reload -------------------------------------------------------------------------------------
 
+    def _on_sighup(self) -> None:
+        """SIGHUP: reload in a task whose failure is logged and shown in status, never lost. Signals that
+        arrive while a reload waits for its turn are merged into it (it reads the file when it starts)."""
+        if self.sighup_pending:
+            return
+        self.sighup_pending = True
+        task = asyncio.get_running_loop().create_task(self._reload_on_signal())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _reload_on_signal(self) -> None:
+        try:
+            await self.reload()
+        except Exception as exc:  # noqa: BLE001 - the agent runs on with the config it has
+            log.exception("reload after SIGHUP failed")
+            self.last_reload = {"ok": False, "at": time.time(), "errors": [f"internal error: {exc!r}"]}
+
     async def reload(self) -> dict:
+        """All or nothing: every child applies the new config, or every child goes back to the running one."""
         async with self.reload_lock:
+            self.sighup_pending = False
             try:
                 loaded = load_config(self.path)
             except ConfigError as exc:
-                errors = [str(p) for p in exc.problems]
-                self.last_reload = {"ok": False, "at": time.time(), "errors": errors}
-                log.error("reload refused, keeping the running config: %s", "; ".join(errors),
-                          extra=fields(event="reload", ok=False))
-                self.publish({"event": "reload", "ok": False, "errors": errors})
-                return {"ok": False, "errors": errors, "digest": self.loaded.digest}
-            changed = loaded.digest != self.loaded.digest
+                return self._reload_refused([str(p) for p in exc.problems])
             if loaded.config.control_socket != self.loaded.config.control_socket:
                 log.warning("control_socket changed: takes effect at the next start, not on reload")
-            if changed:
-                self.systemd.reloading()
-                self.generation += 1
-                self.loaded = loaded
-                await self._configure_outputs(loaded)
-                await self._apply(loaded)
+            if loaded.digest == self.loaded.digest:
+                return self._reloaded(changed=False)
+            self.systemd.reloading()
+            try:
+                await self._switch_to(loaded)
+            except ApplyFailed as exc:
+                return await self._roll_back(loaded, exc)
+            finally:
                 self.systemd.ready(self._summary())
-            self.last_reload = {"ok": True, "at": time.time(), "changed": changed, "digest": loaded.digest}
-            log.info("reload: %s (%s)", "applied" if changed else "no change", loaded.digest[:12],
-                     extra=fields(event="reload", ok=True, changed=changed, digest=loaded.digest))
-            self.publish({"event": "reload", "ok": True, "changed": changed, "digest": loaded.digest})
-            return {"ok": True, "changed": changed, "digest": loaded.digest, "generation": self.generation}
+            return self._reloaded(changed=True)
+
+    async def _switch_to(self, loaded: LoadedConfig) -> None:
+        self.generation += 1
+        self.reloading = {"generation": self.generation, "digest": loaded.digest, "started": time.monotonic()}
+        try:
+            await self._configure_outputs(loaded)
+            await self._apply(loaded, self.generation)
+        finally:
+            self.reloading = None
+        self.loaded = loaded
+
+    async def _roll_back(self, failed: LoadedConfig, exc: ApplyFailed) -> dict:
+        """The child that failed is killed (it restarts with the running config and its VRRP states); every
+        other one gets the running config again, under a new generation."""
+        errors = [str(exc)]
+        log.error("reload failed: %s; every process goes back to config %s", exc, self.loaded.digest[:12],
+                  extra=fields(event="reload", ok=False, rolled_back=True))
+        self.children[exc.child].kill()
+        self.generation += 1
+        await self._configure_outputs(self.loaded)
+        try:
+            await self._apply(self.loaded, self.generation, skip=frozenset({exc.child}))
+        except ApplyFailed as again:
+            errors.append(f"while going back: {again}")
+            log.error("while going back to config %s: %s; restarting it", self.loaded.digest[:12], again)
+            self.children[again.child].kill()
+        self.last_reload = {"ok": False, "at": time.time(), "errors": errors, "rolled_back": True,
+                            "digest": self.loaded.digest, "failed_digest": failed.digest}
+        self.publish({"event": "reload", "ok": False, "rolled_back": True, "errors": errors,
+                      "digest": self.loaded.digest, "failed_digest": failed.digest})
+        return {"ok": False, "errors": errors, "rolled_back": True, "digest": self.loaded.digest,
+                "generation": self.generation}
+
+    def _reload_refused(self, errors: list[str]) -> dict:
+        self.last_reload = {"ok": False, "at": time.time(), "errors": errors}
+        log.error("reload refused, keeping the running config: %s", "; ".join(errors),
+                  extra=fields(event="reload", ok=False))
+        self.publish({"event": "reload", "ok": False, "errors": errors})
+        return {"ok": False, "errors": errors, "digest": self.loaded.digest}
+
+    def _reloaded(self, changed: bool) -> dict:
+        digest = self.loaded.digest
+        self.last_reload = {"ok": True, "at": time.time(), "changed": changed, "digest": digest}
+        log.info("reload: %s (%s)", "applied" if changed else "no change", digest[:12],
+                 extra=fields(event="reload", ok=True, changed=changed, digest=digest))
+        self.publish({"event": "reload", "ok": True, "changed": changed, "digest": digest})
+        return {"ok": True, "changed": changed, "digest": digest, "generation": self.generation}
 
     # control requests ---------------------------------------------------------------------------
 
     def handle(self, request: Request):
         """A request the protocol has checked: only its declared fields are read."""
         if request.cmd == "events":
-            return self._events(request.get("since"), request.get("follow"))
+            return self.event_log.stream(request.get("since"), request.get("follow"))
         if request.cmd in CHILD_COMMANDS:
             return self._control(request)
         handlers = {"status": self.status_reply, "reload": self.reload, "ping": self._ping}
@@ -336,24 +279,32 @@ class Supervisor:
         return {"ok": True, "status": await self.status()}
 
     async def status(self) -> dict:
-        """Each child reports its own part (VRRP: instances...; checker: virtual_servers); a child that is
-        restarting is shown from its last report, flagged stale."""
+        """Each child reports its own part (VRRP: instances...; checker: virtual_servers), asked at the same
+        time; a child that is restarting, or silent (no heartbeat for STALE_HEARTBEAT_S: frozen or busy), is
+        shown from its last report, flagged stale, without waiting for it."""
+        names = [name for name, child in self.children.items() if child.running or child_wanted(name, self.loaded)]
+        answers = await asyncio.gather(*(self._child_status(name) for name in names))
         merged: dict[str, Any] = {}
-        stale = []
-        for name, child in self.children.items():
-            if not child.running and not child_wanted(name, self.loaded):
-                continue
-            try:
-                reply = await child.request({"type": "status"}, 2.0)
-                self.cached_status[name] = reply.get("status", {})
-            except (ConnectionError, asyncio.TimeoutError):
-                stale.append(name)
+        for name in names:
             merged.update(self.cached_status[name])
         for name, inst in merged.setdefault("instances", {}).items():
             inst["transitions"] = self.transitions[name]
-        document = {"schema_version": SCHEMA_VERSION, "agent": self._agent_info(stale)}
+        document = {"schema_version": SCHEMA_VERSION,
+                    "agent": self._agent_info([name for name, fresh in zip(names, answers) if not fresh])}
         document.update((key, value) for key, value in merged.items() if key not in document)
         return document
+
+    async def _child_status(self, name: str) -> bool:
+        """Refreshes the child's cached part of status; False when it could not (the part is stale)."""
+        child = self.children[name]
+        if child.beating and time.monotonic() - child.last_heartbeat > STALE_HEARTBEAT_S:
+            return False
+        try:
+            reply = await child.request({"type": "status"}, 2.0)
+        except (ConnectionError, asyncio.TimeoutError):
+            return False
+        self.cached_status[name] = reply.get("status", {})
+        return True
 
     def _agent_info(self, stale: list[str]) -> dict:
         now = time.monotonic()
@@ -365,52 +316,24 @@ class Supervisor:
             "stale": stale,
             "config": {"path": self.path, "digest": self.loaded.digest, "generation": self.generation,
                        "applied_digest": self.applied.get("digest"), "applied_generation": self.applied.get("generation"),
-                       "last_reload": self.last_reload},
+                       "last_reload": self.last_reload, "reloading": self._reloading_status(now)},
             "processes": {name: {"pid": child.pid, "running": child.running, "restarts": child.restarts,
                                  "uptime_s": round(now - child.started_at, 3) if child.running else None,
-                                 "heartbeat_age_s": round(now - child.last_heartbeat, 3) if child.running else None}
+                                 "heartbeat_age_s": round(now - child.last_heartbeat, 3) if child.running else None,
+                                 "applied_generation": child.applied_generation if child.running else None}
                           for name, child in self.children.items() if child.running or child.restarts},
             "alerts": self.sinks.status()["mail"],
-            "events": {"published": self.event_seq, "fifo": self.sinks.status()["fifo"]},
+            "events": {"published": self.event_log.seq, "fifo": self.sinks.status()["fifo"]},
             "control": self.control.status(),
         }
 
-    async def _events(self, since: int, follow: bool) -> AsyncIterator[dict]:
-        subscriber = _Subscriber()
-        self.subscribers.append(subscriber)
-        try:
-            for event in list(self.events):
-                if event["seq"] > since:
-                    yield event
-            if not follow:
-                return
-            while True:
-                event = await subscriber.queue.get()
-                if event is None:
-                    yield {"ok": False, "error": f"this client read events too slowly ({SUBSCRIBER_BACKLOG} behind): "
-                                                 f"reconnect with since={subscriber.last_seq}"}
-                    return
-                subscriber.last_seq = event["seq"]
-                yield event
-        finally:
-            if subscriber in self.subscribers:
-                self.subscribers.remove(subscriber)
-
-
-class _Subscriber:
-    """One `events --follow` client: a queue of events; one that falls SUBSCRIBER_BACKLOG behind is cut off (None)."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict | None] = asyncio.Queue()
-        self.last_seq = 0
-
-    def put(self, event: dict) -> bool:
-        """False when the subscriber is too far behind (it then gets None and is dropped)."""
-        if self.queue.qsize() >= SUBSCRIBER_BACKLOG:
-            self.queue.put_nowait(None)
-            return False
-        self.queue.put_nowait(event)
-        return True
+    def _reloading_status(self, now: float) -> dict | None:
+        if self.reloading is None:
+            return None
+        generation = self.reloading["generation"]
+        return {"generation": generation, "digest": self.reloading["digest"],
+                "seconds": round(now - self.reloading["started"], 3),
+                "waiting_for": sorted(name for name, gen in self.apply_waiters if gen == generation)}
 
 
 async def release_rules_without_checker(loaded: LoadedConfig) -> None:

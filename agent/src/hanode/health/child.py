@@ -5,15 +5,12 @@ VRRP: the supervisor restarts this process, which re-reads the kernel table and 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError
 from hanode.daemon.child_main import ChildProcess, run_child
 from hanode.health.runner import CheckerRunner
-
-log = logging.getLogger("hanode.health")
 
 
 class CheckerChild(ChildProcess):
@@ -35,8 +32,7 @@ class CheckerChild(ChildProcess):
             config, _problems = await asyncio.to_thread(parse_config, message["config"],
                                                         default_router_id=message.get("router_id", "hanode"))
         except ConfigError as exc:  # the parent validated it: only a version skew gets here
-            log.error("config refused by the checker: %s", "; ".join(str(p) for p in exc.problems))
-            return
+            raise RuntimeError("config refused by the checker: " + "; ".join(str(p) for p in exc.problems)) from None
         if self.runner is None:
             self.runner = CheckerRunner(self.emit)
             await self.runner.start(config)

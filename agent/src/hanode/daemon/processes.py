@@ -1,0 +1,184 @@
+"""Starting, configuring, restarting and watching the supervised processes (a part of the Supervisor).
+
+A config reaches a child as one `config` message with its generation; the child answers `applied` (or
+`applied` with an `error`). A child that answers with an error, goes away, or says nothing within the apply
+timeout fails the apply (ApplyFailed), which the reload turns into a return to the running config."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from hanode.config.load import LoadedConfig
+from hanode.daemon.child import Child
+from hanode.daemon.logs import fields
+
+log = logging.getLogger("hanode.supervisor")
+
+APPLY_TIMEOUT_S = 30.0  # a child that has not applied a config by then is killed (HANODE_APPLY_TIMEOUT_S overrides)
+LONG_RUN_S = 60.0
+STARTUP_GRACE_S = 30.0  # a child's first heartbeat may take this long (imports on a slow or loaded host)
+
+# The supervised processes. The checker (health checks + load-balancer sync) runs only when the config
+# has virtual servers; VRRP always runs, so that a slow check can never delay an advert.
+CHILD_MODULES = {"vrrp": "hanode.vrrp.child", "checker": "hanode.health.child"}
+
+
+def child_wanted(name: str, loaded: LoadedConfig) -> bool:
+    if name == "vrrp":
+        return True
+    lvs = loaded.config.sections.get("lvs")
+    return bool(getattr(lvs, "virtual_servers", None))
+
+
+class ApplyFailed(Exception):
+    """A child did not apply a config: it went away, answered with an error, or did not answer in time."""
+
+    def __init__(self, child: str, reason: str):
+        super().__init__(f"{child} process {reason}")
+        self.child = child
+
+
+def apply_timeout_s(environ: dict[str, str] | None = None) -> float:
+    value = (os.environ if environ is None else environ).get("HANODE_APPLY_TIMEOUT_S")
+    try:
+        return max(0.1, float(value)) if value else APPLY_TIMEOUT_S
+    except ValueError:
+        return APPLY_TIMEOUT_S
+
+
+def restart_delay_s(ran_s: float, failures: int) -> float:
+    """keepalived's respawn policy: immediately after a long run, else 1, 2, 4 ... capped at 60 s."""
+    if ran_s > LONG_RUN_S:
+        return 0.0
+    return float(min(60, 2 ** max(0, failures - 1)))
+
+
+class Processes:
+    """Mixed into Supervisor: uses its children, tasks, loaded config, generation, reload lock and publish()."""
+
+    async def _start_first(self, name: str) -> None:
+        """At start: a child that does not apply the config is killed; _supervise restarts it with back-off."""
+        try:
+            await self._start_child(name, self.loaded, self.generation, resume={})
+        except ApplyFailed as exc:
+            log.error("%s; restarting it", exc)
+            self.children[name].kill()
+
+    async def _start_child(self, name: str, loaded: LoadedConfig, generation: int, resume: dict[str, str]) -> None:
+        child = self.children[name]
+        await child.start()
+        self.tasks[name] = asyncio.get_running_loop().create_task(self._supervise(name))
+        await self._apply_to(name, loaded, generation, resume)
+
+    async def _stop_child(self, name: str) -> None:
+        task = self.tasks.pop(name, None)
+        if task:
+            task.cancel()
+        await self.children[name].stop()
+
+    async def _apply_to(self, name: str, loaded: LoadedConfig, generation: int,
+                        resume: dict[str, str] | None = None) -> None:
+        """Sends the config to one child and waits until it reports it applied; ApplyFailed when it answers
+        with an error, goes away, or says nothing within the apply timeout."""
+        child = self.children[name]
+        key = (name, generation)
+        future = asyncio.get_running_loop().create_future()
+        self.apply_waiters[key] = future
+        try:
+            if not child.send({"type": "config", "config": loaded.raw, "digest": loaded.digest,
+                               "generation": generation, "router_id": loaded.config.router_id,
+                               "resume": resume or {}}):
+                raise ApplyFailed(name, f"is not running (generation {generation} not applied)")
+            await asyncio.wait({future, child.gone}, timeout=self.apply_timeout_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if future.done():
+                if future.result().get("error"):
+                    raise ApplyFailed(name, f"could not apply generation {generation}: {future.result()['error']}")
+                return
+            if child.gone.done():
+                raise ApplyFailed(name, f"exited while applying generation {generation}{await _exit_text(child)}")
+            raise ApplyFailed(name, f"did not apply generation {generation} within {self.apply_timeout_s:g} s")
+        finally:
+            self.apply_waiters.pop(key, None)
+
+    async def _apply(self, loaded: LoadedConfig, generation: int, skip: frozenset[str] = frozenset()) -> None:
+        """Starts or stops the children the config needs or not, and applies it to the running ones."""
+        for name, child in self.children.items():
+            wanted = child_wanted(name, loaded)
+            restarting = name in self.tasks and not self.tasks[name].done()
+            if name in skip or (wanted and not child.running and restarting):
+                continue  # _supervise starts it after its back-off, with the running config and states to resume
+            if wanted and not child.running:
+                await self._start_child(name, loaded, generation, resume={})
+            elif not wanted and child.running:
+                await self._stop_child(name)
+            elif wanted:
+                await self._apply_to(name, loaded, generation)
+
+    async def _supervise(self, name: str) -> None:
+        child = self.children[name]
+        while True:
+            code = await child.wait()
+            if self.stop_event.is_set() or child.stopping:
+                return
+            ran_s = time.monotonic() - child.started_at
+            self.failures[name] = 0 if ran_s > LONG_RUN_S else self.failures[name] + 1
+            delay = restart_delay_s(ran_s, self.failures[name])
+            child.restarts += 1
+            resume = dict(self.instance_states) if name == "vrrp" else {}
+            event = {"event": "process_restart", "process": name, "exit_status": code, "ran_s": round(ran_s, 3),
+                     "delay_s": delay}
+            if child.hung_s is not None:
+                event["hung_s"] = round(child.hung_s, 3)
+            event["resume"] = resume
+            log.error("%s process exited with status %s after %.1f s; restarting in %.0f s", name, code, ran_s, delay,
+                      extra={"fields": {key: value for key, value in event.items() if key not in ("ran_s", "resume")}})
+            self.publish(event)
+            await child.close()
+            await asyncio.sleep(delay)
+            async with self.reload_lock:  # a reload in progress decides which config the new process gets
+                try:
+                    await child.start()
+                    await self._apply_to(name, self.loaded, self.generation, resume)
+                except ApplyFailed as exc:
+                    log.error("%s process did not come back: %s", name, exc)
+                    child.kill()
+                except OSError as exc:
+                    log.error("%s process did not come back: %s", name, exc)
+
+    async def _watchdog(self) -> None:
+        """A child that stops sending heartbeats is hung: kill it, _supervise restarts it. A child that has not
+        beaten yet gets STARTUP_GRACE_S; and when this loop itself was stalled (its own sleep overran), the
+        children's heartbeats are merely unread: the round is skipped so the readers can catch up."""
+        last_round = time.monotonic()
+        while True:
+            timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
+            period_s = min(0.5, timeout_s / 4)
+            await asyncio.sleep(period_s)
+            now = time.monotonic()
+            round_s, last_round = now - last_round, now
+            if round_s > period_s + timeout_s / 2:
+                log.warning("supervisor loop stalled for %.1f s: not judging heartbeats this round", round_s - period_s)
+                continue
+            for name, child in self.children.items():
+                silent_s = now - child.last_heartbeat
+                limit_s = timeout_s if child.beating else max(timeout_s, STARTUP_GRACE_S)
+                killed_lately = child.killed_at is not None and now - child.killed_at < timeout_s
+                if child.running and silent_s > limit_s and not killed_lately:
+                    log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s,
+                              extra=fields(event="process_hung", process=name))
+                    self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
+                    child.killed_at, child.hung_s = now, silent_s
+                    child.proc.kill()
+
+
+async def _exit_text(child: Child) -> str:
+    """' (exit status N)' once the process is reaped (it is, within moments of its messages ending)."""
+    try:
+        code = await asyncio.wait_for(asyncio.shield(child.proc.wait()), 1.0)
+    except asyncio.TimeoutError:
+        return ""
+    return f" (killed by signal {-code})" if code < 0 else f" (exit status {code})"
