@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from hanode.lab import netns
@@ -94,7 +94,9 @@ def load(prefix: str) -> LabRecord | None:
         data = json.loads((registry_dir() / f"{prefix}.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    return LabRecord(**data)
+    # Keep only the fields this version knows: a newer checkout may have written more (labs are shared by the machine).
+    known = {f.name for f in fields(LabRecord)}
+    return LabRecord(**{k: v for k, v in data.items() if k in known})
 
 
 def load_all() -> list[LabRecord]:
