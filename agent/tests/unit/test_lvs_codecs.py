@@ -14,7 +14,7 @@ from hanode.lvs.plan import DelDest, EditDest
 
 SRC = Path(ipvs.__file__).resolve().parents[1]
 PURE = ["lvs/kernel.py", "lvs/plan.py", "lvs/desired.py", "lvs/validate.py", "lvs/model.py", "config/parse_lvs.py",
-        "lvs/slots.py", "lvs/nftnl.py"]
+        "lvs/slots.py", "lvs/nftnl.py", "lvs/syncd.py", "lvs/conntrackd.py", "config/parse_connsync.py"]
 FORBIDDEN = {"socket", "asyncio", "time", "subprocess", "pyroute2"}
 
 

@@ -13,7 +13,7 @@ DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
 
 # Subsystems that own top-level sections: each module has SECTION (a name) and
 # parse(reader, problems, config) -> value, reading its own keys from the top-level reader.
-SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs")
+SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs", "hanode.config.parse_connsync")
 
 
 def parse_config(raw: Any, *, default_router_id: str = "hanode") -> tuple[AgentConfig, Problems]:

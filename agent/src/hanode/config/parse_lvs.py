@@ -24,6 +24,7 @@ SECTION = "lvs"
 WEIGHT_MAX = 65535
 URL_TYPES = ("HTTP_GET", "SSL_GET")
 DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA")
+SCTP_PORTLESS_CHECKS = ("PING_CHECK", "MISC_CHECK")
 
 # Which backend `auto` resolves to for validation: (has_ipvs, why). Tests replace it.
 ipvs_probe: Callable[[], tuple[bool, str]] = caps.ipvs_available
@@ -234,11 +235,26 @@ def _check_virtual_server(vs: VirtualServer, reader: Reader, problems: Problems)
         elif vs.lb_kind != "NAT" and vs.port and rs.port is not None and rs.port != vs.port:
             problems.warn(join(rpath, "port"), f"{vs.lb_kind} forwarding does not change ports: "
                           f"the real server must listen on {vs.port}")
+        if vs.protocol == "SCTP":
+            _check_sctp_checks(rs.checks, join(rpath, "checks"), problems)
         key = (rs.address, rs.port if rs.port is not None else vs.port)
         if key in seen:
             problems.error(rpath, f"{rs.address}:{key[1]} is already real_servers[{seen[key]}]")
         else:
             seen[key] = i
+
+
+def _check_sctp_checks(checks, path: str, problems: Problems) -> None:
+    """keepalived runs any check against an SCTP service, but its TCP and UDP checks probe the real server's
+    port over TCP or UDP, never over SCTP: without a connect_port of their own they would test a port the
+    server does not serve that way. PING_CHECK and MISC_CHECK need no port."""
+    for i, check in enumerate(checks):
+        if check.type in SCTP_PORTLESS_CHECKS or check.connect_port is not None:
+            continue
+        over = "UDP" if check.type in ("UDP_CHECK", "DNS_CHECK") else "TCP"
+        problems.error(join(join(path, i), "connect_port"),
+                       f"{check.type} probes over {over}, not SCTP: on an SCTP service give connect_port (a {over} "
+                       "port the real server answers on), or use PING_CHECK or MISC_CHECK")
 
 
 # ----- real servers and checks -----------------------------------------------------------------------

@@ -75,11 +75,16 @@ class ChildProcess:
             answer = {"type": "reply", "id": message.get("id")}
             answer.update((key, value) for key, value in reply.items() if key not in answer)
             self.send(answer)
+        elif kind == "vrrp_states":
+            self.vrrp_states(message.get("states") or {})
         elif kind == "stop":
             self.stopping.set()
 
     async def configure(self, message: dict) -> None:
         raise NotImplementedError
+
+    def vrrp_states(self, states: dict[str, str]) -> None:
+        """Every VRRP instance's state, relayed by the supervisor (only the checker follows them)."""
 
     async def status(self) -> dict:
         raise NotImplementedError

@@ -21,8 +21,9 @@ APPLY_TIMEOUT_S = 30.0  # a child that has not applied a config by then is kille
 LONG_RUN_S = 60.0
 STARTUP_GRACE_S = 30.0  # a child's first heartbeat may take this long (imports on a slow or loaded host)
 
-# The supervised processes. The checker (health checks + load-balancer sync) runs only when the config
-# has virtual servers; VRRP always runs, so that a slow check can never delay an advert.
+# The supervised processes. The checker (health checks + load-balancer sync + connection sync) runs only when
+# the config has virtual servers or connection sync; VRRP always runs, so that a slow check can never delay
+# an advert. The checker follows VRRP states through the supervisor (`vrrp_states`, see relay_states).
 CHILD_MODULES = {"vrrp": "hanode.vrrp.child", "checker": "hanode.health.child"}
 
 
@@ -30,7 +31,8 @@ def child_wanted(name: str, loaded: LoadedConfig) -> bool:
     if name == "vrrp":
         return True
     lvs = loaded.config.sections.get("lvs")
-    return bool(getattr(lvs, "virtual_servers", None))
+    sync = loaded.config.sections.get("connsync")
+    return bool(getattr(lvs, "virtual_servers", None)) or bool(sync and (sync.lvs_sync_daemon or sync.conntrack_sync))
 
 
 class ApplyFailed(Exception):
@@ -97,12 +99,21 @@ class Processes:
             if future.done():
                 if future.result().get("error"):
                     raise ApplyFailed(name, f"could not apply generation {generation}: {future.result()['error']}")
+                if name == "checker":
+                    self.relay_states()
                 return
             if child.gone.done():
                 raise ApplyFailed(name, f"exited while applying generation {generation}{await _exit_text(child)}")
             raise ApplyFailed(name, f"did not apply generation {generation} within {self.apply_timeout_s:g} s")
         finally:
             self.apply_waiters.pop(key, None)
+
+    def relay_states(self) -> None:
+        """The checker owns the kernel's connection-sync state and follows VRRP states: it gets every
+        instance's state after each transition and after each config it applied."""
+        checker = self.children.get("checker")
+        if checker is not None and checker.running:
+            checker.send({"type": "vrrp_states", "states": dict(self.instance_states)})
 
     async def _apply(self, loaded: LoadedConfig, generation: int, skip: frozenset[str] = frozenset()) -> None:
         """Starts or stops the children the config needs or not, and applies it to the running ones."""

@@ -156,6 +156,7 @@ class Supervisor(Processes):
                 self.instance_states[message["instance"]] = message["to"]
                 self.transitions[message["instance"]] += 1
                 self.systemd.status(self._summary())
+                self.relay_states()
             self.publish(message)
 
     def publish(self, event: dict) -> None:

@@ -10,6 +10,7 @@ import sys
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError
 from hanode.daemon.child_main import ChildProcess, run_child
+from hanode.health.connsync import ConnSync
 from hanode.health.runner import CheckerRunner
 
 
@@ -19,9 +20,21 @@ class CheckerChild(ChildProcess):
     def __init__(self, writer: asyncio.StreamWriter):
         super().__init__(writer)
         self.runner: CheckerRunner | None = None
+        self.connsync = ConnSync(self.emit)
 
     async def status(self) -> dict:
-        return await self.runner.status() if self.runner else {"virtual_servers": []}
+        status = await self.runner.status() if self.runner else {"virtual_servers": []}
+        sync = self.connsync.status()
+        if sync is not None:
+            status["connection_sync"] = sync
+        return status
+
+    def vrrp_states(self, states: dict[str, str]) -> None:
+        self.connsync.set_states(states)
+
+    async def stop_runner(self) -> None:
+        await super().stop_runner()
+        await self.connsync.stop()
 
     async def control(self, message: dict) -> dict:
         return self.runner.control(message) if self.runner else {"ok": False, "error": "the checker is starting"}
@@ -38,6 +51,7 @@ class CheckerChild(ChildProcess):
             await self.runner.start(config)
         else:
             await self.runner.apply(config)
+        await self.connsync.apply(config)
         self.applied(message)
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from hanode.lvs.conntrackd import ConntrackSync
 from hanode.lvs.kernel import Dest, DestKey
+from hanode.lvs.syncd import SyncDaemon
 
 CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "PING_CHECK", "UDP_CHECK", "DNS_CHECK", "SMTP_CHECK")
 LB_ALGOS = ("rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh")
 LB_KINDS = ("NAT", "DR", "TUN")
-PROTOCOLS = ("TCP", "UDP")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
 BACKENDS = ("auto", "ipvs", "nftables")
 
 
@@ -147,3 +149,10 @@ class LvsConfig:
     keep_on_stop: bool = False                 # keepalived -I: leave the kernel rules when the agent stops
     reconcile_interval_ms: int = 10_000
     virtual_servers: tuple[VirtualServer, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ConnSyncConfig:
+    """Connections that survive a failover: `lvs_sync_daemon` (IPVS) and `conntrack_sync` (nftables)."""
+    lvs_sync_daemon: SyncDaemon | None = None
+    conntrack_sync: ConntrackSync | None = None

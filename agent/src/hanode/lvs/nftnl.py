@@ -43,7 +43,7 @@ NLM_F_CREATE = 0x400
 NLM_F_APPEND = 0x800
 NLA_F_NESTED = 0x8000
 NFPROTO = {4: 2, 6: 10}                      # NFPROTO_IPV4, NFPROTO_IPV6
-PROTO = {"TCP": 6, "UDP": 17}
+PROTO = {"TCP": 6, "UDP": 17, "SCTP": 132}
 SET_ELEM_INTERVAL_END = 0x1
 NEST_LIMIT = 60_000                          # an attribute's length is a u16: elements go in nests below it
 
