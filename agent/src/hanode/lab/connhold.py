@@ -3,6 +3,7 @@
     python -m hanode.lab.connhold server --name r1 --port 9000 [--proto sctp] --ready-file F
     python -m hanode.lab.connhold client --target 198.51.100.100:9000 --connections 200 --interval-ms 100
                                          --out result.json --ready-file F --stop-file S [--proto sctp]
+    python -m hanode.lab.connhold churn --target 198.51.100.100:9000 --rate 200 --duration-s 5 --out F
 
 The server echoes every line, prefixed with its name. The client opens N connections and on each sends a
 line every interval and waits for its echo; it stops when the stop file appears (or --duration-s passes)
@@ -143,6 +144,35 @@ async def client(args: argparse.Namespace) -> dict:
             "interval_ms": args.interval_ms, "proto": args.proto, "per_connection": results}
 
 
+async def churn(args: argparse.Namespace) -> dict:
+    """New connections at a steady rate (each: connect, one echo, close) for a while."""
+    host, _, port = args.target.rpartition(":")
+    host = host.strip("[]")
+    counts = {"completed": 0, "failed": 0}
+
+    async def one() -> None:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 10)
+            writer.write(b"1\n")
+            await writer.drain()
+            ok = (await asyncio.wait_for(reader.readline(), 10)).endswith(b" 1\n")
+            writer.close()
+            counts["completed" if ok else "failed"] += 1
+        except (OSError, asyncio.TimeoutError):
+            counts["failed"] += 1
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    tasks = []
+    while (now := loop.time()) - started < args.duration_s:
+        due = started + len(tasks) / args.rate
+        if due > now:
+            await asyncio.sleep(due - now)
+        tasks.append(asyncio.ensure_future(one()))
+    await asyncio.gather(*tasks)
+    return {**counts, "started": len(tasks), "elapsed_s": round(loop.time() - started, 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="connhold")
     sub = parser.add_subparsers(dest="role", required=True)
@@ -161,7 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--ready-file")
     cli.add_argument("--stop-file")
     cli.add_argument("--out", required=True)
+    chn = sub.add_parser("churn")
+    chn.add_argument("--target", required=True)
+    chn.add_argument("--rate", type=float, required=True)
+    chn.add_argument("--duration-s", type=float, required=True)
+    chn.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if args.role == "churn":
+        Path(args.out).write_text(json.dumps(asyncio.run(churn(args))))
+        return 0
     if args.role == "server":
         asyncio.run(serve(args.name, args.port, args.proto, args.ready_file))
         return 0
