@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: runs every benchmark script present (bench_failover.py, bench_lvs.py, bench_health.py), each
-# writing its results under bench-results/, draws them (bench_plot.py: a PNG next to each JSON), then
-# collects their Markdown and pictures into bench-results/summary.md.
+# `make bench`: runs every benchmark script present (bench_failover.py, bench_lvs.py, bench_health.py,
+# bench_connsync.py), each writing its results under bench-results/, draws them (bench_plot.py: a PNG next
+# to each JSON), then collects their Markdown and pictures into bench-results/summary.md.
 #
 # Environment (read by the benchmark scripts too):
 #   HANODE_BENCH_OUT     output directory (default: bench-results)
@@ -22,7 +22,7 @@ fi
 export HANODE_BENCH_OUT=${HANODE_BENCH_OUT:-bench-results}
 mkdir -p "$HANODE_BENCH_OUT"
 
-BENCHES=(failover lvs health)
+BENCHES=(failover lvs health connsync)
 only=${HANODE_BENCH_ONLY:-${BENCHES[*]}}
 ran=() failed=() missing=()
 started=$(date +%s)

@@ -14,6 +14,7 @@ import pytest
 from hanode.lab.connsync import BACKEND_VIP, Scenario
 from hanode.lab.procs import wait_for
 from helpers_checker import status, wait_event
+from helpers_ops import assert_status_schema
 
 pytestmark = pytest.mark.netns
 
@@ -47,6 +48,9 @@ def test_established_connections_survive_a_master_kill_with_conntrackd(lab_facto
         assert result["synced_before_kill"] >= CONNECTIONS
         took_over = wait_event(a2, event="connection_sync", vrrp_state="MASTER")
         assert took_over["ok"] and took_over["actions"][0].startswith("conntrackd -c"), took_over
+        document = status(a2)
+        assert_status_schema(document)
+        assert document["connection_sync"]["conntrackd"]["applied_state"] == "MASTER"
         assert result["survived"] == CONNECTIONS, result["lost"]
     else:
         assert result["lost"] and all(c["error"] for c in result["lost"]), result["lost"]

@@ -26,8 +26,8 @@ def test_a_followed_instance_runs_the_backup_daemon_unless_master(state, want):
 
 
 def test_without_an_instance_both_daemons_run_and_the_sync_id_is_zero():
-    assert syncd.desired_daemons(SyncDaemon("eth1"), "MASTER", None) == {MASTER: DaemonParams("eth1", 0),
-                                                                        BACKUP: DaemonParams("eth1", 0)}
+    both = {MASTER: DaemonParams("eth1", 0), BACKUP: DaemonParams("eth1", 0)}
+    assert syncd.desired_daemons(SyncDaemon("eth1"), "MASTER", None) == both
 
 
 def test_the_sync_id_defaults_to_the_vrid_and_id_overrides_it():

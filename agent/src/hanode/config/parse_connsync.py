@@ -137,4 +137,3 @@ def _check_backend(lvs: LvsConfig, section: ConnSyncConfig, problems: Problems) 
     if backend == "ipvs" and section.conntrack_sync is not None and section.lvs_sync_daemon is None:
         problems.error("conntrack_sync", f"is for the nftables backend, but the backend here is IPVS ({why}): "
                        "add lvs_sync_daemon so that connections survive a failover")
-

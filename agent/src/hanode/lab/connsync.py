@@ -230,7 +230,7 @@ table bridge {COUNT_TABLE} {{
                 return sum(1 for line in out.splitlines() if f"{VIP}:{port}" in line and "ESTABLISHED" in line)
             conf = str(self.directors[1].host.dir / "agent.conntrackd.conf")
             out = self.lab.run(self.n2, ["conntrackd", "-C", conf, "-e", "ct"], check=False).stdout
-            return out.count(f"dport={port} ")
+            return sum(1 for line in out.splitlines() if "ESTABLISHED" in line and f"dport={port} " in line)
         try:
             return wait_for(lambda: (n := count()) >= connections and n, 20, what="connections synced to n2")
         except TimeoutError:
