@@ -95,7 +95,7 @@ async def hold(conn: Conn, host: str, port: int, proto: str, interval_s: float, 
                 conn.error = "closed by the peer"
                 return
             now = time.monotonic()
-            server, _, got = line.decode().strip().partition(" ")
+            server, _space, got = line.decode().strip().partition(" ")
             if got != str(seq):
                 conn.error = f"answer {got!r} to message {seq}"
                 return
@@ -118,7 +118,7 @@ async def hold(conn: Conn, host: str, port: int, proto: str, interval_s: float, 
 
 
 async def client(args: argparse.Namespace) -> dict:
-    host, _, port = args.target.rpartition(":")
+    host, _colon, port = args.target.rpartition(":")
     host = host.strip("[]")
     stop = asyncio.Event()
     conns = [Conn(i) for i in range(args.connections)]
@@ -146,7 +146,7 @@ async def client(args: argparse.Namespace) -> dict:
 
 async def churn(args: argparse.Namespace) -> dict:
     """New connections at a steady rate (each: connect, one echo, close) for a while."""
-    host, _, port = args.target.rpartition(":")
+    host, _colon, port = args.target.rpartition(":")
     host = host.strip("[]")
     counts = {"completed": 0, "failed": 0}
 

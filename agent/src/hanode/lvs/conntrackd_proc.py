@@ -102,7 +102,7 @@ class Conntrackd:
         except OSError as exc:
             return 127, f"cannot run {self.binary}: {exc}"
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT_S)
+            out, _err = await asyncio.wait_for(proc.communicate(), COMMAND_TIMEOUT_S)
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
