@@ -14,9 +14,9 @@ short_description: Drain or enable a hanode node, take a real server out, or fai
 version_added: "0.1.0"
 description:
   - V(drained) - the node gives up MASTER with a priority-0 advert (the backup takes over in about Skew_Time),
-    removes its VIPs and stays BACKUP until enabled. The module waits until another node's adverts
-    confirm the VIP is elsewhere; if nobody takes over within O(timeout) it enables the node again (so the
-    VIP comes back) and fails.
+    removes its VIPs and stays BACKUP until enabled, also when its VRRP process or the agent restarts. The
+    module waits until another node's adverts confirm the VIP is elsewhere; if nobody takes over within
+    O(timeout) it enables the node again (so the VIP comes back) and fails.
   - V(enabled) - undoes V(drained).
   - V(real_server_disabled) / V(real_server_enabled) - weight 0 for one real server of a virtual server
     (existing connections finish), and back. A disabled real server stays disabled when the agent's checker

@@ -472,6 +472,18 @@ def test_drain_one_instance():
     assert h.state("VI_1") == State.BACKUP and h.state("VI_2") == State.MASTER
 
 
+@pytest.mark.parametrize("resume", [None, {"VI_1": "BACKUP"}, MASTER])
+def test_an_instance_drained_before_start_never_takes_the_vip(resume):
+    """A drain kept across a restart is applied before the engine starts: whatever the instance was (a
+    resumed MASTER included, or the owner of the address), it comes up BACKUP and adds no VIP."""
+    h = Harness(two_config(vi1=instance_raw(priority=255)), start=False)
+    assert h.take(h.engine.drain(["VI_1"], True, h.clock.now_us)) == []
+    h.take(h.engine.start(h.clock.now_us, resume))
+    h.run_for(60_000_000)
+    assert h.state("VI_1") == State.BACKUP and h.engine.instances["VI_1"].state.drained
+    assert actions(h.outputs, AddVips, "VI_1") == [] and h.state("VI_2") == State.MASTER
+
+
 def test_tick_before_any_deadline_does_nothing_and_next_deadline_is_the_earliest():
     h = Harness(two_config())
     downs = [i.state.master_down_at_us for i in h.engine.instances.values()]

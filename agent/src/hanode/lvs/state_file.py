@@ -21,13 +21,14 @@ def state_path(control_socket: str | None, name: str) -> str | None:
 
 
 def load_state(path: str | None, key: str, item: Callable[..., T]) -> set[T]:
-    """The entries stored under `key`, each made with item(*entry) (empty when there is no file; when it is
-    unreadable too, logged)."""
+    """The entries stored under `key`, each made with item(*entry), or item(entry) when the entry is not a list
+    (empty when there is no file; when it is unreadable too, logged)."""
     if not path:
         return set()
     try:
         with open(path, encoding="utf-8") as handle:
-            return {item(*entry) for entry in json.load(handle).get(key, [])}
+            return {item(*entry) if isinstance(entry, list) else item(entry)
+                    for entry in json.load(handle).get(key, [])}
     except FileNotFoundError:
         return set()
     except (OSError, ValueError, TypeError, AttributeError) as exc:

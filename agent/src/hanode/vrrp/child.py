@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import selectors
 import sys
 
 from hanode.config.parse import parse_config
 from hanode.daemon.child_main import ChildProcess, run_child
+from hanode.lvs.state_file import load_state, save_state, state_path
 from hanode.vrrp.runner import VrrpRunner
+
+log = logging.getLogger("hanode.vrrp")
+
+
+def drained_path(control_socket: str | None) -> str | None:
+    """Instances an operator drained, kept next to the control socket (beside the real servers' lvs-drained):
+    a restarted VRRP process (or agent) keeps them drained until they are enabled."""
+    return state_path(control_socket, "vrrp-drained")
 
 
 class VrrpChild(ChildProcess):
@@ -17,14 +27,22 @@ class VrrpChild(ChildProcess):
     def __init__(self, writer: asyncio.StreamWriter):
         super().__init__(writer)
         self.runner: VrrpRunner | None = None
+        self.drained: set[str] = set()
+        self.drained_file: str | None = None
 
     async def configure(self, message: dict) -> None:
         config, _problems = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"))
+        self.drained_file = drained_path(config.control_socket)
         if self.runner is None:
+            self.drained = load_state(self.drained_file, "drained", str) & set(config.vrrp_instances)
+            if self.drained:
+                log.info("instances drained by an operator before this start stay drained: %s",
+                         ", ".join(sorted(self.drained)))
             self.runner = VrrpRunner(config, self.emit)
-            await self.runner.start(message.get("resume") or {})
+            await self.runner.start(message.get("resume") or {}, drained=self.drained)
         else:
             await self.runner.apply(config)
+            self._keep_drained(self.drained & set(config.vrrp_instances))
         self.applied(message)
 
     async def status(self) -> dict:
@@ -39,9 +57,16 @@ class VrrpChild(ChildProcess):
         if unknown:
             return {"ok": False, "error": f"no instance named {', '.join(unknown)}"}
         if action in ("drain", "enable"):
+            targets = set(self.runner.engine.instances) if names is None else set(names)
+            self._keep_drained(self.drained | targets if action == "drain" else self.drained - targets, always=True)
             self.runner.drain(names, action == "drain")
             return {"ok": True}
         return {"ok": False, "error": f"unknown control action {action!r}"}
+
+    def _keep_drained(self, drained: set[str], always: bool = False) -> None:
+        if always or drained != self.drained:
+            self.drained = drained
+            save_state(self.drained_file, "drained", sorted(drained))
 
 
 # The kernel lets a select() timeout expire late by up to 0.1% of its length (select_estimate_accuracy):

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from hanode.config.model import AgentConfig, Vip, VrrpInstance
 from hanode.daemon.logs import fields
@@ -82,10 +82,12 @@ class VrrpRunner:
 
     # lifecycle ----------------------------------------------------------------------------------
 
-    async def start(self, resume: dict[str, str] | None = None) -> None:
+    async def start(self, resume: dict[str, str] | None = None, drained: Iterable[str] = ()) -> None:
+        """Starts the engine; `drained` instances start drained (an operator's drain kept across a restart)."""
         await self.netlink.open()
         interfaces = await self.netlink.interfaces()
         self.engine = Engine(self.config, interfaces)
+        self._feed(self.engine.drain(sorted(drained), True, self._now()))
         self._protect_owner_addresses(interfaces)
         self._remove_stale_vips(resume or {})
         self._sync_sockets(interfaces)
