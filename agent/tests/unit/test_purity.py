@@ -16,8 +16,8 @@ PURE = [
     "hanode.config.model", "hanode.config.problems", "hanode.config.vip", "hanode.config.parse_vrrp",
     "hanode.config.parse", "hanode.vrrp.packet", "hanode.vrrp.garp", "hanode.vrrp.timers", "hanode.vrrp.actions",
     "hanode.vrrp.fsm", "hanode.vrrp.accept", "hanode.vrrp.track", "hanode.vrrp.engine", "hanode.vrrp.status",
-    "hanode.vrrp.notify", "hanode.control.render", "hanode.control.protocol", "hanode.lvs.model", "hanode.kernel_time",
-    "hanode.health.grid",
+    "hanode.vrrp.notify", "hanode.control.render", "hanode.control.watch_view", "hanode.control.protocol",
+    "hanode.lvs.model", "hanode.kernel_time", "hanode.health.grid",
 ]
 LATER = [f"hanode.{pkg}.{name}" for pkg in ("lvs", "health") for name in ("plan", "model", "desired", "hysteresis")
          if (SRC / "hanode" / pkg / f"{name}.py").exists()]
