@@ -239,3 +239,45 @@ def test_tcp_and_udp_checks_of_an_sctp_service_need_their_own_port(check, over):
     assert any(line.startswith(path + ":") and f"probes over {over}, not SCTP" in line for line in found), found
     vs = parse_config(sctp_service([{"type": check, "connect_port": 8080}]))[0].sections["lvs"].virtual_servers[0]
     assert vs.real_servers[0].checks[0].connect_port == 8080
+
+
+# ----- the keepalived importer's rows --------------------------------------------------------------------------
+
+def imported(global_defs: str, body: str = "") -> tuple[dict, list, list]:
+    from hanode.migrate.keepalived import parse_text, translate
+    text = ("global_defs {\n  " + global_defs + "\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n"
+            "  priority 100\n  virtual_ipaddress {\n    198.51.100.100/24\n  }\n}\n" + body)
+    result = translate(parse_text(text, "k.conf"))
+    return result.config, [(i.keyword, i.category, i.reason) for i in result.items], [n.message for n in result.notes]
+
+
+@pytest.mark.parametrize("line, sync", [
+    ("lvs_sync_daemon eth1 VI_1", {"interface": "eth1", "instance": "VI_1"}),
+    ("lvs_sync_daemon eth1 VI_1 id 5 maxlen 1400 port 8849 ttl 2 group 239.1.2.3",
+     {"interface": "eth1", "instance": "VI_1", "id": 5, "maxlen": 1400, "port": 8849, "ttl": 2, "group": "239.1.2.3"}),
+    ("lvs_sync_daemon eth1 inst VI_1 id 7", {"interface": "eth1", "instance": "VI_1", "id": 7}),
+    ("lvs_sync_daemon eth1 VI_1 9", {"interface": "eth1", "instance": "VI_1", "id": 9}),
+    ("lvs_sync_daemon eth1", {"interface": "eth1"}),
+])
+def test_lvs_sync_daemon_is_imported_as_keepalived_reads_it_and_the_agent_takes_it(line, sync):
+    config, items, _notes = imported(line)
+    assert config["lvs_sync_daemon"] == sync and items == []
+    if "instance" in sync:
+        assert config["conntrack_sync"] == {"interface": "eth1", "instance": "VI_1"}
+    else:
+        assert "conntrack_sync" not in config
+    assert parse_config({**config, "lb_backend": "ipvs"})[0].sections["connsync"].lvs_sync_daemon.interface == "eth1"
+
+
+def test_lvs_sync_daemon_problems_are_reported_as_keepalived_ignores_them():
+    _config, items, _notes = imported("lvs_sync_daemon eth1 VI_1 colour blue")
+    assert ("lvs_sync_daemon colour", "invalid", "unknown option 'colour' (keepalived ignores it)") in items
+    config, items, _notes = imported("lvs_sync_daemon")
+    assert "lvs_sync_daemon" not in config and items[0][1] == "invalid"
+
+
+def test_sctp_services_are_imported_as_sctp():
+    body = ("virtual_server 198.51.100.100 3868 {\n  protocol SCTP\n  lb_kind NAT\n  lb_algo rr\n"
+            "  real_server 203.0.113.11 3868 {\n    PING_CHECK {\n    }\n  }\n}\n")
+    config, items, _notes = imported("router_id lb1", body)
+    assert config["virtual_servers"][0]["protocol"] == "SCTP" and items == []

@@ -445,8 +445,7 @@ NOT_CARRIED = [
      [(1, "virtual_server_group G", "unsupported"), (4, "virtual_server group G", "unsupported")], "groups"),
     ("virtual_server 198.51.100.100 80 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n"
      "  real_server 203.0.113.11 80 {\n  }\n}\n",
-     [(2, "protocol", "unsupported"), (3, "ha_suspend", "unsupported"), (4, "lb_kind type gue port 6080", "unsupported")],
-     "SCTP"),
+     [(3, "ha_suspend", "unsupported"), (4, "lb_kind type gue port 6080", "unsupported")], "whatever the VIP state"),
     ("virtual_server 198.51.100.100 80 {\n  sorry_server_inhibit\n  real_server 203.0.113.11 80 {\n    uthreshold 100\n"
      "    FILE_CHECK {\n      track_file f\n    }\n    HTTP_GET {\n      url {\n        path /\n        regex ok\n      }\n"
      "      http_protocol 1.0\n    }\n  }\n}\n",

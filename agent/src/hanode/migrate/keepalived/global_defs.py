@@ -80,6 +80,50 @@ def _notify_fifo(tr: Translator, node: Node, scope: Scope) -> None:
                 % " ".join(node.args[1:]), "notify_fifo " + " ".join(node.args[1:]))
 
 
+_SYNC_OPTIONS = {"id": "id", "maxlen": "maxlen", "port": "port", "ttl": "ttl", "group": "group"}
+
+
+def _lvs_sync_daemon(tr: Translator, node: Node, scope: Scope) -> None:
+    """`lvs_sync_daemon <INTERFACE> [<VRRP_INSTANCE> | inst <NAME>] [id N] [maxlen N] [port N] [ttl N] [group ADDR]`,
+    read as keepalived 2.2.7's lvs_syncd_handler reads it (an old-style SYNC_ID after the instance is taken,
+    with keepalived's warning). With an instance, conntrack_sync follows the same one, so that a node whose
+    backend is nftables keeps its connections too (conntrackd)."""
+    if not node.args:
+        tr.skip(node, INVALID, "lvs_sync_daemon requires interface (keepalived ignores it)")
+        return
+    sync: dict = {"interface": node.args[0]}
+    words, i = node.args, 1
+    while i < len(words):
+        word, arg = words[i], words[i + 1] if i + 1 < len(words) else None
+        if word in _SYNC_OPTIONS or word == "inst":
+            if arg is None:
+                tr.skip(node, INVALID, "no value for %s (keepalived ignores it)" % word, "lvs_sync_daemon " + word)
+            elif word == "inst":
+                sync["instance"] = arg
+            elif word == "group":
+                sync["group"] = arg
+            else:
+                found = tr.integer(node, arg)
+                if found is not None:
+                    sync[_SYNC_OPTIONS[word]] = found
+            i += 2
+            continue
+        if i == 1:                            # keepalived's strvec slot 2 (slot 0 is the keyword)
+            sync["instance"] = word
+        elif i == 2 and word.isdigit():
+            sync["id"] = int(word)
+            tr.note(node, "an old-style sync id %s after the instance: carried over as id %s (keepalived asks for "
+                    "the keyword \"id\")" % (word, word))
+        else:
+            tr.skip(node, INVALID, "unknown option %r (keepalived ignores it)" % word, "lvs_sync_daemon " + word)
+        i += 1
+    tr.put(scope.out, "lvs_sync_daemon", sync, node, "")
+    if "instance" in sync:
+        tr.put(scope.out, "conntrack_sync", {"interface": sync["interface"], "instance": sync["instance"]}, node, "")
+        tr.note(node, "also carried over as conntrack_sync (conntrackd, the same interface and instance): the "
+                "connections survive on a node whose backend is nftables too")
+
+
 _SMTP_ALERTS = "hanode has one global smtp_alert (plus per instance, group and service)"
 _IPVS_FWMARKS = "keepalived's nftables fwmarks for IPVS are not supported"
 _SCRIPTS = "hanode has no start-up script"
@@ -136,7 +180,8 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     unsupported("lvs_flush_on_stop", _FLUSH_ON_STOP),
     deprecated("lvs_flush_onstop", "keepalived renamed it lvs_flush_on_stop; " + _FLUSH_ON_STOP),
     unsupported("lvs_timeouts", "hanode does not set IPVS connection timeouts"),
-    unsupported("lvs_sync_daemon", why.LVS_SYNC),
+    carried("lvs_sync_daemon", None, _lvs_sync_daemon, "lvs_sync_daemon: {interface, instance, id, maxlen, port, ttl, "
+            "group} for IPVS, and conntrack_sync: {interface, instance} (conntrackd) for nftables"),
     *same_reason(unsupported, _SMTP_ALERTS, "smtp_alert_vrrp", "smtp_alert_checker"),
     *same_reason(unsupported, why.NO_OPTION, "no_email_faults", "no_checker_emails"),
     unsupported("checker_log_all_failures", "hanode reports every check result in status"),

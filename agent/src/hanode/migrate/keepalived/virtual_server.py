@@ -26,9 +26,6 @@ def _protocol(tr: Translator, node: Node, scope: Scope) -> None:
     found = tr.text(node)
     if found is None:
         return
-    if str(found).upper() == "SCTP":
-        tr.skip(node, UNSUPPORTED, "SCTP services are not supported by hanode (TCP and UDP only)")
-        return
     tr.put(scope.out, "protocol", found, node, scope.path)
 
 
@@ -74,7 +71,7 @@ VIRTUAL_SERVER = Table("virtual_server", "virtual_server", "virtual_servers[]", 
     carried("persistence_timeout", "persistence_timeout", _persistence_timeout, "360 when given no value",
             kind="int"),
     value("persistence_granularity", "text"),
-    carried("protocol", "protocol", _protocol, "TCP or UDP; SCTP is not carried", kind="text"),
+    carried("protocol", "protocol", _protocol, "TCP, UDP or SCTP", kind="text"),
     value("quorum", "int"),
     value("hysteresis", "int"),
     value("virtualhost", "text"),

@@ -237,7 +237,8 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     unsupported("notify_deleted", "hanode has no deleted notification"),
     unsupported("notify_master_rx_lower_pri", "hanode has no such notification"),
     unsupported("notify_priority_changes", why.NO_PRIORITY_NOTIFY),
-    deprecated("lvs_sync_daemon_interface", "keepalived moved it to global lvs_sync_daemon; " + why.LVS_SYNC),
+    deprecated("lvs_sync_daemon_interface", "keepalived moved it to global_defs: write `lvs_sync_daemon <INTERFACE> "
+               "<THIS_INSTANCE>` there, which is carried over"),
     *same_reason(unsupported, why.LOWER_PRIO_GARP, "garp_lower_prio_delay", "garp_lower_prio_repeat"),
     foreign(unsupported("gna_interval", why.GNA)),
     unsupported("down_timer_adverts", "hanode uses the RFC's 3 adverts"),
