@@ -1,13 +1,16 @@
 """Connections that survive a failover on the nftables backend (host kernel): two directors, each with
 conntrackd configured and switched by its agent (conntrack_sync), long-lived TCP connections through the VIP,
 the master killed (SIGKILL of the whole agent and its links down). Every connection goes on, on the same real
-server. The control case, without conntrack_sync, loses connections: the new master schedules their next
+server. Before the kill the backup's conntrackd is killed: the agent starts a fresh one, whose resync
+request refills it with the master's connections. The control case, without conntrack_sync, loses connections: the new master schedules their next
 packets afresh. Scenario and topology: hanode.lab.connsync.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 
 import pytest
 
@@ -25,6 +28,19 @@ def sync_status(handle) -> dict:
     return status(handle).get("connection_sync") or {}
 
 
+def restart_backups_conntrackd(agent) -> None:
+    """conntrackd killed on the backup, which holds the master's connections: the agent starts a fresh one
+    (its external cache empty), switches it to BACKUP, whose resync request (-n) refills the cache."""
+    ctd = sync_status(agent)["conntrackd"]
+    os.kill(ctd["pid"], signal.SIGKILL)
+    wait_for(lambda: (sync_status(agent).get("conntrackd") or {}).get("restarts") == 1
+             and sync_status(agent)["conntrackd"]["applied_state"] == "BACKUP"
+             and sync_status(agent)["conntrackd"]["pid"] not in (None, ctd["pid"]), 30,
+             what="conntrackd restarted on n2 and switched to BACKUP")
+    restarted = wait_event(agent, event="connection_sync", action="restart")
+    assert restarted["ok"] is False and restarted["exit_status"] is not None, restarted
+
+
 @pytest.mark.parametrize("sync", [True, False], ids=["conntrack_sync", "control-without-sync"])
 def test_established_connections_survive_a_master_kill_with_conntrackd(lab_factory, sync):
     lab = lab_factory(nodes=2, clients=1, real_servers=2, real_server_gateway=BACKEND_VIP,
@@ -39,7 +55,8 @@ def test_established_connections_survive_a_master_kill_with_conntrackd(lab_facto
         switched = wait_event(a1, event="connection_sync", vrrp_state="MASTER")
         assert [a.split(" (")[0] for a in switched["actions"]] == ["conntrackd -c", "conntrackd -f", "conntrackd -R",
                                                                    "conntrackd -B"], switched
-    result = scenario.hold_through_kill({"tcp": CONNECTIONS})["tcp"]
+    result = scenario.hold_through_kill({"tcp": CONNECTIONS},
+                                        before_kill=(lambda: restart_backups_conntrackd(a2)) if sync else None)["tcp"]
     print(f"\nMEASURE {'conntrackd' if sync else 'no sync'}: {result['survived']}/{CONNECTIONS} connections "
           f"survived (synced before the kill: {result['synced_before_kill']}); takeover {result['takeover_ms']} ms, "
           f"longest stall {result['longest_stall_ms']:.0f} ms, median {result['median_stall_ms']:.0f} ms")

@@ -177,9 +177,11 @@ table bridge {COUNT_TABLE} {{
 
     # the failover ---------------------------------------------------------------------------------
 
-    def hold_through_kill(self, holds: dict[str, int], after_kill_s: float = 3.0, interval_ms: int = 100) -> dict:
+    def hold_through_kill(self, holds: dict[str, int], after_kill_s: float = 3.0, interval_ms: int = 100,
+                          before_kill=None) -> dict:
         """Long-lived connections ({"tcp": N, "sctp": M}) through the VIP while the master is killed: per
-        protocol, how many went on without a reset or a long stall."""
+        protocol, how many went on without a reset or a long stall. `before_kill()` runs once the backup
+        holds every connection; the backup must hold them again afterwards."""
         clients = {proto: self._hold(proto, count, interval_ms) for proto, count in holds.items() if count}
         established = {}
         for proto, (client, out, ready, stop) in clients.items():
@@ -187,6 +189,9 @@ table bridge {COUNT_TABLE} {{
                      what=f"every {proto} connection answered once")
             established[proto] = json.loads(ready.read_text())["established"] if ready.exists() else 0
         synced = {proto: self._wait_synced(holds[proto], proto) if self.sync else None for proto in clients}
+        if before_kill is not None:
+            before_kill()
+            synced = {proto: self._wait_synced(holds[proto], proto) if self.sync else None for proto in clients}
         time.sleep(1.0)         # the baseline: traffic flowing with everything in place
         killed = time.monotonic()
         self.kill_master()
