@@ -281,3 +281,14 @@ def test_sctp_services_are_imported_as_sctp():
             "  real_server 203.0.113.11 3868 {\n    PING_CHECK {\n    }\n  }\n}\n")
     config, items, _notes = imported("router_id lb1", body)
     assert config["virtual_servers"][0]["protocol"] == "SCTP" and items == []
+
+
+def test_tcp_checks_of_an_imported_sctp_service_keep_probing_the_port_keepalived_probes():
+    body = ("virtual_server 198.51.100.100 3868 {\n  protocol SCTP\n  lb_kind NAT\n  lb_algo rr\n"
+            "  real_server 203.0.113.11 3868 {\n    TCP_CHECK {\n      connect_timeout 2\n    }\n    PING_CHECK {\n"
+            "    }\n  }\n}\n")
+    config, items, notes = imported("router_id lb1", body)
+    checks = config["virtual_servers"][0]["real_servers"][0]["checks"]
+    assert checks == [{"type": "TCP_CHECK", "connect_timeout": 2, "connect_port": 3868}, {"type": "PING_CHECK"}]
+    assert items == [] and any("probes port 3868 over TCP, not SCTP" in n for n in notes), notes
+    assert parse_config(config)[0].sections["lvs"].virtual_servers[0].protocol == "SCTP"

@@ -187,6 +187,8 @@ def _as_keepalived_loads(tr: Translator, vs: dict[str, Any], path: str) -> None:
     out so that hanode programs the same table; every change is a note (ops on TCP is an item)."""
     _loaded_flags(tr, vs, path)
     _loaded_quorum(tr, vs, path)
+    if str(vs.get("protocol")).upper() == "SCTP":
+        _sctp_check_ports(tr, vs, path)
     if str(vs.get("lb_kind", "NAT")).upper() != "NAT":
         _loaded_ports(tr, vs, path)
 
@@ -206,6 +208,28 @@ def _loaded_flags(tr: Translator, vs: dict[str, Any], path: str) -> None:
                       "persistence_timeout: 360" % why, label)
         vs["persistence_timeout"] = 360
         tr.record(join(path, "persistence_timeout"), node, label)
+
+
+_PORTLESS_ON_SCTP = ("PING_CHECK", "MISC_CHECK")
+
+
+def _sctp_check_ports(tr: Translator, vs: dict[str, Any], path: str) -> None:
+    """keepalived's TCP and UDP checks of an SCTP service probe the real server's port over TCP or UDP; hanode
+    wants that port spelled out (connect_port), so it is written out, as keepalived probes it."""
+    for i, rs in enumerate(vs["real_servers"]):
+        for j, check in enumerate(rs.get("checks", [])):
+            if check.get("type") in _PORTLESS_ON_SCTP or "connect_port" in check:
+                continue
+            port = rs.get("port", vs.get("port"))
+            if not port:
+                continue
+            field = "%s.real_servers[%d].checks[%d]" % (path, i, j)
+            node, label = tr.source(field)
+            check["connect_port"] = port
+            tr.record(join(field, "connect_port"), node, label)
+            tr.note(node, "%s of an SCTP service: keepalived probes port %d over %s, not SCTP; carried over as "
+                    "connect_port: %d" % (check["type"], port, "UDP" if check["type"] in ("UDP_CHECK", "DNS_CHECK")
+                                          else "TCP", port), label)
 
 
 def _loaded_quorum(tr: Translator, vs: dict[str, Any], path: str) -> None:
