@@ -1,8 +1,10 @@
-"""Split brain and VRID collisions (issue 5).
+"""Split brain and VRID collisions (issues 5 and 10).
 
-- Two hanode masters made by a partition (nftables in the lab's switch), then healed: both report the
-  conflict (status and event), a single MASTER remains within one advert interval, and the client, which
-  followed the loser during the partition, follows the winner again (its neighbour entry for the VIP).
+- An ordinary preemption is no split brain: the preempted master's last advert reaches the new master within
+  the take-over exchange; no conflict is counted, no event emitted, nothing logged, on either node.
+- Two hanode masters made by a partition (nftables in the lab's switch), then healed: the winner reports the
+  split brain (status, counter, event, log), a single MASTER remains within one advert interval, and the client,
+  which followed the loser during the partition, follows the winner again (its neighbour entry for the VIP).
 - A foreign cluster (real keepalived) on the segment with our VRID but another VIP set is reported as a
   VRID collision (status, one event), not as bogus-packet noise; one with another VRID only shows up in
   vrrp.foreign_vrids."""
@@ -15,13 +17,42 @@ import pytest
 
 from hanode.lab.procs import wait_for
 from helpers_ops import assert_status_schema, new_lab
-from helpers_vrrp import (VIP4, VIP4_B, events, inst, single, status, transitions, vip_text, wait_sole_holder,
-                          wait_state)
+from helpers_vrrp import (VIP4, VIP4_B, events, inst, last_transition_event, single, status, transitions, vip_text,
+                          wait_sole_holder, wait_state)
 
 pytestmark = pytest.mark.netns
 
 ADVERT_INT = 1
 SLACK_S = 0.35  # scheduling on a loaded 2-core machine
+
+
+def test_ordinary_preemption_is_not_a_split_brain(lab_factory):
+    lab = new_lab(lab_factory, nodes=2, clients=0)
+    n1, n2 = lab.nodes
+    sniffer = lab.sniff_vrrp()
+    a2 = lab.start_agent(n2, single("n2", 100, advert_int=ADVERT_INT))
+    wait_state(a2, "MASTER", timeout=20)
+    a1 = lab.start_agent(n1, single("n1", 150, advert_int=ADVERT_INT))
+    took_over = wait_state(a1, "MASTER", timeout=20)
+    wait_state(a2, "BACKUP", timeout=5)
+    # Steady state: two more adverts from the new master, none from the old one after its last.
+    first = sniffer.wait_for_adverts(1, src=n1.ipv4)[0]
+    sniffer.wait_for_adverts(3, timeout=10, src=n1.ipv4)
+    # What used to be counted as a split brain did happen on the wire: n2's last advert at its own priority,
+    # sent as it gave way, after n1's first advert as MASTER.
+    last_of_n2 = sniffer.adverts(src=n2.ipv4)[-1]
+    assert last_of_n2.t >= first.t and last_of_n2.priority == 100
+    assert last_of_n2.t - first.t < ADVERT_INT
+    assert "preempting lower priority master" in took_over["last_transition"]["reason"]
+    for handle in (a1, a2):
+        entry = inst(handle)
+        assert entry["conflicts"] == {"count": 0, "last": None}
+        assert events(handle, "conflict") == []
+        assert not [line for line in handle.log_text().splitlines() if "split_brain" in line]
+    assert transitions(a1) == [("INIT", "BACKUP"), ("BACKUP", "MASTER")]
+    assert transitions(a2) == [("INIT", "BACKUP"), ("BACKUP", "MASTER"), ("MASTER", "BACKUP")]
+    assert n1.ipv4 in last_transition_event(a2, "BACKUP")["reason"]
+    wait_sole_holder(lab.nodes, VIP4, n1)
 
 
 def test_partition_then_heal_single_master_within_one_advert_interval_and_client_follows(lab_factory):
@@ -62,19 +93,19 @@ def test_partition_then_heal_single_master_within_one_advert_interval_and_client
     assert single_s <= ADVERT_INT + SLACK_S
     assert backup["master_address"] == n1.ipv4
 
-    # Both detected the two-master situation: the winner re-asserted, the loser yielded.
+    # The winner, MASTER all along, detected the two-master situation and re-asserted: counted, one event, one
+    # log line. The loser cannot tell a heal from an ordinary preemption: its transition names the winner.
     for handle in (a1, a2):
         assert_status_schema(status(handle))
     winner, loser = inst(a1), inst(a2)
     assert winner["state"] == "MASTER" and winner["conflicts"]["count"] >= 1
     assert winner["conflicts"]["last"]["peer"] == n2.ipv4 and winner["conflicts"]["last"]["kind"] == "split_brain"
     assert winner["conflicts"]["last"]["priority"] == 100
-    assert loser["conflicts"]["count"] >= 1
-    assert loser["conflicts"]["last"]["peer"] == n1.ipv4 and loser["conflicts"]["last"]["kind"] == "yielded"
     (won,) = events(a1, "conflict")
     assert (won["instance"], won["peer"], won["peer_priority"], won["kind"]) == ("VI_1", n2.ipv4, 100, "split_brain")
-    (lost,) = events(a2, "conflict")
-    assert (lost["instance"], lost["peer"], lost["peer_priority"], lost["kind"]) == ("VI_1", n1.ipv4, 150, "yielded")
+    assert sum("split_brain" in line for line in a1.log_text().splitlines()) == 1
+    assert loser["conflicts"]["count"] == 0 and events(a2, "conflict") == []
+    assert n1.ipv4 in last_transition_event(a2, "BACKUP")["reason"]
     assert transitions(a2) == [("INIT", "BACKUP"), ("BACKUP", "MASTER"), ("MASTER", "BACKUP")]
     assert transitions(a1) == [("INIT", "BACKUP"), ("BACKUP", "MASTER")]
     wait_sole_holder(lab.nodes, VIP4, n1)

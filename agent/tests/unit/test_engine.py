@@ -161,8 +161,10 @@ def test_address_list_mismatch_heard_by_a_master_is_reported_as_conflict():
 
 def test_split_brain_is_recorded():
     h = Harness(one(priority=200), resume=MASTER)
+    h.run_for(1_500_000)  # MASTER for longer than one advert interval: another master is no take-over remnant
     out = h.rx(wire_advert(PEER4, 100))
     assert actions(out, SendAdvert) == [SendAdvert(200)]
+    assert h.engine.instances["VI_1"].conflicts == 1
     assert h.engine.instances["VI_1"].last_conflict["kind"] == "split_brain"
 
 
@@ -176,38 +178,79 @@ def to_wire(output: Output, src: str) -> Received:
     return Received(cfg.interface, 4, src, IPV4_MCAST_GROUP, 255, payload)
 
 
+class Wire:
+    """Engines on one simulated segment: every advert reaches the others at once, unless partitioned."""
+
+    def __init__(self, clock: FakeClock, nodes: dict[str, Engine]):
+        self.clock, self.nodes, self.partitioned = clock, nodes, False
+        self.history: list[tuple[str, Output]] = []
+
+    def deliver(self, src: str, outputs: list[Output]) -> None:
+        self.history += [(src, o) for o in outputs]
+        for o in outputs:
+            if isinstance(o.action, SendAdvert) and not self.partitioned:
+                for addr, other in self.nodes.items():
+                    if addr != src:
+                        self.deliver(addr, other.receive(to_wire(o, src), self.clock.now_us))
+
+    def run_for(self, seconds: float) -> None:
+        for _step in range(int(seconds * 100)):  # 10 ms steps
+            self.clock.advance(ms=10)
+            for addr, node in self.nodes.items():
+                self.deliver(addr, node.tick(self.clock.now_us))
+
+    def conflicts(self) -> list[tuple[str, str, str]]:
+        return [(src, o.action.kind, o.action.peer) for src, o in self.history if isinstance(o.action, Conflict)]
+
+
+def test_ordinary_preemption_is_no_split_brain_a_healed_partition_is():
+    """Issue 10: the preempted master's last advert reaches the new master within the take-over exchange (no
+    conflict on either node); after a partition heals, the master that held on reports the split brain."""
+    clock = FakeClock()
+    a = Engine(one(priority=150), links(iface(ipv4=(OWN4,))))
+    b = Engine(one(priority=100), links(iface(ipv4=(PEER4,))))
+    wire = Wire(clock, {PEER4: b})
+    wire.deliver(PEER4, b.start(clock.now_us))
+    wire.run_for(5)
+    assert b.instances["VI_1"].state.state == State.MASTER
+    wire.nodes[OWN4] = a
+    wire.deliver(OWN4, a.start(clock.now_us))
+    wire.run_for(6)  # a hears the lower master, its down timer runs out, it preempts; b gives way
+    assert (a.instances["VI_1"].state.state, b.instances["VI_1"].state.state) == (State.MASTER, State.BACKUP)
+    yielded_at = b.instances["VI_1"].state.last_transition_us
+    last_from_b = [o for src, o in wire.history if src == PEER4 and isinstance(o.action, SendAdvert)][-1]
+    assert last_from_b.action == SendAdvert(100)  # b's last advert as it gave way: a heard it
+    assert yielded_at == a.instances["VI_1"].state.last_transition_us
+    assert wire.conflicts() == [] and a.instances["VI_1"].conflicts == b.instances["VI_1"].conflicts == 0
+
+    wire.partitioned = True
+    wire.run_for(5)  # b hears nothing: a second MASTER
+    assert (a.instances["VI_1"].state.state, b.instances["VI_1"].state.state) == (State.MASTER, State.MASTER)
+    wire.partitioned = False
+    wire.run_for(2)
+    assert (a.instances["VI_1"].state.state, b.instances["VI_1"].state.state) == (State.MASTER, State.BACKUP)
+    assert set(wire.conflicts()) == {(OWN4, "split_brain", PEER4)}
+    assert a.instances["VI_1"].last_conflict["kind"] == "split_brain" and b.instances["VI_1"].conflicts == 0
+
+
 def test_two_nodes_elect_the_higher_priority_and_hand_over_on_shutdown():
     clock = FakeClock()
     a = Engine(one(priority=150), links(iface(ipv4=(OWN4,))))
     b = Engine(one(priority=100), links(iface(ipv4=(PEER4,))))
-    nodes = {OWN4: a, PEER4: b}
-    history = []
-
-    def deliver(src, outputs):
-        history.extend((src, o) for o in outputs)
-        for o in outputs:
-            if isinstance(o.action, SendAdvert):
-                for addr, other in nodes.items():
-                    if addr != src:
-                        deliver(addr, other.receive(to_wire(o, src), clock.now_us))
-
-    deliver(OWN4, a.start(clock.now_us))
-    deliver(PEER4, b.start(clock.now_us))
-    for _step in range(30 * 100):          # 30 s in 10 ms steps
-        clock.advance(ms=10)
-        for addr, node in nodes.items():
-            deliver(addr, node.tick(clock.now_us))
+    wire = Wire(clock, {OWN4: a, PEER4: b})
+    wire.deliver(OWN4, a.start(clock.now_us))
+    wire.deliver(PEER4, b.start(clock.now_us))
+    wire.run_for(30)
     assert (a.instances["VI_1"].state.state, b.instances["VI_1"].state.state) == (State.MASTER, State.BACKUP)
-    became = [(src, o.action.new) for src, o in history if isinstance(o.action, StateChanged)]
+    became = [(src, o.action.new) for src, o in wire.history if isinstance(o.action, StateChanged)]
     assert became == [(OWN4, State.BACKUP), (PEER4, State.BACKUP), (OWN4, State.MASTER)]
     took_over_at = a.instances["VI_1"].state.last_transition_us
     assert took_over_at - 1_000_000_000 == pytest.approx(3_414_062, abs=10_000)   # 150's down interval
     # A stops: priority 0, then B takes over after Skew_Time (0.609 s), not the full down interval
     stop_at = clock.now_us
-    deliver(OWN4, a.shutdown(clock.now_us))
-    for _step in range(100):
-        clock.advance(ms=10)
-        deliver(PEER4, b.tick(clock.now_us))
+    wire.deliver(OWN4, a.shutdown(clock.now_us))
+    del wire.nodes[OWN4]
+    wire.run_for(1)
     state_b = b.instances["VI_1"].state
     assert state_b.state == State.MASTER
     assert state_b.last_transition_us - stop_at == pytest.approx(609_375, abs=10_000)

@@ -56,10 +56,10 @@ class GroupStateChanged:
 
 @dataclass(frozen=True)
 class Conflict:
-    """Another router claims MASTER for our VRID (split brain or a foreign cluster)."""
+    """Another router claims MASTER for our VRID past the take-over exchange (split brain) or a foreign cluster."""
     peer: str
     peer_priority: int
-    kind: str  # "split_brain" | "vip_mismatch"
+    kind: str  # "split_brain" | "vrid_collision"
     detail: str
 
 

@@ -343,10 +343,26 @@ def _master_rx(params: Params, st: InstanceState, ev: Advert, now_us: int, actio
     if _peer_wins(params, st, ev):
         _yield_to(params, st, ev, now_us, actions)
         return
-    # a lower-priority (or lower-address) master: split brain; re-assert at once (RFC 9568, keepalived's default)
+    if _in_takeover_exchange(params, st, ev, now_us):
+        # The master we have just taken over from: its last advert as it gives way, or one that crossed our
+        # first. Answer it (RFC 9568, keepalived's "forcing new election"), but two masters did not persist.
+        _send_advert(st, st.effective_priority, actions)
+        st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
+        return
+    # a lower-priority (or lower-address) master still advertising after the take-over exchange: split brain;
+    # re-assert at once (RFC 9568, keepalived's default) and re-announce the VIPs
     detail = f"MASTER heard {ev.src} advertising priority {ev.priority} (ours {st.effective_priority})"
     _reassert(params, st, Conflict(peer=ev.src, peer_priority=ev.priority, kind="split_brain", detail=detail),
               now_us, actions)
+
+
+def _in_takeover_exchange(params: Params, st: InstanceState, ev: Advert, now_us: int) -> bool:
+    """Is this lower master's advert part of our take-over? When we preempt a master, our first advert makes it
+    give way, and it answers with one last advert (_yield_to); an advert it sent before ours arrived may cross
+    ours. Both reach us well within one advert interval (the longer of ours and its own) of our becoming MASTER.
+    A master that still advertises after that did not hear us or does not accept us: two masters persist."""
+    exchange_us = advert_interval_us(max(params.advert_int_cs, ev.max_advert_int_cs))
+    return st.last_transition_us is not None and now_us - st.last_transition_us <= exchange_us
 
 
 def _reassert(params: Params, st: InstanceState, conflict: Conflict, now_us: int, actions: list[Action]) -> None:
@@ -360,13 +376,14 @@ def _reassert(params: Params, st: InstanceState, conflict: Conflict, now_us: int
 
 
 def _yield_to(params: Params, st: InstanceState, ev: Advert, now_us: int, actions: list[Action]) -> None:
-    """Another master wins. One last advert at our priority tells it that there were two masters (after a
-    partition heals), so it re-announces the VIPs and clients that followed us converge on it at once."""
+    """Another master wins. One last advert at our priority tells it that we were MASTER too: after a partition
+    heals, it has been MASTER for longer than the take-over exchange, so it reports the split brain and
+    re-announces the VIPs, and clients that followed us converge on it at once. After an ordinary preemption
+    the advert falls within its take-over exchange and is no conflict. This side cannot tell the two apart (the
+    winner's advert looks the same), so it reports no conflict itself: its transition names the winner."""
     same = ev.priority == st.effective_priority
     reason = f"equal priority {ev.priority}, {ev.src} has the higher address" if same else \
         f"higher priority advert from {ev.src} ({ev.priority} vs {st.effective_priority})"
-    actions.append(Conflict(peer=ev.src, peer_priority=ev.priority, kind="yielded",
-                            detail=f"MASTER heard {ev.src} (priority {ev.priority}) and gave way"))
     _send_advert(st, st.effective_priority, actions)
     st.master_address = ev.src
     st.master_priority = ev.priority
