@@ -27,19 +27,27 @@ def _plain(value):
 
 
 def load_agent_parser(source: str | None = None):
-    """(hanode.config.parse.parse_config, ConfigError) from the collection's own agent source, or (None, reason)."""
-    modules, why = import_agent_modules(("hanode.config.parse", "hanode.config.problems"), source)
+    """(parse_config, ConfigError, HostCaps) from the collection's own agent source, or (None, reason)."""
+    modules, why = import_agent_modules(("hanode.config.parse", "hanode.config.problems", "hanode.config.host"),
+                                        source)
     if modules is None:
         return None, why
-    parse, problems = modules
-    return (parse.parse_config, problems.ConfigError), None
+    parse, problems, host = modules
+    return (parse.parse_config, problems.ConfigError, host.HostCaps), None
 
 
-def agent_problems(parser, host: str, config: dict):
-    """Every error (and warning) the agent's check-config would raise for this node's config."""
-    parse_config, config_error = parser
+def agent_problems(parser, host: str, config: dict, host_caps=None):
+    """Every error (and warning) the agent's check-config would raise for this node's config ON THAT HOST:
+    `host_caps` is what the role's model step gathered there (the agent's probe, hanode/lvs/caps.py, run with
+    the host's Python). Without it, what depends on the host (lb_backend auto) is left to the host's own agent;
+    the controller's kernel is never asked."""
+    parse_config, config_error, caps_type = parser
     try:
-        found = parse_config(config, default_router_id=host)[1]
+        caps = None if host_caps is None else caps_type.from_facts(host_caps, "ha_node_model.host_caps")
+    except ValueError as exc:
+        return ["%s: %s" % (host, exc)], []
+    try:
+        found = parse_config(config, default_router_id=host, host=caps)[1]
         return [], ["%s: %s: %s" % (host, _cluster.agent_path_to_var(p.path), p.message) for p in found.warnings]
     except config_error as exc:
         return ["%s: %s: %s" % (host, _cluster.agent_path_to_var(p.path), p.message) for p in exc.problems], []
@@ -78,7 +86,7 @@ class ActionModule(ActionBase):
                                       "config with its own agent before it is installed" % why)
             else:
                 for host in hosts:
-                    errs, warns = agent_problems(parser, host, built["configs"][host])
+                    errs, warns = agent_problems(parser, host, built["configs"][host], models[host].get("host_caps"))
                     errors += [e for e in errs if e not in errors]
                     warnings += [w for w in warns if w not in warnings]
         for warning in warnings:

@@ -9,7 +9,11 @@ A node's model is what the role collects per host (see roles/ha_node/meta/argume
     {"cluster": "web", "router_id": "lb1", "control_socket": "/run/hanode/agent.sock",
      "priority": 150, "instances": {...}, "instance_overrides": {...}, "scripts": {...},
      "sync_groups": {...}, "virtual_servers": [...], "lb_backend": None, "agent_options": {...},
-     "interfaces": {"eth0": ["198.51.100.11/24", "2001:db8:100::11/64"]}}
+     "interfaces": {"eth0": ["198.51.100.11/24", "2001:db8:100::11/64"]},
+     "host_caps": {"ipvs": {"available": True, "why": "..."}, "kernel": "6.1.0-18-amd64"}}
+
+``host_caps`` is what the host can do, gathered on the host (the agent's hanode/lvs/caps.py run there by the
+role's model step); ha_plan hands it to the agent's parser, which judges ``lb_backend: auto`` by it.
 
 Problems name the host and the Ansible variable: ``lb2: ha_node_instances.VI_1.virtual_router_id: ...``.
 """

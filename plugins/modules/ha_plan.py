@@ -22,6 +22,10 @@ description:
     nopreempt is combined with state MASTER; a VIP is outside every subnet of its interface; an interface does
     not exist; and for every error the agent's own C(hanode check-config) would raise (the collection's agent
     source is imported on the controller for that).
+  - C(lb_backend=auto) is judged per host by that host's capabilities (does its kernel have IPVS), which the
+    role's model step gathers on the host (the agent's own probe run with the host's Python) into the model's
+    C(host_caps); never by the controller's kernel, so a controller on macOS or in a container gets each
+    host right. Without C(host_caps) in a model, that host's C(auto) is left to its own agent (a warning says so).
   - Unicast peers are derived from the inventory for instances with C(unicast=true), never containing the node itself.
   - Returns per node its config, and per instance each node's effective priority, Skew_Time,
     Master_Down_Interval and who becomes master after each single node failure.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -118,3 +119,60 @@ def test_a_consistent_fleet_passes_with_derived_peers_and_a_plan(tmp_path):
         assert vi["unicast_src_ip"] == address
         assert sorted(vi["unicast_peers"]) == sorted(a for h, a in ADDRESSES.items() if h != name)
     assert "n1                    150       150     82.812      682.812  -> n2 takes over within 706.25 ms" in run.stdout
+
+
+# lb_backend auto: each host judged by its own kernel, never the controller's ----------------------------------
+
+VIRTUAL_SERVERS = [{"address": "198.51.100.200", "port": 80, "protocol": "TCP", "lb_algo": "wlc", "lb_kind": "NAT",
+                    "real_servers": [{"address": "203.0.113.21", "port": 8080}]}]  # wlc: IPVS only
+
+
+def machine(tmp_path: Path, ipvs: bool) -> list[str]:
+    """A command prefix that runs as on a machine of its own, as far as the IPVS probe can tell: a private mount
+    namespace whose /sys/module holds ip_vs (a loaded module) or nothing. This kernel has no IPVS otherwise."""
+    setup = "mount -t tmpfs hanode-caps /sys/module" + (" && mkdir /sys/module/ip_vs" if ipvs else "")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{setup} && exec "$0" "$@"']
+
+
+def machine_python(tmp_path: Path, name: str, ipvs: bool) -> str:
+    """That machine's Python, as a host's ansible_python_interpreter (the role runs the probe with it)."""
+    script = tmp_path / f"python-{name}"
+    prefix = " ".join(f"'{part}'" for part in machine(tmp_path, ipvs))
+    script.write_text(f'#!/bin/sh\nexec {prefix} {sys.executable} "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def lb_fleet(tmp_path: Path, marker: Path, hosts_with_ipvs: set[str]) -> Path:
+    inv = inventory(marker)
+    inv["all"]["children"]["ha_nodes"]["vars"]["ha_node_virtual_servers"] = VIRTUAL_SERVERS
+    for name in ADDRESSES:
+        host(inv, name)["ansible_python_interpreter"] = machine_python(tmp_path, name, name in hosts_with_ipvs)
+    return write_inventory(tmp_path / "hosts.yml", inv)
+
+
+def test_lb_backend_auto_controller_without_ipvs_hosts_with_it_passes(tmp_path):
+    """A controller whose kernel has no ip_vs (macOS, a container) accepts an IPVS-only virtual server for
+    hosts whose kernels have it: the role's probe ran on each host and ha_plan used its answer."""
+    assert not Path("/proc/net/ip_vs").exists(), "this test needs a kernel without IPVS (see PREAMBLE)"
+    marker = tmp_path / "reached"
+    run = playbook(lb_fleet(tmp_path, marker, set(ADDRESSES)), "fleet_check.yml", wrapper=tuple(machine(tmp_path, False)))
+    assert run.returncode == 0, run.stdout[-3000:]
+    configs = json.loads(marker.read_text())
+    assert all(configs[name]["virtual_servers"][0]["lb_algo"] == "wlc" for name in ADDRESSES)
+    assert "lb_backend" not in run.stdout  # no warning either: every host's capabilities were known
+
+
+def test_lb_backend_auto_controller_with_ipvs_host_without_it_fails_naming_that_host(tmp_path):
+    """The reverse: the controller has ip_vs, n2 does not. Only n2 is refused, with its own kernel's reason."""
+    assert not Path("/proc/net/ip_vs").exists(), "this test needs a kernel without IPVS (see PREAMBLE)"
+    marker = tmp_path / "reached"
+    run = playbook(lb_fleet(tmp_path, marker, {"n1", "n3"}), "fleet_check.yml", wrapper=tuple(machine(tmp_path, True)))
+    assert run.returncode != 0, run.stdout[-3000:]
+    kernel = os.uname().release
+    assert ("n2: ha_node_virtual_servers[0].lb_algo: wlc needs lb_backend: ipvs (nftables implements rr, wrr, sh, dh "
+            "with lb_kind NAT); lb_backend auto uses nftables here because kernel "
+            f"{kernel} has no IPVS (no /proc/net/ip_vs, no ip_vs module)") in run.stdout, run.stdout[-3000:]
+    assert "n1: ha_node_virtual_servers" not in run.stdout and "n3: ha_node_virtual_servers" not in run.stdout
+    assert "no host was touched" in run.stdout
+    assert not marker.exists()

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from hanode.config import parse_lvs
+from hanode.config.host import HostCaps
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError
 from hanode.lvs import conntrackd, syncd
@@ -149,9 +149,9 @@ def config(backend: str = "ipvs", **top) -> dict:
     return {"vrrp_instances": {"VI_1": dict(INSTANCE)}, "lb_backend": backend, **top}
 
 
-def errors(raw: dict) -> list[str]:
+def errors(raw: dict, host: HostCaps | None = None) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        parse_config(raw)
+        parse_config(raw, host=host)
     return [str(p) for p in info.value.problems]
 
 
@@ -199,14 +199,19 @@ def test_conntrack_sync_problems_name_the_field(block, path, words):
     assert any(line.startswith(path + ":") and words in line for line in found), found
 
 
-def test_the_sync_for_the_other_backend_alone_is_refused(monkeypatch):
+def test_the_sync_for_the_other_backend_alone_is_refused():
     found = errors(config("nftables", lvs_sync_daemon={"interface": "eth1", "instance": "VI_1"}))
     assert any(line.startswith("lvs_sync_daemon:") and "add conntrack_sync" in line for line in found), found
     found = errors(config("ipvs", conntrack_sync={"interface": "eth1", "instance": "VI_1"}))
     assert any(line.startswith("conntrack_sync:") and "add lvs_sync_daemon" in line for line in found), found
-    monkeypatch.setattr(parse_lvs, "ipvs_probe", lambda: (False, "no IPVS here (test)"))
-    found = errors(config("auto", lvs_sync_daemon={"interface": "eth1"}))
+    found = errors(config("auto", lvs_sync_daemon={"interface": "eth1"}), HostCaps(False, "no IPVS here (test)"))
     assert any("no IPVS here (test)" in line for line in found), found
+    problems = parse_config(config("auto", lvs_sync_daemon={"interface": "eth1"}),
+                            host=HostCaps(True, "ip_vs.ko is in modules.dep (test)"))[1]
+    assert not problems.errors
+    unknown = parse_config(config("auto", lvs_sync_daemon={"interface": "eth1"}))[1]  # no host capabilities
+    assert not unknown.errors and any(str(p).startswith("warning: lvs_sync_daemon: lb_backend auto:")
+                                      for p in unknown.warnings), unknown.items
 
 
 def test_both_together_suit_either_backend():

@@ -6,9 +6,10 @@ import copy
 
 import pytest
 
-from hanode.config import parse_lvs
+from hanode.config.host import HostCaps
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError
+from hanode.lvs import caps
 from hanode.lvs.model import Check, UrlCheck
 
 BASE = {
@@ -28,14 +29,14 @@ BASE = {
 }
 
 
-def parse(raw: dict):
-    config, problems = parse_config(raw)
+def parse(raw: dict, host: HostCaps | None = None):
+    config, problems = parse_config(raw, host=host)
     return config.sections["lvs"], problems
 
 
-def errors(raw: dict) -> list[str]:
+def errors(raw: dict, host: HostCaps | None = None) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        parse_config(raw)
+        parse_config(raw, host=host)
     return [str(p) for p in info.value.problems]
 
 
@@ -49,13 +50,8 @@ def with_vs(**changes) -> dict:
     return raw
 
 
-@pytest.fixture
-def kernel(monkeypatch):
-    """Sets what `lb_backend: auto` finds in the kernel."""
-    def set_ipvs(available: bool):
-        monkeypatch.setattr(parse_lvs, "ipvs_probe", lambda: (available, "test kernel" if available else
-                                                              "kernel 6.18 has no IPVS (test)"))
-    return set_ipvs
+WITH_IPVS = HostCaps(ipvs=True, ipvs_why="ip_vs.ko is in modules.dep of kernel 6.1.0-18-amd64")
+WITHOUT_IPVS = HostCaps(ipvs=False, ipvs_why="kernel 6.18 has no IPVS (test)")
 
 
 def test_the_issue_example_parses_with_units_in_ms():
@@ -223,18 +219,61 @@ def test_ipvs_takes_everything():
     assert lvs.virtual_servers[1].ops
 
 
-def test_auto_validates_for_a_kernel_without_ipvs(kernel):
-    kernel(False)
+def test_auto_validates_for_the_host_kernel_without_ipvs():
     raw = dict(with_vs(lb_algo="lc"), lb_backend="auto")
-    assert errors(raw) == [
+    assert errors(raw, WITHOUT_IPVS) == [
         "virtual_servers[0].lb_algo: lc needs lb_backend: ipvs (nftables implements rr, wrr, sh, dh with lb_kind "
         "NAT); lb_backend auto uses nftables here because kernel 6.18 has no IPVS (test)"]
 
 
-def test_auto_accepts_ipvs_configs_on_a_kernel_with_ipvs(kernel):
-    kernel(True)
-    lvs, _problems = parse(dict(with_vs(lb_algo="lc"), lb_backend="auto"))
-    assert lvs.virtual_servers[0].lb_algo == "lc"
+def test_auto_accepts_ipvs_configs_for_a_host_kernel_with_ipvs():
+    lvs, problems = parse(dict(with_vs(lb_algo="lc"), lb_backend="auto"), WITH_IPVS)
+    assert lvs.virtual_servers[0].lb_algo == "lc" and problems.items == []
+
+
+def test_auto_without_the_host_capabilities_is_not_judged_and_says_so():
+    """The parser never looks at the machine it runs on: no host capabilities, no verdict on `auto`, a warning."""
+    lvs, problems = parse(dict(with_vs(lb_algo="lc"), lb_backend="auto"))
+    assert lvs.backend == "auto"
+    assert [str(p) for p in problems.warnings] == [
+        "warning: lb_backend: auto is not checked against a kernel: this host's capabilities are unknown here (the "
+        "agent checks them on the host when it starts)"]
+    assert parse(dict(with_vs(lb_algo="rr"), lb_backend="nftables"))[1].items == []  # explicit: nothing to know
+
+
+@pytest.mark.parametrize("controller_has_ipvs", [False, True])
+def test_each_host_is_judged_by_its_own_capabilities_never_the_machine_parsing(monkeypatch, controller_has_ipvs):
+    """ha_plan parses every host's config on the controller: whatever the controller's kernel would say, nobody
+    asks it; the host's gathered capabilities decide."""
+    def asked(*args, **kwargs):
+        raise AssertionError(f"the parsing machine's kernel was asked (it {'has' if controller_has_ipvs else 'lacks'} "
+                             f"ip_vs): {args} {kwargs}")
+    monkeypatch.setattr(caps, "ipvs_available", asked)
+    monkeypatch.setattr(caps, "gather", asked)
+    raw = dict(with_vs(lb_algo="lc"), lb_backend="auto")
+    assert parse(raw, WITH_IPVS)[1].items == []
+    assert errors(raw, WITHOUT_IPVS) == [
+        "virtual_servers[0].lb_algo: lc needs lb_backend: ipvs (nftables implements rr, wrr, sh, dh with lb_kind "
+        "NAT); lb_backend auto uses nftables here because kernel 6.18 has no IPVS (test)"]
+    assert parse(raw)[1].warnings
+
+
+@pytest.mark.parametrize("facts, error", [
+    ({"ipvs": {"available": True, "why": "x"}, "kernel": "6.1"}, None),
+    ({"ipvs": {"available": False}}, None),
+    ("ipvs", "host_caps: must be the mapping hanode.lvs.caps prints, got str"),
+    ({"ipvs": {"available": "yes"}}, "host_caps.ipvs.available: must be true or false, got {'available': 'yes'}"),
+    ({}, "host_caps.ipvs.available: must be true or false, got None"),
+    ({"ipvs": {"available": True, "why": 3}}, "host_caps: ipvs.why and kernel must be strings"),
+])
+def test_host_capabilities_from_the_probe_json(facts, error):
+    if error is None:
+        caps = HostCaps.from_facts(facts)
+        assert caps.auto_backend()[0] == ("ipvs" if facts["ipvs"]["available"] else "nftables")
+    else:
+        with pytest.raises(ValueError) as info:
+            HostCaps.from_facts(facts)
+        assert str(info.value) == error
 
 
 def test_scripts_are_registered_for_the_security_check():

@@ -40,12 +40,14 @@ def write_inventory(path: Path, inventory: dict) -> Path:
     return path
 
 
-def playbook(inventory: Path, book: str | Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def playbook(inventory: Path, book: str | Path, *args: str, timeout: float = 300,
+             wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """ansible-playbook on this checkout; `wrapper` runs it (the controller) under a command, e.g. unshare."""
     book = Path(book)
     if not book.is_absolute():
         book = TARGETS / book
-    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(book), *args],
-                          env=env(), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run([*wrapper, str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(book),
+                           *args], env=env(), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def adhoc(inventory: Path, pattern: str, module: str, module_args: dict | str, *args: str) -> subprocess.CompletedProcess:

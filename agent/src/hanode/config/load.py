@@ -10,10 +10,12 @@ from typing import Any
 
 import yaml
 
+from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError, Problem, Problems
 from hanode.config.security import check_config_security
+from hanode.lvs import caps
 
 
 @dataclass(frozen=True)
@@ -59,15 +61,18 @@ def parse_yaml(text: str | bytes, source: str = "config") -> Any:
         raise ConfigError([Problem(f"{source} {where}", str(problem))]) from None
 
 
-def load_config(path: str, *, check_files: bool = True) -> LoadedConfig:
-    """Reads, parses and validates a config file; ConfigError lists every problem."""
+def load_config(path: str, *, check_files: bool = True, host: HostCaps | None = None) -> LoadedConfig:
+    """Reads, parses and validates a config file for this host (its capabilities gathered now, unless `host`
+    gives them); ConfigError lists every problem."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
         raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")]) from None
     raw = parse_yaml(data, os.path.basename(path))
-    config, problems = parse_config(raw, default_router_id=socket.gethostname())
+    if host is None:
+        host = HostCaps.from_facts(caps.gather())
+    config, problems = parse_config(raw, default_router_id=socket.gethostname(), host=host)
     if check_files:
         file_problems = check_config_security(path, config)
         problems.items.extend(file_problems)

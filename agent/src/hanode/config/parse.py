@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.parse_vrrp import parse_instances, parse_scripts, parse_sync_groups
 from hanode.config.problems import ConfigError, Problems, Reader
@@ -12,12 +13,16 @@ from hanode.config.problems import ConfigError, Problems, Reader
 DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
 
 # Subsystems that own top-level sections: each module has SECTION (a name) and
-# parse(reader, problems, config) -> value, reading its own keys from the top-level reader.
+# parse(reader, problems, config, host) -> value, reading its own keys from the top-level reader; `host` is
+# what the host the config is for can do (None: not known here).
 SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs", "hanode.config.parse_connsync")
 
 
-def parse_config(raw: Any, *, default_router_id: str = "hanode") -> tuple[AgentConfig, Problems]:
-    """Returns the config and its problems (warnings only); raises ConfigError when any error is found."""
+def parse_config(raw: Any, *, default_router_id: str = "hanode",
+                 host: HostCaps | None = None) -> tuple[AgentConfig, Problems]:
+    """Returns the config and its problems (warnings only); raises ConfigError when any error is found.
+    `host`: the capabilities of the host the config is for, gathered there (config/host.py); without them,
+    what depends on the host (`lb_backend: auto`) is not checked and a warning says so."""
     problems = Problems()
     reader = Reader(raw if raw is not None else {}, "", problems)
     scripts = parse_scripts(reader.mapping("vrrp_scripts"), "vrrp_scripts", problems)
@@ -35,7 +40,7 @@ def parse_config(raw: Any, *, default_router_id: str = "hanode") -> tuple[AgentC
         problems.error("control_socket", f"must be an absolute path, got {config.control_socket!r}")
     for name in SECTION_MODULES:
         module = importlib.import_module(name)
-        config.sections[module.SECTION] = module.parse(reader, problems, config)
+        config.sections[module.SECTION] = module.parse(reader, problems, config, host)
     reader.finish()
     if problems.errors:
         raise ConfigError(problems.items)

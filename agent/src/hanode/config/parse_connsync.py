@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import ipaddress
 import string
-from hanode.config import parse_lvs
+
+from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.problems import Problems, Reader
 from hanode.lvs import syncd
@@ -25,12 +26,12 @@ SECTION = "connsync"
 KEYS = ("lvs_sync_daemon", "conntrack_sync")
 
 
-def parse(reader: Reader, problems: Problems, config: AgentConfig) -> ConnSyncConfig:
+def parse(reader: Reader, problems: Problems, config: AgentConfig, host: HostCaps | None = None) -> ConnSyncConfig:
     lvs = _sub(reader, "lvs_sync_daemon", problems, lambda r: _lvs_sync_daemon(r, config))
     ct = _sub(reader, "conntrack_sync", problems, lambda r: _conntrack_sync(r, config))
     section = ConnSyncConfig(lvs, ct)
     if (lvs or ct) and not problems.errors:
-        _check_backend(config.sections.get("lvs") or LvsConfig(), section, problems)
+        _check_backend(config.sections.get("lvs") or LvsConfig(), section, problems, host)
     return section
 
 
@@ -126,11 +127,17 @@ def _peer(reader: Reader, transport: str) -> str | None:
         return None
 
 
-def _check_backend(lvs: LvsConfig, section: ConnSyncConfig, problems: Problems) -> None:
+def _check_backend(lvs: LvsConfig, section: ConnSyncConfig, problems: Problems, host: HostCaps | None) -> None:
+    """The sync for the backend that will run: `auto` as the host's kernel decides (host capabilities passed in)."""
     backend, why = lvs.backend, "lb_backend is set"
     if backend == "auto":
-        has_ipvs, why = parse_lvs.ipvs_probe()
-        backend = "ipvs" if has_ipvs else "nftables"
+        if host is None:
+            if (section.lvs_sync_daemon is None) != (section.conntrack_sync is None):
+                only = "lvs_sync_daemon" if section.lvs_sync_daemon is not None else "conntrack_sync"
+                problems.warn(only, "lb_backend auto: whether this suits the backend is not checked, this host's "
+                                    "capabilities are unknown here (the agent checks them on the host when it starts)")
+            return
+        backend, why = host.auto_backend()
     if backend == "nftables" and section.lvs_sync_daemon is not None and section.conntrack_sync is None:
         problems.error("lvs_sync_daemon", f"drives the IPVS sync daemon, but the backend here is nftables ({why}): "
                        "add conntrack_sync (conntrackd) so that connections survive a failover")

@@ -10,11 +10,11 @@ virtual server.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.problems import Problems, Reader, join
-from hanode.lvs import caps
 from hanode.lvs.desired import service_key
 from hanode.lvs.model import (BACKENDS, CHECK_TYPES, LB_ALGOS, LB_KINDS, PROTOCOLS, Check, LvsConfig, RealServer,
                               SorryServer, UrlCheck, VirtualServer)
@@ -25,9 +25,6 @@ WEIGHT_MAX = 65535
 URL_TYPES = ("HTTP_GET", "SSL_GET")
 DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA")
 SCTP_PORTLESS_CHECKS = ("PING_CHECK", "MISC_CHECK")
-
-# Which backend `auto` resolves to for validation: (has_ipvs, why). Tests replace it.
-ipvs_probe: Callable[[], tuple[bool, str]] = caps.ipvs_available
 
 # Check keys that belong to some check types only.
 _TYPE_KEYS = {
@@ -46,7 +43,7 @@ def _ms(seconds: Any) -> int | None:
     return None if seconds is None else round(seconds * 1000)
 
 
-def parse(reader: Reader, problems: Problems, config: AgentConfig) -> LvsConfig:
+def parse(reader: Reader, problems: Problems, config: AgentConfig, host: HostCaps | None = None) -> LvsConfig:
     backend = reader.string("lb_backend", "auto", BACKENDS)
     keep = reader.boolean("lb_keep_on_stop", False)
     interval_s = reader.number("lb_reconcile_interval", 10, 0.1, 86400)
@@ -57,17 +54,22 @@ def parse(reader: Reader, problems: Problems, config: AgentConfig) -> LvsConfig:
                     virtual_servers=servers)
     _check_unique_services(lvs, problems)
     if servers and not problems.errors:
-        _check_backend(lvs, explicit, problems)
+        _check_backend(lvs, explicit, problems, host)
     if scripts:
         config.sections.setdefault("scripts", []).extend(scripts)
     return lvs
 
 
-def _check_backend(lvs: LvsConfig, explicit: dict[int, set[str]], problems: Problems) -> None:
+def _check_backend(lvs: LvsConfig, explicit: dict[int, set[str]], problems: Problems,
+                   host: HostCaps | None) -> None:
+    """The virtual servers against the backend that will run them; `auto` as the host's kernel decides."""
     chosen, why = lvs.backend, None
     if chosen == "auto":
-        has_ipvs, why = ipvs_probe()
-        chosen = "ipvs" if has_ipvs else "nftables"
+        if host is None:
+            problems.warn("lb_backend", "auto is not checked against a kernel: this host's capabilities are "
+                                        "unknown here (the agent checks them on the host when it starts)")
+            return
+        chosen, why = host.auto_backend()
     for problem in backend_problems(lvs, chosen, why, explicit):
         problems.error(problem.path, problem.message)
 

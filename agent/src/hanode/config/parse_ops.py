@@ -88,7 +88,7 @@ def _metrics(reader: Reader, problems: Problems) -> tuple[str, int] | None:
     return parsed
 
 
-def parse(reader: Reader, problems: Problems, config) -> OpsConfig:
+def parse(reader: Reader, problems: Problems, config, host=None) -> OpsConfig:  # pylint: disable=unused-argument
     fifo = reader.string("notify_fifo", None)
     if fifo is not None and not fifo.startswith("/"):
         problems.error("notify_fifo", f"must be an absolute path, got {fifo!r}")

@@ -16,5 +16,6 @@ How the checker uses it (everything below is the public API):
     await backend.close()
 
 Modules: model (config dataclasses), kernel (kernel-shaped state), desired, plan, validate (pure);
-caps (file-based IPVS probe for check-config); backend, reconciler, ipvs, nft (adapters).
+caps (the host's file-based IPVS probe: run on the host by the agent, check-config and the role, its answer
+passed to the pure config checks as hanode.config.host.HostCaps); backend, reconciler, ipvs, nft (adapters).
 """
