@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import raw
 
-from hanode.vrrp import garp
 from hanode.vrrp.garp import (
     format_mac,
     gratuitous_arp_frame,
@@ -146,16 +144,3 @@ def test_unsolicited_na_rejects_bad_target(ip6, field):
 def test_unsolicited_na_with_checksum_rejects_ipv4_source():
     with pytest.raises(ValueError, match="^src:"):
         unsolicited_na_with_checksum(MAC, VIP6, src="198.51.100.1")
-
-
-# --- purity ----------------------------------------------------------------------------------------------
-
-
-def test_garp_module_is_pure():
-    imported = set()
-    for node in ast.walk(ast.parse(Path(garp.__file__).read_text())):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported & {"socket", "asyncio", "time", "subprocess", "pyroute2", "scapy"} == set()

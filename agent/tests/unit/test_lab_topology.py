@@ -3,7 +3,6 @@ no namespaces."""
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import ipaddress
 import struct
@@ -18,19 +17,6 @@ if importlib.util.find_spec("hanode") is None:  # a checkout whose agent is not 
 from hanode.kernel_time import SO_TIMESTAMPNS_NEW, SOL_SOCKET, TimestampError, kernel_time_ns, timespec_ns  # noqa: E402
 from hanode.lab import topology as topo  # noqa: E402
 from hanode.lab.sniffer import VrrpFrame, clock_offset_ns, parse_frame, record  # noqa: E402
-
-FORBIDDEN = {"socket", "asyncio", "time", "subprocess", "pyroute2", "os", "random", "secrets"}
-
-
-def test_topology_module_is_pure():
-    tree = ast.parse(Path(topo.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
-    assert not imported & FORBIDDEN, imported & FORBIDDEN
 
 
 def test_three_nodes_client_two_real_servers():

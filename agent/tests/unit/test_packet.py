@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import struct
 from dataclasses import replace
@@ -16,7 +15,6 @@ from scapy.layers.inet6 import IPv6, in6_chksum
 from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import raw
 
-from hanode.vrrp import packet
 from hanode.vrrp.packet import (
     AUTH_NONE,
     AUTH_PASS,
@@ -524,23 +522,3 @@ def test_decode_ipv4_mutated_datagrams_raise_only_packet_error(record, tail, ind
     data = bytearray(bytes.fromhex(record["datagram_hex"]) + tail)
     data[index % len(data)] = value
     only_packet_errors(lambda: decode_ipv4(bytes(data)))
-
-
-# --- purity -----------------------------------------------------------------------------------------------
-
-FORBIDDEN_IMPORTS = {"socket", "asyncio", "time", "subprocess", "pyroute2", "scapy"}
-
-
-def imported_top_level_modules(module) -> set[str]:
-    tree = ast.parse(Path(module.__file__).read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-def test_packet_module_is_pure():
-    assert imported_top_level_modules(packet) & FORBIDDEN_IMPORTS == set()

@@ -12,10 +12,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NamedTuple, TypeVar
+from typing import Callable, NamedTuple, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from hanode.lab.lab import Host
+
+class Host(Protocol):
+    """What a process handle needs of the lab host it runs on (hanode.lab.lab.Host is one); a protocol, so
+    that this module does not import lab.py, which imports it."""
+    name: str
+
 
 T = TypeVar("T")
 

@@ -15,24 +15,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from hanode.lab import netns
+from hanode.lab.pids import process_start_ticks
 
 DEFAULT_DIR = "/run/hanode-lab"
 
 
 def registry_dir() -> Path:
     return Path(os.environ.get("HANODE_LAB_REGISTRY") or DEFAULT_DIR)
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot, or None when it is gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
 
 
 @dataclass

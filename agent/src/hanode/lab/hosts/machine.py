@@ -26,7 +26,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hanode.lab import netns, registry
+from hanode.lab import netns
+from hanode.lab.pids import process_start_ticks
 from hanode.lab.hosts.image import LAB_USER
 
 CGROUP_GROUP = "hanode-lab"
@@ -130,7 +131,7 @@ def boot_pid(spec: MachineSpec) -> int | None:
         pid, ticks = (int(x) for x in (spec.path / "boot.pid").read_text().split())
     except (OSError, ValueError):
         return None
-    return pid if registry.process_start_ticks(pid) == ticks else None
+    return pid if process_start_ticks(pid) == ticks else None
 
 
 def power_state(spec: MachineSpec) -> str:
