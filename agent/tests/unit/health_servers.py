@@ -57,7 +57,7 @@ class HttpServer:
         status, body, mode = self.routes.get(path, (404, b"not found", "plain"))
         try:
             if mode == "hang":
-                await asyncio.sleep(30)
+                await asyncio.Event().wait()  # never answers; ends when the server closes or the loop does
             elif mode == "close":
                 pass
             elif mode == "chunked":
@@ -98,10 +98,11 @@ def _write_cert(cert_file, key_file) -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "real-server.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    # fixed dates, no clock: SSL_GET does not verify the certificate (keepalived's neither)
+    valid_from, valid_to = (datetime.datetime(year, 1, 1, tzinfo=datetime.timezone.utc) for year in (2020, 2100))
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+            .serial_number(x509.random_serial_number()).not_valid_before(valid_from)
+            .not_valid_after(valid_to).sign(key, hashes.SHA256()))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))

@@ -29,10 +29,24 @@ async def free_port() -> int:
     return port
 
 
-async def wait_until(predicate, timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s):
+def settled(scheduler: Scheduler) -> asyncio.Event:
+    """An event set after every batch of results the scheduler settles (call before start())."""
+    event = asyncio.Event()
+    settle = scheduler._settle  # pylint: disable=protected-access
+
+    def settle_and_tell(passed, results):
+        settle(passed, results)
+        event.set()
+    scheduler._settle = settle_and_tell  # pylint: disable=protected-access
+    return event
+
+
+async def wait_until(event: asyncio.Event, predicate, guard_s: float = 5.0) -> None:
+    """Re-checks predicate after each settled batch (no polling); guard_s only stops a hang."""
+    async with asyncio.timeout(guard_s):
         while not predicate():
-            await asyncio.sleep(0.01)
+            event.clear()
+            await event.wait()
 
 
 def test_a_passed_run_reads_as_a_full_result():
@@ -41,8 +55,9 @@ def test_a_passed_run_reads_as_a_full_result():
         server = await asyncio.start_server(lambda r, w: w.close(), list(ADDRESSES), port)
         scheduler = Scheduler()
         scheduler.apply(check_specs(config(port)))
+        results = settled(scheduler)
         scheduler.start()
-        await wait_until(lambda: all(slot.runs >= 2 for slot in scheduler.slots.values()))
+        await wait_until(results, lambda: all(slot.runs >= 2 for slot in scheduler.slots.values()))
         lasts = [slot.last for slot in scheduler.slots.values()]
         await scheduler.stop()
         server.close()
@@ -65,12 +80,13 @@ def test_a_failing_health_callback_stops_no_check(caplog):
 
         scheduler = Scheduler(on_change=on_change)
         scheduler.apply(check_specs(config(port)))
+        results = settled(scheduler)
         scheduler.start()
-        await wait_until(lambda: len(changes) == 3)          # nothing listens: all down
+        await wait_until(results, lambda: len(changes) == 3)          # nothing listens: all down
         runs = {key: slot.runs for key, slot in scheduler.slots.items()}
-        await wait_until(lambda: all(slot.runs > runs[key] + 2 for key, slot in scheduler.slots.items()))
+        await wait_until(results, lambda: all(slot.runs > runs[key] + 2 for key, slot in scheduler.slots.items()))
         server = await asyncio.start_server(lambda r, w: w.close(), list(ADDRESSES), port)
-        await wait_until(lambda: all(health.up for health in scheduler.health().values()))
+        await wait_until(results, lambda: all(health.up for health in scheduler.health().values()))
         await scheduler.stop()
         server.close()
         return changes

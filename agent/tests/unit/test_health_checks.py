@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
 import socket
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from health_servers import HttpServer, UdpServer, md5, probe, scripted_tcp, self_signed
+from virtual_time import on_readable, run_virtual
 
 from hanode.health.checks import close_pingers, run_probe
 from hanode.lvs.model import UrlCheck
@@ -45,39 +46,46 @@ def test_tcp_up_down_and_latency():
 
 
 def test_tcp_connect_timeout():
+    """On a virtual clock (virtual_time.py): the check gives up exactly when connect_timeout has passed."""
     # backlog 0 and nobody accepting: the first connection fills the queue, the kernel drops later SYNs
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
     port = listener.getsockname()[1]
     filler = [socket.create_connection(("127.0.0.1", port), timeout=2)]
+
+    async def scenario(clock):
+        started = clock.now_s
+        result = await run_probe(probe("TCP_CHECK", port, connect_timeout_ms=300))
+        return result, clock.now_s - started
+
     try:
-        started = time.monotonic()
-        result = arun(run_probe(probe("TCP_CHECK", port, connect_timeout_ms=300)))
-        elapsed = time.monotonic() - started
+        result, elapsed_s = run_virtual(scenario)
     finally:
         for sock in filler:
             sock.close()
         listener.close()
     assert not result.ok and result.reason == "connect timeout after 0.3 s"
-    assert 0.25 < elapsed < 2.0
+    assert elapsed_s == pytest.approx(0.3)
 
 
 def test_tcp_connect_ip_port_and_bindto():
     async def scenario():
-        peers = []
-        server = await asyncio.start_server(lambda r, w: (peers.append(w.get_extra_info("peername")), w.close()),
-                                            "127.0.0.1", 0)
+        peers, both_seen = [], asyncio.Event()
+
+        def accepted(_reader, writer):
+            peers.append(writer.get_extra_info("peername"))
+            writer.close()
+            if len(peers) == 2:
+                both_seen.set()
+        server = await asyncio.start_server(accepted, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         # the real server's own port is closed: connect_port decides
         moved = await run_probe(probe("TCP_CHECK", free_port(), connect_ip="127.0.0.1", connect_port=port))
         source_port = free_port()
         bound = await run_probe(probe("TCP_CHECK", port, bindto="127.0.0.2", bind_port=source_port))
         not_here = await run_probe(probe("TCP_CHECK", port, bindto="198.51.100.250"))
-        for _wait in range(100):
-            if len(peers) == 2:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(both_seen.wait(), 5)  # the server has handled both connections (5 s: hang guard)
         server.close()
         return moved, bound, not_here, peers, source_port
 
@@ -376,23 +384,47 @@ def test_misc_exit_codes_and_dynamic_weight(tmp_path):
     assert missing.reason.startswith(f"cannot start {tmp_path / 'missing'}")
 
 
+def fifo(path: Path) -> int:
+    """A FIFO at path, held open by the test for reading and writing (so nobody's open() of it blocks)."""
+    os.mkfifo(path)
+    return os.open(path, os.O_RDWR | os.O_NONBLOCK)
+
+
+def exited(pid: int) -> bool:
+    """Has the process exited (a zombie counts)? Waits on its pidfd (5 s only stops a hang)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], 5)[0])
+    finally:
+        os.close(fd)
+
+
 def test_misc_timeout_kills_the_process_group(tmp_path):
+    """On a virtual clock: the script is killed, with the sleep it started (its process group), exactly when
+    misc_timeout has passed. The clock stands still until the script says through a FIFO that both run."""
     pids = tmp_path / "pids"
-    slow = script(tmp_path, "slow", f"sleep 30 & echo $! >> {pids}; echo $$ >> {pids}; wait")
+    ready = fifo(tmp_path / "ready")
+    slow = script(tmp_path, "slow",
+                  f"sleep 30 & echo $! >> {pids}; echo $$ >> {pids}; echo up > {tmp_path / 'ready'}; wait")
 
-    async def scenario():
-        started = time.monotonic()
-        result = await run_probe(probe("MISC_CHECK", 80, misc_path=slow, misc_timeout_ms=300))
-        return result, time.monotonic() - started
+    async def scenario(clock):
+        started = clock.now_s
+        with clock.held():
+            check = asyncio.ensure_future(run_probe(probe("MISC_CHECK", 80, misc_path=slow, misc_timeout_ms=300)))
+            await on_readable(ready)
+        return await check, clock.now_s - started
 
-    result, elapsed = arun(scenario())
+    try:
+        result, elapsed_s = run_virtual(scenario)
+    finally:
+        os.close(ready)
     assert result.reason == f"{slow} timed out after 0.3 s (process group killed)"
-    assert elapsed < 2.0
-    for pid in map(int, pids.read_text().split()):
-        deadline = time.monotonic() + 5
-        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-            time.sleep(0.02)  # the sleep child is reparented to init, which reaps it
-        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split(")")[1][:3]
+    assert elapsed_s == pytest.approx(0.3)
+    group = list(map(int, pids.read_text().split()))
+    assert len(group) == 2 and all(exited(pid) for pid in group)  # the sleep child too, reparented to init
 
 
 def test_misc_runs_as_the_user_with_a_clean_environment(world_readable_dir):
@@ -413,21 +445,26 @@ def test_misc_runs_as_the_user_with_a_clean_environment(world_readable_dir):
 
 
 def test_a_slow_misc_script_does_not_block_other_checks(tmp_path):
-    slow = script(tmp_path, "slow", "sleep 0.8")
+    """The script runs until the test lets it end (EOF on a FIFO it opened): five TCP checks pass meanwhile,
+    while its check is still pending; then it ends and passes."""
+    ready, gate = fifo(tmp_path / "ready"), fifo(tmp_path / "gate")
+    slow = script(tmp_path, "slow", f"exec 3< {tmp_path / 'gate'}; echo up > {tmp_path / 'ready'}; cat <&3 > /dev/null")
 
     async def scenario():
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         misc = asyncio.ensure_future(run_probe(probe("MISC_CHECK", 80, misc_path=slow, misc_timeout_ms=5000)))
-        started = time.monotonic()
-        tcp_times = []
-        for _probe in range(5):
-            assert (await run_probe(probe("TCP_CHECK", port))).ok
-            tcp_times.append(time.monotonic() - started)
+        await asyncio.wait_for(on_readable(ready), 5)  # the script holds the gate open (5 s: hang guard)
+        tcp = [await run_probe(probe("TCP_CHECK", port)) for _probe in range(5)]
+        still_running = not misc.done()
+        os.close(gate)  # the last writer goes: the script's cat reads EOF and the script ends
         misc_result = await misc
         server.close()
-        return tcp_times, misc_result, time.monotonic() - started
+        return tcp, still_running, misc_result
 
-    tcp_times, misc_result, total = arun(scenario())
-    assert misc_result.ok and total >= 0.75
-    assert tcp_times[-1] < 0.4
+    try:
+        tcp, still_running, misc_result = arun(scenario())
+    finally:
+        os.close(ready)
+    assert all(result.ok for result in tcp) and still_running
+    assert misc_result.ok

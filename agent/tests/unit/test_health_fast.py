@@ -8,7 +8,9 @@ import socket
 
 import pytest
 from health_servers import HttpServer, probe, scripted_tcp
+from virtual_time import VirtualClock, run_virtual
 
+from hanode.health.checks import fast as fast_module
 from hanode.health.checks import run_probe
 from hanode.health.checks.fast import FastProbes, eligible, prepare
 from hanode.lvs.model import UrlCheck
@@ -134,17 +136,23 @@ def test_what_takes_the_fast_path(kwargs, expected):
     assert (prepare(p) is not None) is expected
 
 
-def test_abort_closes_the_socket_and_never_reports():
-    async def scenario():
+def test_abort_closes_the_socket_and_never_reports(monkeypatch):
+    """On a virtual clock (the fast path's deadlines too): a check aborted while connecting never reports, though
+    a check started with it to the same silent server times out and reports within the time waited."""
+    clock = VirtualClock()
+    monkeypatch.setattr(fast_module, "_now_ns", lambda: int(clock.now_s * 1e9))
+
+    async def scenario(_clock):
         loop = asyncio.get_running_loop()
         fast = FastProbes(loop)
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(0)
-        filler = socket.create_connection(listener.getsockname(), timeout=2)
+        filler = socket.create_connection(listener.getsockname(), timeout=2)  # the kernel now drops further SYNs
         results = []
-        flight = fast.start(prepare(probe("TCP_CHECK", listener.getsockname()[1], connect_timeout_ms=100)),
-                            None, lambda _context, result: results.append(result))
+        target = prepare(probe("TCP_CHECK", listener.getsockname()[1], connect_timeout_ms=100))
+        flight = fast.start(target, "aborted", lambda context, result: results.append((context, result)))
+        fast.start(target, "control", lambda context, result: results.append((context, result)))
         fast.abort(flight)
         await asyncio.sleep(0.3)
         fileno = flight.sock.fileno()
@@ -153,5 +161,7 @@ def test_abort_closes_the_socket_and_never_reports():
         listener.close()
         return results, fileno, fast.inflight
 
-    results, fileno, inflight = asyncio.run(scenario())
-    assert results == [] and fileno == -1 and inflight == {}
+    results, fileno, inflight = run_virtual(scenario, clock)
+    assert [(context, result.ok, result.reason) for context, result in results] == [
+        ("control", False, "connect timeout after 0.1 s")]
+    assert fileno == -1 and inflight == {}

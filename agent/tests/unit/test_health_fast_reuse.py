@@ -21,6 +21,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.ends: list[tuple[int, str]] = []
+        self.ended = asyncio.Event()
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self, host: str = "127.0.0.1") -> "Recorder":
@@ -41,12 +42,15 @@ class Recorder:
         except TimeoutError:
             how = "open"
         self.ends.append((port, how))
+        self.ended.set()
         writer.close()
 
     async def wait(self, count: int) -> None:
+        """Until `count` connections have ended (woken by each end, no polling; 5 s only stops a hang)."""
         async with asyncio.timeout(5):
             while len(self.ends) < count:
-                await asyncio.sleep(0.01)
+                self.ended.clear()
+                await self.ended.wait()
 
 
 class Checks:

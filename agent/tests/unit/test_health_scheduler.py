@@ -4,9 +4,11 @@ cannot happen), resume from the kernel table, health changes reported once; and 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 
+from virtual_time import run_virtual
+
+from hanode.health.grid import TICK_MS
 from hanode.health.hysteresis import CheckResult
 from hanode.health.scheduler import Scheduler
 from hanode.health.spec import check_specs
@@ -171,45 +173,46 @@ def test_misc_dynamic_weight_reaches_the_kernel_weight():
     assert len(changes) == 2
 
 
-def test_real_tasks_detect_and_recover_within_delay_loop_times_retry_plus_one():
-    """Checks run concurrently on their delay_loop against a real TCP server that goes away and comes back."""
+def test_check_tasks_detect_and_recover_within_delay_loop_times_retry_plus_one():
+    """Checks run concurrently as tasks on their delay_loop, on a virtual clock (virtual_time.py), against two
+    servers the test takes away and brings back (the probe answers as the servers are): each is detected down
+    within delay_loop x (retry + 1) and back up within one delay_loop, up to the timer wheel's tick."""
     fast = Check(type="TCP_CHECK", connect_timeout_ms=200, retry=1, delay_before_retry_ms=100, warmup_ms=0)
+    servers = tuple(RealServer(address=a, port=8080, checks=(fast,)) for a in ("127.0.0.1", "127.0.0.2"))
+    config = LvsConfig(virtual_servers=(VirtualServer(address="198.51.100.100", port=80, delay_loop_ms=100,
+                                                      real_servers=servers),))
+    up = {"127.0.0.1": True, "127.0.0.2": True}
 
-    async def scenario():
-        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        server.close()
-        await server.wait_closed()
-        server = await asyncio.start_server(lambda r, w: w.close(), ["127.0.0.1", "127.0.0.2"], port)
-        servers = tuple(RealServer(address=a, port=port, checks=(fast,)) for a in ("127.0.0.1", "127.0.0.2"))
-        config = LvsConfig(virtual_servers=(VirtualServer(address="198.51.100.100", port=80, delay_loop_ms=100,
-                                                          real_servers=servers),))
+    async def probe(p):
+        await asyncio.sleep(0)  # a real task switch, as a probe that waits on a socket
+        return OK if up[p.address] else FAIL
+
+    async def scenario(clock):
         events = []
-        scheduler = Scheduler(on_change=lambda s: events.append((time.monotonic(), s)))
+        scheduler = Scheduler(on_change=lambda s: events.append((clock.now_s, s)), runner=probe,
+                              clock_ms=lambda: int(clock.now_s * 1000), draw=lambda: 0)
         scheduler.apply(check_specs(config))
         scheduler.start()
-        await asyncio.sleep(0.3)
-        assert scheduler.stats.runs >= 4 and events == []
-        server.close()
-        await server.wait_closed()
-        gone = time.monotonic()
-        while len(events) < 2 and time.monotonic() - gone < 5:
-            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.305)  # the servers change between two runs of their checks
+        runs_while_up = (scheduler.stats.runs, list(events))
+        gone = clock.now_s
+        up.update(dict.fromkeys(up, False))
+        await asyncio.sleep(0.5)
         detected = [t - gone for t, _change in events]
-        server2 = await asyncio.start_server(lambda r, w: w.close(), ["127.0.0.1", "127.0.0.2"], port)
-        back = time.monotonic()
-        while len(events) < 4 and time.monotonic() - back < 5:
-            await asyncio.sleep(0.01)
+        back = clock.now_s
+        up.update(dict.fromkeys(up, True))
+        await asyncio.sleep(0.5)
         recovered = [t - back for t, _change in events[2:]]
         health = scheduler.health()
         await scheduler.stop()
-        server2.close()
-        return detected, recovered, health
+        return runs_while_up, detected, recovered, health
 
-    detected, recovered, health = asyncio.run(scenario())
-    # delay_loop 100 ms x (retry 1 + 1) = 200 ms, plus a loaded machine's slack
-    assert len(detected) == 2 and max(detected) < 0.2 + 0.5, detected
-    assert len(recovered) == 2 and max(recovered) < 0.1 + 0.5, recovered
+    (runs, changes), detected, recovered, health = run_virtual(scenario)
+    assert runs >= 6 and changes == []  # two checks every 100 ms for 300 ms
+    tick_s = TICK_MS / 1000
+    # down: the next run fails, and its retry after delay_before_retry: within delay_loop x (retry 1 + 1)
+    assert len(detected) == 2 and all(0.1 <= t <= 0.1 * 2 + tick_s for t in detected), detected
+    assert len(recovered) == 2 and all(0 < t <= 0.1 + tick_s for t in recovered), recovered
     assert all(h.up for h in health.values())
 
 

@@ -34,15 +34,27 @@ def test_long_waits_are_cut_to_leave_a_short_final_wait(asked, timeout, passed):
 
 
 def test_the_loop_still_fires_a_timer_on_time_after_the_early_wake():
+    """The VRRP process's real loop on a fake clock that moves by what each select() waits: a 50 ms timer is
+    reached in a cut wait and the final one, and fires then, not at the early wake."""
     import asyncio
     from hanode.vrrp.child import select_loop
     loop = select_loop()
+    clock = [1000.0]
+    waits: list[float | None] = []
+
+    def select(r, w, x, timeout=None):
+        waits.append(timeout)
+        clock[0] += timeout or 0
+        return [], [], []
+    loop.time = lambda: clock[0]
+    loop._selector._select = select  # pylint: disable=protected-access
     try:
         fired: list[float] = []
         when = loop.time() + 0.05
         loop.call_at(when, lambda: (fired.append(loop.time()), loop.stop()))
         loop.run_forever()
-        assert fired and fired[0] >= when
+        assert waits == [pytest.approx(0.05 - FINAL_WAIT_S), pytest.approx(FINAL_WAIT_S)]
+        assert fired == [pytest.approx(when)]
     finally:
         loop.close()
         asyncio.set_event_loop(None)

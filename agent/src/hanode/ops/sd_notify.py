@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
+from typing import Callable
 
 
 class SystemdNotifier:
-    def __init__(self, environ: dict[str, str] | None = None):
+    def __init__(self, environ: dict[str, str] | None = None,
+                 monotonic_ns: Callable[[], int] = functools.partial(time.clock_gettime_ns, time.CLOCK_MONOTONIC)):
+        """monotonic_ns: CLOCK_MONOTONIC, which systemd compares RELOADING's MONOTONIC_USEC with (tests pass a
+        fake one)."""
+        self.monotonic_ns = monotonic_ns
         env = os.environ if environ is None else environ
         path = env.get("NOTIFY_SOCKET")
         self.address = ("\0" + path[1:]) if path and path.startswith("@") else path
@@ -39,7 +45,7 @@ class SystemdNotifier:
         return self.send("READY=1", f"STATUS={status}", f"MAINPID={os.getpid()}")
 
     def reloading(self) -> bool:
-        return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        return self.send("RELOADING=1", f"MONOTONIC_USEC={self.monotonic_ns() // 1000}")
 
     def status(self, text: str) -> bool:
         return self.send(f"STATUS={text}")
