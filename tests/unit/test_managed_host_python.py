@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGED_HOST_CODE = ("plugins/module_utils", "plugins/modules")
+MANAGED_HOST_SCRIPTS = ("agent/src/hanode/lvs/caps.py",)  # the agent's host probe: the role runs it on each host
 OLDEST = (3, 8)
 
 # runtime features newer than 3.8 that parse anyway
@@ -66,12 +67,13 @@ def newer_than_oldest(source: str, name: str) -> list[str]:
 
 
 def managed_host_files() -> list[Path]:
-    return sorted(p for d in MANAGED_HOST_CODE for p in (ROOT / d).glob("*.py"))
+    return sorted([p for d in MANAGED_HOST_CODE for p in (ROOT / d).glob("*.py")] +
+                  [ROOT / script for script in MANAGED_HOST_SCRIPTS])
 
 
 def test_there_is_managed_host_code_to_check():
     names = {p.name for p in managed_host_files()}
-    assert {"_cluster.py", "_agent_client.py", "ha_config.py"} <= names
+    assert {"_cluster.py", "_agent_client.py", "ha_config.py", "caps.py"} <= names
 
 
 @pytest.mark.parametrize("path", managed_host_files(), ids=lambda p: "/".join(p.parts[-2:]))
