@@ -24,6 +24,7 @@ PURE = [
     "hanode.lvs.model", "hanode.kernel_time", "hanode.health.grid", "hanode.config.host", "hanode.config.parse_lvs",
     "hanode.config.parse_connsync", "hanode.lvs.kernel", "hanode.lvs.validate", "hanode.lvs.slots", "hanode.lvs.nftnl",
     "hanode.lvs.syncd", "hanode.lvs.conntrackd", "hanode.lab.topology",
+    "hanode.vrrp.bpf", "hanode.vrrp.rtnl", "hanode.vrrp.deadlines", "hanode.vrrp.repeat",
 ]
 LATER = [f"hanode.{pkg}.{name}" for pkg in ("lvs", "health") for name in ("plan", "model", "desired", "hysteresis")
          if (SRC / "hanode" / pkg / f"{name}.py").exists()]

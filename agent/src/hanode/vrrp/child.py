@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import selectors
-import sys
+from hanode.daemon.imports import asyncio_without_tls
 
-from hanode.config.parse import parse_config
-from hanode.daemon.child_main import ChildProcess, run_child
-from hanode.lvs.state_file import load_state, save_state, state_path
-from hanode.vrrp.runner import VrrpRunner
+asyncio_without_tls()
+
+import asyncio  # noqa: E402 - after asyncio_without_tls()
+import logging  # noqa: E402
+import selectors  # noqa: E402
+import sys  # noqa: E402
+
+from hanode.config.parse import parse_config  # noqa: E402
+from hanode.daemon.child_main import ChildProcess, run_child  # noqa: E402
+from hanode.lvs.state_file import load_state, save_state, state_path  # noqa: E402
+from hanode.vrrp.runner import VrrpRunner  # noqa: E402
 
 log = logging.getLogger("hanode.vrrp")
 
@@ -69,25 +73,12 @@ class VrrpChild(ChildProcess):
             save_state(self.drained_file, "drained", sorted(drained))
 
 
-# The kernel lets a select() timeout expire late by up to 0.1% of its length (select_estimate_accuracy):
-# 3.6 ms on a VRRPv2 Master_Down_Interval, measured 3.2-3.8 ms on an idle host, and 1 ms on each 1 s advert.
-# keepalived's timerfd gets the default 50 us. A long wait is therefore cut FINAL_WAIT_S short: the loop wakes,
-# finds nothing due and waits out the rest, which may then be late by 0.1% of FINAL_WAIT_S (20 us).
-FINAL_WAIT_S = 0.02
-
-
-class PreciseSelector(selectors.SelectSelector):
-    def select(self, timeout: float | None = None):
-        if timeout is not None and timeout > FINAL_WAIT_S:
-            timeout = max(timeout - FINAL_WAIT_S, FINAL_WAIT_S)
-        return super().select(timeout)
-
-
 def select_loop() -> asyncio.AbstractEventLoop:
     """select() takes its timeout in microseconds; epoll (asyncio's default) rounds up to whole milliseconds,
     which made every advert and down timer fire up to 1 ms late (measured: see docs/benchmarks.md). This
-    process holds a handful of descriptors, far below select()'s limit of 1024. PreciseSelector: see above."""
-    return asyncio.SelectorEventLoop(PreciseSelector())
+    process holds a handful of descriptors, far below select()'s limit of 1024. The kernel's slack on a long
+    select() timeout is handled where precision matters, for takeovers (vrrp/runner.py, FINAL_WAIT_US)."""
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ from hanode.vrrp import fsm
 from hanode.vrrp.accept import check_advert, check_ttl
 from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, GroupStateChanged, SendGarp, State,
                                  StateChanged)
+from hanode.vrrp.deadlines import Deadlines
+from hanode.vrrp.repeat import AdvertRepeat, Lateness, TickRepeat, advert_down_after, tick_counted
 from hanode.vrrp.packet import PacketError, decode_advert
-from hanode.vrrp.timers import master_down_interval_us
+from hanode.vrrp.timers import advert_interval_us, master_down_interval_us
 from hanode.vrrp.track import ScriptHealth, evaluate, initial_health, observe
 
 
@@ -63,6 +65,9 @@ class Instance:
     peers: dict[str, Peer] = field(default_factory=dict)
     conflicts: int = 0
     last_conflict: dict | None = None
+    advert_late: Lateness | None = None
+    repeat_ident: object = None   # under which Engine._repeats holds this instance's AdvertRepeat
+    tick_repeat: TickRepeat | None = None
 
 
 def primary_address(cfg: VrrpInstance, iface: InterfaceInfo | None) -> str | None:
@@ -91,8 +96,11 @@ def identity(cfg: VrrpInstance) -> tuple:
 
 class Engine:
     def __init__(self, config: AgentConfig, interfaces: Mapping[str, InterfaceInfo] | None = None,
-                 check_unicast_src: bool = False):
+                 check_unicast_src: bool = False, replays: bool = True):
+        """replays=False: every event goes through the state machine (repeat.py's replays off: the reference
+        the tests compare them with)."""
         self.config = config
+        self.replays = replays
         self.interfaces: dict[str, InterfaceInfo] = dict(interfaces or {})
         self.check_unicast_src = check_unicast_src
         self.instances: dict[str, Instance] = {}
@@ -103,6 +111,8 @@ class Engine:
         self.started = False
         self.resume: dict[str, str] = {}
         self.want_master: set[str] = set()  # sync group members held in BACKUP (keepalived's wantstate MASTER)
+        self.deadlines = Deadlines()
+        self._repeats: dict[object, AdvertRepeat] = {}   # ident of an instance's last accepted advert -> replay
         for name, cfg in config.vrrp_instances.items():
             self.instances[name] = self._new_instance(cfg)
         self._index_instances()
@@ -117,12 +127,18 @@ class Engine:
         """Which instance a packet belongs to: (interface, family, VRID), as the kernel delivers it."""
         self.by_key = {(i.config.interface, i.config.family, i.config.virtual_router_id): n
                        for n, i in self.instances.items()}
+        self._order = {name: index for index, name in enumerate(self.instances)}
+
+    def _earliest(self, name: str) -> int | None:
+        inst = self.instances.get(name)
+        return None if inst is None else min(inst.state.deadlines(), default=None)
 
     # stepping -----------------------------------------------------------------------------------
 
     def _step(self, name: str, event: fsm.Event, now_us: int, propagate: bool = True) -> list[Output]:
         inst = self.instances[name]
         inst.state, actions = fsm.step(inst.params, inst.state, event, now_us)
+        self.deadlines.lower(name, self._earliest(name))
         outputs = [Output(name, a, inst.config, inst.params) for a in actions]
         for action in actions:
             if isinstance(action, StateChanged):
@@ -227,7 +243,9 @@ class Engine:
         self.health[name] = observe(self.health.get(name, initial_health(script)), script, success, exit_code, error)
         return self._retrack(now_us)
 
-    def receive(self, rx: Received, now_us: int) -> list[Output]:
+    def receive(self, rx: Received, now_us: int, ident: object = None) -> list[Output]:
+        """One received packet, at its arrival time. `ident`: what identifies this very packet (its bytes and
+        interface); an accepted advert is remembered under it for receive_repeat()."""
         if len(rx.payload) < 2:
             self.global_stats["packet_len_err"] += 1
             return []
@@ -253,12 +271,50 @@ class Engine:
             self._count(inst, rejection.counter)
             return self._rejected_while_master(name, inst, rejection, rx, advert, now_us)
         self._count(inst, "advert_rcvd")
-        inst.peers[rx.src] = Peer(priority=advert.priority, last_seen_us=now_us, checksum_form=advert.checksum_form)
+        peer = inst.peers[rx.src] = Peer(priority=advert.priority, last_seen_us=now_us, checksum_form=advert.checksum_form)
         down_at = inst.state.master_down_at_us
-        outputs = self._step(name, fsm.Advert(rx.src, advert.priority, advert.max_advert_int_cs), now_us)
+        event = fsm.Advert(rx.src, advert.priority, advert.max_advert_int_cs)
+        outputs = self._step(name, event, now_us)
         if inst.state.master_down_at_us != down_at:
             self.want_master.discard(name)  # it follows a master (or a priority-0 advert) again
+        if ident is not None and self.replays:
+            self._remember(name, inst, ident, event, peer, outputs, now_us)
         return outputs
+
+    def receive_repeat(self, ident: object, now_us: int) -> bool:
+        """An advert identical to the last one an instance accepted (same bytes, same interface), while nothing
+        else happened to the instance: it does what that one did, at its own arrival time (a BACKUP re-arms
+        Master_Down, counts it, notes the peer). False when that does not hold: use receive()."""
+        repeat = self._repeats.get(ident)
+        if repeat is None:
+            return False
+        inst = repeat.inst
+        st = inst.state
+        if st is not repeat.state or inst.config is not repeat.config or inst.params is not repeat.params:
+            return False
+        st.stats["advert_rcvd"] += 1
+        repeat.peer.last_seen_us = now_us
+        if repeat.down_after_us is not None:
+            st.master_down_at_us = now_us + repeat.down_after_us   # later: the deadline heap is lazy
+            if self.want_master:
+                self.want_master.discard(repeat.name)
+        return True
+
+    def _remember(self, name: str, inst: Instance, ident: object, event: fsm.Advert, peer: Peer,
+                  outputs: list[Output], now_us: int) -> None:
+        """Keeps the accepted advert's replay when the same advert later would do the same (repeat.py)."""
+        self._forget_repeat(inst)
+        if outputs:
+            return
+        repeatable, down_after = advert_down_after(inst.params, inst.state, event, now_us)
+        if repeatable:
+            inst.repeat_ident = ident
+            self._repeats[ident] = AdvertRepeat(name, inst, inst.state, inst.config, inst.params, peer, down_after)
+
+    def _forget_repeat(self, inst: Instance) -> None:
+        if inst.repeat_ident is not None:
+            self._repeats.pop(inst.repeat_ident, None)
+            inst.repeat_ident = None
 
     def _rejected_while_master(self, name: str, inst: Instance, rejection, rx: Received, advert, now_us: int) -> list[Output]:
         """A MASTER hearing our VRID with another VIP set: a VRID collision or a misconfigured peer."""
@@ -279,11 +335,47 @@ class Engine:
         entry["count"] += 1
 
     def tick(self, now_us: int) -> list[Output]:
+        """Steps every instance with a deadline at or before now_us (in config order)."""
+        due = self.deadlines.pop_due(now_us, self._earliest)
+        due.sort(key=self._order.__getitem__)
         outputs: list[Output] = []
-        for name, inst in list(self.instances.items()):
-            if any(t <= now_us for t in inst.state.deadlines()) and not self._held_in_backup(name, inst, now_us):
-                outputs += self._step(name, fsm.Tick(), now_us)
+        for name in due:
+            inst = self.instances[name]
+            st = inst.state
+            if st.advert_at_us is not None and st.advert_at_us <= now_us:
+                if inst.advert_late is None:
+                    inst.advert_late = Lateness()
+                inst.advert_late.add(now_us - st.advert_at_us)
+                if self._replay_tick(inst, now_us):
+                    outputs.append(inst.tick_repeat.output)
+                    self.deadlines.lower(name, self._earliest(name))
+                    continue
+            if not self._held_in_backup(name, inst, now_us):
+                stepped = self._step(name, fsm.Tick(), now_us)
+                outputs += stepped
+                inst.tick_repeat = None
+                if self.replays and len(stepped) == 1 and stepped[0].instance == name:
+                    counted = tick_counted(inst.params, inst.state, stepped[0].action,
+                                           advert_interval_us(inst.params.advert_int_cs))
+                    if counted is not None:
+                        inst.tick_repeat = TickRepeat(inst.state, inst.config, inst.params, stepped[0],
+                                                      advert_interval_us(inst.params.advert_int_cs), counted)
+            self.deadlines.lower(name, self._earliest(name))
         return outputs
+
+    @staticmethod
+    def _replay_tick(inst: Instance, now_us: int) -> bool:
+        """The MASTER's advert timer, when its last one's replay holds (repeat.py) and it is the only deadline
+        due: the same advert, the timer one interval on."""
+        replay, st = inst.tick_repeat, inst.state
+        if (replay is None or st is not replay.state or inst.config is not replay.config
+                or inst.params is not replay.params or now_us >= st.advert_at_us + replay.interval_us
+                or sum(1 for at in st.deadlines() if at <= now_us) != 1):
+            return False
+        st.advert_at_us += replay.interval_us
+        for key, count in replay.counted:
+            st.stats[key] += count
+        return True
 
     def _held_in_backup(self, name: str, inst: Instance, now_us: int) -> bool:
         """keepalived's sync group rule (vrrp_sync_can_goto_master): a BACKUP whose down timer ran out becomes
@@ -310,8 +402,16 @@ class Engine:
         return st.state == State.BACKUP and st.master_down_at_us is not None and st.master_down_at_us <= now_us
 
     def next_deadline(self) -> int | None:
-        times = [t for inst in self.instances.values() for t in inst.state.deadlines()]
-        return min(times) if times else None
+        top = self.deadlines.peek(self._earliest)
+        return None if top is None else top[0]
+
+    def next_timer(self) -> tuple[int, bool] | None:
+        """(the next deadline, whether it is a BACKUP's Master_Down: a takeover, whose timing is failover time)."""
+        top = self.deadlines.peek(self._earliest)
+        if top is None:
+            return None
+        st = self.instances[top[1]].state
+        return top[0], st.state == State.BACKUP and st.master_down_at_us == top[0]
 
     def drain(self, names: list[str] | None, drained: bool, now_us: int) -> list[Output]:
         outputs: list[Output] = []
@@ -351,6 +451,11 @@ class Engine:
                 self.instances[name] = old
                 outputs += self._update_in_place(name, old, cfg, now_us)
         self._index_instances()
+        self._repeats.clear()
+        self.deadlines.clear()
+        for name, inst in self.instances.items():
+            inst.repeat_ident = inst.tick_repeat = None
+            self.deadlines.lower(name, self._earliest(name))
         self.want_master = {n for n in self.want_master if n in self.instances and n not in gone}
         self.group_states = {g: s for g, s in self.group_states.items() if g in config.vrrp_sync_groups}
         return outputs + self._retrack(now_us)

@@ -1,14 +1,21 @@
 """Raw sockets: VRRP adverts (IPv4 with IP_HDRINCL as keepalived does, IPv6 with IPV6_PKTINFO),
-gratuitous ARP (AF_PACKET) and unsolicited neighbour advertisements (ICMPv6)."""
+gratuitous ARP (AF_PACKET) and unsolicited neighbour advertisements (ICMPv6).
+
+Each (interface, family) has two receive sockets split by BPF filters (hanode.vrrp.bpf): the urgent one wakes
+the process (priority 0, adverts for VRIDs this node is MASTER of), the bulk one holds the ordinary adverts a
+BACKUP only notes, read in batches. Every packet carries the kernel's receive time, so a batch read late still
+starts each timer when its advert arrived."""
 
 from __future__ import annotations
 
+import array
 import logging
 import socket
 import struct
 import time
 
 from hanode.kernel_time import SO_TIMESTAMPNS_NEW, TIMESPEC, TimestampError, kernel_time_ns
+from hanode.vrrp import bpf
 from hanode.vrrp.engine import Received
 from hanode.vrrp.packet import IPV4_MCAST_GROUP, IPV6_MCAST_GROUP, VRRP_PROTO, PacketError, decode_ipv4
 
@@ -19,17 +26,73 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 IPV6_RECVHOPLIMIT = getattr(socket, "IPV6_RECVHOPLIMIT", 51)
 IPV6_HOPLIMIT = getattr(socket, "IPV6_HOPLIMIT", 52)
+SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = 33
 ETH_P_ARP = 0x0806
 ALL_NODES6 = "ff02::1"
 RECV_BUFFER = 65535
+# Room for the adverts that wait between two batch reads (1,000 instances at 0.1 s: ~300 kB per 20 ms). A
+# limit, not an allocation; as root SO_RCVBUFFORCE passes net.core.rmem_max.
+RCVBUF_BYTES = 4 << 20
 # With the kernel's receive time of each packet (hanode.kernel_time), timers start when an advert arrived,
 # not when this process got to read it.
 ANCILLARY_SPACE = socket.CMSG_SPACE(64) + socket.CMSG_SPACE(TIMESPEC.size)
-MAX_PACKET_AGE_US = 100_000   # an older stamp means the wall clock moved: use the time of reading instead
+MAX_PACKET_AGE_NS = 10_000_000_000   # an older (or a future) stamp is not believed: the time of reading is used
+CLOCK_STEP_NS = 1_000_000            # the wall clock moved against the monotonic one by more than this + drift
+SOCK_FILTER = struct.Struct("=HBBI")  # struct sock_filter
+SOCK_FPROG = struct.Struct("@HP")     # struct sock_fprog: length, pointer to the instructions
+
+# One received packet, as the runner consumes it: (arrival µs, ident, socket, data, ancillary data, address).
+# ident: what makes two packets the same advert (interface, family and every byte but the IPv4 ident and
+# header checksum, which the sender's kernel fills per packet).
+Packet = tuple
 
 
 def _bind_to_device(sock: socket.socket, ifname: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode() + b"\0")
+
+
+def attach_filter(sock: socket.socket, program: list[bpf.Instruction]) -> None:
+    """SO_ATTACH_FILTER (the kernel copies the program; it replaces the socket's previous one atomically)."""
+    code = array.array("B", b"".join(SOCK_FILTER.pack(*insn) for insn in program))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, SOCK_FPROG.pack(len(program), code.buffer_info()[0]))
+
+
+class ArrivalClock:
+    """Kernel receive stamps (CLOCK_REALTIME) -> this process's monotonic clock (µs), for one read pass: the
+    offset between the two clocks is taken once per pass; when it moved since the last pass (the wall clock was
+    set), that pass's stamps are not believed and the time of reading stands in (a later timer, never an
+    earlier one)."""
+
+    def __init__(self) -> None:
+        self.offset_ns: int | None = None
+        self.checked_ns = 0
+        self.trusted = False
+        self.mono_ns = self.real_ns = 0
+
+    def begin(self) -> None:
+        self.mono_ns, self.real_ns = time.monotonic_ns(), time.time_ns()
+        offset = self.mono_ns - self.real_ns
+        drift_ns = (self.mono_ns - self.checked_ns) // 1000   # NTP slews the wall clock by up to 500 ppm
+        self.trusted = self.offset_ns is None or abs(offset - self.offset_ns) <= CLOCK_STEP_NS + drift_ns
+        self.offset_ns, self.checked_ns = offset, self.mono_ns
+
+    def arrival_us(self, ancdata: list) -> int:
+        """The packet's arrival on the monotonic clock, from recvmsg()'s control messages."""
+        if self.trusted:
+            if len(ancdata) == 1 and ancdata[0][1] == SO_TIMESTAMPNS_NEW and len(ancdata[0][2]) == TIMESPEC.size:
+                sec, nsec = TIMESPEC.unpack(ancdata[0][2])   # the common case (IPv4), without the general parse
+                stamp_ns = sec * 1_000_000_000 + nsec
+            else:
+                try:
+                    stamp_ns = kernel_time_ns(ancdata)
+                except TimestampError:
+                    stamp_ns = None
+            if stamp_ns is not None and 0 <= self.real_ns - stamp_ns <= MAX_PACKET_AGE_NS:
+                return (stamp_ns + self.offset_ns) // 1000
+            if stamp_ns is not None and stamp_ns > self.real_ns:   # arrived while this pass was reading
+                return min(stamp_ns + self.offset_ns, time.monotonic_ns()) // 1000
+        return time.monotonic_ns() // 1000
 
 
 class VrrpSocket:
@@ -37,36 +100,59 @@ class VrrpSocket:
 
     def __init__(self, ifname: str, ifindex: int, family: int):
         self.ifname, self.ifindex, self.family = ifname, ifindex, family
-        self.rx = self._open_rx()
+        self.masters: frozenset[int] = frozenset()
+        self.prefix = struct.pack("=IB", ifindex, family)
+        self.urgent = self._open_rx(urgent=True)
+        self.bulk = self._open_rx(urgent=False)
         self.tx = self._open_tx()
 
-    def fileno(self) -> int:
-        return self.rx.fileno()
+    def filenos(self) -> tuple[int, int]:
+        """(urgent, bulk) receive descriptors."""
+        return self.urgent.fileno(), self.bulk.fileno()
 
     def close(self) -> None:
-        self.rx.close()
-        self.tx.close()
+        for sock in (self.urgent, self.bulk, self.tx):
+            sock.close()
 
-    def _open_rx(self) -> socket.socket:
+    def set_masters(self, vrids: frozenset[int]) -> None:
+        """The VRIDs whose adverts are urgent besides priority 0 (those this node is MASTER of). The urgent
+        filter is widened before the bulk one changes and narrowed after: a packet may be read twice while
+        they change (the runner drops the copy), never not at all."""
+        if vrids == self.masters:
+            return
+        attach_filter(self.urgent, bpf.advert_filter(self.family, self.masters | vrids, urgent=True))
+        attach_filter(self.bulk, bpf.advert_filter(self.family, vrids, urgent=False))
+        attach_filter(self.urgent, bpf.advert_filter(self.family, vrids, urgent=True))
+        self.masters = vrids
+
+    def _open_rx(self, urgent: bool) -> socket.socket:
         if self.family == 4:
             sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, VRRP_PROTO)
+            attach_filter(sock, bpf.advert_filter(4, self.masters, urgent))
             sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
             mreqn = socket.inet_aton(IPV4_MCAST_GROUP) + socket.inet_aton("0.0.0.0") + struct.pack("@i", self.ifindex)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         else:
             sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, VRRP_PROTO)
+            attach_filter(sock, bpf.advert_filter(6, self.masters, urgent))
             mreq = socket.inet_pton(socket.AF_INET6, IPV6_MCAST_GROUP) + struct.pack("@I", self.ifindex)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+        except OSError:   # without CAP_NET_ADMIN: as much as net.core.rmem_max allows
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
         _bind_to_device(sock, self.ifname)
         sock.setblocking(False)
         return sock
 
     def _open_tx(self) -> socket.socket:
         if self.family == 4:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, VRRP_PROTO)
+            # IPPROTO_RAW: send only (IP_HDRINCL implied), so the kernel does not queue every received advert
+            # on it too, as it would for a protocol-112 socket
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
             sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
@@ -78,13 +164,17 @@ class VrrpSocket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+            # a protocol-112 socket gets a copy of every received advert: a filter that drops all keeps its
+            # queue empty
+            attach_filter(sock, [(bpf.RET | bpf.K, 0, 0, bpf.DROP)])
         _bind_to_device(sock, self.ifname)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, 6)
         sock.setblocking(False)
         return sock
 
     def send(self, data: bytes, dst: str, src: str | None = None) -> None:
-        """IPv4: data is a whole datagram (IP_HDRINCL). IPv6: data is the VRRP message."""
+        """IPv4: data is a whole datagram (IP_HDRINCL; an ident and checksum of 0 are filled in by the kernel).
+        IPv6: data is the VRRP message."""
         if self.family == 4:
             self.tx.sendto(data, (dst, 0))
             return
@@ -94,47 +184,44 @@ class VrrpSocket:
             cmsg.append((socket.IPPROTO_IPV6, IPV6_PKTINFO, pktinfo))
         self.tx.sendmsg([data], cmsg, 0, (dst, 0, 0, self.ifindex))
 
-    def receive_all(self) -> list[tuple[Received, int]]:
-        """Drains the socket: (packet, its arrival in time.monotonic_ns() // 1000). Malformed IPv4 headers are
-        returned with an empty payload for counting."""
-        packets = []
-        while True:
-            try:
-                packets.append(self._receive_one())
-            except (BlockingIOError, InterruptedError):
-                return packets
+    def drain(self, packets: list[Packet], clock: ArrivalClock) -> None:
+        """Appends every packet waiting on both receive sockets (each socket's in arrival order)."""
+        prefix, v4 = self.prefix, self.family == 4
+        for rx in (self.urgent, self.bulk):
+            recvmsg = rx.recvmsg
+            while True:
+                try:
+                    data, ancdata, _flags, addr = recvmsg(RECV_BUFFER, ANCILLARY_SPACE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                if v4:
+                    ident = prefix + data[:4] + data[6:10] + data[12:]
+                else:
+                    ident = (prefix, addr[0], _ipv6_meta(ancdata), data)
+                packets.append((clock.arrival_us(ancdata), ident, self, data, ancdata, addr))
 
-    def _receive_one(self) -> tuple[Received, int]:
-        data, ancdata, _flags, addr = self.rx.recvmsg(RECV_BUFFER, ANCILLARY_SPACE)
-        arrival = _arrival_us(ancdata)
+    def received(self, packet: Packet) -> Received:
+        """The packet decoded for the engine. Malformed IPv4 headers come with an empty payload, for counting."""
+        _arrival, _ident, _sock, data, ancdata, addr = packet
         if self.family == 4:
             try:
                 header, payload = decode_ipv4(data)
             except PacketError:
-                return Received(self.ifname, 4, addr[0], "", None, b""), arrival
-            return Received(self.ifname, 4, header.src, header.dst, header.ttl, payload), arrival
-        hop_limit, dst = None, IPV6_MCAST_GROUP
-        for level, kind, value in ancdata:
-            if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT:
-                hop_limit = struct.unpack("@i", value[:4])[0]
-            elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
-                dst = socket.inet_ntop(socket.AF_INET6, value[:16])
-        src = addr[0].split("%", 1)[0]
-        return Received(self.ifname, 6, src, dst, hop_limit, data), arrival
+                return Received(self.ifname, 4, addr[0], "", None, b"")
+            return Received(self.ifname, 4, header.src, header.dst, header.ttl, payload)
+        hop_limit, dst = _ipv6_meta(ancdata)
+        return Received(self.ifname, 6, addr[0].split("%", 1)[0], dst, hop_limit, data)
 
 
-def _arrival_us(ancdata: list[tuple[int, int, bytes]]) -> int:
-    """The packet's kernel receive time on the monotonic clock (µs): now minus its age by the wall clock."""
-    now_mono, now_real = time.monotonic_ns(), time.time_ns()
-    try:
-        stamp_ns = kernel_time_ns(ancdata)
-    except TimestampError:
-        stamp_ns = None
-    if stamp_ns is not None:
-        age_us = (now_real - stamp_ns) // 1000
-        if 0 <= age_us <= MAX_PACKET_AGE_US:
-            return now_mono // 1000 - age_us
-    return now_mono // 1000
+def _ipv6_meta(ancdata: list) -> tuple[int | None, str]:
+    """(hop limit, destination address) of an IPv6 packet from its control messages."""
+    hop_limit, dst = None, IPV6_MCAST_GROUP
+    for level, kind, value in ancdata:
+        if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT:
+            hop_limit = struct.unpack("@i", value[:4])[0]
+        elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
+            dst = socket.inet_ntop(socket.AF_INET6, value[:16])
+    return hop_limit, dst
 
 
 class NeighbourAnnouncer:

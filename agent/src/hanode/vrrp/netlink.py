@@ -1,10 +1,11 @@
-"""Netlink: interface inventory and link/address events through pyroute2's AsyncIPRoute; VIP add and delete
-as synchronous requests on a socket of their own, with messages encoded by pyroute2's ifaddrmsg.
+"""Netlink for the VRRP process: the interface inventory (link and address dumps), link and address events,
+and VIP add/delete, on rtnetlink sockets of its own with messages from hanode.vrrp.rtnl.
 
-Why VIPs do not go through AsyncIPRoute: a takeover adds the VIPs before its first advert (as keepalived
-does), so their cost is failover time. rtnetlink handles RTM_NEWADDR inside the sendmsg() call, so the ack
-is already queued when send returns: one request costs ~0.2 ms here, where AsyncIPRoute's request
-machinery took 1-2 ms (measured in the failover benchmark: +3 ms over keepalived on a master loss)."""
+VIP requests are synchronous: a takeover adds the VIPs before its first advert (as keepalived does), so their
+cost is failover time. rtnetlink handles RTM_NEWADDR inside the sendmsg() call, so the ack is already queued
+when send returns: one request costs ~0.2 ms here (an asynchronous request machinery took 1-2 ms, measured in
+the failover benchmark: +3 ms over keepalived on a master loss). Dumps are read the same way (the kernel fills
+each part during recv()), so the inventory of a few thousand addresses takes milliseconds."""
 
 from __future__ import annotations
 
@@ -13,76 +14,32 @@ import errno
 import logging
 import os
 import socket
-import struct
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NLMSG_ERROR
-from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
 from hanode.config.model import Vip
+from hanode.vrrp import rtnl
 from hanode.vrrp.engine import InterfaceInfo
 
 log = logging.getLogger("hanode.vrrp.netlink")
 
-IFF_UP = 0x1
-IFF_RUNNING = 0x40
-IFA_F_NODAD = 0x02
-SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
-
-
-def _link_up(msg) -> bool:
-    flags = msg["flags"]
-    return bool(flags & IFF_UP) and bool(flags & IFF_RUNNING) and msg.get("operstate") not in ("DOWN", "LOWERLAYERDOWN")
-
-
-NLMSG_HEADER = struct.Struct("=IHHII")      # length, type, flags, sequence, port id
-NLMSG_ERRNO = struct.Struct("=i")
-ADD_FLAGS = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
-DEL_FLAGS = NLM_F_REQUEST | NLM_F_ACK
 REPLY_TIMEOUT_S = 1.0
+RECV_BYTES = 1 << 16
+MONITOR_RCVBUF = 1 << 20
 
 
-def address_message(kind: int, vip: Vip, index: int) -> bytearray:
-    """An RTM_NEWADDR/RTM_DELADDR request for `vip` on interface `index` (sequence number 0: set per send)."""
-    msg = ifaddrmsg()
-    msg["family"] = socket.AF_INET if vip.family == 4 else socket.AF_INET6
-    msg["prefixlen"] = vip.prefixlen
-    msg["index"] = index
-    msg["flags"] = IFA_F_NODAD if vip.family == 6 and kind == RTM_NEWADDR else 0
-    msg["scope"] = SCOPES[vip.scope] if vip.scope and kind == RTM_NEWADDR else 0
-    attrs = [("IFA_LOCAL", vip.address), ("IFA_ADDRESS", vip.address)]
-    if kind == RTM_NEWADDR and vip.label:
-        attrs.append(("IFA_LABEL", vip.label))
-    if kind == RTM_NEWADDR and vip.broadcast:
-        attrs.append(("IFA_BROADCAST", vip.broadcast))
-    msg["attrs"] = attrs
-    msg["header"]["type"] = kind
-    msg["header"]["flags"] = ADD_FLAGS if kind == RTM_NEWADDR else DEL_FLAGS
-    msg.encode()
-    return bytearray(msg.data)
+def _route_socket(groups: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    if groups:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MONITOR_RCVBUF)
+    sock.bind((0, groups))
+    return sock
 
 
-def reply_errno(data: bytes, sequence: int) -> int | None:
-    """The errno (0: success) that the kernel's NLMSG_ERROR reply to `sequence` carries; None when `data`
-    holds no such reply (a reply to an older request that timed out)."""
-    offset = 0
-    while offset + NLMSG_HEADER.size <= len(data):
-        length, kind, _flags, seq, _port = NLMSG_HEADER.unpack_from(data, offset)
-        if length < NLMSG_HEADER.size:
-            return None
-        if kind == NLMSG_ERROR and seq == sequence and length >= NLMSG_HEADER.size + NLMSG_ERRNO.size:
-            return -NLMSG_ERRNO.unpack_from(data, offset + NLMSG_HEADER.size)[0]
-        offset += (length + 3) & ~3
-    return None
-
-
-class AddressRequests:
-    """Synchronous RTM_NEWADDR/RTM_DELADDR requests (see the module docstring); encoded messages are kept
-    per (operation, VIP, interface), only the sequence number changes."""
+class RouteRequests:
+    """Synchronous requests on one rtnetlink socket; encoded VIP messages are kept per (operation, VIP,
+    interface), only the sequence number changes."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self.sock.bind((0, 0))
+        self.sock = _route_socket()
         self.sock.settimeout(REPLY_TIMEOUT_S)
         self.sequence = 0
         self.messages: dict[tuple[int, Vip, int], bytearray] = {}
@@ -90,58 +47,68 @@ class AddressRequests:
     def close(self) -> None:
         self.sock.close()
 
-    def request(self, kind: int, vip: Vip, index: int) -> int:
-        """Sends one request and returns the kernel's errno for it (0: done)."""
+    def _next(self) -> int:
+        self.sequence = self.sequence % 0x7FFFFFFF + 1
+        return self.sequence
+
+    def address(self, kind: int, vip: Vip, index: int) -> int:
+        """Sends one RTM_NEWADDR/RTM_DELADDR and returns the kernel's errno for it (0: done)."""
         key = (kind, vip, index)
         message = self.messages.get(key)
         if message is None:
-            message = self.messages[key] = address_message(kind, vip, index)
-        self.sequence = self.sequence % 0x7FFFFFFF + 1
-        struct.pack_into("=I", message, 8, self.sequence)
+            message = self.messages[key] = rtnl.address_message(kind, vip, index)
+        sequence = self._next()
+        rtnl.set_sequence(message, sequence)
         self.sock.send(message)
         while True:   # raises socket.timeout (an OSError) if the kernel never answers
-            code = reply_errno(self.sock.recv(65536), self.sequence)
+            code = rtnl.reply_errno(self.sock.recv(RECV_BYTES), sequence)
             if code is not None:
                 return code
+
+    def dump(self, kind: int) -> list[bytes]:
+        """The payloads of every part of an RTM_GETLINK / RTM_GETADDR dump."""
+        sequence = self._next()
+        self.sock.send(rtnl.dump_request(kind, sequence))
+        parts: list[bytes] = []
+        while True:
+            for msg_kind, _flags, seq, payload in rtnl.messages(self.sock.recv(RECV_BYTES)):
+                if seq != sequence:
+                    continue   # a late reply to an earlier request
+                if msg_kind == rtnl.NLMSG_DONE:
+                    return parts
+                if msg_kind == rtnl.NLMSG_ERROR:
+                    code = -rtnl.NLMSG_ERRNO.unpack_from(payload)[0] if len(payload) >= 4 else errno.EIO
+                    raise OSError(code, f"netlink dump {kind}: {os.strerror(code)}")
+                parts.append(payload)
 
 
 class Netlink:
     def __init__(self) -> None:
-        self.ipr = AsyncIPRoute()
-        self.lock = asyncio.Lock()
-        self.addresses = AddressRequests()
+        self.requests: RouteRequests | None = None
         self._index: dict[str, int] = {}
 
     async def open(self) -> None:
-        await self.ipr.setup_endpoint()
+        self.requests = RouteRequests()
 
     def close(self) -> None:
-        self.ipr.close()
-        self.addresses.close()
+        if self.requests is not None:
+            self.requests.close()
 
     async def interfaces(self) -> dict[str, InterfaceInfo]:
-        async with self.lock:
-            return await self._interfaces()
-
-    async def _interfaces(self) -> dict[str, InterfaceInfo]:
-        links = {}
-        async for msg in await self.ipr.link("dump"):
-            links[msg["index"]] = msg
+        links = [rtnl.parse_link(p) for p in self.requests.dump(rtnl.RTM_GETLINK)]
         ipv4: dict[int, list[str]] = {}
         ipv6_ll: dict[int, str] = {}
-        async for msg in await self.ipr.addr("dump"):
-            address = msg.get("address")
-            if not address:
+        for payload in self.requests.dump(rtnl.RTM_GETADDR):
+            addr = rtnl.parse_address(payload)
+            if addr is None:
                 continue
-            if msg["family"] == 2:
-                ipv4.setdefault(msg["index"], []).append(address)
-            elif address.startswith("fe80:") and msg["index"] not in ipv6_ll:
-                ipv6_ll[msg["index"]] = address
-        infos = {}
-        for index, msg in links.items():
-            name = msg.get("ifname")
-            infos[name] = InterfaceInfo(name=name, index=index, up=_link_up(msg), mac=msg.get("address") or "",
-                                        ipv4=tuple(ipv4.get(index, ())), ipv6_link_local=ipv6_ll.get(index))
+            if addr.family == 4:
+                ipv4.setdefault(addr.index, []).append(addr.address)
+            elif addr.address.startswith("fe80:") and addr.index not in ipv6_ll:
+                ipv6_ll[addr.index] = addr.address
+        infos = {link.name: InterfaceInfo(name=link.name, index=link.index, up=link.up, mac=link.mac,
+                                          ipv4=tuple(ipv4.get(link.index, ())), ipv6_link_local=ipv6_ll.get(link.index))
+                 for link in links}
         self._index = {name: info.index for name, info in infos.items()}
         return infos
 
@@ -150,7 +117,7 @@ class Netlink:
         index = self._index.get(vip.dev or default_dev)
         if index is None:
             raise OSError(errno.ENODEV, f"no interface {vip.dev or default_dev}")
-        code = self.addresses.request(RTM_NEWADDR, vip, index)
+        code = self.requests.address(rtnl.RTM_NEWADDR, vip, index)
         if code == errno.EEXIST:
             return False
         if code:
@@ -162,7 +129,7 @@ class Netlink:
         index = self._index.get(vip.dev or default_dev)
         if index is None:
             return False
-        code = self.addresses.request(RTM_DELADDR, vip, index)
+        code = self.requests.address(rtnl.RTM_DELADDR, vip, index)
         if code in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENOENT, errno.ESRCH):
             return False
         if code:
@@ -171,12 +138,27 @@ class Netlink:
 
 
 async def watch_links(changed: asyncio.Event) -> None:
-    """Sets `changed` on every link or address event (runs until cancelled)."""
-    monitor = AsyncIPRoute()
+    """Sets `changed` on every link or address event (runs until cancelled). A lost event (the socket's queue
+    overflowed: ENOBUFS) counts as one: the receiver dumps everything again anyway."""
+    loop = asyncio.get_running_loop()
+    sock = _route_socket(rtnl.RTMGRP_LINK | rtnl.RTMGRP_IPV4_IFADDR | rtnl.RTMGRP_IPV6_IFADDR)
+    sock.setblocking(False)
+
+    def readable() -> None:
+        while True:
+            try:
+                sock.recv(RECV_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    log.error("link monitor: %s", exc)
+                    return
+            changed.set()
+
+    loop.add_reader(sock.fileno(), readable)
     try:
-        await monitor.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
-        while True:  # get() ends after one batch of messages (pyroute2 0.9): ask again for the next one
-            async for _msg in monitor.get():
-                changed.set()
+        await loop.create_future()   # until cancelled
     finally:
-        monitor.close()
+        loop.remove_reader(sock.fileno())
+        sock.close()

@@ -4,7 +4,13 @@ Actions run at once, inside the callback that produced them (a timer, a readable
 the engine's order: a takeover's VIPs are in the kernel and its advert is on the wire before the callback
 returns, with no hop through a queue. Every action is synchronous; the only thing that waits is a GARP burst
 with a garp_interval, whose later rounds run as a task of their own (cancelled when the VIPs go), so that it
-never holds back an advert."""
+never holds back an advert.
+
+Receiving (see vrrp/io.py and vrrp/bpf.py): adverts that need action now (priority 0, and those for a VRID
+this node is MASTER of) wake the loop at once; the ordinary ones a BACKUP only notes are read in batches, at
+most one batch per BULK_GAP_US, and always before a takeover deadline is judged. Each packet is fed at its
+kernel arrival time, in arrival order, so no deadline moves. An advert identical to the last one an instance
+accepted only re-arms its timer (Engine.receive_repeat)."""
 
 from __future__ import annotations
 
@@ -12,15 +18,17 @@ import asyncio
 import functools
 import logging
 import time
+from operator import itemgetter
 from typing import Callable, Iterable
 
 from hanode.config.model import AgentConfig, Vip, VrrpInstance
 from hanode.daemon.logs import fields
 from hanode.vrrp import garp
-from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp,
+from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp, State,
                                  StateChanged)
+from hanode.vrrp.deadlines import wake_at_us
 from hanode.vrrp.engine import Engine, InterfaceInfo, Output
-from hanode.vrrp.io import NeighbourAnnouncer, VrrpSocket, multicast_group
+from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket, multicast_group
 from hanode.vrrp.netlink import Netlink, watch_links
 from hanode.vrrp.notify import group_notify, instance_notify
 from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, encode_advert, encode_ipv4, password_bytes
@@ -29,19 +37,38 @@ from hanode.vrrp.status import engine_status
 
 log = logging.getLogger("hanode.vrrp")
 CONFLICT_REPORT_US = 30_000_000
-# A VRRP deadline (advert, Master_Down) wakes the loop this much early; the rest is waited in a busy loop, so
-# that the wake-up's own latency (the kernel's timer and scheduler, the event loop: 0.2-0.3 ms measured in the
-# lab) is not added to the deadline. Costs this much CPU per timer that fires (0.3% on a 0.1 s advert_int).
+# A takeover deadline (a BACKUP's Master_Down) wakes the loop this much early; the rest is waited in a busy
+# loop, so that the wake-up's own latency (the kernel's timer and scheduler, the event loop: 0.2-0.3 ms measured
+# in the lab) is not added to the failover time. Only takeovers: a MASTER's advert timer is served without it
+# (0.2-0.3 ms late, against a Master_Down_Interval of 3 advert intervals), and in steady state no takeover
+# deadline ever comes due, so the busy loop costs nothing there.
 SPIN_AHEAD_US = 300
-
-
-# An advert's VRRP message depends only on these arguments (priority, addresses, source...): a master sends the
-# same bytes every advert_int, so they are encoded once (IPv4's header, with its ident, is made per packet).
-encoded_advert = functools.lru_cache(maxsize=256)(encode_advert)
+# The kernel lets a select() timeout expire late by up to 0.1% of its length (select_estimate_accuracy): 3.6 ms
+# on a VRRPv2 Master_Down_Interval. A takeover's wait is therefore cut this much short, and the rest waited
+# with a short timeout (late by 0.1% of it: 20 µs). keepalived's timerfd gets the default 50 µs.
+FINAL_WAIT_US = 20_000
+# Without a takeover deadline pending, the ordinary adverts (the bulk sockets) are read at most once per this
+# long. With one, they are read when it comes up (it cannot pass before they are: each re-arms it), so a BACKUP
+# at any scale wakes about once per Master_Down_Interval minus an advert interval in steady state.
+BULK_GAP_US = 20_000
+BY_ARRIVAL = itemgetter(0)
 
 
 def now_us() -> int:
     return time.monotonic_ns() // 1000
+
+
+def advert_datagram(cfg: VrrpInstance, priority: int, src: str, dst: str) -> bytes:
+    """What a MASTER sends every advert_int: the same bytes each time, so made once (per instance, priority,
+    source and destination; dropped on reload). IPv4: the whole datagram, with an IP ident and header checksum
+    of 0 that the kernel fills in (IP_HDRINCL), as keepalived's. IPv6: the VRRP message."""
+    auth = cfg.authentication
+    advert = Advert(version=cfg.version, vrid=cfg.virtual_router_id, priority=priority,
+                    max_advert_int_cs=cfg.advert_int_cs, addresses=tuple(v.address for v in cfg.vips),
+                    auth_type=AUTH_PASS if auth else AUTH_NONE,
+                    auth_data=password_bytes(auth.auth_pass) if auth else b"")
+    payload = encode_advert(advert, family=cfg.family, src=src, dst=dst, v3_checksum_as_v2=cfg.v3_checksum_as_v2)
+    return encode_ipv4(payload, src=src, dst=dst) if cfg.family == 4 else payload
 
 
 def ipv6_forwarding(ifname: str) -> bool:
@@ -68,12 +95,18 @@ class VrrpRunner:
         self.links_changed = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at_us: int | None = None
         self.protected_vips: set[tuple[str, str]] = set()
-        self.ip_ident = 0
         self.io_errors: dict[str, int] = {"send_err": 0, "netlink_err": 0}
-        self.jitter: dict[str, dict[str, float]] = {}
         self.conflicts_reported: dict[tuple[str, str, str], int] = {}
         self.clock_us = 0      # the latest time given to the engine: its clock never goes back
+        self.arrivals = ArrivalClock()
+        self.bulk_read_us = 0  # when the bulk sockets were last read
+        self.bulk_reading = False   # the bulk sockets' readers are on (no takeover pending, not in a gap)
+        self.bulk_gap = False       # read lately: the next read waits for BULK_GAP_US (bulk_timer)
+        self.bulk_timer: asyncio.TimerHandle | None = None
+        self.takeover_pending = False
+        self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
 
     def _now(self, at_us: int | None = None) -> int:
         """Now (or `at_us`, a packet's arrival), never earlier than a time already given to the engine."""
@@ -109,83 +142,168 @@ class VrrpRunner:
             task.cancel()
         await asyncio.gather(*self.tasks, *self.script_tasks.values(), *self.garp_bursts.values(),
                              return_exceptions=True)
-        if self.timer:
-            self.timer.cancel()
+        for handle in (self.timer, self.bulk_timer):
+            if handle:
+                handle.cancel()
         for sock in self.sockets.values():
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
+            self._close_socket(sock)
         self.announcer.close()
         self.netlink.close()
 
     async def apply(self, config: AgentConfig) -> None:
         self.config = config
         self.notify.user = config.script_user
+        self.datagrams.clear()
+        self._read_all()
         self._feed(self.engine.reconfigure(config, self._now()))
         self._sync_sockets(self.engine.interfaces)
         self._sync_script_tasks()
 
     def drain(self, names: list[str] | None, drained: bool) -> None:
+        self._read_all()
         self._feed(self.engine.drain(names, drained, self._now()))
 
     def status(self) -> dict:
-        status = engine_status(self.engine, now_us()) if self.engine else {"instances": {}}
+        if self.engine is None:
+            return {"instances": {}, "vrrp": {"io_errors": dict(self.io_errors)}}
+        self._read_all()   # what already arrived counts (status is computed on request, not kept per packet)
+        status = engine_status(self.engine, now_us())
         status.setdefault("vrrp", {})["io_errors"] = dict(self.io_errors)
         for name, inst in status["instances"].items():
-            entry = self.jitter.get(name)
-            inst["advert_jitter_ms"] = {"last": round(entry["last"], 3), "max": round(entry["max"], 3),
-                                        "mean": round(entry["sum"] / entry["count"], 3)} if entry else None
+            late = self.engine.instances[name].advert_late
+            inst["advert_jitter_ms"] = {"last": round(late.last_us / 1000, 3), "max": round(late.max_us / 1000, 3),
+                                        "mean": round(late.sum_us / late.count / 1000, 3)} if late else None
         return status
 
     # engine plumbing ----------------------------------------------------------------------------
 
     def _feed(self, outputs: list[Output]) -> None:
+        masters_changed = False
         for output in outputs:
             try:
                 self._execute(output)
             except Exception as exc:  # noqa: BLE001 - one failed action must not stop VRRP
                 log.error("%s: %s failed: %s", output.instance, type(output.action).__name__, exc)
+            if isinstance(output.action, StateChanged) and State.MASTER in (output.action.old, output.action.new):
+                masters_changed = True
+        if masters_changed:
+            self._sync_filters()
         self._rearm()
 
     def _rearm(self) -> None:
+        """One event-loop timer, at the engine's next deadline (deadlines.wake_us: a takeover's early); kept as it
+        is when that did not change, which is the common case (a BACKUP's deadlines move later, lazily)."""
+        upcoming = self.engine.next_timer() if self.engine else None
+        wake_us = None if upcoming is None else wake_at_us(upcoming[0], upcoming[1], now_us(), SPIN_AHEAD_US,
+                                                           FINAL_WAIT_US)
+        self.takeover_pending = upcoming is not None and upcoming[1]
+        self._set_bulk_readers()
+        if wake_us == self.timer_at_us and (self.timer is not None or wake_us is None):
+            return
         if self.timer:
             self.timer.cancel()
-            self.timer = None
-        deadline = self.engine.next_deadline() if self.engine else None
-        if deadline is not None:
-            self.timer = self.loop.call_at((deadline - SPIN_AHEAD_US) / 1e6, self._on_timer)
+        self.timer, self.timer_at_us = None, wake_us
+        if wake_us is not None:
+            self.timer = self.loop.call_at(wake_us / 1e6, self._on_timer)
 
     def _on_timer(self) -> None:
-        self.timer = None
-        deadline = self.engine.next_deadline()
-        if deadline is not None and now_us() < deadline:
-            while now_us() < deadline:
+        self.timer = self.timer_at_us = None
+        upcoming = self.engine.next_timer()
+        if upcoming is not None and upcoming[1]:
+            self._read_all()   # the adverts that wait on the bulk sockets come first, at their arrival times
+            upcoming = self.engine.next_timer()
+            if upcoming is None or not upcoming[1] or now_us() < upcoming[0] - SPIN_AHEAD_US:
+                self._rearm()   # moved by those adverts (the steady state), or not yet close enough
+                return
+            while now_us() < upcoming[0]:
                 pass
-            for sock in list(self.sockets.values()):   # what arrived meanwhile comes first (kernel arrival time)
-                self._on_readable(sock)
-        now = self._now()
-        for name, inst in self.engine.instances.items():
-            due = inst.state.advert_at_us
-            if due is not None and due <= now:
-                self._record_jitter(name, now - due)
-        self._feed(self.engine.tick(now))
+            self._read_all()   # what arrived up to the deadline comes first (kernel arrival time)
+        self._feed(self.engine.tick(self._now()))
 
-    def _record_jitter(self, name: str, late_us: int) -> None:
-        """How late the advert timer fired: the advert interval's jitter as the network sees it."""
-        entry = self.jitter.setdefault(name, {"last": 0.0, "max": 0.0, "sum": 0.0, "count": 0})
-        late_ms = late_us / 1000
-        entry["last"] = late_ms
-        entry["max"] = max(entry["max"], late_ms)
-        entry["sum"] += late_ms
-        entry["count"] += 1
+    # receiving ----------------------------------------------------------------------------------
 
-    def _on_readable(self, sock: VrrpSocket) -> None:
+    def _on_urgent(self) -> None:
+        self._read_all()
+
+    def _on_bulk(self) -> None:
+        """Ordinary adverts while no takeover is pending: read them now unless the last read was under
+        BULK_GAP_US ago. Then the readers go off (the kernel queues) and the sockets are read every BULK_GAP_US
+        while adverts keep coming; a read that finds none turns the readers on again."""
+        wait_us = self.bulk_read_us + BULK_GAP_US - now_us()
+        if wait_us <= 0:
+            self._read_all()
+            return
+        self.bulk_gap = True
+        self._set_bulk_readers()
+        self.bulk_timer = self.loop.call_later(wait_us / 1e6, self._bulk_tick)
+
+    def _bulk_tick(self) -> None:
+        self.bulk_timer = None
+        if self._read_all() and not self.takeover_pending:
+            self.bulk_timer = self.loop.call_later(BULK_GAP_US / 1e6, self._bulk_tick)
+            return
+        self.bulk_gap = False
+        self._set_bulk_readers()
+
+    def _set_bulk_readers(self) -> None:
+        reading = not self.takeover_pending and not self.bulk_gap
+        if reading == self.bulk_reading:
+            return
+        self.bulk_reading = reading
+        for sock in self.sockets.values():
+            if reading:
+                self.loop.add_reader(sock.bulk.fileno(), self._on_bulk)
+            else:
+                self.loop.remove_reader(sock.bulk.fileno())
+
+    def _read_all(self) -> int:
+        """Every packet waiting on every socket, into the engine in arrival order, each at its arrival time;
+        returns how many there were. Repeats only move deadlines later: the timer stays as it is (it fires
+        early, finds the deadline moved and is set again: Deadlines is lazy the same way)."""
+        if self.engine is None:
+            return 0
+        packets: list[Packet] = []
+        self.arrivals.begin()
+        for sock in self.sockets.values():
+            sock.drain(packets, self.arrivals)
+        self.bulk_read_us = self.arrivals.mono_ns // 1000
+        if not packets:
+            return 0
+        packets.sort(key=BY_ARRIVAL)
+        engine = self.engine
+        repeat = engine.receive_repeat
         outputs: list[Output] = []
-        for packet, arrival_us in sock.receive_all():
-            outputs += self.engine.receive(packet, self._now(arrival_us))
-        self._feed(outputs)
+        full = False
+        last_arrival, last_ident = None, None
+        for packet in packets:
+            arrival, ident = packet[0], packet[1]
+            if arrival == last_arrival and ident == last_ident:
+                continue   # the same packet from both sockets while their filters changed
+            last_arrival, last_ident = arrival, ident
+            if not repeat(ident, arrival):
+                full = True
+                outputs += engine.receive(packet[2].received(packet), arrival, ident)
+        self.clock_us = max(self.clock_us, packets[-1][0])
+        if full:
+            self._feed(outputs)
+        return len(packets)
+
+    def _sync_filters(self) -> None:
+        """Each socket's urgent VRIDs: those its instances are MASTER of."""
+        masters: dict[tuple[str, int], set[int]] = {key: set() for key in self.sockets}
+        for inst in self.engine.instances.values():
+            cfg = inst.config
+            if inst.state.state == State.MASTER and (cfg.interface, cfg.family) in masters:
+                masters[(cfg.interface, cfg.family)].add(cfg.virtual_router_id)
+        for key, sock in self.sockets.items():
+            try:
+                sock.set_masters(frozenset(masters[key]))
+            except OSError as exc:
+                log.error("cannot set the receive filters on %s (IPv%d): %s", key[0], key[1], exc)
 
     def _on_script(self, name: str, result: ScriptResult) -> None:
         before = self.engine.health.get(name)
+        self._read_all()
         self._feed(self.engine.script_result(name, result.success, self._now(), result.exit_code, result.error))
         after = self.engine.health.get(name)
         if before is None or before.ok != after.ok:
@@ -206,6 +324,7 @@ class VrrpRunner:
                 log.error("interface dump failed: %s", exc)
                 continue
             self._report_link_changes(self.engine.interfaces, interfaces)
+            self._read_all()
             self._sync_sockets(interfaces)
             self._feed(self.engine.set_interfaces(interfaces, self._now()))
 
@@ -232,9 +351,7 @@ class VrrpRunner:
         wanted = {(i.interface, i.family) for i in self.config.vrrp_instances.values() if i.interface in interfaces}
         for key in list(self.sockets):
             if key not in wanted or self.sockets[key].ifindex != interfaces[key[0]].index:
-                sock = self.sockets.pop(key)
-                self.loop.remove_reader(sock.fileno())
-                sock.close()
+                self._close_socket(self.sockets.pop(key))
         for key in wanted - set(self.sockets):
             ifname, family = key
             try:
@@ -243,7 +360,17 @@ class VrrpRunner:
                 log.error("cannot open VRRP socket on %s (IPv%d): %s", ifname, family, exc)
                 continue
             self.sockets[key] = sock
-            self.loop.add_reader(sock.fileno(), self._on_readable, sock)
+            urgent, bulk = sock.filenos()
+            self.loop.add_reader(urgent, self._on_urgent)
+            if self.bulk_reading:
+                self.loop.add_reader(bulk, self._on_bulk)
+        if self.engine is not None:
+            self._sync_filters()
+
+    def _close_socket(self, sock: VrrpSocket) -> None:
+        for fd in sock.filenos():
+            self.loop.remove_reader(fd)
+        sock.close()
 
     def _sync_script_tasks(self) -> None:
         used = {t.name for i in self.config.vrrp_instances.values() for t in i.track_scripts}
@@ -308,19 +435,13 @@ class VrrpRunner:
         sock = self.sockets.get((cfg.interface, cfg.family))
         if sock is None or src is None:
             return
-        auth = cfg.authentication
-        advert = Advert(version=cfg.version, vrid=cfg.virtual_router_id, priority=priority,
-                        max_advert_int_cs=cfg.advert_int_cs, addresses=tuple(v.address for v in cfg.vips),
-                        auth_type=AUTH_PASS if auth else AUTH_NONE,
-                        auth_data=password_bytes(auth.auth_pass) if auth else b"")
         for dst in cfg.unicast_peers or (multicast_group(cfg.family),):
-            payload = encoded_advert(advert, family=cfg.family, src=src, dst=dst, v3_checksum_as_v2=cfg.v3_checksum_as_v2)
+            key = (cfg.name, priority, src, dst)
+            data = self.datagrams.get(key)
+            if data is None:
+                data = self.datagrams[key] = advert_datagram(cfg, priority, src, dst)
             try:
-                if cfg.family == 4:
-                    self.ip_ident = self.ip_ident % 65535 + 1
-                    sock.send(encode_ipv4(payload, src=src, dst=dst, ident=self.ip_ident), dst)
-                else:
-                    sock.send(payload, dst, src=src)
+                sock.send(data, dst, src=src)
             except OSError as exc:
                 self.io_errors["send_err"] += 1
                 log.warning("%s: cannot send advert to %s: %s", cfg.name, dst, exc)

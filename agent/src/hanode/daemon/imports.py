@@ -1,0 +1,21 @@
+"""What the agent's processes import, and what they can do without (memory is per process: see
+docs/benchmarks.md, "VRRP at scale")."""
+
+from __future__ import annotations
+
+import sys
+
+
+def asyncio_without_tls() -> None:
+    """Imports asyncio without OpenSSL: asyncio loads the ssl module (libssl and libcrypto, ~1.4 MB of PSS per
+    process) for TLS transports that the agent's parent and VRRP process never open. Every asyncio module
+    imports ssl under `try/except ImportError` and then runs without TLS support; afterwards ssl imports
+    normally again for whoever needs it directly (smtplib for alert mail). No effect once asyncio is loaded
+    (the health checker, whose SSL_GET uses TLS, does not call this)."""
+    if "asyncio" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None   # type: ignore[assignment]  # `import ssl` raises ImportError meanwhile
+    try:
+        import asyncio  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    finally:
+        del sys.modules["ssl"]
