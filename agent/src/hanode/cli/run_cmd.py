@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hanode.daemon.imports import asyncio_without_tls
+    asyncio_without_tls()
     from hanode.daemon.logs import setup_logging
     from hanode.daemon.supervisor import run_agent
 

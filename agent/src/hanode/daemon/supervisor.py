@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hanode import __version__
 from hanode.config.load import LoadedConfig, load_config
@@ -21,9 +21,11 @@ from hanode.daemon.child import Child
 from hanode.daemon.events import EventLog
 from hanode.daemon.processes import CHILD_MODULES, ApplyFailed, Processes, apply_timeout_s, child_wanted
 from hanode.daemon.logs import fields
-from hanode.ops.metrics import MetricsServer
 from hanode.ops.sd_notify import SystemdNotifier
 from hanode.ops.sinks import EventSinks
+
+if TYPE_CHECKING:   # imported when metrics_listen is set: prometheus_client and http.server cost ~4 MB
+    from hanode.ops.metrics import MetricsServer
 
 log = logging.getLogger("hanode.supervisor")
 
@@ -114,6 +116,7 @@ class Supervisor(Processes):
                 await self.metrics.close()
                 self.metrics = None
             if listen:
+                from hanode.ops.metrics import MetricsServer
                 server = MetricsServer(listen[0], listen[1], self.status)
                 try:
                     await server.start()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from hanode.config.model import AgentConfig
 from hanode.ops.fifo import NotifyFifo
-from hanode.ops.mail import alert_enabled, compose, to_message
-from hanode.ops.mailer import Mailer
+
+if TYPE_CHECKING:   # imported when alert mail is configured (smtplib, email, ssl: memory for every agent)
+    from hanode.ops.mailer import Mailer
 
 log = logging.getLogger("hanode.events")
 
@@ -37,7 +39,11 @@ class EventSinks:
             previous = self.mailer
             if previous:
                 await previous.stop()
-            self.mailer = Mailer(ops.smtp) if ops.smtp else None
+            if ops.smtp:
+                from hanode.ops.mailer import Mailer
+                self.mailer = Mailer(ops.smtp)
+            else:
+                self.mailer = None
             if self.mailer:
                 if previous:
                     self.mailer.adopt(previous)
@@ -55,7 +61,10 @@ class EventSinks:
     def handle(self, event: dict) -> None:
         if self.fifo:
             self.fifo.write(event)
-        if self.mailer and self.config and alert_enabled(event, self.config, self.config.sections["ops"].smtp_alert):
+        if not self.mailer or not self.config:
+            return
+        from hanode.ops.mail import alert_enabled, compose, to_message
+        if alert_enabled(event, self.config, self.config.sections["ops"].smtp_alert):
             alert = compose(event, self.config.router_id)
             if alert:
                 settings = self.mailer.settings
