@@ -63,6 +63,7 @@ TARGET_PSS_CHECKER_MB = 60
 RS_NET = "198.18.64.0/18"
 RS_PORT = 8080
 NFT_TABLE = "scalebench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,16 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def user_system_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, every thread (fields 14, 15 of /proc/PID/stat; tick-sampled)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0, 0.0
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def process_name(pid: int) -> str:
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -196,8 +207,9 @@ class NodeMeter:
     def pids(self) -> list[int]:
         return [p for p in netns_pids(self.netns) if p not in self.exclude]
 
-    def cpu(self) -> dict[int, int]:
-        return {pid: cpu_ns(pid) for pid in self.pids()}
+    def cpu(self) -> dict[int, tuple[int, float, float]]:
+        """pid -> (ns on CPU, user s, system s)."""
+        return {pid: (cpu_ns(pid), *user_system_s(pid)) for pid in self.pids()}
 
     def memory(self) -> dict:
         procs = []
@@ -208,10 +220,14 @@ class NodeMeter:
         return {"pss_kb": sum(p["pss_kb"] for p in procs), "processes": procs}
 
 
-def cpu_percent(before: dict[int, int], after: dict[int, int], seconds: float) -> float:
-    """A process that started in the window counts from 0; one that ended loses its last sample."""
-    used = sum(after[pid] - before.get(pid, 0) for pid in after)
-    return round(100 * used / 1e9 / seconds, 3)
+def cpu_percent(before: dict, after: dict, seconds: float) -> tuple[float, float]:
+    """(CPU %, share of it in the kernel %). A process that started in the window counts from 0; one that ended
+    loses its last sample."""
+    zero = (0, 0.0, 0.0)
+    used = sum(after[pid][0] - before.get(pid, zero)[0] for pid in after)
+    user = sum(after[pid][1] - before.get(pid, zero)[1] for pid in after)
+    system = sum(after[pid][2] - before.get(pid, zero)[2] for pid in after)
+    return round(100 * used / 1e9 / seconds, 3), round(100 * system / (user + system), 1) if user + system else 0.0
 
 
 class WireCounters:
@@ -358,8 +374,9 @@ def measure(lab: Lab, pair: Pair, wires: dict[str, WireCounters], warm_s: float,
         result["window_s"] = round(seconds, 1)
         for role in roles:
             mem = max(mem0[role], mem1[role], key=lambda m: m["pss_kb"])
+            cpu, system_share = cpu_percent(cpu0[role], cpu1[role], seconds)
             result[role] = {
-                "cpu_percent": cpu_percent(cpu0[role], cpu1[role], seconds),
+                "cpu_percent": cpu, "system_share_percent": system_share,
                 "pss_mb": round(mem["pss_kb"] / 1024, 1),
                 "processes": mem["processes"],
                 "transitions": trans1[role] - trans0[role],
