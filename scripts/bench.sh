@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # `make bench`: runs every benchmark script present (bench_failover.py, bench_lvs.py, bench_health.py,
-# bench_connsync.py), each writing its results under bench-results/, draws them (bench_plot.py: a PNG next
-# to each JSON), then collects their Markdown and pictures into bench-results/summary.md.
+# bench_connsync.py, bench_scale.py), each writing its results under bench-results/, draws them (bench_plot.py:
+# a PNG next to each JSON), then collects their Markdown and pictures into bench-results/summary.md.
 #
 # Environment (read by the benchmark scripts too):
 #   HANODE_BENCH_OUT     output directory (default: bench-results)
 #   HANODE_BENCH_REPEAT  repetitions per cell (default: each script's own, 10 for failover)
 #   HANODE_BENCH_ONLY    space-separated subset to run, e.g. "failover lvs"
+#   HANODE_BENCH_SCALE   extra arguments for bench_scale.py, e.g. "--quick" (a small run: 2 cells, 10 s windows)
 # Arguments after `--` are passed to every script, e.g. `bash scripts/bench.sh -- --repeat 3`.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -22,7 +23,7 @@ fi
 export HANODE_BENCH_OUT=${HANODE_BENCH_OUT:-bench-results}
 mkdir -p "$HANODE_BENCH_OUT"
 
-BENCHES=(failover lvs health connsync)
+BENCHES=(failover lvs health connsync scale)
 only=${HANODE_BENCH_ONLY:-${BENCHES[*]}}
 ran=() failed=() missing=()
 started=$(date +%s)
@@ -37,9 +38,13 @@ for name in "${BENCHES[@]}"; do
     missing+=("$name")
     continue
   fi
-  echo "=== bench: $script $* (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  extra=()
+  if [ "$name" = scale ] && [ -n "${HANODE_BENCH_SCALE:-}" ]; then
+    read -r -a extra <<< "$HANODE_BENCH_SCALE"
+  fi
+  echo "=== bench: $script $* ${extra[*]} (load $(cut -d' ' -f1-3 /proc/loadavg))"
   t0=$(date +%s)
-  if "$PY" "$script" "$@"; then
+  if "$PY" "$script" "$@" "${extra[@]}"; then
     ran+=("$name")
   else
     echo "bench: $script failed (exit $?)" >&2

@@ -345,7 +345,7 @@ def measure(lab: Lab, pair: Pair, wires: dict[str, WireCounters], warm_s: float,
     result: dict = {"impl": pair.impl, "instances": cell.instances, "advert_int_s": cell.advert_int_s}
     try:
         pair.start()
-        converge_s = wait_converged(lab, pair, wires, timeout_s=120 + 10 * cell.instances / 100)
+        converge_s = wait_converged(lab, pair, wires, timeout_s=180 + 0.3 * cell.instances)
         result["converged_after_s"] = round(converge_s, 1)
         time.sleep(warm_s)
         roles = {"master": pair.master, "backup": pair.backup}
