@@ -60,7 +60,9 @@ def virtual_server(servers: list[dict], **extra) -> dict:
 
 
 def lb_config(router_id: str, services: list[dict], **top) -> dict:
-    config = {"router_id": router_id, "lb_backend": "nftables", "lb_reconcile_interval": 2,
+    """script_user root: the notify and MISC_CHECK scripts of these tests run as root, which hanode does only
+    when the config says so."""
+    config = {"router_id": router_id, "script_user": "root", "lb_backend": "nftables", "lb_reconcile_interval": 2,
               "virtual_servers": services}
     config.update(top)
     return config

@@ -52,11 +52,15 @@ def lab_addresses(text: str) -> str:
 
 
 def stage(text: str, workdir: Path) -> str:
-    """Script paths under /usr/local/bin point at stubs in workdir/bin; @STATE@ at workdir/state."""
+    """Script paths under /usr/local/bin point at stubs in workdir/bin; @STATE@ at workdir/state. Scripts run as
+    root in both (`script_user root`: this host has no keepalived_script user, and hanode runs scripts as root
+    only when the config says so)."""
     for name in set(re.findall(r"/usr/local/bin/([\w.-]+)", text)):
         stub = workdir / "bin" / name
         stub.write_text("#!/bin/sh\nexit 0\n")
         stub.chmod(0o755)
+    if "script_user" not in text:
+        text += "\nglobal_defs {\n    script_user root\n}\n"
     return text.replace("/usr/local/bin/", f"{workdir}/bin/").replace("@STATE@", str(workdir / "state"))
 
 

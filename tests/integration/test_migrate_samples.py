@@ -89,7 +89,11 @@ def stage(tmp_path: Path, sample: str) -> Path:
             stub.write_text("#!/bin/sh\nexit 0\n")
             stub.chmod(0o755)
         path.write_text(SCRIPT_DIRS.sub(f"{bindir}/", text).replace("@STATE@", str(tmp_path / "state")))
-    return work / Path(sample).name
+    main = work / Path(sample).name
+    if "script_user" not in main.read_text():  # the stubs run as root (no keepalived_script user here): say so
+        with main.open("a") as handle:          # at the end: the reported line numbers stay the sample's
+            handle.write("\nglobal_defs {\n    script_user root\n}\n")
+    return main
 
 
 @pytest.mark.parametrize("sample", sorted(EXPECTED))

@@ -16,7 +16,9 @@ from hanode.lvs.model import Check, RealServer, VirtualServer
 
 
 def probe(check_type: str, port: int | None, address: str = "127.0.0.1", vs_virtualhost: str | None = None,
-          script_user: str | None = None, fwmark: int | None = None, **check: object) -> Probe:
+          script_user: str | None = "root", fwmark: int | None = None, **check: object) -> Probe:
+    """A probe as the checker builds it; MISC_CHECK scripts run as root unless told otherwise (the explicit
+    opt-in a config needs: without it they would run as keepalived_script, or be refused)."""
     if fwmark is not None:
         vs = VirtualServer(fwmark=fwmark, virtualhost=vs_virtualhost, delay_loop_ms=1000)
     else:

@@ -436,6 +436,7 @@ def test_missing_or_unexecutable_programs_are_refused(safe_dir):
 
 
 def write_config(path: Path, script: str, **top) -> Path:
+    top.setdefault("script_user", "root")   # scripts run as root only when the config says so
     lines = [f"{k}: {v}" for k, v in top.items()]
     lines += ["vrrp_scripts:", f"  chk: {script!r}", "vrrp_instances:", "  VI_1:", "    interface: eth0",
               "    virtual_router_id: 51", f"    virtual_ipaddresses: [{VIP4}/24]", "    track_scripts: [chk]",
@@ -462,7 +463,8 @@ def test_insecure_scripts_refuse_the_config_naming_every_use(safe_dir):
     path = write_config(safe_dir / "hanode.yml", str(script))
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
-    assert [p.path for p in info.value.problems] == ["vrrp_scripts.chk.script", "vrrp_instances.VI_1.notify_master"]
+    refused = [p.path for p in info.value.problems if not p.warning]
+    assert refused == ["vrrp_scripts.chk.script", "vrrp_instances.VI_1.notify_master"]
 
 
 @needs_root
@@ -471,7 +473,8 @@ def test_without_script_security_an_insecure_script_is_a_warning(safe_dir):
     os.chown(script, NOBODY, NOBODY)
     path = write_config(safe_dir / "hanode.yml", str(script), enable_script_security="false")
     loaded = load_config(str(path))
-    assert [p.path for p in loaded.problems.warnings] == ["vrrp_scripts.chk.script", "vrrp_instances.VI_1.notify_master"]
+    assert [p.path for p in loaded.problems.warnings] == ["vrrp_scripts.chk.script", "vrrp_instances.VI_1.notify_master",
+                                                          "script_user"]
 
 
 def test_a_missing_script_is_an_error_even_without_script_security(safe_dir):

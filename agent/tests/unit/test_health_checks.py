@@ -381,7 +381,8 @@ def test_misc_exit_codes_and_dynamic_weight(tmp_path):
     assert bad_r.reason == f"{bad} exited with status 1: database not reachable"
     assert dyn.ok and dyn.weight == 10
     assert not_dyn.reason == f"{twelve} exited with status 12"
-    assert missing.reason.startswith(f"cannot start {tmp_path / 'missing'}")
+    assert missing.reason == (f"refused: script {tmp_path / 'missing'}: {tmp_path / 'missing'} does not exist or is "
+                              "not a file")
 
 
 def fifo(path: Path) -> int:
@@ -441,7 +442,7 @@ def test_misc_runs_as_the_user_with_a_clean_environment(world_readable_dir):
         del os.environ["SECRET_TOKEN"]
     assert as_nobody.ok and as_default.ok
     assert as_root.reason == f"{check} exited with status 1"
-    assert no_user.reason == "script user 'no-such-user-hck' does not exist"
+    assert no_user.reason == "refused: user 'no-such-user-hck' does not exist"
 
 
 def test_a_slow_misc_script_does_not_block_other_checks(tmp_path):

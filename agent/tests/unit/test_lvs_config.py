@@ -283,9 +283,9 @@ def test_scripts_are_registered_for_the_security_check():
                                                        "misc_dynamic": True, "misc_timeout": 3}])
     config, _problems = parse_config(raw)
     assert config.sections["scripts"] == [
-        ("virtual_servers[0].quorum_up", "/usr/local/bin/vs_up"),
-        ("virtual_servers[0].real_servers[1].notify_down", "/usr/local/bin/rs_down"),
-        ("virtual_servers[0].real_servers[1].checks[0].misc_path", "/usr/local/bin/probe"),
+        ("virtual_servers[0].quorum_up", "/usr/local/bin/vs_up", None),
+        ("virtual_servers[0].real_servers[1].notify_down", "/usr/local/bin/rs_down", None),
+        ("virtual_servers[0].real_servers[1].checks[0].misc_path", "/usr/local/bin/probe", None),
     ]
     misc = config.sections["lvs"].virtual_servers[0].real_servers[1].checks[0]
     assert misc.misc_dynamic and misc.misc_timeout_ms == 3000

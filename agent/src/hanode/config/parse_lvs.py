@@ -48,7 +48,7 @@ def parse(reader: Reader, problems: Problems, config: AgentConfig, host: HostCap
     keep = reader.boolean("lb_keep_on_stop", False)
     interval_s = reader.number("lb_reconcile_interval", 10, 0.1, 86400)
     explicit: dict[int, set[str]] = {}
-    scripts: list[tuple[str, str]] = []
+    scripts: list[tuple[str, str, str | None]] = []
     servers = reader.items("virtual_servers", lambda v, p: _virtual_server(v, p, problems, explicit, scripts))
     lvs = LvsConfig(backend=backend, keep_on_stop=keep, reconcile_interval_ms=_ms(interval_s),
                     virtual_servers=servers)
@@ -89,7 +89,7 @@ def _check_unique_services(lvs: LvsConfig, problems: Problems) -> None:
 # ----- virtual servers -----------------------------------------------------------------------------
 
 def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[int, set[str]],
-                    scripts: list[tuple[str, str]]) -> VirtualServer | None:
+                    scripts: list[tuple[str, str, str | None]]) -> VirtualServer | None:
     reader = Reader(value, path, problems)
     if not reader.ok:
         return None
@@ -193,10 +193,10 @@ def _granularity(reader: Reader, family: int | None) -> str | None:
     return str(net.prefixlen)
 
 
-def _script(reader: Reader, key: str, scripts: list[tuple[str, str]]) -> str | None:
+def _script(reader: Reader, key: str, scripts: list[tuple[str, str, str | None]]) -> str | None:
     command = reader.string(key, None)
     if command is not None:
-        scripts.append((reader.at(key), command))
+        scripts.append((reader.at(key), command, None))
     return command
 
 
@@ -262,7 +262,7 @@ def _check_sctp_checks(checks, path: str, problems: Problems) -> None:
 # ----- real servers and checks -----------------------------------------------------------------------
 
 def _real_server(value: Any, path: str, problems: Problems, family: int | None, vs_defaults: dict,
-                 scripts: list[tuple[str, str]], virtualhost: str | None) -> RealServer | None:
+                 scripts: list[tuple[str, str, str | None]], virtualhost: str | None) -> RealServer | None:
     reader = Reader(value, path, problems)
     if not reader.ok:
         return None
@@ -282,7 +282,7 @@ def _real_server(value: Any, path: str, problems: Problems, family: int | None, 
     return RealServer(address=address, **fields) if address else None
 
 
-def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: list[tuple[str, str]],
+def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: list[tuple[str, str, str | None]],
            virtualhost: str | None) -> Check | None:
     if isinstance(value, str):
         value = {"type": value}
@@ -374,12 +374,13 @@ def _status_codes(reader: Reader) -> tuple[tuple[int, int], ...]:
     return tuple(ranges) or ((200, 299),)
 
 
-def _misc_fields(reader: Reader, scripts: list[tuple[str, str]]) -> dict:
+def _misc_fields(reader: Reader, scripts: list[tuple[str, str, str | None]]) -> dict:
     path = reader.string("misc_path")
+    user = reader.string("user", None)
     if path is not None:
-        scripts.append((reader.at("misc_path"), path))
+        scripts.append((reader.at("misc_path"), path, user))   # the script security check runs it as `user`
     return dict(misc_path=path, misc_timeout_ms=_ms(reader.number("misc_timeout", None, 0.001, 3600)),
-                misc_dynamic=reader.boolean("misc_dynamic", False), user=reader.string("user", None))
+                misc_dynamic=reader.boolean("misc_dynamic", False), user=user)
 
 
 def _udp_fields(reader: Reader) -> dict:

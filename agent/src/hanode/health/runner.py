@@ -149,9 +149,9 @@ class CheckerRunner:
         if self.disabled:
             log.info("%d real servers stay disabled by operator: %s", len(self.disabled),
                      ", ".join(f"{rs} of {vs}" for vs, rs in sorted(self.disabled)))
-        self.notify = NotifyQueue(config.script_user)
+        self.notify = NotifyQueue(config.script_user, secure=config.enable_script_security)
         self.notify.start()
-        specs = await asyncio.to_thread(check_specs, self.lvs, config.script_user)
+        specs = await asyncio.to_thread(check_specs, self.lvs, config.script_user, config.enable_script_security)
         resume: dict[ServerKey, bool] = {}
         if await self._open_backend():
             resume = await self._resume_from_kernel()
@@ -169,13 +169,14 @@ class CheckerRunner:
 
     async def apply(self, config: AgentConfig) -> None:
         """Reload: keeps unchanged checks' state, operator drains, and quorum states; reconciles at once."""
-        specs = await asyncio.to_thread(check_specs, config.sections.get("lvs") or LvsConfig(), config.script_user)
+        specs = await asyncio.to_thread(check_specs, config.sections.get("lvs") or LvsConfig(), config.script_user,
+                                        config.enable_script_security)
         # from here to the scheduler's update nothing awaits: a reconcile never sees the new config with the
         # old checks (a new alpha server would count as up)
         old_lvs = self.lvs
         self._set_config(config)
         if self.notify is not None:
-            self.notify.user = config.script_user
+            self.notify.user, self.notify.secure = config.script_user, config.enable_script_security
         counts = self.scheduler.apply(specs)
         log.info("checker reload: checks kept %(kept)d, changed %(changed)d, added %(added)d, removed %(removed)d",
                  counts)

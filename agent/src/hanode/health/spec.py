@@ -28,6 +28,7 @@ class Probe:
     bind_port: int | None = None
     virtualhost: str | None = None    # HTTP Host header (check's, else the virtual server's)
     user: str | None = None           # MISC_CHECK: run as (check's user, else script_user)
+    secure: bool = True               # MISC_CHECK: enable_script_security (its path checked before every run)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def timing_of(vs: VirtualServer, rs: RealServer, check: Check) -> Timing:
                   warmup_ms=loop_ms if check.warmup_ms is None else check.warmup_ms)
 
 
-def probe_of(vs: VirtualServer, rs: RealServer, check: Check, script_user: str | None = None) -> Probe:
+def probe_of(vs: VirtualServer, rs: RealServer, check: Check, script_user: str | None = None,
+             secure: bool = True) -> Probe:
     address = check.connect_ip or rs.address
     port = check.connect_port if check.connect_port is not None else rs.port
     if port is None and vs.fwmark is None:
@@ -70,16 +72,16 @@ def probe_of(vs: VirtualServer, rs: RealServer, check: Check, script_user: str |
     return Probe(type=check.type, address=address, port=port, family=6 if ":" in address else 4,
                  timeout_ms=timeout_ms, check=check, bind_address=check.bindto, bind_port=check.bind_port,
                  virtualhost=check.virtualhost or vs.virtualhost,
-                 user=(check.user or script_user) if check.type == "MISC_CHECK" else None)
+                 user=(check.user or script_user) if check.type == "MISC_CHECK" else None, secure=secure)
 
 
-def check_specs(config: LvsConfig, script_user: str | None = None) -> list[CheckSpec]:
+def check_specs(config: LvsConfig, script_user: str | None = None, secure: bool = True) -> list[CheckSpec]:
     specs = []
     for vs in config.virtual_servers:
         for rs in vs.real_servers:
             alpha = vs.alpha if rs.alpha is None else rs.alpha
             for index, check in enumerate(rs.checks):
-                specs.append(CheckSpec(vs.name, real_server_name(rs), index, probe_of(vs, rs, check, script_user),
+                specs.append(CheckSpec(vs.name, real_server_name(rs), index, probe_of(vs, rs, check, script_user, secure),
                                        timing_of(vs, rs, check), alpha))
     return specs
 

@@ -91,7 +91,7 @@ class VrrpRunner:
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.script_tasks: dict[str, asyncio.Task] = {}
         self.garp_bursts: dict[str, asyncio.Task] = {}   # instance -> later rounds of its GARP burst
-        self.notify = NotifyQueue(config.script_user)
+        self.notify = NotifyQueue(config.script_user, secure=config.enable_script_security)
         self.links_changed = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.timer: asyncio.TimerHandle | None = None
@@ -152,7 +152,7 @@ class VrrpRunner:
 
     async def apply(self, config: AgentConfig) -> None:
         self.config = config
-        self.notify.user = config.script_user
+        self.notify.user, self.notify.secure = config.script_user, config.enable_script_security
         self.datagrams.clear()
         self._read_all()
         self._feed(self.engine.reconfigure(config, self._now()))
@@ -377,7 +377,7 @@ class VrrpRunner:
         for name in list(self.script_tasks):
             script = self.config.vrrp_scripts.get(name)
             task = self.script_tasks[name]
-            if name not in used or getattr(task, "hanode_script", None) != script:
+            if name not in used or script is None or getattr(task, "hanode_script", None) != self._script_identity(script):
                 task.cancel()
                 del self.script_tasks[name]
         for name in used - set(self.script_tasks):
@@ -385,9 +385,13 @@ class VrrpRunner:
             user = script.user or self.config.script_user
             task = self.loop.create_task(run_periodically(
                 script.script, script.interval_ms / 1000, script.timeout_ms / 1000, user,
-                lambda result, name=name: self._on_script(name, result)))
-            task.hanode_script = script  # type: ignore[attr-defined]
+                lambda result, name=name: self._on_script(name, result), secure=self.config.enable_script_security))
+            task.hanode_script = self._script_identity(script)  # type: ignore[attr-defined]
             self.script_tasks[name] = task
+
+    def _script_identity(self, script) -> tuple:
+        """What a running vrrp_script task was started with: a reload that changes any of it restarts the task."""
+        return (script, script.user or self.config.script_user, self.config.enable_script_security)
 
     def _protect_owner_addresses(self, interfaces: dict[str, InterfaceInfo]) -> None:
         """An address owner's VIP is the interface's own address: never remove what was there before us."""

@@ -1,17 +1,18 @@
-"""Running vrrp_scripts and notify scripts: as the script user, with a clean environment and a hard timeout."""
+"""Running vrrp_scripts and notify scripts: as the script user (hanode.config.security: keepalived_script by
+default, root only when the config says so), the file checked again before every run, with a clean environment
+and a hard timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import pwd
 import shlex
 import signal
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from hanode.config.security import SCRIPT_PATH
+from hanode.config.security import ScriptRefused, prepare_script
 
 log = logging.getLogger("hanode.vrrp.scripts")
 
@@ -25,37 +26,21 @@ class ScriptResult:
     error: str | None = None
 
 
-def _identity(user_spec: str | None) -> dict:
-    """subprocess keyword arguments for `user [group]`; root (or nothing) runs as the agent."""
-    if not user_spec:
-        return {}
-    words = user_spec.split()
-    entry = pwd.getpwnam(words[0])
-    if entry.pw_uid == 0:
-        return {}
-    ident = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-    if len(words) > 1:
-        ident["group"] = words[1]
-    return ident
-
-
-def clean_environment(user_spec: str | None) -> dict[str, str]:
-    env = {"PATH": SCRIPT_PATH, "LANG": "C.UTF-8"}
-    if user_spec:
-        entry = pwd.getpwnam(user_spec.split()[0])
-        env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
-    return env
-
-
 async def run_command(argv: list[str], timeout_s: float, user: str | None = None,
-                      extra_env: dict[str, str] | None = None) -> ScriptResult:
-    """Runs argv; success is exit status 0. On timeout the whole process group is killed."""
-    env = clean_environment(user)
+                      extra_env: dict[str, str] | None = None, secure: bool = True) -> ScriptResult:
+    """Runs argv as the script user (`user`, else keepalived_script; refused when neither exists); with
+    `secure` (enable_script_security) only when no non-root user can change the file or its path. Success is
+    exit status 0. On timeout the whole process group is killed."""
+    try:
+        prepared = prepare_script(argv, user, secure)
+    except ScriptRefused as exc:
+        return ScriptResult(False, None, f"refused: {exc}")
+    env = dict(prepared.env)
     env.update(extra_env or {})
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True, cwd="/", **_identity(user))
+            prepared.executable, *argv[1:], stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True, cwd="/", **prepared.popen_identity())
     except (OSError, KeyError) as exc:
         return ScriptResult(False, None, f"cannot start {argv[0]}: {exc}")
     try:
@@ -79,21 +64,23 @@ def _kill_group(pid: int) -> None:
 
 
 async def run_periodically(command: str, interval_s: float, timeout_s: float, user: str | None,
-                           report: Callable[[ScriptResult], None]) -> None:
+                           report: Callable[[ScriptResult], None], secure: bool = True) -> None:
     """A vrrp_script: runs every interval (measured start to start) until cancelled."""
     loop = asyncio.get_running_loop()
     argv = shlex.split(command)
     while True:
         started = loop.time()
-        report(await run_command(argv, timeout_s, user))
+        report(await run_command(argv, timeout_s, user, secure=secure))
         await asyncio.sleep(max(0.0, interval_s - (loop.time() - started)))
 
 
 class NotifyQueue:
     """Runs notify scripts one after another, in the order the state changes happened."""
 
-    def __init__(self, user: str | None, on_done: Callable[[list[str], ScriptResult], Awaitable[None] | None] | None = None):
+    def __init__(self, user: str | None, on_done: Callable[[list[str], ScriptResult], Awaitable[None] | None] | None = None,
+                 secure: bool = True):
         self.user = user
+        self.secure = secure
         self.queue: asyncio.Queue[list[str]] = asyncio.Queue()
         self.on_done = on_done
         self.task: asyncio.Task | None = None
@@ -119,7 +106,7 @@ class NotifyQueue:
         while True:
             argv = await self.queue.get()
             try:
-                result = await run_command(argv, NOTIFY_TIMEOUT_S, self.user)
+                result = await run_command(argv, NOTIFY_TIMEOUT_S, self.user, secure=self.secure)
                 if not result.success:
                     log.warning("notify script %s failed: %s", shlex.join(argv), result.error or f"exit {result.exit_code}")
                 if self.on_done:

@@ -1,38 +1,21 @@
-"""MISC_CHECK: run misc_path in its own process group with a clean environment, as the configured user,
-killed (the whole group) when misc_timeout expires. Exit 0 is up; with misc_dynamic, 2..255 is up with
+"""MISC_CHECK: run misc_path in its own process group with a clean environment, as the script user (the check's
+user, else script_user, else keepalived_script; never root unless the config says so), the file checked
+again before every run (hanode.config.security), killed (the whole group) when misc_timeout expires. Exit 0 is up; with misc_dynamic, 2..255 is up with
 weight exit - 2; anything else is down. The checker's event loop never waits on the script."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import pwd
 import shlex
 import signal
 
-from hanode.config.security import SCRIPT_PATH
+from hanode.config.security import ScriptRefused, prepare_script
 from hanode.health.checks.base import CheckFailure
 from hanode.health.hysteresis import CheckResult, misc_outcome
 from hanode.health.spec import Probe, format_ms
 
 STDERR_KEEP = 200
-
-
-def _identity(user_spec: str | None) -> tuple[dict, dict]:
-    """(subprocess identity kwargs, environment) for 'user [group]'; root or nothing runs as the agent."""
-    env = {"PATH": SCRIPT_PATH, "LANG": "C.UTF-8"}
-    if not user_spec:
-        return {}, env
-    words = user_spec.split()
-    try:
-        entry = pwd.getpwnam(words[0])
-    except KeyError:
-        raise CheckFailure(f"script user {words[0]!r} does not exist") from None
-    env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
-    if entry.pw_uid == 0 and len(words) == 1:
-        return {}, env
-    ident = {"user": entry.pw_uid, "group": words[1] if len(words) > 1 else entry.pw_gid, "extra_groups": []}
-    return ident, env
 
 
 def _kill_group(pid: int) -> None:
@@ -50,11 +33,15 @@ async def check_misc(probe: Probe) -> CheckResult:
         raise CheckFailure(f"cannot parse misc_path: {exc}") from None
     if not argv:
         raise CheckFailure("misc_path is empty")
-    ident, env = _identity(probe.user)
+    try:
+        prepared = prepare_script(argv, probe.user, probe.secure)
+    except ScriptRefused as exc:
+        raise CheckFailure(f"refused: {exc}") from None
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE, env=env, cwd="/", start_new_session=True, **ident)
+            prepared.executable, *argv[1:], stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, env=prepared.env, cwd="/", start_new_session=True,
+            **prepared.popen_identity())
     except (OSError, ValueError) as exc:
         raise CheckFailure(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
