@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup test unit integration demo demo-vrrp bench clean lab-clean
+.PHONY: setup test unit integration demo demo-vrrp demo-hosts bench clean lab-clean
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,10 @@ demo: setup
 # The VRRP-only demo: two agents, a client, the VIP moving when the master stops.
 demo-vrrp: setup
 	@HANODE_DEMO=vrrp bash scripts/demo.sh
+
+# The same story on real hosts: Debian 12 and 13 with systemd as PID 1, over SSH with become.
+demo-hosts: setup
+	@bash scripts/demo_hosts.sh
 
 bench: setup
 	@bash scripts/bench.sh

@@ -47,23 +47,7 @@ time ansible-playbook site.yml "${EXTRA[@]}"
 
 say "3. ansible ha_nodes -m hanode.fleet.ha_info"
 ANSIBLE_CALLBACK_RESULT_FORMAT=json \
-  ansible ha_nodes -m hanode.fleet.ha_info -a 'socket={{ ha_node_control_socket }}' | python3 -c '
-import json, sys
-hosts, host, lines = {}, None, []
-for line in sys.stdin.read().splitlines():
-    if host is None and " => {" in line:
-        host, lines = line.split(" | ")[0], ["{"]
-    elif host is not None:
-        lines.append(line)
-        if line == "}":
-            hosts[host], host = json.loads("\n".join(lines)), None
-for host, data in sorted(hosts.items()):
-    for name, inst in sorted((data.get("instances") or {}).items()):
-        line = "  %-3s %s: %-7s priority %3s  master %-15s vips %s"
-        print(line % (host, name, inst["state"], inst["priority"], inst["master_address"], ", ".join(inst["vips"])))
-    for vs in data.get("virtual_servers") or []:
-        servers = ", ".join("%s %s (weight %s)" % (rs["name"], rs["health"], rs.get("kernel_weight")) for rs in vs["real_servers"])
-        print("  %-3s virtual server %s: %s" % (host, vs["name"], servers))'
+  ansible ha_nodes -m hanode.fleet.ha_info -a 'socket={{ ha_node_control_socket }}' | python3 scripts/demo_info.py
 
 master() { for h in n1 n2 n3; do in_ns "$h" ip -o addr show 2>/dev/null | grep -q " $VIP/" && echo "$h"; done; true; }
 traffic() {

@@ -8,11 +8,11 @@ cd "$(dirname "$0")/.."
 
 # python3.11-venv: `python3.11 -m venv` (stock Debian 12 lacks it); patchelf: the AMX-safe UML kernel
 # (scripts/uml_kernel.py); openssl: test certificates; kmod, ipvsadm, curl: inside the UML guest;
-# systemd-container (systemd-nspawn) and debootstrap: the host lab (hanode.lab.hosts, real Debian hosts);
+# systemd-container (systemd-nspawn) and mmdebstrap: the host lab (hanode.lab.hosts, real Debian hosts);
 # conntrackd: connection sync for the nftables backend (conntrack_sync);
 # prometheus: promtool and the Prometheus server of the monitoring mixin's tests.
 DEB_PACKAGES=(python3.11 python3.11-venv patchelf openssl iproute2 nftables keepalived tcpdump iputils-ping kmod ipvsadm
-  conntrack conntrackd curl socat procps psmisc shellcheck systemd-container debootstrap prometheus)
+  conntrack conntrackd curl socat procps psmisc shellcheck systemd-container mmdebstrap prometheus)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import hashlib
 import os
+import re
 import shlex
 import tempfile
 
@@ -19,6 +20,30 @@ from ansible_collections.hanode.fleet.plugins.module_utils._agent_client import 
 
 HEADER = ["Managed by Ansible (hanode.fleet.ha_config): local changes are overwritten.",
           "Validate with: hanode check-config FILE"]
+# Config keys whose values are secrets: never in a result, a diff or a log.
+SECRET_KEYS = frozenset(["auth_pass"])
+MASK = "********"
+_SECRET_LINE = re.compile(r"^(\s*(?:- )?(?:%s):[ \t]*)(\S.*)$" % "|".join(sorted(SECRET_KEYS)), re.M)
+
+
+def secrets(value):
+    """Every secret value in a config (values of SECRET_KEYS at any depth), as strings."""
+    found = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in SECRET_KEYS and item not in (None, ""):
+                found.add(u"%s" % item)
+            else:
+                found |= secrets(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= secrets(item)
+    return found
+
+
+def mask(text):
+    """The rendered config with every secret's value replaced (for diffs)."""
+    return _SECRET_LINE.sub(lambda m: m.group(1) + MASK, text) if text else text
 
 
 def render(config):
@@ -92,11 +117,18 @@ class ConfigPush:
                                   problems=problems, rc=rc, cmd=cmd)
 
     def write_temp(self, directory, text):
+        """A 0600 file (mkstemp's mode: the config holds secrets from its first byte on)."""
         fd, tmp = tempfile.mkstemp(prefix=".hanode-", suffix=".yaml", dir=directory)
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
-        os.chmod(tmp, 0o600)
+            handle.flush()
+            os.fsync(handle.fileno())
         return tmp
+
+    def install(self, tmp, path):
+        """Renames the 0600 temp file (same directory) over path: atomic, and never readable by others
+        (atomic_move would give a new file the umask's mode until set_fs_attributes fixes it)."""
+        os.rename(tmp, path)
 
     def check_only(self, text):
         """Check mode: validate in Ansible's own temp dir; nothing managed is touched."""
@@ -118,7 +150,7 @@ class ConfigPush:
         try:
             if argv:
                 self.validate(tmp, argv)
-            self.module.atomic_move(tmp, path)
+            self.install(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -148,21 +180,25 @@ class ConfigPush:
         if previous_text is None:
             return False
         tmp = self.write_temp(os.path.dirname(path) or ".", previous_text)
-        self.module.atomic_move(tmp, path)
+        self.install(tmp, path)
         return True
 
 
 def run(module):
     params = module.params
     path = params["path"]
+    module.no_log_values.update(secrets(params["config"]))
     desired = render(params["config"])
     current = read_text(path)
+    if current:
+        module.no_log_values.update(m.group(2) for m in _SECRET_LINE.finditer(current))
     push = ConfigPush(module)
     status = push.status_or_none()
     decision = decide(current, desired, status, params["reload"])
     result = {"changed": decision["changed"], "path": path, "digest": decision["digest"],
-              "reasons": decision["reasons"], "agent_running": status is not None, "reloaded": False,
-              "diff": {"before": current or "", "after": desired, "before_header": path, "after_header": path}}
+              "reasons": decision["reasons"], "agent_running": status is not None, "reloaded": False}
+    if module._diff:
+        result["diff"] = {"before": mask(current) or "", "after": mask(desired), "before_header": path, "after_header": path}
     if module.check_mode:
         if decision["write"]:
             push.check_only(desired)

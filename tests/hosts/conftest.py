@@ -1,7 +1,7 @@
 """Fixtures for the real-hosts stage (scripts/ansible_checks.sh hosts): a host lab (hanode.lab.hosts) whose
 nodes are Debian 12 and 13 hosts with systemd as PID 1 and sshd, reached over SSH like production hosts.
 
-Images are built once with debootstrap and cached ($HANODE_HOSTLAB_CACHE, else <repo>/.cache/hostlab).
+Images are built once with mmdebstrap and cached ($HANODE_HOSTLAB_CACHE, else <repo>/.cache/hostlab).
 Every lab has a random prefix and is removed at the end (its logs are kept when a test failed)."""
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from hanode.lab.hosts.fleet import HostLab  # noqa: E402
 from hanode.lab.lab import created_prefixes  # noqa: E402
 
 _FAILED = pytest.StashKey[bool]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hosts: runs against the host lab's real systemd hosts over SSH")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -176,3 +176,30 @@ def test_lb_backend_auto_controller_with_ipvs_host_without_it_fails_naming_that_
     assert "n1: ha_node_virtual_servers" not in run.stdout and "n3: ha_node_virtual_servers" not in run.stdout
     assert "no host was touched" in run.stdout
     assert not marker.exists()
+
+
+def test_preflight_without_systemd_needs_the_lab_mode_asked_for(tmp_path):
+    """This machine's PID 1 is not systemd: service_mode auto is an error naming every host; lab passes."""
+    marker = tmp_path / "reached"
+    pid1 = Path("/proc/1/comm").read_text().strip()
+    assert pid1 != "systemd", "this test needs a machine whose PID 1 is not systemd"
+    inv = write_inventory(tmp_path / "hosts.yml", inventory(marker))
+    run = playbook(inv, "preflight.yml")
+    assert run.returncode != 0
+    for name in ADDRESSES:
+        assert (f"{name} cannot run the agent, no host was changed. It needs: systemd (ha_node_service_mode auto; "
+                f"PID 1 is {pid1}): set ha_node_service_mode: lab") in run.stdout, run.stdout[-3000:]
+    assert not marker.exists()
+
+    inv = write_inventory(tmp_path / "hosts.yml", everyone_vars(inventory(marker), ha_node_service_mode="lab"))
+    run = playbook(inv, "preflight.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
+    found = json.loads(marker.read_text())
+    assert [f["service_mode"] for f in found] == ["lab"] * 3
+    major, minor = sys.version_info[:2]
+    assert found[0]["platform"]["tag"].startswith(f"cp{major}{minor}-glibc") and found[0]["problems"] == []
+
+
+def everyone_vars(inv, **variables):
+    inv["all"]["children"]["ha_nodes"]["vars"].update(variables)
+    return inv

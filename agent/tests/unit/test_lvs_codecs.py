@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import struct
 
+import pytest
+
 from hanode.lvs import ipvs, nft
 from hanode.lvs.kernel import SVC_F_PERSISTENT, Dest, DestKey, Entry, Service, ServiceKey
 from hanode.lvs.plan import DelDest, EditDest
@@ -55,11 +57,13 @@ KEY = ServiceKey.for_address(4, "TCP", "198.51.100.100", 80)
 CHAIN = "svc_tcp_198.51.100.100_80"
 
 
-def test_nft_table_parses_to_kernel_state():
+# nft prints the protocol by number on a host without /etc/protocols (netbase), as a minimal Debian has.
+@pytest.mark.parametrize("proto", ["tcp", 6])
+def test_nft_table_parses_to_kernel_state(proto):
     doc = {"nftables": [
         {"metainfo": {"version": "1.0.6"}},
         {"map": {"family": "ip", "name": "services", "table": "hanode", "type": ["ipv4_addr", "inet_proto", "inet_service"],
-                 "map": "verdict", "elem": [[{"concat": ["198.51.100.100", "tcp", 80]}, {"jump": {"target": CHAIN}}]]}},
+                 "map": "verdict", "elem": [[{"concat": ["198.51.100.100", proto, 80]}, {"jump": {"target": CHAIN}}]]}},
         {"map": {"family": "ip", "name": f"w_{CHAIN}", "table": "hanode", "map": "mark",
                  "elem": [[{"concat": ["203.0.113.11", 8080]}, 3], [{"concat": ["203.0.113.12", 8080]}, 0]]}},
         {"rule": {"family": "ip", "table": "hanode", "chain": CHAIN, "comment": "wrr", "expr": []}},

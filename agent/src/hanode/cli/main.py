@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "hanode.cli.reload_cmd",
     "hanode.cli.import_cmd",
     "hanode.cli.events_cmd",
+    "hanode.cli.release_cmd",
     "hanode.lab.cli",
 )
 

@@ -496,11 +496,19 @@ def _index(doc: dict) -> tuple[dict[str, list], dict[str, list[dict]]]:
     return sets, rules
 
 
+# nft prints a protocol by number where /etc/protocols is missing (minimal hosts without netbase).
+_PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "132": "sctp"}
+
+
+def _protocol(value) -> str:
+    return _PROTOCOL_NUMBERS.get(str(value), str(value))
+
+
 def _services(sets: dict[str, list], family: int) -> list[tuple[ServiceKey, str]]:
     out = []
     for key_expr, verdict in sets.get("services", []):
         address, proto, port = key_expr["concat"]
-        out.append((ServiceKey.for_address(family, str(proto), str(address), int(port)), verdict["jump"]["target"]))
+        out.append((ServiceKey.for_address(family, _protocol(proto), str(address), int(port)), verdict["jump"]["target"]))
     return out
 
 
@@ -529,7 +537,7 @@ def parse_slots(doc: dict, family: int, weights: KernelState | None = None) -> d
     nodest = set()
     for elem in sets.get("nodest", []):
         address, proto, port = elem["concat"]
-        nodest.add(ServiceKey.for_address(family, str(proto), str(address), int(port)))
+        nodest.add(ServiceKey.for_address(family, _protocol(proto), str(address), int(port)))
     out = {}
     for key, chain in _services(sets, family):
         known = weights[key].dests if weights and key in weights else {}

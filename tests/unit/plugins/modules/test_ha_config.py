@@ -135,3 +135,49 @@ def test_without_a_running_agent_the_file_is_written_and_nothing_reloaded(paths,
 def test_a_validate_without_placeholder_is_refused(paths, capsys):
     result = run_module(ha_config, args(paths, validate="/bin/true"), capsys)
     assert result["failed"] is True and "%s" in result["msg"]
+
+
+SECRET = "Zq7-pw!x"
+WITH_SECRET = {"router_id": "n1", "vrrp_instances": {"VI_1": {
+    "interface": "eth0", "virtual_router_id": 51, "version": 2,
+    "authentication": {"auth_type": "PASS", "auth_pass": SECRET}, "virtual_ipaddresses": ["198.51.100.100/24"]}}}
+
+
+def test_secrets_never_leave_the_module_not_in_the_result_the_diff_or_the_invocation(paths, agent, capsys):
+    paths["path"].parent.mkdir()
+    paths["path"].write_text("vrrp_instances:\n  VI_1:\n    authentication:\n      auth_pass: old-pw-1\n")
+    for check_mode in (True, False):
+        result = run_module(ha_config, args(paths, config=WITH_SECRET), capsys, check_mode=check_mode, diff=True)
+        printed = repr(result)
+        assert result["changed"] is True
+        assert SECRET not in printed and "old-pw-1" not in printed
+        assert "auth_pass: ********" in result["diff"]["after"] and "auth_pass: ********" in result["diff"]["before"]
+    assert SECRET in paths["path"].read_text()  # the agent gets the real one
+
+
+def test_no_diff_without_diff_mode(paths, agent, capsys):
+    result = run_module(ha_config, args(paths, config=WITH_SECRET), capsys)
+    assert result["changed"] is True and "diff" not in result
+
+
+def test_a_new_config_is_never_readable_by_others_not_even_before_its_mode_is_set(paths, agent, capsys, monkeypatch):
+    seen = []
+    real_rename = os.rename
+
+    def watching_rename(src, dst):
+        seen.append(stat.S_IMODE(os.stat(src).st_mode))
+        real_rename(src, dst)
+        seen.append(stat.S_IMODE(os.stat(dst).st_mode))
+    monkeypatch.setattr(_config_push.os, "rename", watching_rename)
+    result = run_module(ha_config, args(paths, config=WITH_SECRET), capsys)
+    assert result["changed"] is True
+    assert seen == [0o600, 0o600]
+    assert stat.S_IMODE(os.stat(paths["path"]).st_mode) == 0o600
+
+
+def test_mask_hides_every_secret_line_and_nothing_else():
+    text = _config_push.render(WITH_SECRET)
+    masked = _config_push.mask(text)
+    assert SECRET in text and SECRET not in masked
+    assert masked.replace("auth_pass: ********", 'auth_pass: "%s"' % SECRET) == text
+    assert _config_push.secrets(WITH_SECRET) == {SECRET}
