@@ -71,11 +71,11 @@ def test_a_platform_the_controller_cannot_serve_stops_the_play_before_any_change
     built = subprocess.run([sys.executable, str(REPO / "roles/ha_node/files/build_wheelhouse.py"), "--source",
                             str(REPO / "agent"), "--wheelhouse", str(tmp_path / "seed"),
                             "--platform", "cp311-glibc2.36-x86_64=seed"], capture_output=True, text=True, check=True)
-    seed = json.loads(built.stdout)
+    bundle = json.loads(built.stdout)["bundles"]["cp311-glibc2.36-x86_64"]
     offline.mkdir()
-    for directory in (seed["platforms"]["cp311-glibc2.36-x86_64"], seed["tools_dir"]):
-        for wheel in os.listdir(directory):
-            os.link(os.path.join(directory, wheel), offline / wheel)
+    subprocess.run(["tar", "-xf", bundle, "-C", str(offline)], check=True)
+    for agent_wheel in offline.glob("hanode_agent-*.whl"):
+        agent_wheel.unlink()  # the controller builds its own
     run = site(lab, "-e", json.dumps({"ha_node_controller_wheelhouse": str(wheelhouse),
                                       "ha_node_controller_pip_args": ["--no-index", f"--find-links={offline}"]}))
     out = tail(run, 20000)
@@ -126,9 +126,6 @@ def test_verify_over_ssh(lab):
         exposure = re.search(r"Overall exposure level for hanode\.service: ([0-9.]+)",
                              h.check_output("systemd-analyze security hanode --no-pager"))
         assert exposure and float(exposure.group(1)) <= 3.5, exposure
-        # The agent's own Python: the host's (3.13 on Debian 13, not the controller's 3.11).
-        venv_python = h.check_output("/opt/hanode/current/bin/python -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
-        assert venv_python == OS_PYTHON[name]
         config = h.file("/etc/hanode/agent.yaml")
         assert config.mode == 0o600 and config.user == "root" and SECRET in config.content_string
         journal = h.check_output("journalctl -u hanode --no-pager -o cat")
@@ -143,6 +140,21 @@ def test_verify_over_ssh(lab):
     assert "VI_1: BACKUP -> MASTER" in host(lab, "n1").check_output("journalctl -u hanode --no-pager -o cat")
     bodies = {lab.http_get("c1", URL)[1].strip() for _attempt in range(6)}
     assert bodies == {"r1", "r2"}
+
+
+def test_hosts_whose_python_differs_from_the_controllers_run_the_agent_on_their_own(lab):
+    """Debian 13's Python is 3.13, the controller's 3.11: the wheelhouse served both platforms and every host's
+    agent runs on the host's own Python, from a venv named for it."""
+    controller = "%d.%d" % sys.version_info[:2]
+    assert controller != OS_PYTHON["n2"]
+    for name in NODES:
+        h = host(lab, name)
+        python = h.check_output("/opt/hanode/current/bin/python -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
+        assert python == OS_PYTHON[name]
+        assert h.file("/opt/hanode/current").linked_to.endswith("-cp" + python.replace(".", ""))
+        # PyYAML's binary wheel for this Python: its C extension loads.
+        assert h.check_output("/opt/hanode/current/bin/python -c 'import yaml; print(yaml.__with_libyaml__)'") == "True"
+        assert h.service("hanode").is_running
 
 
 def test_failover_when_the_masters_agent_is_stopped_with_systemctl(lab):
