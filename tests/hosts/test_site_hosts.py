@@ -12,7 +12,6 @@ after which nothing of hanode's is left on any host."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
