@@ -156,6 +156,21 @@ def test_hosts_whose_python_differs_from_the_controllers_run_the_agent_on_their_
         assert h.service("hanode").is_running
 
 
+def test_systemctl_reload_is_a_reload_on_both_systemd_versions(lab):
+    """Debian 13 (systemd 257, Type=notify-reload): systemd sends SIGHUP and waits for the agent's RELOADING=1
+    then READY=1. Debian 12 (252, Type=notify): ExecReload sends SIGHUP. Neither restarts the agent."""
+    for name in ("n1", "n2"):
+        show = ["systemctl", "show", "hanode", "-p", "MainPID", "-p", "NRestarts", "--value"]
+        before = lab.ssh(name, show).stdout.split()
+        since = lab.ssh(name, ["date", "+%Y-%m-%d %H:%M:%S"]).stdout.strip()
+        lab.ssh(name, ["systemctl", "reload", "hanode"], timeout=60)
+        assert lab.ssh(name, show).stdout.split() == before
+        assert lab.ssh(name, ["systemctl", "is-active", "hanode"]).stdout.strip() == "active"
+        journal = lab.ssh(name, ["journalctl", "-u", "hanode", "--since", since, "--no-pager", "-o", "cat"]).stdout
+        assert "Reloaded" in journal and "reload" in journal.lower(), journal
+    assert holders(lab) == ["n1"]
+
+
 def test_failover_when_the_masters_agent_is_stopped_with_systemctl(lab):
     lab.ssh("n1", ["systemctl", "stop", "hanode"])
     took = wait_holder(lab, "n2", GRACEFUL_TAKEOVER_S)

@@ -94,6 +94,14 @@ def test_notify_protocol_ready_status_watchdog_reload_stopping(lab_factory, monk
         quiet_from = time.monotonic()
         a1.reload()
         assert sock.with_key("RELOADING", quiet_from) == []
+        # But every SIGHUP is answered with RELOADING=1 then READY=1, whatever it changed: Type=notify-reload
+        # (systemd 253+) sends SIGHUP itself and `systemctl reload` waits for them.
+        hup_from = time.monotonic()
+        os.kill(a1.pid, signal.SIGHUP)
+        hup = wait_for(lambda: sock.with_key("RELOADING", hup_from), 5, what="RELOADING=1 after SIGHUP")
+        assert int(hup[0].fields["MONOTONIC_USEC"]) / 1e6 >= hup_from - 0.05
+        wait_for(lambda: sock.with_key("READY", hup[0].t), 5, what="READY=1 after SIGHUP")
+        assert status(a1)["agent"]["config"]["digest"] == new_digest
 
         # SIGTERM: STOPPING=1, clean exit.
         stop_from = time.monotonic()

@@ -178,14 +178,20 @@ class Supervisor(Processes):
         task.add_done_callback(self.background.discard)
 
     async def _reload_on_signal(self) -> None:
+        # systemd's Type=notify-reload sends SIGHUP and waits for RELOADING=1 ... READY=1 whatever the outcome
+        # (applied, nothing changed, refused): without them `systemctl reload` would hang.
+        self.systemd.reloading()
         try:
-            await self.reload()
+            await self.reload(notify=False)
         except Exception as exc:  # noqa: BLE001 - the agent runs on with the config it has
             log.exception("reload after SIGHUP failed")
             self.last_reload = {"ok": False, "at": time.time(), "errors": [f"internal error: {exc!r}"]}
+        finally:
+            self.systemd.ready(self._summary())
 
-    async def reload(self) -> dict:
-        """All or nothing: every child applies the new config, or every child goes back to the running one."""
+    async def reload(self, notify: bool = True) -> dict:
+        """All or nothing: every child applies the new config, or every child goes back to the running one.
+        notify: RELOADING=1 / READY=1 around a change (the SIGHUP path sends them around every reload)."""
         async with self.reload_lock:
             self.sighup_pending = False
             try:
@@ -196,13 +202,15 @@ class Supervisor(Processes):
                 log.warning("control_socket changed: takes effect at the next start, not on reload")
             if loaded.digest == self.loaded.digest:
                 return self._reloaded(changed=False)
-            self.systemd.reloading()
+            if notify:
+                self.systemd.reloading()
             try:
                 await self._switch_to(loaded)
             except ApplyFailed as exc:
                 return await self._roll_back(loaded, exc)
             finally:
-                self.systemd.ready(self._summary())
+                if notify:
+                    self.systemd.ready(self._summary())
             return self._reloaded(changed=True)
 
     async def _switch_to(self, loaded: LoadedConfig) -> None:
