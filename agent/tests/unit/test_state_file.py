@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hanode.lvs.state_file import load_state, save_state, state_path
+import os
+
+from hanode.lvs.state_file import load_state, save_state, state_path, unsaved
 from hanode.vrrp.child import drained_path
 
 
@@ -18,3 +20,15 @@ def test_names_and_pairs_round_trip_and_a_bad_file_is_empty(tmp_path):
     assert load_state(pairs, "drained", lambda vs, rs: (vs, rs)) == {("198.51.100.100:80/TCP", "203.0.113.11:8080")}
     (tmp_path / "agent.vrrp-drained.json").write_text("{not json")
     assert load_state(names, "drained", str) == set()
+
+
+def test_a_file_that_cannot_be_written_is_listed_until_a_write_succeeds(tmp_path):
+    path = str(tmp_path / "gone" / "agent.vrrp-drained.json")
+    assert save_state(path, "drained", ["VI_1"]) is False
+    assert save_state(path, "drained", ["VI_1", "VI_2"]) is False
+    (entry,) = [e for e in unsaved() if e["path"] == path]
+    assert entry["error"] == "cannot save drained: No such file or directory" and entry["since"] > 0
+    (tmp_path / "gone").mkdir()
+    assert save_state(path, "drained", ["VI_1"]) is True
+    assert [e for e in unsaved() if e["path"] == path] == []
+    assert os.listdir(tmp_path / "gone") == ["agent.vrrp-drained.json"]

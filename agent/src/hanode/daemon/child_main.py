@@ -12,6 +12,7 @@ from typing import Callable
 
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
+from hanode.lvs.state_file import unsaved
 
 HEARTBEAT_S = 0.25  # the supervisor's watchdog and systemd's want a beat well within a second
 CONCURRENT = ("status", "control")  # answered while a reload is still being applied
@@ -65,6 +66,7 @@ class ChildProcess:
             except Exception:  # noqa: BLE001 - answer anyway: the supervisor shows the last good status
                 log.exception("%s: status failed", self.name)
                 status = {}
+            status["state_files"] = unsaved()   # files it could not write (the supervisor lists them in agent)
             self.send({"type": "reply", "id": message.get("id"), "status": status})
         elif kind == "control":
             try:

@@ -297,12 +297,16 @@ class Supervisor(Processes):
         names = [name for name, child in self.children.items() if child.running or child_wanted(name, self.loaded)]
         answers = await asyncio.gather(*(self._child_status(name) for name in names))
         merged: dict[str, Any] = {}
+        unsaved = []
         for name in names:
-            merged.update(self.cached_status[name])
+            part = self.cached_status[name]
+            merged.update((key, value) for key, value in part.items() if key != "state_files")
+            unsaved += [dict(entry, process=name) for entry in part.get("state_files", ())]
         for name, inst in merged.setdefault("instances", {}).items():
             inst["transitions"] = self.transitions[name]
-        document = {"schema_version": SCHEMA_VERSION,
-                    "agent": self._agent_info([name for name, fresh in zip(names, answers) if not fresh])}
+        agent = self._agent_info([name for name, fresh in zip(names, answers) if not fresh])
+        agent["state_files"] = sorted(unsaved, key=lambda entry: entry["path"])
+        document = {"schema_version": SCHEMA_VERSION, "agent": agent}
         document.update((key, value) for key, value in merged.items() if key not in document)
         return document
 

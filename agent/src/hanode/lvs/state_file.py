@@ -1,16 +1,22 @@
 """Small JSON files the checker keeps next to the agent's control socket, so that a restarted checker (or
 agent) knows what it knew: the services it owns in the kernel, the real servers an operator disabled.
-Reading never fails (a missing or unreadable file is empty, logged); writing is atomic (tmp + rename)."""
+Reading never fails (a missing or unreadable file is empty, logged); writing is atomic (tmp + rename), and a
+write that fails (directory read-only, disk full) is logged once and kept in `unsaved()` (the process's status
+shows it, agent.state_files) until a later write of that file succeeds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import time
 from typing import Any, Callable, TypeVar
 
 log = logging.getLogger("hanode.lvs")
 T = TypeVar("T")
+
+_UNSAVED: dict[str, dict[str, Any]] = {}   # path -> {"path", "error", "since"}: files this process could not write
 
 
 def state_path(control_socket: str | None, name: str) -> str | None:
@@ -36,13 +42,28 @@ def load_state(path: str | None, key: str, item: Callable[..., T]) -> set[T]:
         return set()
 
 
-def save_state(path: str | None, key: str, items: list[Any]) -> None:
+def save_state(path: str | None, key: str, items: list[Any]) -> bool:
+    """Writes the file atomically; False (logged, and listed by unsaved()) when it cannot be written."""
     if not path:
-        return
+        return True
     tmp = f"{path}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump({key: items}, handle)
         os.replace(tmp, path)
     except OSError as exc:
-        log.warning("cannot save %s to %s: %s", key, path, exc)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        error = f"cannot save {key}: {exc.strerror or exc}"
+        if _UNSAVED.get(path, {}).get("error") != error:
+            log.error("%s to %s: the running state is kept in memory only", error, path)
+        _UNSAVED.setdefault(path, {"path": path, "since": time.time()})["error"] = error
+        return False
+    if _UNSAVED.pop(path, None) is not None:
+        log.info("saved %s to %s again", key, path)
+    return True
+
+
+def unsaved() -> list[dict[str, Any]]:
+    """The state files this process could not write at its last attempt, oldest failure first."""
+    return sorted((dict(entry) for entry in _UNSAVED.values()), key=lambda entry: entry["since"])

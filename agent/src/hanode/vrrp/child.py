@@ -62,15 +62,20 @@ class VrrpChild(ChildProcess):
             return {"ok": False, "error": f"no instance named {', '.join(unknown)}"}
         if action in ("drain", "enable"):
             targets = set(self.runner.engine.instances) if names is None else set(names)
-            self._keep_drained(self.drained | targets if action == "drain" else self.drained - targets, always=True)
+            kept = self._keep_drained(self.drained | targets if action == "drain" else self.drained - targets,
+                                      always=True)
             self.runner.drain(names, action == "drain")
+            if not kept:
+                return {"ok": True, "warning": f"done, but not kept for a restart: cannot write {self.drained_file}"}
             return {"ok": True}
         return {"ok": False, "error": f"unknown control action {action!r}"}
 
-    def _keep_drained(self, drained: set[str], always: bool = False) -> None:
+    def _keep_drained(self, drained: set[str], always: bool = False) -> bool:
+        """False when the file could not be written (the drain holds in memory; status lists the file)."""
         if always or drained != self.drained:
             self.drained = drained
-            save_state(self.drained_file, "drained", sorted(drained))
+            return save_state(self.drained_file, "drained", sorted(drained))
+        return True
 
 
 def select_loop() -> asyncio.AbstractEventLoop:
