@@ -50,7 +50,7 @@ old=$(master)
 say "5. The agent under systemd on $old: unit, sandbox, journal"
 ssh_host "$old" sudo systemctl show hanode -p Type -p WatchdogUSec -p Restart -p UnitFileState -p StatusText
 ssh_host "$old" sudo systemd-analyze security hanode --no-pager | tail -n 1
-ssh_host "$old" sudo journalctl -u hanode --no-pager -o cat --grep 'VI_.: .* -> ' | tail -n 3
+ssh_host "$old" "sudo journalctl -u hanode --no-pager -o cat --grep 'VI_.: .* -> '" | tail -n 3
 
 say "6. Traffic through the VIP (master: $old)"
 traffic
@@ -67,7 +67,7 @@ say "8. Power $old back on: systemd starts the agent at boot, $old takes its VIP
 hanode lab power "$HANODE_LAB" "$old" on
 for _ in $(seq 600); do [ "$(master)" = "$old" ] && break; sleep 0.1; done
 echo "  master: $(master)"
-ssh_host "$old" sudo journalctl -u hanode -b --no-pager -o cat --grep 'VI_1: .* -> ' | tail -n 2
+ssh_host "$old" "sudo journalctl -u hanode -b --no-pager -o cat --grep 'VI_1: .* -> '" | tail -n 2
 traffic
 
 say "9. The lab stays up. Look around, then remove it:"
