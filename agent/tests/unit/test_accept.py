@@ -130,7 +130,7 @@ def test_ipv6_address_list_compares_addresses_not_text():
 def test_unicast_source_check_is_optional():
     unicast = inst(unicast_src_ip="198.51.100.2", unicast_peers=[PEER4])
     assert counter(unicast, v2(), src="198.51.100.77") is None
-    assert counter(unicast, v2(), src="198.51.100.77", check_unicast_src=True) == "unicast_src_err"
+    assert counter(unicast, v2(), src="198.51.100.77", check_unicast_src=True) == "addr_list_err"
     assert counter(unicast, v2(), src=PEER4, check_unicast_src=True) is None
 
 

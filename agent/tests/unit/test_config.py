@@ -100,8 +100,7 @@ def test_a_script_given_as_a_string():
     ({"prority": 100}, "vrrp_instances.VI_1.prority: unknown key (did you mean 'priority'?)"),
     ({"virtual_ipaddress": [VIP4]}, "vrrp_instances.VI_1.virtual_ipaddress: unknown key "
                                     "(did you mean 'virtual_ipaddresses'?)"),
-    ({"use_vmac": True}, "vrrp_instances.VI_1.use_vmac: use_vmac is not supported yet: VIPs go on the interface "
-                         "itself (keepalived's default)"),
+    ({"use_vmac": "bad/name"}, "vrrp_instances.VI_1.use_vmac: 'bad/name' is not a valid interface name"),
     ({"virtual_ipaddresses": [f"{VIP6}/64"]}, "vrrp_instances.VI_1.version: IPv6 needs VRRP version 3"),
     ({"virtual_ipaddresses": [f"{VIP4}/24", f"{VIP6}/64"], "version": 3},
      "vrrp_instances.VI_1.virtual_ipaddresses: mixes IPv4 and IPv6 addresses"),

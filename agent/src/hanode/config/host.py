@@ -10,8 +10,8 @@ macOS or in a container thereby judges each host by that host's kernel, never by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,11 @@ class HostCaps:
     ipvs: bool
     ipvs_why: str = ""  # fit for a message: "ip_vs.ko is in modules.dep of kernel 6.1.0-18-amd64"
     kernel: str = ""
+    macvlan: bool | None = None     # use_vmac (None: not known, facts from an older probe)
+    macvlan_why: str = ""
+    ipvlan: bool | None = None      # use_ipvlan
+    ipvlan_why: str = ""
+    iproute2: Mapping[str, Mapping[str, int]] = field(default_factory=dict, compare=False)  # route/rule names
 
     @classmethod
     def from_facts(cls, facts: Any, where: str = "host_caps") -> HostCaps:
@@ -32,7 +37,16 @@ class HostCaps:
         why, kernel = ipvs.get("why", ""), facts.get("kernel", "")
         if not isinstance(why, str) or not isinstance(kernel, str):
             raise ValueError(f"{where}: ipvs.why and kernel must be strings")
-        return cls(ipvs=ipvs["available"], ipvs_why=why, kernel=kernel)
+        drivers = {}
+        for name in ("macvlan", "ipvlan"):
+            entry = facts.get(name, {})
+            if not isinstance(entry, dict) or not isinstance(entry.get("available", False), bool):
+                raise ValueError(f"{where}.{name}: must be {{available: bool, why: str}}, got {entry!r}")
+            drivers[name], drivers[name + "_why"] = entry.get("available"), str(entry.get("why", ""))
+        names = facts.get("iproute2", {})
+        if not isinstance(names, dict) or not all(isinstance(v, dict) for v in names.values()):
+            raise ValueError(f"{where}.iproute2: must map kinds to {{name: number}}, got {type(names).__name__}")
+        return cls(ipvs=ipvs["available"], ipvs_why=why, kernel=kernel, iproute2=names, **drivers)
 
     def auto_backend(self) -> tuple[str, str]:
         """(backend, why) that `lb_backend: auto` resolves to on this host."""

@@ -15,6 +15,7 @@ class Vip:
     label: str | None = None
     scope: str | None = None
     broadcast: str | None = None
+    use_vmac: bool = False  # keepalived's `use_vmac` word: this address gets a VMAC of its own on its dev
 
     def text(self) -> str:
         parts = [f"{self.address}/{self.prefixlen}"]
@@ -74,6 +75,24 @@ class GarpSettings:
 
 
 @dataclass(frozen=True)
+class Vmac:
+    """A macvlan (private mode) the agent creates for an instance: keepalived's use_vmac / use_vmac_addr."""
+    ifname: str
+    mac: str        # 00:00:5e:00:01:VRID (IPv4), 00:00:5e:00:02:VRID (IPv6), or the MAC given
+    base: str       # the interface it sits on
+    family: int     # IPv4: IPv6 off on it; IPv6: a link-local address, no address generated from the MAC
+
+
+@dataclass(frozen=True)
+class Ipvlan:
+    """An L2 ipvlan the agent creates for an instance: keepalived's use_ipvlan."""
+    ifname: str
+    base: str
+    address: str | None = None      # with its prefix length: "198.51.100.5/24"
+    mode: str = "bridge"            # bridge | private | vepa
+
+
+@dataclass(frozen=True)
 class VrrpInstance:
     name: str
     interface: str
@@ -97,10 +116,42 @@ class VrrpInstance:
     garp: GarpSettings = field(default_factory=GarpSettings)
     v3_checksum_as_v2: bool = False
     smtp_alert: bool | None = None
+    # virtual MAC / ipvlan (hanode.config.parse_vrrp_net); VIPs that go on them name them as their dev
+    vmac: Vmac | None = None
+    vmac_xmit_base: bool = False
+    address_vmacs: tuple[Vmac, ...] = ()    # use_vmac_addr and the `use_vmac` word of an address
+    ipvlan: Ipvlan | None = None
+    garp_extra_if_ms: int = 0
+    garp_extra_if_all: bool = False
+    # multicast group and unicast peers
+    mcast_dst_ip: str = ""                  # vrrp_mcast_group4/6 unless the instance sets it ("": RFC's group)
+    check_unicast_src: bool = False
+    unicast_fault_no_peer: bool = False
+    unicast_ttl: int | None = None
+    # added on MASTER, removed on leaving it (hanode.config.iproute / iprule)
+    virtual_routes: tuple[Any, ...] = ()
+    virtual_rules: tuple[Any, ...] = ()
 
     @property
     def unicast(self) -> bool:
         return bool(self.unicast_peers)
+
+    @property
+    def multicast_group(self) -> str:
+        return self.mcast_dst_ip or ("224.0.0.18" if self.family == 4 else "ff02::12")
+
+    @property
+    def wire_interface(self) -> str:
+        """Where adverts are sent and received: the VMAC (unless vmac_xmit_base), the ipvlan, or the interface."""
+        if self.vmac and not self.vmac_xmit_base:
+            return self.vmac.ifname
+        if self.ipvlan:
+            return self.ipvlan.ifname
+        return self.interface
+
+    @property
+    def vmacs(self) -> tuple[Vmac, ...]:
+        return ((self.vmac,) if self.vmac else ()) + self.address_vmacs
 
     @property
     def is_owner(self) -> bool:

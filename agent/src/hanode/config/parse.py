@@ -8,6 +8,7 @@ from typing import Any
 from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.parse_vrrp import parse_instances, parse_scripts, parse_sync_groups
+from hanode.config.parse_vrrp_net import parse_vrrp_globals
 from hanode.config.problems import ConfigError, Problems, Reader
 
 DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
@@ -15,7 +16,8 @@ DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
 # Subsystems that own top-level sections: each module has SECTION (a name) and
 # parse(reader, problems, config, host) -> value, reading its own keys from the top-level reader; `host` is
 # what the host the config is for can do (None: not known here).
-SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs", "hanode.config.parse_connsync")
+SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs", "hanode.config.parse_connsync",
+                                    "hanode.config.parse_static")
 
 
 def parse_config(raw: Any, *, default_router_id: str = "hanode",
@@ -26,7 +28,9 @@ def parse_config(raw: Any, *, default_router_id: str = "hanode",
     problems = Problems()
     reader = Reader(raw if raw is not None else {}, "", problems)
     scripts = parse_scripts(reader.mapping("vrrp_scripts"), "vrrp_scripts", problems)
-    instances = parse_instances(reader.mapping("vrrp_instances"), "vrrp_instances", problems, scripts)
+    vrrp_globals = parse_vrrp_globals(reader, problems)
+    instances = parse_instances(reader.mapping("vrrp_instances"), "vrrp_instances", problems, scripts, vrrp_globals,
+                                host)
     config = AgentConfig(
         router_id=reader.string("router_id", default_router_id),
         control_socket=reader.string("control_socket", DEFAULT_CONTROL_SOCKET),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Mapping
 
+from hanode.config.host import HostCaps
 from hanode.config.model import (Authentication, GarpSettings, NotifyScripts, SyncGroup, TrackedInterface,
                                  TrackedScript, VrrpInstance, VrrpScript)
+from hanode.config.parse_vrrp_net import InstanceNet, VrrpGlobals, assign_vmacs, parse_instance_net
 from hanode.config.problems import MISSING, Problems, Reader, join
-from hanode.config.vip import check_label_prefix, parse_vip
+from hanode.config.vip import parse_vip
 
 WEIGHT_MAX = 253
 
@@ -50,17 +52,21 @@ def parse_notify(reader: Reader) -> NotifyScripts:
         generic=reader.string("notify", None))
 
 
-def parse_instances(data: Mapping, path: str, problems: Problems, scripts: Mapping[str, VrrpScript]) -> dict[str, VrrpInstance]:
-    instances = {}
+def parse_instances(data: Mapping, path: str, problems: Problems, scripts: Mapping[str, VrrpScript],
+                    vrrp_globals: VrrpGlobals | None = None, host: HostCaps | None = None) -> dict[str, VrrpInstance]:
+    g = vrrp_globals or VrrpGlobals()
+    parsed = {}
     for name, body in data.items():
-        instance = _parse_instance(str(name), body, join(path, name), problems, scripts)
-        if instance is not None:
-            instances[str(name)] = instance
+        found = _parse_instance(str(name), body, join(path, name), problems, scripts, g, host)
+        if found is not None:
+            parsed[str(name)] = found
+    instances = assign_vmacs(parsed, g, path, problems)
     _check_unique_vrids(instances, path, problems)
     return instances
 
 
-def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts: Mapping[str, VrrpScript]) -> VrrpInstance | None:
+def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts: Mapping[str, VrrpScript],
+                    g: VrrpGlobals, host: HostCaps | None) -> tuple[VrrpInstance, InstanceNet] | None:
     reader = Reader(body, path, problems)
     if not reader.ok:
         return None
@@ -87,13 +93,15 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
     )
     fields.update(_unicast(reader, family, problems))
     fields["authentication"] = _authentication(reader, version, problems)
-    _refuse(reader, "use_vmac", "use_vmac is not supported yet: VIPs go on the interface itself (keepalived's default)")
+    net = parse_instance_net(reader, family=family, unicast=bool(fields["unicast_peers"]), g=g, problems=problems,
+                             host=host)
+    fields.update(net.fields)
     reader.finish()
     if interface is None or fields["virtual_router_id"] is None:
         return None
     instance = VrrpInstance(**fields)
     _check_instance(instance, path, problems)
-    return instance
+    return instance, net
 
 
 def _instance_family(reader: Reader, vips: tuple, version: int, problems: Problems) -> int:
@@ -206,12 +214,6 @@ def _garp(reader: Reader) -> GarpSettings:
     )
 
 
-def _refuse(reader: Reader, key: str, message: str) -> None:
-    if reader.has(key):
-        reader.used.add(key)
-        reader.problems.error(reader.at(key), message)
-
-
 def _check_instance(instance: VrrpInstance, path: str, problems: Problems) -> None:
     if instance.nopreempt and instance.initial_state == "MASTER":
         problems.error(join(path, "nopreempt"), "does not work with state MASTER (keepalived silently drops it); use state BACKUP")
@@ -221,10 +223,6 @@ def _check_instance(instance: VrrpInstance, path: str, problems: Problems) -> No
         problems.warn(join(path, "virtual_ipaddresses"), "is empty: this instance elects a master but moves no address")
     if len(instance.vips) > 255:
         problems.error(join(path, "virtual_ipaddresses"), "at most 255 addresses fit in an advert; use virtual_ipaddress_excluded for more")
-    for i, vip in enumerate(instance.vips):
-        check_label_prefix(vip, instance.interface, join(join(path, "virtual_ipaddresses"), i), problems)
-    for i, vip in enumerate(instance.excluded_vips):
-        check_label_prefix(vip, instance.interface, join(join(path, "virtual_ipaddress_excluded"), i), problems)
     if len({(v.address, v.dev) for v in instance.vips}) != len(instance.vips):
         problems.error(join(path, "virtual_ipaddresses"), "lists an address twice")
 

@@ -11,6 +11,7 @@ from hanode.config.problems import Problems, Reader
 IFNAME_MAX = 15
 SCOPES = ("global", "site", "link", "host", "nowhere")
 WORDS = {"dev": "dev", "label": "label", "scope": "scope", "brd": "broadcast", "broadcast": "broadcast"}
+FLAGS = {"use_vmac": "use_vmac"}   # words without a value
 
 
 def parse_vip(value: Any, path: str, problems: Problems) -> Vip | None:
@@ -35,8 +36,11 @@ def _fields_from_text(text: str, path: str, problems: Problems) -> dict | None:
     rest = words[1:]
     while rest:
         word = rest.pop(0)
+        if word in FLAGS:
+            fields[FLAGS[word]] = True
+            continue
         if word not in WORDS:
-            problems.error(path, f"unknown word {word!r} in {text!r} (expected dev, label, scope or brd)")
+            problems.error(path, f"unknown word {word!r} in {text!r} (expected dev, label, scope, brd or use_vmac)")
             return None
         if not rest:
             problems.error(path, f"{word!r} needs a value in {text!r}")
@@ -54,6 +58,7 @@ def _fields_from_mapping(data: Mapping, path: str, problems: Problems) -> dict |
         "label": reader.string("label", None),
         "scope": reader.string("scope", None),
         "broadcast": reader.string("broadcast", None) or reader.string("brd", None),  # brd: keepalived's word
+        "use_vmac": reader.boolean("use_vmac", False),
     }
     reader.finish()
     if fields["address"] is None:
@@ -96,7 +101,8 @@ def _build(fields: dict, path: str, problems: Problems) -> Vip | None:
     if not ok:
         return None
     return Vip(address=str(iface.ip), prefixlen=iface.network.prefixlen, family=iface.version,
-               dev=dev, label=label, scope=scope, broadcast=fields.get("broadcast"))
+               dev=dev, label=label, scope=scope, broadcast=fields.get("broadcast"),
+               use_vmac=bool(fields.get("use_vmac")))
 
 
 def _is_ipv4(text: str) -> bool:

@@ -100,17 +100,18 @@ def clock_offset_ns(readings: Iterable[tuple[int, int, int]]) -> tuple[int, int]
     return real - (before + after) // 2, (after - before + 1) // 2
 
 
-def record(seen: VrrpFrame, kernel_ns: int | None, offset: tuple[int, int], read_mono_ns: int) -> dict:
+def record(seen: VrrpFrame, kernel_ns: int | None, offset: tuple[int, int], read_mono_ns: int,
+           src_mac: str = "") -> dict:
     """The JSON line of one VRRP frame; `t` is monotonic seconds (the kernel stamp, converted, if there is one).
 
-    `offset` is clock_offset_ns()'s (offset, error bound)."""
+    `offset` is clock_offset_ns()'s (offset, error bound); src_mac the frame's Ethernet source."""
     offset_ns, error_ns = offset
     if kernel_ns is None:
         t_ns, stamp, error_ns = read_mono_ns, "read", 0
     else:
         t_ns, stamp = kernel_ns - offset_ns, "kernel"
     return {"t": t_ns / 1e9, "t_kernel_ns": kernel_ns, "t_error_ns": error_ns, "t_read": read_mono_ns / 1e9,
-            "stamp": stamp, **seen._asdict()}
+            "stamp": stamp, "src_mac": src_mac, **seen._asdict()}
 
 
 def main(argv: list[str]) -> int:
@@ -155,7 +156,8 @@ def main(argv: list[str]) -> int:
         for frame, ancdata in batch:
             seen = parse_frame(frame)
             if seen is not None:
-                lines.append(json.dumps(record(seen, kernel_time_ns(ancdata), offset, read_ns)) + "\n")
+                lines.append(json.dumps(record(seen, kernel_time_ns(ancdata), offset, read_ns,
+                                               frame[6:12].hex(":"))) + "\n")
         if lines:
             out.write("".join(lines))
             out.flush()

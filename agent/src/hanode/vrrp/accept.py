@@ -15,17 +15,30 @@ VRRP_TTL = 255
 class Rejection:
     counter: str
     message: str
+    from_stranger: bool = False   # a sender this instance does not listen to (not a conflicting master)
 
 
-def check_advert(instance: VrrpInstance, advert: Advert, *, ttl: int | None, src: str,
+def check_advert(instance: VrrpInstance, advert: Advert, *, ttl: int | None, src: str, dst: str = "",
                  check_unicast_src: bool = False) -> Rejection | None:
     """None when the advert is acceptable for this instance, else why not."""
     for check in (_ttl, _version, _auth, _interval, _addresses):
         rejection = check(instance, advert, ttl)
         if rejection:
             return rejection
-    if check_unicast_src and instance.unicast and src not in instance.unicast_peers:
-        return Rejection("unicast_src_err", f"unicast source {src} is not in unicast_peers")
+    return check_source(instance, src, dst, check_unicast_src)
+
+
+def check_source(instance: VrrpInstance, src: str, dst: str, check_unicast_src: bool = False) -> Rejection | None:
+    """check_unicast_src (keepalived logs "unicast source address X not a unicast peer" and counts nothing; hanode
+    counts addr_list_err, keepalived's counter for an advert from or to an unexpected address), and a multicast
+    advert sent to another group than the instance's (keepalived's socket, bound to its group, never gets it)."""
+    if instance.unicast:
+        if (check_unicast_src or instance.check_unicast_src) and src not in instance.unicast_peers:
+            return Rejection("addr_list_err", f"unicast source address {src} not a unicast peer", from_stranger=True)
+        return None
+    if dst and dst != instance.multicast_group and ipaddress.ip_address(dst).is_multicast:
+        return Rejection("addr_list_err", f"sent to {dst}, this instance listens on {instance.multicast_group}",
+                         from_stranger=True)
     return None
 
 

@@ -124,8 +124,9 @@ class Engine:
         return Instance(config=cfg, params=params, state=fsm.new_state(params))
 
     def _index_instances(self) -> None:
-        """Which instance a packet belongs to: (interface, family, VRID), as the kernel delivers it."""
-        self.by_key = {(i.config.interface, i.config.family, i.config.virtual_router_id): n
+        """Which instance a packet belongs to: (interface, family, VRID), as the kernel delivers it (the interface
+        adverts use: a VMAC's own unless vmac_xmit_base)."""
+        self.by_key = {(i.config.wire_interface, i.config.family, i.config.virtual_router_id): n
                        for n, i in self.instances.items()}
         self._order = {name: index for index, name in enumerate(self.instances)}
 
@@ -266,7 +267,8 @@ class Engine:
         except PacketError as exc:
             self._count(inst, exc.counter)
             return []
-        rejection = check_advert(inst.config, advert, ttl=rx.ttl, src=rx.src, check_unicast_src=self.check_unicast_src)
+        rejection = check_advert(inst.config, advert, ttl=rx.ttl, src=rx.src, dst=rx.dst,
+                                 check_unicast_src=self.check_unicast_src)
         if rejection:
             self._count(inst, rejection.counter)
             return self._rejected_while_master(name, inst, rejection, rx, advert, now_us)
@@ -318,7 +320,7 @@ class Engine:
 
     def _rejected_while_master(self, name: str, inst: Instance, rejection, rx: Received, advert, now_us: int) -> list[Output]:
         """A MASTER hearing our VRID with another VIP set: a VRID collision or a misconfigured peer."""
-        if rejection.counter != "addr_list_err" or inst.state.state != State.MASTER:
+        if rejection.counter != "addr_list_err" or rejection.from_stranger or inst.state.state != State.MASTER:
             return []
         event = fsm.PeerConflict(src=rx.src, priority=advert.priority, kind="vrid_collision",
                                  detail=f"VRID {advert.vrid} advertised by {rx.src} with another address list: {rejection.message}")

@@ -98,8 +98,9 @@ class ArrivalClock:
 class VrrpSocket:
     """Receives and sends VRRP on one interface for one address family."""
 
-    def __init__(self, ifname: str, ifindex: int, family: int):
+    def __init__(self, ifname: str, ifindex: int, family: int, groups: tuple[str, ...] = ()):
         self.ifname, self.ifindex, self.family = ifname, ifindex, family
+        self.groups = groups or (multicast_group(family),)   # vrrp_mcast_group4/6, mcast_dst_ip
         self.masters: frozenset[int] = frozenset()
         self.prefix = struct.pack("=IB", ifindex, family)
         self.urgent = self._open_rx(urgent=True)
@@ -130,13 +131,15 @@ class VrrpSocket:
             sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, VRRP_PROTO)
             attach_filter(sock, bpf.advert_filter(4, self.masters, urgent))
             sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
-            mreqn = socket.inet_aton(IPV4_MCAST_GROUP) + socket.inet_aton("0.0.0.0") + struct.pack("@i", self.ifindex)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+            for group in self.groups:
+                mreqn = socket.inet_aton(group) + socket.inet_aton("0.0.0.0") + struct.pack("@i", self.ifindex)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         else:
             sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, VRRP_PROTO)
             attach_filter(sock, bpf.advert_filter(6, self.masters, urgent))
-            mreq = socket.inet_pton(socket.AF_INET6, IPV6_MCAST_GROUP) + struct.pack("@I", self.ifindex)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+            for group in self.groups:
+                mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", self.ifindex)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW, 1)
@@ -172,9 +175,9 @@ class VrrpSocket:
         sock.setblocking(False)
         return sock
 
-    def send(self, data: bytes, dst: str, src: str | None = None) -> None:
+    def send(self, data: bytes, dst: str, src: str | None = None, hop_limit: int | None = None) -> None:
         """IPv4: data is a whole datagram (IP_HDRINCL; an ident and checksum of 0 are filled in by the kernel).
-        IPv6: data is the VRRP message."""
+        IPv6: data is the VRRP message; hop_limit: unicast_ttl."""
         if self.family == 4:
             self.tx.sendto(data, (dst, 0))
             return
@@ -182,6 +185,8 @@ class VrrpSocket:
         if src:
             pktinfo = socket.inet_pton(socket.AF_INET6, src) + struct.pack("@I", self.ifindex)
             cmsg.append((socket.IPPROTO_IPV6, IPV6_PKTINFO, pktinfo))
+        if hop_limit is not None:
+            cmsg.append((socket.IPPROTO_IPV6, IPV6_HOPLIMIT, struct.pack("@i", hop_limit)))
         self.tx.sendmsg([data], cmsg, 0, (dst, 0, 0, self.ifindex))
 
     def drain(self, packets: list[Packet], clock: ArrivalClock) -> None:

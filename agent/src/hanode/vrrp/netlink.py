@@ -57,6 +57,10 @@ class RouteRequests:
         message = self.messages.get(key)
         if message is None:
             message = self.messages[key] = rtnl.address_message(kind, vip, index)
+        return self.talk(message)
+
+    def talk(self, message: bytearray) -> int:
+        """Sends one request (its sequence number set here) and returns the kernel's errno for it (0: done)."""
         sequence = self._next()
         rtnl.set_sequence(message, sequence)
         self.sock.send(message)

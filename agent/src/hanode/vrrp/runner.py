@@ -28,9 +28,10 @@ from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, 
                                  StateChanged)
 from hanode.vrrp.deadlines import wake_at_us
 from hanode.vrrp.engine import Engine, InterfaceInfo, Output
-from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket, multicast_group
+from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket
 from hanode.vrrp.netlink import Netlink, watch_links
 from hanode.vrrp.notify import group_notify, instance_notify
+from hanode.vrrp.plumbing import Plumbing
 from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, encode_advert, encode_ipv4, password_bytes
 from hanode.vrrp.scripts import NotifyQueue, ScriptResult, run_periodically
 from hanode.vrrp.status import engine_status
@@ -68,7 +69,8 @@ def advert_datagram(cfg: VrrpInstance, priority: int, src: str, dst: str) -> byt
                     auth_type=AUTH_PASS if auth else AUTH_NONE,
                     auth_data=password_bytes(auth.auth_pass) if auth else b"")
     payload = encode_advert(advert, family=cfg.family, src=src, dst=dst, v3_checksum_as_v2=cfg.v3_checksum_as_v2)
-    return encode_ipv4(payload, src=src, dst=dst) if cfg.family == 4 else payload
+    ttl = cfg.unicast_ttl if cfg.unicast and cfg.unicast_ttl else 255
+    return encode_ipv4(payload, src=src, dst=dst, ttl=ttl) if cfg.family == 4 else payload
 
 
 def ipv6_forwarding(ifname: str) -> bool:
@@ -87,6 +89,8 @@ class VrrpRunner:
         self.loop = asyncio.get_running_loop()
         self.netlink = Netlink()
         self.announcer = NeighbourAnnouncer()
+        self.plumbing = Plumbing(config, lambda message: self.netlink.requests.talk(message),
+                                 lambda kind: self.netlink.requests.dump(kind), self._announce)
         self.engine: Engine | None = None
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.script_tasks: dict[str, asyncio.Task] = {}
@@ -118,6 +122,7 @@ class VrrpRunner:
     async def start(self, resume: dict[str, str] | None = None, drained: Iterable[str] = ()) -> None:
         """Starts the engine; `drained` instances start drained (an operator's drain kept across a restart)."""
         await self.netlink.open()
+        await self.plumbing.start(resume or {})    # VMACs first: the interface dump, sockets and VIPs find them
         interfaces = await self.netlink.interfaces()
         self.engine = Engine(self.config, interfaces)
         self._feed(self.engine.drain(sorted(drained), True, self._now()))
@@ -147,6 +152,7 @@ class VrrpRunner:
                 handle.cancel()
         for sock in self.sockets.values():
             self._close_socket(sock)
+        await self.plumbing.stop()
         self.announcer.close()
         self.netlink.close()
 
@@ -155,7 +161,10 @@ class VrrpRunner:
         self.notify.user, self.notify.secure = config.script_user, config.enable_script_security
         self.datagrams.clear()
         self._read_all()
+        if await self.plumbing.prepare(config):     # new VMACs: the engine and the VIPs must know them
+            self._feed(self.engine.set_interfaces(await self.netlink.interfaces(), self._now()))
         self._feed(self.engine.reconfigure(config, self._now()))
+        await self.plumbing.applied(config, {name: inst.state.state for name, inst in self.engine.instances.items()})
         self._sync_sockets(self.engine.interfaces)
         self._sync_script_tasks()
 
@@ -169,6 +178,7 @@ class VrrpRunner:
         self._read_all()   # what already arrived counts (status is computed on request, not kept per packet)
         status = engine_status(self.engine, now_us())
         status.setdefault("vrrp", {})["io_errors"] = dict(self.io_errors)
+        status["vrrp"]["static"] = self.plumbing.annotate(status["instances"])
         for name, inst in status["instances"].items():
             late = self.engine.instances[name].advert_late
             inst["advert_jitter_ms"] = {"last": round(late.last_us / 1000, 3), "max": round(late.max_us / 1000, 3),
@@ -293,8 +303,8 @@ class VrrpRunner:
         masters: dict[tuple[str, int], set[int]] = {key: set() for key in self.sockets}
         for inst in self.engine.instances.values():
             cfg = inst.config
-            if inst.state.state == State.MASTER and (cfg.interface, cfg.family) in masters:
-                masters[(cfg.interface, cfg.family)].add(cfg.virtual_router_id)
+            if inst.state.state == State.MASTER and (cfg.wire_interface, cfg.family) in masters:
+                masters[(cfg.wire_interface, cfg.family)].add(cfg.virtual_router_id)
         for key, sock in self.sockets.items():
             try:
                 sock.set_masters(frozenset(masters[key]))
@@ -348,14 +358,18 @@ class VrrpRunner:
     # resources ----------------------------------------------------------------------------------
 
     def _sync_sockets(self, interfaces: dict[str, InterfaceInfo]) -> None:
-        wanted = {(i.interface, i.family) for i in self.config.vrrp_instances.values() if i.interface in interfaces}
+        wanted: dict[tuple[str, int], set[str]] = {}   # (the interface adverts use, family) -> multicast groups
+        for inst in self.config.vrrp_instances.values():
+            if inst.wire_interface in interfaces:
+                wanted.setdefault((inst.wire_interface, inst.family), set()).add(inst.multicast_group)
         for key in list(self.sockets):
-            if key not in wanted or self.sockets[key].ifindex != interfaces[key[0]].index:
+            sock = self.sockets[key]
+            if key not in wanted or sock.ifindex != interfaces[key[0]].index or set(sock.groups) != wanted[key]:
                 self._close_socket(self.sockets.pop(key))
-        for key in wanted - set(self.sockets):
+        for key in set(wanted) - set(self.sockets):
             ifname, family = key
             try:
-                sock = VrrpSocket(ifname, interfaces[ifname].index, family)
+                sock = VrrpSocket(ifname, interfaces[ifname].index, family, tuple(sorted(wanted[key])))
             except OSError as exc:
                 log.error("cannot open VRRP socket on %s (IPv%d): %s", ifname, family, exc)
                 continue
@@ -436,16 +450,17 @@ class VrrpRunner:
 
     def _send_advert(self, output: Output, priority: int) -> None:
         cfg, src = output.config, output.params.primary_address
-        sock = self.sockets.get((cfg.interface, cfg.family))
+        sock = self.sockets.get((cfg.wire_interface, cfg.family))
         if sock is None or src is None:
             return
-        for dst in cfg.unicast_peers or (multicast_group(cfg.family),):
+        hop_limit = cfg.unicast_ttl if cfg.unicast and cfg.family == 6 else None
+        for dst in cfg.unicast_peers or (cfg.multicast_group,):
             key = (cfg.name, priority, src, dst)
             data = self.datagrams.get(key)
             if data is None:
                 data = self.datagrams[key] = advert_datagram(cfg, priority, src, dst)
             try:
-                sock.send(data, dst, src=src)
+                sock.send(data, dst, src=src, hop_limit=hop_limit)
             except OSError as exc:
                 self.io_errors["send_err"] += 1
                 log.warning("%s: cannot send advert to %s: %s", cfg.name, dst, exc)
@@ -519,6 +534,7 @@ class VrrpRunner:
         self.emit({"event": "transition", "instance": output.instance, "from": change.old.value,
                    "to": change.new.value, "reason": change.reason, "priority": change.priority,
                    "vrid": output.config.virtual_router_id, "resumed": change.resumed})
+        self.plumbing.state_changed(output.config, change.old, change.new)
         for argv in instance_notify(output.config, change):
             self.notify.put(argv)
 

@@ -51,6 +51,9 @@ def evaluate(instance: VrrpInstance, links_up: Mapping[str, bool], scripts: Mapp
     pending: list[str] = []
     if not instance.dont_track_primary and not links_up.get(instance.interface, False):
         faults.append(f"interface {instance.interface} down")
+    faults += _own_links(instance, links_up)
+    if instance.unicast_fault_no_peer and not instance.unicast_peers:
+        faults.append("unicast without any peers (unicast_fault_no_peer)")
     for tracked in instance.track_interfaces:
         up = links_up.get(tracked.name, False)
         if tracked.weight == 0 and not up:
@@ -71,6 +74,20 @@ def evaluate(instance: VrrpInstance, links_up: Mapping[str, bool], scripts: Mapp
     else:
         effective = max(1, min(254, instance.priority + delta))
     return Tracking(effective_priority=effective, fault_reasons=tuple(faults), pending=tuple(pending))
+
+
+def _own_links(instance: VrrpInstance, links_up: Mapping[str, bool]) -> list[str]:
+    """The VMACs / ipvlan the agent makes for the instance (keepalived tracks them as it tracks the interface)."""
+    if instance.dont_track_primary:
+        return []
+    faults = []
+    for kind, name in [("VMAC", v.ifname) for v in instance.vmacs] + \
+            ([("ipvlan", instance.ipvlan.ifname)] if instance.ipvlan else []):
+        if name not in links_up:
+            faults.append(f"{kind} {name} missing")
+        elif not links_up[name]:
+            faults.append(f"{kind} {name} down")
+    return faults
 
 
 def _weighted(weight: int, ok: bool) -> int:
