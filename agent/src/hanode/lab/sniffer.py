@@ -1,8 +1,8 @@
 """VRRP advert sniffer: `python -m hanode.lab.sniffer IFNAME` inside the switch namespace.
 
 Reads every frame on IFNAME through an AF_PACKET socket and prints one JSON line per VRRP packet
-(IP protocol 112, IPv4 or IPv6): {"t", "t_kernel_ns", "t_error_ns", "t_read", "stamp", "src", "dst", "vrid",
-"priority", "version", "type"}. The first line is {"ready": true, "ifname", "timestamps": "kernel"} once the
+(IP protocol 112, IPv4 or IPv6): {"t", "t_kernel_ns", "t_error_ns", "t_read", "stamp", "src_mac", "ttl", "src",
+"dst", "vrid", "priority", "version", "type"}. The first line is {"ready": true, "ifname", "timestamps": "kernel"} once the
 socket is bound.
 
 Timestamps. The socket asks for the kernel's software receive timestamp (SO_TIMESTAMPNS_NEW): the time the
@@ -100,18 +100,26 @@ def clock_offset_ns(readings: Iterable[tuple[int, int, int]]) -> tuple[int, int]
     return real - (before + after) // 2, (after - before + 1) // 2
 
 
+def frame_extras(frame: bytes) -> dict:
+    """The Ethernet source and the IP TTL / hop limit of a VRRP frame (parse_frame said it is one)."""
+    offset = 16 if frame[12:14] == b"\x81\x00" else 12
+    ip = frame[offset + 2:]
+    ttl = ip[8] if ip[0] >> 4 == 4 else ip[7]
+    return {"src_mac": frame[6:12].hex(":"), "ttl": ttl}
+
+
 def record(seen: VrrpFrame, kernel_ns: int | None, offset: tuple[int, int], read_mono_ns: int,
-           src_mac: str = "") -> dict:
+           extras: dict | None = None) -> dict:
     """The JSON line of one VRRP frame; `t` is monotonic seconds (the kernel stamp, converted, if there is one).
 
-    `offset` is clock_offset_ns()'s (offset, error bound); src_mac the frame's Ethernet source."""
+    `offset` is clock_offset_ns()'s (offset, error bound); extras: frame_extras()."""
     offset_ns, error_ns = offset
     if kernel_ns is None:
         t_ns, stamp, error_ns = read_mono_ns, "read", 0
     else:
         t_ns, stamp = kernel_ns - offset_ns, "kernel"
     return {"t": t_ns / 1e9, "t_kernel_ns": kernel_ns, "t_error_ns": error_ns, "t_read": read_mono_ns / 1e9,
-            "stamp": stamp, "src_mac": src_mac, **seen._asdict()}
+            "stamp": stamp, **(extras or {}), **seen._asdict()}
 
 
 def main(argv: list[str]) -> int:
@@ -157,7 +165,7 @@ def main(argv: list[str]) -> int:
             seen = parse_frame(frame)
             if seen is not None:
                 lines.append(json.dumps(record(seen, kernel_time_ns(ancdata), offset, read_ns,
-                                               frame[6:12].hex(":"))) + "\n")
+                                               frame_extras(frame))) + "\n")
         if lines:
             out.write("".join(lines))
             out.flush()

@@ -129,12 +129,14 @@ class Plumbing:
     # ---- status --------------------------------------------------------------------------------------------------
 
     def annotate(self, instances: dict[str, dict]) -> dict:
-        """Adds `vmac`, `routes` and `rules` to each instance's status; returns the static part."""
+        """Adds `vmac`, `multicast_group`, `virtual_routes` and `virtual_rules` to each instance's status (see
+        docs/status-schema.md); returns the static part."""
         for name, entry in instances.items():
             inst = self.config.vrrp_instances.get(name)
             if inst is None:
                 continue
             entry["vmac"] = self.vmacs.status(inst)
+            entry["multicast_group"] = None if inst.unicast else inst.multicast_group
             owned = self.routes.status(name)
             entry["virtual_routes"] = _listing(inst.virtual_routes, owned, "route")
             entry["virtual_rules"] = _listing(inst.virtual_rules, owned, "rule")
@@ -166,6 +168,6 @@ def _listing(items, owned: list[dict], kind: str) -> list[dict]:
     for item in items:
         text = item.text() if isinstance(item, Vip) else item.text
         entry = by_text.get(f"{kind} {text}")
-        out.append({kind: text, "state": entry["state"] if entry else "not_added",
+        out.append({"entry": text, "state": entry["state"] if entry else "not_added",
                     "error": entry["error"] if entry else None})
     return out
