@@ -271,9 +271,12 @@ def send_packets(lab: Lab, host: Host, cases: list[str], *, vrid: int, vips: lis
 
 def keepalived_conf(router_id: str, priority: int, *, version: int = 2, advert_int: float = 1,
                     vips: tuple[str, ...] = (VIP4,), vrid: int = 51, unicast_src: str | None = None,
-                    unicast_peers: tuple[str, ...] = (), password: str | None = None) -> str:
-    """A keepalived.conf with one vrrp_instance VI_1 (Debian's keepalived 2.2.7)."""
-    lines = ["global_defs {", f"    router_id {router_id}", "}", "vrrp_instance VI_1 {",
+                    unicast_peers: tuple[str, ...] = (), password: str | None = None, extra: tuple[str, ...] = (),
+                    global_extra: tuple[str, ...] = ()) -> str:
+    """A keepalived.conf with one vrrp_instance VI_1 (Debian's keepalived 2.2.7); `extra` and `global_extra`:
+    more keyword lines for the instance and for global_defs."""
+    lines = ["global_defs {", f"    router_id {router_id}", *(f"    {line}" for line in global_extra), "}",
+             "vrrp_instance VI_1 {", *(f"    {line}" for line in extra),
              "    state BACKUP", "    interface eth0", f"    virtual_router_id {vrid}",
              f"    priority {priority}", f"    advert_int {advert_int:g}", f"    version {version}"]
     if unicast_src:

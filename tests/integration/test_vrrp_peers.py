@@ -67,3 +67,9 @@ def test_groups_and_unicast_peer_checks(lab_factory):
         assert n3.ipv4 not in entry["peers"] and entry["conflicts"]["count"] == 0
     assert inst(a2, "VI_3")["master_address"] == n1.ipv4
     assert inst(a2, "VI_3")["stats"]["advert_rcvd"] > 0   # n1's, with TTL 64: unicast takes any TTL
+
+    # n1 goes: n2 takes over although n3 keeps sending at the same rate (a dropped advert moves no timer;
+    # keepalived 2.2.7 re-arms its down timer on every packet it reads, dropped or not, and would wait forever)
+    a1.kill()
+    entry = wait_state(a2, "MASTER", "VI_3", timeout=5)
+    assert entry["last_transition"]["reason"] == "master down timer expired"
