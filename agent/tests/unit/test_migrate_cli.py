@@ -23,7 +23,7 @@ vrrp_instance VI_1 {
   }
 }
 """
-INCOMPLETE = COMPLETE.replace("  priority 150\n", "  priority 150\n  use_vmac\n  strict_mode\n")
+INCOMPLETE = COMPLETE.replace("  priority 150\n", "  priority 150\n  track_src_ip\n  strict_mode\n")
 
 
 def write(tmp_path, name, text):
@@ -58,15 +58,14 @@ def test_incomplete_translation_exits_3_lists_every_keyword_and_still_writes(tmp
     assert code == 3
     # (this host has no keepalived_script user: a warning says check-config would refuse to run notify as root)
     lines = [line for line in err.splitlines() if not line.startswith("warning: on this host")]
-    assert lines[0] == (f"{src}:9: use_vmac: unsupported: hanode puts VIPs on the interface itself (keepalived's "
-                        "default); virtual MAC interfaces are not supported")
+    assert lines[0] == f"{src}:9: track_src_ip: unsupported: hanode has no such option"
     assert lines[1] == f"{src}:10: strict_mode: unsupported: hanode has no strict RFC mode"
     assert lines[2] == f"{src}: 2 keyword(s) not carried over (listed above); the rest is in stdout"
     assert out.startswith("# hanode agent config imported from")
     assert "# 2 keepalived keyword(s) were not carried over" in out
     config = yaml.safe_load(out)
     assert config["vrrp_instances"]["VI_1"]["priority"] == 150
-    assert "use_vmac" not in out.split("---", 1)[1]
+    assert "track_src_ip" not in out.split("---", 1)[1]
 
 
 def test_role_vars(tmp_path, capsys):
@@ -96,11 +95,11 @@ def test_unreadable_file_exits_1(tmp_path, capsys):
 def test_includes_are_followed_and_reported_by_their_own_file(tmp_path, capsys):
     (tmp_path / "conf.d").mkdir()
     write(tmp_path, "conf.d/vi1.conf", COMPLETE.replace("global_defs {\n  router_id lb-1\n}\n", "")
-          .replace("  priority 150\n", "  priority 150\n  use_vmac\n"))
+          .replace("  priority 150\n", "  priority 150\n  track_src_ip\n"))
     src = write(tmp_path, "keepalived.conf", "global_defs {\n  router_id lb-1\n}\ninclude conf.d/*.conf\n")
     code, out, err = run(capsys, src)
     assert code == 3
-    assert err.splitlines()[0].startswith(f"{tmp_path}/conf.d/vi1.conf:6: use_vmac: unsupported: ")
+    assert err.splitlines()[0].startswith(f"{tmp_path}/conf.d/vi1.conf:6: track_src_ip: unsupported: ")
     assert yaml.safe_load(out)["vrrp_instances"]["VI_1"]["virtual_router_id"] == 51
 
 

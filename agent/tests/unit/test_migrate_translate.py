@@ -402,10 +402,10 @@ def test_scripts_keepalived_runs_through_the_shell_or_truncates():
 
 NOT_CARRIED = [
     # (text, [(line, keyword, category)], a phrase of the first reason)
-    (HEAD + "  use_vmac\n}\n", [(4, "use_vmac", "unsupported")], "virtual MAC"),
+    (HEAD + "  track_src_ip\n}\n", [(4, "track_src_ip", "unsupported")], "no such option"),
     (HEAD + "  lvs_sync_daemon_interface eth1\n}\n", [(4, "lvs_sync_daemon_interface", "deprecated")], "lvs_sync_daemon"),
     (HEAD + "  accept\n  preempt\n}\n", [(4, "accept", "no meaning here"), (5, "preempt", "no meaning here")], "never blocks"),
-    (HEAD + "  virtual_routes {\n    0.0.0.0/0 via 198.51.100.1\n  }\n}\n", [(4, "virtual_routes", "unsupported")], "routes"),
+    (HEAD + "  unicast_ttl 5\n  mcast_dst_ip 224.0.0.19\n}\n", [(4, "unicast_ttl", "no meaning here")], "no unicast peers"),
     (HEAD + "  authentication {\n    auth_type AH\n    auth_pass 1111\n  }\n}\n", [(4, "authentication", "unsupported")], "AH"),
     (HEAD + "  track_script {\n    nope\n  }\n}\n", [(5, "track_script nope", "invalid")], "no vrrp_script named nope"),
     (HEAD + "  track_interface {\n    eth1 weight 10 reverse\n  }\n}\n",
@@ -435,8 +435,9 @@ NOT_CARRIED = [
      [(3, "notification_email acassen", "unsupported")], "user@domain"),
     ("global_defs {\n  notify_fifo /run/k.fifo root\n  vrrp_notify_fifo /run/v.fifo\n}\n",
      [(2, "notify_fifo root", "unsupported"), (3, "vrrp_notify_fifo", "unsupported")], "owned by root"),
-    ("static_ipaddress {\n  198.51.100.5/24 dev eth0\n}\nnet_namespace blue\n",
-     [(1, "static_ipaddress", "unsupported"), (4, "net_namespace", "no meaning here")], "OS"),
+    ("static_ipaddress {\n  198.51.100.5/24 dev eth0 track_group G\n}\nnet_namespace blue\n",
+     [(2, "static_ipaddress 198.51.100.5/24 dev eth0 track_group G", "unsupported"),
+      (4, "net_namespace", "no meaning here")], "carried over without it"),
     ("vrrp_sync_group G {\n  VI_1\n}\n" + HEAD + "}\n",
      [(1, "vrrp_sync_group G", "invalid"), (2, "VI_1", "unsupported")], "no member"),
     ("vrrp_sync_group G {\n  group {\n    VI_1 VI_9\n  }\n  track_interface {\n    eth1\n  }\n}\n" + HEAD + "}\n",
@@ -470,7 +471,7 @@ def test_not_carried_over_is_reported_with_line_and_why(text, expected, phrase):
 
 
 def test_what_is_reported_is_not_in_the_output():
-    result = tr(HEAD + "  use_vmac\n  track_interface {\n    eth1 weight 10 reverse\n  }\n"
+    result = tr(HEAD + "  track_src_ip\n  track_interface {\n    eth1 weight 10 reverse\n  }\n"
                 "  authentication {\n    auth_type AH\n  }\n}\n")
     assert result.config["vrrp_instances"]["VI_1"] == {"interface": "eth0", "virtual_router_id": 51}
 
@@ -481,10 +482,10 @@ def test_a_complete_translation_has_no_items():
 
 
 def test_import_text_is_plain_data_for_ansible():
-    out = import_text("global_defs {\n  router_id r1\n}\n" + HEAD + "  use_vmac\n}\ninclude x.conf\n", "node1.conf")
+    out = import_text("global_defs {\n  router_id r1\n}\n" + HEAD + "  track_src_ip\n}\ninclude x.conf\n", "node1.conf")
     assert out["complete"] is False
     assert out["config"] == {"router_id": "r1",
                              "vrrp_instances": {"VI_1": {"interface": "eth0", "virtual_router_id": 51}}}
     assert [(i["line"], i["keyword"], i["category"]) for i in out["not_carried_over"]] == [
-        (7, "use_vmac", "unsupported"), (9, "include", "unsupported")]
+        (7, "track_src_ip", "unsupported"), (9, "include", "unsupported")]
     assert out["not_carried_over"][0]["file"] == "node1.conf"

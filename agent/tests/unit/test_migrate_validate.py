@@ -34,6 +34,21 @@ global_defs {
   smtp_helo_name lb-1.example.com
   smtp_alert
   notify_fifo /run/keepalived.fifo
+  vrrp_mcast_group4 224.0.0.19
+  vrrp_mcast_group6 ff02::13
+  vrrp_check_unicast_src
+  vrrp_garp_extra_if all 60
+  vmac_prefix vr
+  vmac_addr_prefix va
+}
+static_ipaddress {
+  198.51.100.250/32 dev eth0
+}
+static_routes {
+  198.19.9.0/24 via 198.51.100.254 dev eth0
+}
+static_rules {
+  to 198.19.9.0/24 table 102 preference 102
 }
 vrrp_script chk {
   script "/usr/bin/killall -0 haproxy"
@@ -86,6 +101,15 @@ vrrp_instance VI_1 {
   garp_master_refresh_repeat 2
   garp_interval 0.01
   smtp_alert
+  unicast_ttl 64
+  check_unicast_src
+  unicast_fault_no_peer
+  virtual_routes {
+    src 198.51.100.100 to 198.18.0.0/16 via 198.51.100.254 dev eth0
+  }
+  virtual_rules {
+    from 198.51.100.100 table 100 preference 100
+  }
 }
 vrrp_instance VI_2 {
   interface eth1
@@ -94,8 +118,25 @@ vrrp_instance VI_2 {
   advert_int 0.25
   mcast_src_ip 203.0.113.1
   v3_checksum_as_v2
+  use_vmac vrrp52 02:00:00:00:10
+  use_vmac_addr
+  vmac_xmit_base
+  garp_extra_if 30
+  mcast_dst_ip 224.0.0.20
   virtual_ipaddress {
     203.0.113.200/24
+  }
+  virtual_ipaddress_excluded {
+    198.51.100.201/24 dev eth0 use_vmac
+  }
+}
+vrrp_instance VI_3 {
+  interface eth1
+  virtual_router_id 53
+  version 3
+  use_ipvlan ipv53 203.0.113.53/24 private
+  virtual_ipaddress {
+    203.0.113.201/24
   }
 }
 vrrp_sync_group G {
@@ -220,7 +261,9 @@ def keywords(nodes):
         out.add(node.keyword)
         if node.children is not None and node.keyword not in ("virtual_ipaddress", "virtual_ipaddress_excluded",
                                                               "unicast_peer", "notification_email", "group",
-                                                              "track_interface", "track_script"):
+                                                              "track_interface", "track_script", "virtual_routes",
+                                                              "virtual_rules", "static_ipaddress", "static_routes",
+                                                              "static_rules"):
             out |= keywords(node.children)
     return out
 
@@ -237,7 +280,9 @@ def test_the_kitchen_sink_uses_every_keyword_the_importer_carries_over():
                "unicast_peer", "authentication", "auth_type", "auth_pass", "track_interface", "track_script", "group",
                "sorry_server", "sorry_server_inhibit", "quorum_up", "quorum_down", "real_server", "notify_up",
                "notify_down", "url", "path", "status_code", "digest", "enable_sni", "misc_path", "payload",
-               "require_reply", "host", "http_protocol"}
+               "require_reply", "host", "http_protocol", "use_vmac", "use_vmac_addr", "use_ipvlan", "garp_extra_if",
+               "check_unicast_src", "unicast_fault_no_peer", "virtual_routes", "virtual_rules", "static_ipaddress",
+               "static_routes", "static_rules", "vrrp_check_unicast_src", "vrrp_garp_extra_if"}
     assert (tables | special) - used == set()
 
 
@@ -254,7 +299,7 @@ def test_the_agent_accepts_everything_the_importer_carries_over():
     validated = validate(parsed)
     assert validated.translation.config == plain.config
     assert validated.translation.items == plain.items
-    assert len(config.vrrp_instances) == 2 and len(config.sections["lvs"].virtual_servers) == 3
+    assert len(config.vrrp_instances) == 3 and len(config.sections["lvs"].virtual_servers) == 3
     assert config.sections["ops"].notify_fifo_format == "keepalived"
 
 

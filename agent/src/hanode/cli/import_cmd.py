@@ -74,7 +74,7 @@ def _import(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     for line in sorted(result.items + validated.notes, key=lambda x: (x.file, x.line)):
         print(line, file=sys.stderr)
-    for problem in _host_problems(validated.config, args.output):
+    for problem in _host_problems(validated, args.output):
         print(f"warning: on this host, hanode check-config would refuse {problem.path}: {problem.message}",
               file=sys.stderr)
     where = args.output or "stdout"
@@ -121,9 +121,19 @@ def _write(text: str, output: str | None) -> None:
         raise
 
 
-def _host_problems(config, output: str | None) -> list:
-    """Script and user checks of check-config on this host (the file itself is checked where it is written)."""
+def _host_problems(validated, output: str | None) -> list:
+    """check-config's checks on this host: scripts and users (the file itself is checked where it is written), and
+    what the host's kernel must offer (macvlan for use_vmac, ipvlan for use_ipvlan, iproute2's names)."""
+    from hanode.config.host import HostCaps
+    from hanode.config.parse import parse_config
+    from hanode.config.problems import ConfigError
     from hanode.config.security import check_config_security
+    from hanode.lvs import caps
 
-    problems = check_config_security(output or os.devnull, config)
-    return [p for p in problems if not p.warning and not (output is None and p.path == os.devnull)]
+    problems = check_config_security(output or os.devnull, validated.config)
+    found = [p for p in problems if not p.warning and not (output is None and p.path == os.devnull)]
+    try:
+        parse_config(validated.translation.config, host=HostCaps.from_facts(caps.gather()))
+    except ConfigError as exc:
+        found += exc.problems
+    return found

@@ -168,7 +168,7 @@ def _require(host: HostCaps | None, driver: str, path: str, problems: Problems) 
         problems.warn(path, f"needs {driver} interfaces: not checked against a kernel here (the agent checks "
                             "it on the host when it starts)")
     elif not available:
-        problems.error(path, f"needs a {driver} interface, which this host cannot create: "
+        problems.error(path, f"needs {driver} interfaces, which this host cannot create: "
                              f"{getattr(host, driver + '_why')}")
 
 

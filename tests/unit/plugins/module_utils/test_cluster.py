@@ -206,3 +206,23 @@ def test_plans_show_effective_priority_timers_and_who_takes_over():
     assert plan["after_failure_of"]["n1"]["new_master"] == "n2"
     assert plan["after_failure_of"]["n1"]["takeover_ms"] == plan["nodes"]["n2"]["master_down_interval_ms"]
     assert plan["after_failure_of"]["n2"] == {"new_master": "n1", "takeover_ms": None}
+
+
+def test_interface_keys_pass_through_to_the_agent_config():
+    """use_vmac, routes and rules, multicast groups, unicast options and static entries are the agent's business:
+    the model passes them on untouched (the agent's check-config judges them on the host)."""
+    models = fleet()
+    extra = {"use_vmac": True, "vmac_xmit_base": True, "garp_extra_if": "all 60", "check_unicast_src": True,
+             "unicast_ttl": 64, "unicast_fault_no_peer": True,
+             "virtual_routes": ["198.18.0.0/16 via 198.51.100.254 src 198.51.100.100"],
+             "virtual_rules": ["from 198.51.100.100 table 100 preference 100"]}
+    top = {"vrrp_mcast_group4": "224.0.0.19", "vrrp_check_unicast_src": True,
+           "static_routes": ["198.19.9.0/24 via 198.51.100.254 dev eth0"], "static_ipaddress": ["198.51.100.250/32 dev eth0"]}
+    for host in models:
+        models[host]["instances"]["VI_1"].update(copy.deepcopy(extra))
+        models[host]["agent_options"] = copy.deepcopy(top)
+    result = build(models)
+    assert result["errors"] == []
+    config = result["configs"]["n1"]
+    assert {k: config["vrrp_instances"]["VI_1"][k] for k in extra} == extra
+    assert {k: config[k] for k in top} == top

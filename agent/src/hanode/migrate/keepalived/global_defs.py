@@ -7,6 +7,7 @@ from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, No
 from hanode.migrate.keepalived.table import (Row, Scope, Table, carried, deprecated, foreign, no_meaning,
                                              same_reason, unsupported, value)
 from hanode.migrate.keepalived.translator import MISSING, Translator
+from hanode.migrate.keepalived.vrrp_net import GLOBAL_ROWS
 
 
 def _script_user(tr: Translator, node: Node, scope: Scope) -> None:
@@ -151,20 +152,16 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     value("smtp_alert", "flag"),
     carried("notify_fifo", "notify_fifo", _notify_fifo, "with notify_fifo_format: keepalived; no FIFO owner"),
     unsupported("vrrp_strict", "hanode has no strict RFC mode (it would refuse unicast and add no_accept rules)"),
-    unsupported("vrrp_mcast_group4", "hanode always uses 224.0.0.18"),
-    unsupported("vrrp_mcast_group6", "hanode always uses ff02::12"),
+    *GLOBAL_ROWS,
     *same_reason(no_meaning, why.FIREWALL, "vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority",
                  "nftables_ifindex", "nftables_counters"),
     *same_reason(unsupported, _IPVS_FWMARKS, "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"),
-    unsupported("vrrp_check_unicast_src", why.UNICAST_SRC),
     unsupported("vrrp_skip_check_adv_addr", why.ADV_ADDR),
     unsupported("vrrp_lower_prio_no_advert", why.RE_ASSERT),
     unsupported("vrrp_higher_prio_send_advert", why.NO_OPTION),
     *same_reason(unsupported, why.LOWER_PRIO_GARP, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"),
     unsupported("vrrp_gna_interval", why.GNA),
     unsupported("vrrp_min_garp", "hanode has no such option (set the garp_* keys per instance)"),
-    *same_reason(unsupported, why.VMAC, "vrrp_garp_extra_if", "vmac_prefix", "vmac_addr_prefix"),
-    deprecated("vrrp_vmac_garp_intvl", "keepalived renamed it vrrp_garp_extra_if; " + why.VMAC),
     unsupported("vrrp_startup_delay", "hanode has no start-up delay"),
     unsupported("vrrp_down_timer_adverts", "hanode uses the RFC's 3 adverts"),
     unsupported("fifo_write_vrrp_states_on_reload", "hanode writes no instance states to the FIFO on reload"),

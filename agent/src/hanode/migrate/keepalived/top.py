@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived import static
 from hanode.migrate.keepalived.global_defs import translate_global_defs
 from hanode.migrate.keepalived.model import Node, Parsed, Translation
 from hanode.migrate.keepalived.table import CARRIED, Scope, Table, carried, no_meaning, same_reason, unsupported
@@ -26,6 +27,10 @@ _LINKS = "hanode follows links with netlink events"
 # the carried blocks are translated in this order, each block kind over the whole file
 TOP = Table("top level", "the top level", "", [
     carried("global_defs", None, _block(translate_global_defs), "top-level settings, defaults of every instance"),
+    carried("static_ipaddress", "static_ipaddress", static.static_addresses,
+            "one address per line, as virtual_ipaddress; a dev is written out"),
+    carried("static_routes", "static_routes", static.static_routes, "one string per line, keepalived's words"),
+    carried("static_rules", "static_rules", static.static_rules, "one string per line, keepalived's words"),
     carried("vrrp_script", "vrrp_scripts.NAME", _block(translate_vrrp_script)),
     carried("vrrp_instance", "vrrp_instances.NAME", _block(translate_vrrp_instance)),
     carried("vrrp_sync_group", "vrrp_sync_groups.NAME", _block(translate_vrrp_sync_group)),
@@ -34,8 +39,6 @@ TOP = Table("top level", "the top level", "", [
     no_meaning("instance", "hanode runs one agent per config file; give each its own control_socket"),
     *same_reason(no_meaning, why.PROCESS, "use_pid_dir", "child_wait_time"),
     *same_reason(no_meaning, _LINKS, "linkbeat_use_polling", "linkbeat_interfaces"),
-    unsupported("static_ipaddress", "static addresses are not managed by hanode: configure them with the OS"),
-    *same_reason(unsupported, why.ROUTES, "static_routes", "static_rules"),
     unsupported("track_group", "tracking groups are not supported by hanode"),
     unsupported("garp_group", "hanode sets GARP intervals per instance (garp_interval)"),
     *same_reason(unsupported, why.TRACK_OTHER, "vrrp_track_process", "vrrp_track_file", "track_file"),
@@ -48,8 +51,8 @@ TOP = Table("top level", "the top level", "", [
 
 _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
               "smtp_server", "smtp_port", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo",
-              "notify_fifo_format", "vrrp_scripts", "vrrp_instances", "vrrp_sync_groups", "lb_backend",
-              "virtual_servers")
+              "notify_fifo_format", "static_ipaddress", "static_routes", "static_rules", "vrrp_scripts",
+              "vrrp_instances", "vrrp_sync_groups", "lb_backend", "virtual_servers")
 
 
 def _run(tr: Translator) -> dict[str, Any]:

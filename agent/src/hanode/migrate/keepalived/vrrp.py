@@ -9,6 +9,7 @@ from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, No
 from hanode.migrate.keepalived.table import (CARRIED, Row, Scope, Table, carried, deprecated, foreign, no_meaning,
                                              not_carried_block, same_reason, unsupported, value)
 from hanode.migrate.keepalived.translator import Translator, join, notify, ordered_keys, word_after
+from hanode.migrate.keepalived.vrrp_net import INSTANCE_ROWS, finish_instance
 
 
 def _state(tr: Translator, node: Node, scope: Scope) -> None:
@@ -30,6 +31,7 @@ VIP_OPTIONS = Table("virtual_ipaddress", "virtual_ipaddress", "", [
     Row("scope", CARRIED, "the address's scope", kind="text"),
     Row("brd", CARRIED, "the address's brd", kind="text"),
     Row("broadcast", CARRIED, "the address's brd", kind="text"),
+    Row("use_vmac", CARRIED, "the address's use_vmac (a VMAC of its own on its dev)", kind="flag"),
     *[Row(word, UNSUPPORTED, _NOT_HERE, kind="text") for word in ("peer", "track_group", "preferred_lft", "valid_lft")],
     *same_reason(unsupported, _NOT_HERE, "home", "-nodad", "nodad", "mngtmpaddr", "noprefixroute", "autojoin",
                  "no_track", "use_tempaddr", "dadfailed"),
@@ -71,6 +73,9 @@ def _vip_text(tr: Translator, entry: Node, words: list[str], label: str) -> str 
         row = VIP_OPTIONS.get(word)
         if row is None:
             tr.skip(entry, INVALID, "unknown word %r (keepalived ignores it)" % word, label)
+            i += 1
+        elif row.kind == "flag":
+            kept.append(word)
             i += 1
         elif row.kind is None:
             tr.skip(entry, row.status, "%s: %s; the address is carried over without it" % (word, row.text), label)
@@ -213,21 +218,15 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     carried("track_interface", "track_interfaces", _tracked("track_interfaces", script=False), "no reverse weights"),
     carried("track_script", "track_scripts", _tracked("track_scripts", script=True), "no reverse weights"),
     *[carried(keyword, keyword, notify, "not its user") for keyword in NOTIFY],
-    *same_reason(unsupported, why.VMAC, "use_vmac", "use_vmac_addr", "vmac_xmit_base", "use_ipvlan", "garp_extra_if"),
-    deprecated("vmac_garp_intvl", "keepalived renamed it garp_extra_if; " + why.VMAC),
-    unsupported("unicast_fault_no_peer", why.NO_OPTION),
-    unsupported("check_unicast_src", why.UNICAST_SRC),
+    *INSTANCE_ROWS,
     unsupported("old_unicast_checksum", "hanode speaks only the current unicast checksum"),
     no_meaning("native_ipv6", "hanode takes the family from the instance's addresses"),
     unsupported("vrf", "VRF is not supported by hanode"),
     *same_reason(unsupported, why.TRACK_OTHER, "track_process", "track_file", "track_bfd"),
-    unsupported("mcast_dst_ip", "hanode always sends to 224.0.0.18 / ff02::12 (or the unicast peers)"),
     unsupported("track_src_ip", why.NO_OPTION),
-    unsupported("unicast_ttl", "hanode sends adverts with TTL 255, as the RFC requires"),
     foreign(no_meaning("no_virtual_ipaddress", "hanode accepts an instance without addresses (it only warns)")),
     unsupported("promote_secondaries", "hanode does not change the interface's promote_secondaries setting"),
     deprecated("linkbeat_use_polling", "keepalived deprecated it; hanode follows links with netlink events"),
-    *same_reason(unsupported, why.ROUTES, "virtual_routes", "virtual_rules"),
     no_meaning("accept", "hanode never blocks traffic to its VIPs (accept mode is its behaviour)"),
     unsupported("no_accept", why.FIREWALL),
     unsupported("skip_check_adv_addr", why.ADV_ADDR),
@@ -266,6 +265,7 @@ def translate_vrrp_instance(tr: Translator, block: Node, config: dict[str, Any])
     path = "vrrp_instances." + name
     out: dict[str, Any] = {}
     tr.walk(VRRP_INSTANCE, tr.entries(block), Scope(out, path))
+    finish_instance(tr, out, path)
     for key, (found, node) in sorted(tr.defaults.items()):
         if key not in out:
             tr.put(out, key, found, node, path, node.keyword)
