@@ -12,10 +12,10 @@ from helpers_vrrp import VIP4, agent_config, inst, instance, new_lab, rewrite_co
 
 pytestmark = pytest.mark.netns
 
-ROUTES = ["198.18.0.0/16 via 198.51.100.254 src 198.51.100.100",   # its source is the VIP
+ROUTES = ("198.18.0.0/16 via 198.51.100.254 src 198.51.100.100",   # its source is the VIP
           "blackhole 198.19.7.0/24 table 100",
-          "198.19.8.0/24 dev eth0 metric 7 table 300 mtu lock 1400 rtt 10ms"]
-RULES = ["from 198.51.100.100 table 100 preference 100", "fwmark 0x7/0xff table 300 preference 101"]
+          "198.19.8.0/24 dev eth0 metric 7 table 300 mtu lock 1400 rtt 10ms")
+RULES = ("from 198.51.100.100 table 100 preference 100", "fwmark 0x7/0xff table 300 preference 101")
 STATIC = dict(static_ipaddress=["198.51.100.250/32 dev eth0"],
               static_routes=["198.19.9.0/24 via 198.51.100.254 dev eth0"],
               static_rules=["to 198.19.9.0/24 table 102 preference 102"])
@@ -75,7 +75,7 @@ def test_routes_and_rules_follow_the_master_and_a_reload_changes_only_what_chang
     assert routes(lab, n1) == set() and rules(lab, n1) == set() and not n1.has_address("198.51.100.250")
 
     # reload on the master: one route and one rule go, one route comes, the others stay put
-    config = _config("n2", 100, routes=ROUTES[:2] + ["198.19.10.0/24 via 198.51.100.254"], rules=RULES[:1])
+    config = _config("n2", 100, routes=ROUTES[:2] + ("198.19.10.0/24 via 198.51.100.254",), rules=RULES[:1])
     rewrite_config(a2, config)
     a2.reload()
     wait_for(lambda: "198.19.10.0/24 via 198.51.100.254 dev eth0" in routes(lab, n2), 5, what="the new route")

@@ -83,9 +83,8 @@ def test_vmac_failover_keeps_the_clients_neighbour_entry(lab_factory):
     assert macs == {(51, MAC4), (52, MAC6)}
 
     entry = inst(a1)
-    assert entry["vmac"] == {"interfaces": [{"interface": "vrrp.51", "kind": "macvlan", "base": "eth0", "mac": MAC4,
-                                              "state": "created", "error": None}],
-                             "xmit_base": False, "wire_interface": "vrrp.51"}
+    own = {"interface": "vrrp.51", "kind": "macvlan", "base": "eth0", "mac": MAC4, "state": "created", "error": None}
+    assert entry["vmac"] == {"interfaces": [own], "xmit_base": False, "wire_interface": "vrrp.51"}
     assert entry["vips"] == [f"{VIP4}/24 dev vrrp.51"]
     assert_status_schema(status(a1))
 

@@ -49,9 +49,9 @@ def test_use_vmac_makes_keepalived_s_vmac_and_puts_the_vips_on_it():
 
 
 def test_names_and_macs_as_keepalived_gives_them():
-    v6, _ = one(use_vmac="vip6", version=3, virtual_ipaddresses=[f"{VIP6}/64"])
+    v6, _found = one(use_vmac="vip6", version=3, virtual_ipaddresses=[f"{VIP6}/64"])
     assert (v6.vmac.ifname, v6.vmac.mac) == ("vip6", "00:00:5e:00:02:33")
-    given, _ = one(use_vmac="vrrp51 02:00:00:00:01")
+    given, _found = one(use_vmac="vrrp51 02:00:00:00:01")
     assert (given.vmac.ifname, given.vmac.mac) == ("vrrp51", "02:00:00:00:01:33"), "five octets: the VRID is sixth"
     assert one(use_vmac={"mac": "02:11:22:33:44:55"})[0].vmac.mac == "02:11:22:33:44:55"
     # the same VRID in both families: IPv6 takes vrrp6.VRID, as keepalived's create_vmac_name does
@@ -64,11 +64,11 @@ def test_names_and_macs_as_keepalived_gives_them():
 
 
 def test_use_vmac_addr_and_the_use_vmac_word_give_addresses_vmacs_of_their_own():
-    vi, _ = one(use_vmac=True, use_vmac_addr=True, virtual_ipaddresses=[f"{VIP4}/24"],
-                virtual_ipaddress_excluded=["203.0.113.9/24 dev eth1", "203.0.113.10/24 dev eth1"])
+    vi, _found = one(use_vmac=True, use_vmac_addr=True, virtual_ipaddresses=[f"{VIP4}/24"],
+                     virtual_ipaddress_excluded=["203.0.113.9/24 dev eth1", "203.0.113.10/24 dev eth1"])
     assert [(v.ifname, v.base, v.mac) for v in vi.address_vmacs] == [("vrrp1.51", "eth1", "00:00:5e:00:01:33")]
     assert {v.dev for v in vi.excluded_vips} == {"vrrp1.51"}
-    word, _ = one(virtual_ipaddresses=[f"{VIP4}/24", "203.0.113.9/24 dev eth1 use_vmac"])
+    word, _found = one(virtual_ipaddresses=[f"{VIP4}/24", "203.0.113.9/24 dev eth1 use_vmac"])
     assert word.vmac is None and [v.ifname for v in word.address_vmacs] == ["vrrp.51"]
     assert word.vips[1].dev == "vrrp.51" and word.vips[0].dev is None
 
@@ -120,10 +120,10 @@ def test_a_host_without_macvlan_or_ipvlan_refuses_them_and_none_means_not_checke
 # ----- multicast groups, unicast peers --------------------------------------------------------------------------
 
 def test_multicast_groups():
-    config, _ = parse(config_raw({"A": instance_raw(), "B": instance_raw(virtual_router_id=52, mcast_dst_ip="224.0.0.20"),
-                                  "C": instance_raw(virtual_router_id=53, version=3,
-                                                    virtual_ipaddresses=[f"{VIP6}/64"])},
-                                 vrrp_mcast_group4="224.0.0.19", vrrp_mcast_group6="ff02::13"))
+    config, _found = parse(config_raw({"A": instance_raw(), "B": instance_raw(virtual_router_id=52, mcast_dst_ip="224.0.0.20"),
+                                       "C": instance_raw(virtual_router_id=53, version=3,
+                                                         virtual_ipaddresses=[f"{VIP6}/64"])},
+                                      vrrp_mcast_group4="224.0.0.19", vrrp_mcast_group6="ff02::13"))
     assert [i.multicast_group for i in config.vrrp_instances.values()] == ["224.0.0.19", "224.0.0.20", "ff02::13"]
     assert one()[0].multicast_group == "224.0.0.18"
 
@@ -150,16 +150,16 @@ def test_unicast_options():
     assert vi.multicast_group == "224.0.0.18" and warnings == []
     lone, warnings = one(unicast_ttl=5)
     assert lone.unicast_ttl is None and "has no effect without unicast_peers" in warnings[0]
-    config, _ = parse(config_raw({"VI_1": instance_raw(unicast_peers=["198.51.100.3"])}, vrrp_check_unicast_src=True,
-                                 vrrp_garp_extra_if=60))
+    config, _found = parse(config_raw({"VI_1": instance_raw(unicast_peers=["198.51.100.3"])}, vrrp_check_unicast_src=True,
+                                      vrrp_garp_extra_if=60))
     vi = config.vrrp_instances["VI_1"]
     assert vi.check_unicast_src and (vi.garp_extra_if_ms, vi.garp_extra_if_all) == (60000, False)
 
 
 def test_unicast_fault_no_peer_and_the_vmac_are_tracked():
-    alone, _ = one(unicast_fault_no_peer=True)
+    alone, _found = one(unicast_fault_no_peer=True)
     assert evaluate(alone, {"eth0": True}, {}, {}).fault_reasons == ("unicast without any peers (unicast_fault_no_peer)",)
-    vmac, _ = one(use_vmac=True)
+    vmac, _found = one(use_vmac=True)
     assert evaluate(vmac, {"eth0": True}, {}, {}).fault_reasons == ("VMAC vrrp.51 missing",)
     assert evaluate(vmac, {"eth0": True, "vrrp.51": False}, {}, {}).fault_reasons == ("VMAC vrrp.51 down",)
     assert evaluate(vmac, {"eth0": True, "vrrp.51": True}, {}, {}).fault_reasons == ()
@@ -168,8 +168,8 @@ def test_unicast_fault_no_peer_and_the_vmac_are_tracked():
 # ----- routes, rules, static ------------------------------------------------------------------------------------
 
 def test_routes_and_rules_use_the_host_s_names():
-    vi, _ = one(virtual_routes=["198.18.0.0/16 via 198.51.100.254 table vips"],
-                virtual_rules=["from 198.51.100.100 lookup vips preference 10"])
+    vi, _found = one(virtual_routes=["198.18.0.0/16 via 198.51.100.254 table vips"],
+                     virtual_rules=["from 198.51.100.100 lookup vips preference 10"])
     assert vi.virtual_routes[0].table == 200 and vi.virtual_rules[0].table == 200
     assert instance_errors(None, virtual_routes=["198.18.0.0/16 dev eth0 table vips"])[0].startswith(
         "vrrp_instances.VI_1.virtual_routes[0]: table 'vips' is neither a number nor a name")
@@ -178,9 +178,9 @@ def test_routes_and_rules_use_the_host_s_names():
 
 
 def test_static_entries():
-    config, _ = parse(config_raw(static_ipaddress=["198.51.100.250/32 dev eth0"],
-                                 static_routes=["198.19.9.0/24 via 198.51.100.254 dev eth0"],
-                                 static_rules="to 198.19.9.0/24 table 102 preference 102"))
+    config, _found = parse(config_raw(static_ipaddress=["198.51.100.250/32 dev eth0"],
+                                      static_routes=["198.19.9.0/24 via 198.51.100.254 dev eth0"],
+                                      static_rules="to 198.19.9.0/24 table 102 preference 102"))
     static = config.sections["static"]
     assert [a.text() for a in static.addresses] == ["198.51.100.250/32 dev eth0"]
     assert static.routes[0].dst == "198.19.9.0/24" and static.rules[0].priority == 102

@@ -89,15 +89,15 @@ def test_a_rule_is_keepalived_s_message():
 
 
 def test_rules_without_a_preference_are_numbered_as_keepalived_numbers_them():
-    config, _ = parse_config(config_raw({"A": instance_raw(virtual_rules=["from 198.51.100.100 table 5",
-                                                                          "from 2001:db8::/64 table 5",
-                                                                          "fwmark 3 table 6 preference 50"]),
-                                         "B": instance_raw(virtual_router_id=52, virtual_rules="to 198.19.0.0/16 table 7")},
-                                        static_rules=["from 198.51.100.9 table 8"]))
+    config, _found = parse_config(config_raw({"A": instance_raw(virtual_rules=["from 198.51.100.100 table 5",
+                                                                               "from 2001:db8::/64 table 5",
+                                                                               "fwmark 3 table 6 preference 50"]),
+                                              "B": instance_raw(virtual_router_id=52, virtual_rules="to 198.19.0.0/16 table 7")},
+                                             static_rules=["from 198.51.100.9 table 8"]))
     numbered = numbered_rules(config)
-    assert [p for _r, p in numbered["static"]] == [16384]
-    assert [p for _r, p in numbered["A"]] == [16383, 16384, 50]
-    assert [p for _r, p in numbered["B"]] == [16382]
+    assert [p for _rule, p in numbered["static"]] == [16384]
+    assert [p for _rule, p in numbered["A"]] == [16383, 16384, 50]
+    assert [p for _rule, p in numbered["B"]] == [16382]
 
 
 # ----- links -----------------------------------------------------------------------------------------------------
@@ -160,8 +160,8 @@ def test_sysctl_plans():
 # ----- receiving, the sniffer, status ----------------------------------------------------------------------------
 
 def test_source_checks():
-    config, _ = parse_config(config_raw({"U": instance_raw(unicast_peers=["198.51.100.3"], check_unicast_src=True),
-                                         "M": instance_raw(virtual_router_id=52, mcast_dst_ip="224.0.0.19")}))
+    config, _found = parse_config(config_raw({"U": instance_raw(unicast_peers=["198.51.100.3"], check_unicast_src=True),
+                                              "M": instance_raw(virtual_router_id=52, mcast_dst_ip="224.0.0.19")}))
     unicast, multicast = config.vrrp_instances["U"], config.vrrp_instances["M"]
     stranger = check_source(unicast, "198.51.100.9", "198.51.100.2")
     assert (stranger.counter, stranger.from_stranger, stranger.message) == (
@@ -174,15 +174,16 @@ def test_source_checks():
 
 def test_the_sniffer_reads_source_mac_and_ttl():
     ip = bytes([0x45, 0xC0, 0, 40, 0, 0, 0, 0, 64, 112]) + bytes(10)
-    assert frame_extras(bytes.fromhex("01005e000012 00005e000133 0800") + ip) == {"src_mac": "00:00:5e:00:01:33",
-                                                                                   "ttl": 64}
+    frame = bytes.fromhex("01005e000012 00005e000133 0800") + ip
+    assert frame_extras(frame) == {"src_mac": "00:00:5e:00:01:33", "ttl": 64}
 
 
 def test_status_text_names_the_vmac_and_what_failed():
     instance = {"state": "MASTER", "priority": 150, "effective_priority": 150, "virtual_router_id": 51,
                 "interface": "eth0", "master_address": "198.51.100.2", "vips": [f"{VIP4}/24 dev vrrp.51"],
-                "vmac": {"interfaces": [{"interface": "vrrp.51", "kind": "macvlan", "base": "eth0",
-                                          "mac": "00:00:5e:00:01:33", "state": "created", "error": None}]},
+                "vmac": {"interfaces": [
+                    {"interface": "vrrp.51", "kind": "macvlan", "base": "eth0", "mac": "00:00:5e:00:01:33",
+                     "state": "created", "error": None}]},
                 "virtual_routes": [{"entry": "198.18.0.0/16 via 198.51.100.254", "state": "added", "error": None},
                                    {"entry": "198.19.0.0/16 dev eth9", "state": "error", "error": "No such device"}],
                 "virtual_rules": []}

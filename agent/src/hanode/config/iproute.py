@@ -335,24 +335,31 @@ def parse_route(text: str, names: Names | None = None) -> tuple[Route, list[str]
     return route, warnings
 
 
-def read_routes(values: list, path: str, error: Callable[[str, str], None], warn: Callable[[str, str], None],
-                names: Names | None = None) -> tuple[Route, ...]:
-    """A list of route strings (each problem at path[i]); routes given twice are refused."""
-    routes: list[Route] = []
+def read_lines(values: list, path: str, error: Callable[[str, str], None], warn: Callable[[str, str], None],
+               parse: Callable, kind: str, example: str, names: Names | None = None) -> tuple:
+    """A list of route or rule strings, each read by `parse` (each problem at path[i]); one given twice is refused
+    (a rule without a preference may repeat: each gets its own number)."""
+    found: list = []
     for i, value in enumerate(values):
         where = f"{path}[{i}]"
         if not isinstance(value, str) or not value.strip():
-            error(where, f"must be a route like '198.51.100.0/24 via 198.51.100.254 dev eth0', got {value!r}")
+            error(where, f"must be a {kind} like {example!r}, got {value!r}")
             continue
         try:
-            route, warnings = parse_route(value, names)
+            item, warnings = parse(value, names)
         except WordError as exc:
             error(where, f"{exc} in {value!r}")
             continue
         for message in warnings:
             warn(where, message)
-        if route in routes:
-            error(where, f"is the same route as {path}[{routes.index(route)}]")
+        if item in found and getattr(item, "priority", 0) is not None:
+            error(where, f"is the same {kind} as {path}[{found.index(item)}]")
             continue
-        routes.append(route)
-    return tuple(routes)
+        found.append(item)
+    return tuple(found)
+
+
+def read_routes(values: list, path: str, error: Callable[[str, str], None], warn: Callable[[str, str], None],
+                names: Names | None = None) -> tuple[Route, ...]:
+    return read_lines(values, path, error, warn, parse_route, "route", "198.51.100.0/24 via 198.51.100.254 dev eth0",
+                      names)

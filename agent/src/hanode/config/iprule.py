@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from hanode.config.iproute import U32, REFUSED, WordError, prefix
+from hanode.config.iproute import REFUSED, U32, WordError, prefix, read_lines
 from hanode.config.ipnames import RTPROT_KEEPALIVED, named, realms, unsigned
 
 ACTIONS = ("table", "goto", "nop", "blackhole", "unreachable", "prohibit")
@@ -54,7 +54,7 @@ class Rule:
 
 
 def _range(word: str, what: str, limit: int, sep: str = "-") -> tuple[int, int]:
-    low, _, high = word.partition(sep)
+    low, _sep, high = word.partition(sep)
     start = unsigned(low, limit, what, base=10)
     end = unsigned(high, limit, what, base=10) if high else start
     if end < start:
@@ -200,21 +200,5 @@ def parse_rule(text: str, names: Names | None = None) -> tuple[Rule, list[str]]:
 
 def read_rules(values: list, path: str, error: Callable[[str, str], None], warn: Callable[[str, str], None],
                names: Names | None = None) -> tuple[Rule, ...]:
-    rules: list[Rule] = []
-    for i, value in enumerate(values):
-        where = f"{path}[{i}]"
-        if not isinstance(value, str) or not value.strip():
-            error(where, f"must be a rule like 'from 198.51.100.0/24 table 100 preference 100', got {value!r}")
-            continue
-        try:
-            rule, warnings = parse_rule(value, names)
-        except WordError as exc:
-            error(where, f"{exc} in {value!r}")
-            continue
-        for message in warnings:
-            warn(where, message)
-        if rule in rules and rule.priority is not None:
-            error(where, f"is the same rule as {path}[{rules.index(rule)}]")
-            continue
-        rules.append(rule)
-    return tuple(rules)
+    return read_lines(values, path, error, warn, parse_rule, "rule", "from 198.51.100.0/24 table 100 preference 100",
+                      names)

@@ -156,8 +156,8 @@ def parse_instance_net(reader: Reader, *, family: int, unicast: bool, g: VrrpGlo
         virtual_routes=_routes(reader, "virtual_routes", read_routes, problems, host),
         virtual_rules=_routes(reader, "virtual_rules", read_rules, problems, host),
     )
-    fields["garp_extra_if_ms"], fields["garp_extra_if_all"] = _garp_extra_if(reader, "garp_extra_if",
-                                                                              g.garp_extra_if, problems)
+    extra_if = _garp_extra_if(reader, "garp_extra_if", g.garp_extra_if, problems)
+    fields["garp_extra_if_ms"], fields["garp_extra_if_all"] = extra_if
     return InstanceNet(fields, vmac, use_vmac_addr)
 
 
@@ -346,33 +346,43 @@ def assign_vmacs(parsed: Mapping[str, tuple[VrrpInstance, InstanceNet]], g: Vrrp
             taken.add(ifname)
             main = Vmac(ifname=ifname, mac=_mac_of(net.vmac, inst.virtual_router_id, inst.family),
                         base=inst.interface, family=inst.family)
-        extra: dict[tuple[str, int], Vmac] = {}
-
-        def place(vip: Vip, inst: VrrpInstance = inst, main: Vmac | None = main, net: InstanceNet = net,
-                  extra: dict = extra) -> Vip:
-            dev = vip.dev or inst.interface
-            if main is not None and dev == inst.interface and vip.family == inst.family:
-                return replace(vip, dev=main.ifname)
-            if vip.use_vmac or (net.use_vmac_addr and (dev != inst.interface or vip.family != inst.family)):
-                key = (dev, vip.family)
-                if key not in extra:
-                    prefix = g.vmac_addr_prefix or g.vmac_prefix
-                    ifname = vmac_name(prefix, inst.virtual_router_id, vip.family, taken)
-                    taken.add(ifname)
-                    mac = _mac_of(net.vmac, inst.virtual_router_id, vip.family) if net.vmac else \
-                        rfc_mac(inst.virtual_router_id, vip.family)
-                    extra[key] = Vmac(ifname=ifname, mac=mac, base=dev, family=vip.family)
-                return replace(vip, dev=extra[key].ifname)
-            return vip
-
-        inst = replace(inst, vmac=main, vips=tuple(place(v) for v in inst.vips),
-                       excluded_vips=tuple(place(v) for v in inst.excluded_vips), address_vmacs=tuple(extra.values()))
+        placer = _Placer(inst, main, net, g, taken)
+        inst = replace(inst, vmac=main, vips=tuple(map(placer.place, inst.vips)),
+                       excluded_vips=tuple(map(placer.place, inst.excluded_vips)),
+                       address_vmacs=tuple(placer.extra.values()))
         if inst.ipvlan is not None:
             inst = _with_ipvlan(inst, g, taken)
         _check_labels(inst, ipath, problems)
         out[name] = inst
     _check_unique_macs(out, path, problems)
     return out
+
+
+class _Placer:
+    """Which interface each address of an instance goes on: its VMAC when it would go on the instance's interface
+    in the instance's family; a VMAC of its own on its dev (one per dev and family) with use_vmac_addr for the
+    others, or with the address's own use_vmac word (keepalived's vrrp_complete_instance)."""
+
+    def __init__(self, inst: VrrpInstance, main: Vmac | None, net: InstanceNet, g: VrrpGlobals, taken: set[str]):
+        self.inst, self.main, self.net, self.g, self.taken = inst, main, net, g, taken
+        self.extra: dict[tuple[str, int], Vmac] = {}
+
+    def place(self, vip: Vip) -> Vip:
+        inst, dev = self.inst, vip.dev or self.inst.interface
+        if self.main is not None and dev == inst.interface and vip.family == inst.family:
+            return replace(vip, dev=self.main.ifname)
+        if not (vip.use_vmac or (self.net.use_vmac_addr and (dev != inst.interface or vip.family != inst.family))):
+            return vip
+        key = (dev, vip.family)
+        if key not in self.extra:
+            ifname = vmac_name(self.g.vmac_addr_prefix or self.g.vmac_prefix, inst.virtual_router_id, vip.family,
+                               self.taken)
+            self.taken.add(ifname)
+            request = self.net.vmac
+            mac = _mac_of(request, inst.virtual_router_id, vip.family) if request else \
+                rfc_mac(inst.virtual_router_id, vip.family)
+            self.extra[key] = Vmac(ifname=ifname, mac=mac, base=dev, family=vip.family)
+        return replace(vip, dev=self.extra[key].ifname)
 
 
 def _mac_of(request: VmacRequest, vrid: int, family: int) -> str:
@@ -388,7 +398,9 @@ def _with_ipvlan(inst: VrrpInstance, g: VrrpGlobals, taken: set[str]) -> VrrpIns
     ipvlan = replace(ipvlan, ifname=ifname, base=inst.interface)
     vips = tuple(replace(v, dev=ifname) if (v.dev or inst.interface) == inst.interface and v.family == inst.family
                  else v for v in inst.vips)
-    return replace(inst, ipvlan=ipvlan, vips=vips)
+    # keepalived: "We also want to use this address as the source address" (unless one is configured)
+    source = inst.unicast_src_ip or (ipvlan.address.split("/")[0] if ipvlan.address else None)
+    return replace(inst, ipvlan=ipvlan, vips=vips, unicast_src_ip=source)
 
 
 def _check_labels(inst: VrrpInstance, path: str, problems: Problems) -> None:
@@ -408,6 +420,6 @@ def _check_unique_macs(instances: Mapping[str, VrrpInstance], path: str, problem
                                f"VMAC of {seen[key]}: give one of them another MAC (use_vmac NAME MAC)")
             seen.setdefault(key, name)
             if vmac.ifname in names and names[vmac.ifname] != name:
-                problems.error(join(join(path, name), "use_vmac"), f"{vmac.ifname} is already the VMAC of "
-                                                                    f"{names[vmac.ifname]}")
+                problems.error(join(join(path, name), "use_vmac"),
+                               f"{vmac.ifname} is already the VMAC of {names[vmac.ifname]}")
             names.setdefault(vmac.ifname, name)

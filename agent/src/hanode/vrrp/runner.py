@@ -89,8 +89,7 @@ class VrrpRunner:
         self.loop = asyncio.get_running_loop()
         self.netlink = Netlink()
         self.announcer = NeighbourAnnouncer()
-        self.plumbing = Plumbing(config, lambda message: self.netlink.requests.talk(message),
-                                 lambda kind: self.netlink.requests.dump(kind), self._announce)
+        self.plumbing = Plumbing(config, self._netlink_talk, self._netlink_dump, self._announce)
         self.engine: Engine | None = None
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.script_tasks: dict[str, asyncio.Task] = {}
@@ -111,6 +110,12 @@ class VrrpRunner:
         self.bulk_timer: asyncio.TimerHandle | None = None
         self.takeover_pending = False
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
+
+    def _netlink_talk(self, message: bytearray) -> int:
+        return self.netlink.requests.talk(message)
+
+    def _netlink_dump(self, kind: int) -> list[bytes]:
+        return self.netlink.requests.dump(kind)
 
     def _now(self, at_us: int | None = None) -> int:
         """Now (or `at_us`, a packet's arrival), never earlier than a time already given to the engine."""
