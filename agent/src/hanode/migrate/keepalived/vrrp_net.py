@@ -67,7 +67,10 @@ def _lines(key: str):
 
 
 INSTANCE_ROWS: list[Row] = [
-    carried("use_vmac", "use_vmac", _words("use_vmac"), "true, or keepalived's [NAME] [MAC] words"),
+    carried("use_vmac", "use_vmac", _words("use_vmac"),
+            "true, or keepalived's [NAME] [MAC] words; hanode also sets arp_announce=2 on the base interface "
+            "(keepalived does not, and its base then asks for neighbours naming the VIP with the base's MAC, which "
+            "moves clients off the virtual MAC)"),
     carried("use_vmac_addr", "use_vmac_addr", _flag("use_vmac_addr")),
     carried("vmac_xmit_base", "vmac_xmit_base", _flag("vmac_xmit_base")),
     carried("use_ipvlan", "use_ipvlan", _words("use_ipvlan"),
@@ -81,7 +84,9 @@ INSTANCE_ROWS: list[Row] = [
             "a dropped advert is counted as addr_list_err (keepalived counts nothing) and moves no timer"),
     carried("unicast_fault_no_peer", "unicast_fault_no_peer", _flag("unicast_fault_no_peer")),
     value("unicast_ttl", "int", text="dropped without unicast peers (keepalived 2.2.7 then sends TTL 0)"),
-    carried("virtual_routes", "virtual_routes", _lines("virtual_routes"), _ROUTE_GRAMMAR),
+    carried("virtual_routes", "virtual_routes", _lines("virtual_routes"),
+            _ROUTE_GRAMMAR + "; a destination with host bits set, encap, vrf and MPLS words are refused by name (keepalived "
+                             "logs and goes on); only routes the agent added are ever removed"),
     carried("virtual_rules", "virtual_rules", _lines("virtual_rules"), _ROUTE_GRAMMAR),
 ]
 
