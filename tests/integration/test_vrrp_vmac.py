@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import subprocess
+import threading
 
 import pytest
 
@@ -17,6 +19,7 @@ from helpers_vrrp import (VIP4, VIP6, agent_config, inst, instance, new_lab, rew
 pytestmark = pytest.mark.netns
 
 MAC4, MAC6 = "00:00:5e:00:01:33", "00:00:5e:00:02:34"   # VRIDs 51 and 52
+MAC6_51 = "00:00:5e:00:02:33"
 
 
 def _config(router_id: str, priority: int, **extra) -> dict:
@@ -138,3 +141,28 @@ def test_a_crashed_agents_vmac_is_adopted_and_a_reload_removes_it(lab_factory):
     assert state(a1) == "MASTER" and inst(a1)["vmac"] is None
     assert sysctl(lab, n1, "ipv4/conf/eth0/arp_ignore") == 0
     assert link(lab, n1, "vrrp.52")["kind"] == "veth", "not ours: left alone"
+
+
+def test_use_vmac_addr_and_garp_extra_if(lab_factory):
+    """An IPv6 address of an IPv4 instance gets a VMAC of its own (use_vmac_addr: vrrp6.51, the IPv6 VRRP MAC),
+    and garp_extra_if re-announces it from there every interval while MASTER."""
+    lab = new_lab(lab_factory, nodes=1, clients=1)
+    (n1,), client = lab.nodes, lab.clients[0]
+    evip = "2001:db8:100::151"
+    config = agent_config("n1", {"VI_1": instance(vrid=51, priority=150, version=3, advert_int=0.3, use_vmac=True,
+                                                  use_vmac_addr=True, garp_extra_if=1, garp_master_delay=60,
+                                                  virtual_ipaddress_excluded=[f"{evip}/64"])})
+    capture = lab.popen(client, ["tcpdump", "-l", "-n", "-e", "-i", "eth0", "icmp6 and ip6[40] == 136"],
+                        log_name="tcpdump-na", stdout=subprocess.PIPE)
+    a1 = lab.start_agent(n1, config)
+    wait_state(a1, "MASTER", timeout=20)
+    assert link(lab, n1, "vrrp6.51") == {"mac": MAC6_51, "kind": "macvlan", "mode": "private", "base": "eth0"}
+    assert n1.has_address(evip, "vrrp6.51") and n1.has_address(VIP4, "vrrp.51")
+    assert [i["interface"] for i in inst(a1)["vmac"]["interfaces"]] == ["vrrp.51", "vrrp6.51"]
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(capture.popen.stdout), daemon=True)
+    reader.start()
+    # the takeover's burst of 5, then one every second from garp_extra_if (the second burst would come after 60 s)
+    wait_for(lambda: sum(1 for line in list(lines) if MAC6_51 in line and evip in line) >= 7, 15,
+             what="NAs for the eVIP from its VMAC, refreshed by garp_extra_if")
+    capture.kill()
