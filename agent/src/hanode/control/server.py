@@ -116,8 +116,11 @@ class ControlServer:
             os.unlink(self.path)
         old_umask = os.umask(0o177)
         try:
-            # the reader's limit bounds what one client can make us buffer: a longer line is refused
-            self.server = await asyncio.start_unix_server(self._client, path=self.path, limit=MAX_REQUEST_BYTES)
+            # the reader's limit bounds what one client can make us buffer: a longer line is refused. The
+            # backlog holds every client we serve: past a full backlog a non-blocking AF_UNIX connect fails
+            # with EAGAIN, which asyncio clients see as a connection lost on their first write.
+            self.server = await asyncio.start_unix_server(self._client, path=self.path, limit=MAX_REQUEST_BYTES,
+                                                          backlog=MAX_CLIENTS)
         finally:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
