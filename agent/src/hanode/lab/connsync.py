@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from hanode.lab import netns
-from hanode.lab.lab import Host, Lab
+from hanode.lab.host import Host
+from hanode.lab.lab import Lab
 from hanode.lab.procs import ProcessHandle, python_env, python_module_argv, wait_for
 
 VIP = "198.51.100.100"

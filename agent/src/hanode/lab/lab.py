@@ -12,7 +12,6 @@ when the creating process is killed outright, by a reaper process watching a pip
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import shutil
@@ -21,13 +20,15 @@ import subprocess
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from hanode.lab import netns, registry
 from hanode.lab import topology as topo
+from hanode.lab.host import Host, plug_host
+from hanode.lab.partition import Partitions
 from hanode.lab.procs import (
     SRC_DIR,
     AgentHandle,
@@ -40,7 +41,6 @@ from hanode.lab.procs import (
     wait_for,
 )
 
-NFT_TABLE = "hanode_lab"
 _CREATED_PREFIXES: set[str] = set()
 
 
@@ -61,77 +61,6 @@ def default_workdir_root() -> Path:
 
 class LabHttpError(RuntimeError):
     """An HTTP request from a lab host failed below HTTP (no connection, timeout)."""
-
-
-class Host:
-    """One namespace of the lab, with its addresses and its own directory."""
-
-    def __init__(self, lab: Lab, name: str, netns_name: str, directory: Path, spec: topo.HostSpec | None):
-        self.lab = lab
-        self.name = name
-        self.netns = netns_name
-        self.dir = directory
-        self.spec = spec
-
-    def __repr__(self) -> str:
-        return f"<Host {self.name} netns={self.netns}>"
-
-    @property
-    def role(self) -> str:
-        return self.spec.role if self.spec else "switch"
-
-    @property
-    def ports(self) -> tuple[topo.Port, ...]:
-        return self.spec.ports if self.spec else ()
-
-    def port(self, ifname: str = "eth0") -> topo.Port:
-        if not self.spec:
-            raise KeyError("the switch has no host ports")
-        return self.spec.port(ifname)
-
-    @property
-    def ipv4(self) -> str:
-        return self.port().ipv4
-
-    @property
-    def ipv6(self) -> str:
-        return self.port().ipv6
-
-    @property
-    def mac(self) -> str:
-        return self.port().mac
-
-    def path(self, name: str) -> Path:
-        return self.dir / name
-
-    @property
-    def config_path(self) -> Path:
-        return self.dir / "agent.yaml"
-
-    @property
-    def control_socket(self) -> Path:
-        return self.dir / "agent.sock"
-
-    def addresses(self, ifname: str | None = None, family: int | None = None) -> list[str]:
-        """["198.51.100.11/24", "2001:db8:100::11/64", "fe80::.../64"] from `ip -j addr` (4/6 filters)."""
-        args = ["addr", "show"] + (["dev", ifname] if ifname else [])
-        out = []
-        for link in netns.ip_json(self.netns, *args):
-            for info in link.get("addr_info", []):
-                fam = 4 if info.get("family") == "inet" else 6
-                if family in (None, fam):
-                    out.append(f"{info['local']}/{info['prefixlen']}")
-        return out
-
-    def has_address(self, ip: str, ifname: str | None = None) -> bool:
-        want = ipaddress.ip_address(ip)
-        return any(ipaddress.ip_interface(a).ip == want for a in self.addresses(ifname))
-
-    def run(self, argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
-        return self.lab.run(self, argv, **kwargs)
-
-    def popen(self, argv: Sequence[str], **kwargs) -> ProcessHandle:
-        return self.lab.popen(self, argv, **kwargs)
 
 
 class _Resources:
@@ -211,8 +140,7 @@ class Lab:
         self.timings: dict[str, float] = {}
         self._res: _Resources | None = None
         self._finalizer: weakref.finalize | None = None
-        self._nft_ready = False
-        self._blocked: set[tuple[str, str]] = set()
+        self.partitions: Partitions | None = None   # once the lab has its topology
 
     # ----- life cycle -----------------------------------------------------------------------
 
@@ -277,6 +205,7 @@ class Lab:
             raise RuntimeError("could not find a free lab prefix")
         _CREATED_PREFIXES.add(prefix)
         self.topology = t
+        self.partitions = Partitions(t.switch_netns)
         self._res = _Resources(prefix, t.namespaces, workdir, record.path)
         self._res.claimed = True
         if not self.persistent:
@@ -409,53 +338,25 @@ class Lab:
         return self.wait_for(lambda: self.ping(src, dst_ip, timeout=0.5), timeout,
                              what=f"{dst_ip} to answer ping from {self.host(src).name}")
 
-    # ----- partitions (nftables, bridge family, in the switch namespace) ----------------------
-
-    def _ensure_nft(self) -> None:
-        if self._nft_ready:
-            return
-        netns.nft(self.topology.switch_netns, f"""
-table bridge {NFT_TABLE} {{
-    set blocked {{ type ifname . ifname; }}
-    chain forward {{
-        type filter hook forward priority 0; policy accept;
-        iifname . oifname @blocked counter drop
-    }}
-}}
-""")
-        self._nft_ready = True
-
-    def _pairs(self, a, b) -> set[tuple[str, str]]:
-        side_a = [self.host(h) for h in _as_list(a)]
-        side_b = [self.host(h) for h in _as_list(b)]
-        pairs = set()
-        for ha in side_a:
-            for hb in side_b:
-                for pa in ha.ports:
-                    for pb in hb.ports:
-                        pairs |= {(pa.switch_ifname, pb.switch_ifname), (pb.switch_ifname, pa.switch_ifname)}
-        return pairs
+    # ----- partitions (nftables, bridge family, in the switch namespace: hanode.lab.partition) --------
 
     def partition(self, a, b) -> None:
         """Drops every frame between the hosts of side a and those of side b (a host or a list each)."""
-        self._ensure_nft()
-        new = self._pairs(a, b) - self._blocked
-        if new:
-            netns.nft(self.topology.switch_netns, f"add element bridge {NFT_TABLE} blocked {{ {_elements(new)} }}\n")
-            self._blocked |= new
+        self.partitions.block(self._ports(a), self._ports(b))
 
     def heal(self, a=None, b=None) -> None:
         """Undoes partition(a, b); with no arguments undoes every partition."""
-        if not self._nft_ready:
+        if self.partitions is None:
             return
         if a is None and b is None:
-            netns.nft(self.topology.switch_netns, f"flush set bridge {NFT_TABLE} blocked\n")
-            self._blocked.clear()
-            return
-        gone = self._pairs(a, b) & self._blocked
-        if gone:
-            netns.nft(self.topology.switch_netns, f"delete element bridge {NFT_TABLE} blocked {{ {_elements(gone)} }}\n")
-            self._blocked -= gone
+            self.partitions.clear()
+        else:
+            self.partitions.unblock(self._ports(a), self._ports(b))
+
+    def _ports(self, side) -> list[str]:
+        """The switch-side interface names of a host or a list of hosts."""
+        hosts = [side] if isinstance(side, (str, Host)) else list(side)
+        return [p.switch_ifname for h in hosts for p in self.host(h).ports]
 
     # ----- agents, keepalived, traffic ---------------------------------------------------------
 
@@ -533,42 +434,6 @@ table bridge {NFT_TABLE} {{
                 head = f"  {h.name:<4} {h.role:<12} {h.netns:<16}" if i == 0 else " " * 36
                 lines.append(f"{head} {p.ifname} {p.ipv4_cidr:<18} {p.ipv6_cidr:<22} {p.mac}  ({p.segment.bridge})")
         return "\n".join(lines)
-
-
-def plug_host(switch_netns: str, h: topo.HostSpec, real_server_gateways: tuple = (None, None)) -> None:
-    """Creates one host's namespace and plugs its ports into the switch's bridges, addresses set."""
-    netns.add(h.netns)
-    # Before the interfaces exist, so they inherit it: no DAD (link-locals usable at once),
-    # static addresses survive a link down.
-    netns.sysctl(h.netns, {
-        "net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0,
-        "net.ipv6.conf.all.keep_addr_on_down": 1, "net.ipv6.conf.default.keep_addr_on_down": 1,
-        "net.ipv6.conf.default.accept_ra": 0,
-        "net.ipv4.ip_forward": 1 if h.role == topo.NODE else 0,
-    })
-    netns.ip_batch(switch_netns, [
-        cmd for p in h.ports
-        for cmd in (f"link add {p.switch_ifname} type veth peer name {p.ifname} address {p.mac} netns {h.netns}",
-                    f"link set {p.switch_ifname} master {p.segment.bridge} up")])
-    cmds = ["link set lo up"]
-    for p in h.ports:
-        cmds += [f"link set {p.ifname} up", f"addr add {p.ipv4_cidr} dev {p.ifname}",
-                 f"addr add {p.ipv6_cidr} dev {p.ifname} nodad"]
-    if h.role == topo.REAL_SERVER:
-        for gw in real_server_gateways:
-            if gw:
-                cmds.append(f"route replace default via {gw} dev eth0")
-    netns.ip_batch(h.netns, cmds)
-
-
-def _as_list(side) -> list:
-    if isinstance(side, (str, Host)):
-        return [side]
-    return list(side)
-
-
-def _elements(pairs: Iterable[tuple[str, str]]) -> str:
-    return ", ".join(f'"{i}" . "{o}"' for i, o in sorted(pairs))
 
 
 def _hosts_summary(t: topo.Topology) -> dict:

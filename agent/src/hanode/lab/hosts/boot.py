@@ -19,7 +19,7 @@ import time
 from hanode.lab import registry
 from hanode.lab import topology as topo
 from hanode.lab.hosts.machine import MachineSpec, unplug
-from hanode.lab.lab import plug_host
+from hanode.lab.host import plug_host
 
 REBOOT_EXIT = 133
 
