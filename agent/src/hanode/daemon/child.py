@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import socket
 import sys
 import time
 from typing import Any, Callable
 
+from hanode.daemon.beat import BeatPage
 from hanode.daemon.ipc import encode, open_socket, read_message
 
 log = logging.getLogger("hanode.supervisor")
@@ -25,7 +27,8 @@ class Child:
         self.writer: asyncio.StreamWriter | None = None
         self.reader_task: asyncio.Task | None = None
         self.started_at = 0.0
-        self.last_heartbeat = 0.0
+        self._last_beat = 0.0
+        self.beat: BeatPage | None = None   # where this run writes its later heartbeats (daemon/beat.py)
         self.beating = False  # has this run sent its first heartbeat (imports done, loop running)?
         self.restarts = 0
         self.pending: dict[int, asyncio.Future] = {}
@@ -44,14 +47,32 @@ class Child:
     def running(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 
+    @property
+    def last_heartbeat(self) -> float:
+        """When this run last beat (time.monotonic()): its last heartbeat message or its beat page."""
+        return max(self._last_beat, self.beat.read()) if self.beat is not None else self._last_beat
+
+    @last_heartbeat.setter
+    def last_heartbeat(self, monotonic_s: float) -> None:
+        self._last_beat = monotonic_s
+        if self.beat is not None:
+            self.beat.write(monotonic_s)
+
     async def start(self) -> None:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if self.beat is not None:
+            self.beat.close()
+        self.beat, beat_fd = BeatPage.create()
+        # before any await: the watchdog must not judge the new run by the old one's last beat
+        self.last_heartbeat = time.monotonic()
+        self.beating = False
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", self.module, "--fd", str(child_sock.fileno()), "--log-level", self.log_level,
-                pass_fds=(child_sock.fileno(),))
+                "--beat-fd", str(beat_fd), pass_fds=(child_sock.fileno(), beat_fd))
         finally:
             child_sock.close()
+            os.close(beat_fd)
         reader, self.writer = await open_socket(parent_sock)
         self.started_at = self.last_heartbeat = time.monotonic()
         self.beating = False

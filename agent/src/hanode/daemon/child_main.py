@@ -10,6 +10,7 @@ import signal
 import time
 from typing import Callable
 
+from hanode.daemon.beat import BeatPage
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
 from hanode.lvs.state_file import unsaved
@@ -31,6 +32,7 @@ class ChildProcess:
         self.runner = None
         self.stopping = asyncio.Event()
         self.requests: set[asyncio.Task] = set()  # status/control requests in flight (strong references)
+        self.beat_timer: asyncio.TimerHandle | None = None
 
     def send(self, message: dict) -> None:
         if not self.writer.is_closing():
@@ -44,10 +46,21 @@ class ChildProcess:
     def applied(self, message: dict) -> None:
         self.send({"type": "applied", "digest": message.get("digest"), "generation": message.get("generation")})
 
-    async def heartbeat(self) -> None:
-        while True:
-            self.send({"type": "heartbeat", "ts": time.time()})
-            await asyncio.sleep(HEARTBEAT_S)
+    def heartbeat(self, page: BeatPage | None) -> asyncio.TimerHandle:
+        """Beats every HEARTBEAT_S: the first beat as a message (imports done, loop running), the others into
+        the supervisor's beat page (daemon/beat.py; as messages without one). Returns the next beat's timer."""
+        loop = asyncio.get_running_loop()
+        self.send({"type": "heartbeat", "ts": time.time()})
+
+        def beat() -> None:
+            if page is None:
+                self.send({"type": "heartbeat", "ts": time.time()})
+            else:
+                page.write(time.monotonic())
+            self.beat_timer = loop.call_later(HEARTBEAT_S, beat)
+
+        self.beat_timer = loop.call_later(HEARTBEAT_S, beat)
+        return self.beat_timer
 
     async def handle(self, message: dict) -> None:
         kind = message.get("type")
@@ -99,13 +112,13 @@ class ChildProcess:
             await self.runner.stop()
 
 
-async def serve(child_class: type[ChildProcess], fd: int) -> int:
+async def serve(child_class: type[ChildProcess], fd: int, beat_fd: int | None = None) -> int:
     """Until the supervisor says stop, goes away, or SIGTERM: then stops the runner and says so."""
     reader, writer = await open_fd(fd)
     child = child_class(writer)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, child.stopping.set)
-    beat = loop.create_task(child.heartbeat())
+    child.heartbeat(BeatPage(beat_fd) if beat_fd is not None else None)
 
     async def pump() -> None:
         while True:
@@ -129,7 +142,7 @@ async def serve(child_class: type[ChildProcess], fd: int) -> int:
     pumping.cancel()
     await child.stop_runner()
     child.send({"type": "stopped"})
-    beat.cancel()
+    child.beat_timer.cancel()
     try:
         await writer.drain()
         writer.close()
@@ -143,9 +156,10 @@ def run_child(child_class: type[ChildProcess], loop_factory: Callable[[], asynci
     parser = argparse.ArgumentParser(prog=f"hanode-{child_class.name}")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--beat-fd", type=int, help="the supervisor's beat page (a memfd): heartbeats go there")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(args.log_level, process=child_class.name)
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(serve(child_class, args.fd))
+        return runner.run(serve(child_class, args.fd, args.beat_fd))
