@@ -112,6 +112,7 @@ class Engine:
         self.resume: dict[str, str] = {}
         self.want_master: set[str] = set()  # sync group members held in BACKUP (keepalived's wantstate MASTER)
         self.deadlines = Deadlines()
+        self.advert_grid: dict[int, int] = {}   # advert interval (µs) -> a time on which MASTERs of it send
         self._repeats: dict[object, AdvertRepeat] = {}   # ident of an instance's last accepted advert -> replay
         for name, cfg in config.vrrp_instances.items():
             self.instances[name] = self._new_instance(cfg)
@@ -139,6 +140,8 @@ class Engine:
     def _step(self, name: str, event: fsm.Event, now_us: int, propagate: bool = True) -> list[Output]:
         inst = self.instances[name]
         inst.state, actions = fsm.step(inst.params, inst.state, event, now_us)
+        if inst.state.state == State.MASTER and inst.state.advert_at_us is not None:
+            self._align_advert(inst, now_us)
         self.deadlines.lower(name, self._earliest(name))
         outputs = [Output(name, a, inst.config, inst.params) for a in actions]
         for action in actions:
@@ -165,6 +168,20 @@ class Engine:
             if member != name and member in self.instances:
                 outputs += self._step(member, fsm.ForceState(change.new, reason), now_us, propagate=False)
         return outputs
+
+    def _align_advert(self, inst: Instance, now_us: int) -> None:
+        """MASTERs with the same advert interval send on one grid, so that they are served by one wake-up (and
+        their adverts leave in one batch). The fsm restarts an advert timer from the moment of a takeover, of
+        an answer to a priority-0 advert or of a re-assertion, which scatters 1,000 instances over the whole
+        interval at scale (258 wake-ups a second measured at 200 instances / 0.1 s instead of 10). The next
+        advert moves to the grid point before it, never after: one interval is shortened, once; a BACKUP never
+        sees a longer one."""
+        st = inst.state
+        interval = advert_interval_us(inst.params.advert_int_cs)
+        anchor = self.advert_grid.setdefault(interval, st.advert_at_us)
+        grid = anchor + (st.advert_at_us - anchor) // interval * interval
+        if now_us < grid < st.advert_at_us:
+            st.advert_at_us = grid
 
     def _group_states(self, name: str, now_us: int) -> list[Output]:
         group = self.config.sync_group_of(name)
