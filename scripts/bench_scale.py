@@ -244,7 +244,8 @@ class WireCounters:
         lab.run(host, ["nft", "-f", "-"], input=f"table inet {NFT_TABLE}\ndelete table inet {NFT_TABLE}\n" + rules)
 
     def read(self) -> dict[str, int]:
-        data = json.loads(self.lab.run(self.host, ["nft", "-j", "list", "counters", "table", "inet", NFT_TABLE]).stdout)
+        data = json.loads(self.lab.run(self.host, ["nft", "-j", "list", "counters", "table", "inet", NFT_TABLE],
+                                       timeout=120).stdout)
         return {item["counter"]["name"]: item["counter"]["packets"] for item in data["nftables"] if "counter" in item}
 
 
@@ -258,8 +259,11 @@ class Pair:
         self.master, self.backup = lab.nodes[0], lab.nodes[1]
         self.handles: dict[str, object] = {}
 
-    def start(self) -> None:
-        for host, priority in ((self.backup, BACKUP_PRIORITY), (self.master, MASTER_PRIORITY)):
+    def start(self, timeout_s: float) -> None:
+        """The MASTER first, until it holds every VIP; then the BACKUP, which meets a settled master (both
+        started at once, keepalived's two nodes could take minutes to settle at 200 instances and more on
+        this machine: GARP bursts and address events of every instance flapping at once)."""
+        for host, priority in ((self.master, MASTER_PRIORITY), (self.backup, BACKUP_PRIORITY)):
             name = f"{self.impl}-{self.tag}"
             if self.impl == "hanode":
                 checks = self.checks if host is self.backup else 0
@@ -268,6 +272,15 @@ class Pair:
             else:
                 conf = keepalived_conf(host.name, priority, self.cell)
                 self.handles[host.name] = self.lab.start_keepalived(host, conf, name=name)
+            if host is self.master:
+                self.lab.wait_for(self._master_ready, timeout_s, interval=0.5,
+                                  what=f"{self.impl} {self.cell.key}: the MASTER holding every VIP")
+
+    def _master_ready(self) -> bool:
+        if not self.running():
+            dead = next(h for h in self.handles.values() if not h.running)
+            raise RuntimeError(f"{self.impl} exited: {dead.log_tail()}")
+        return vip_count(self.lab, self.master) == self.cell.instances
 
     def transitions(self, host) -> int:
         """State changes the implementation reports on this node since it started."""
@@ -344,8 +357,9 @@ def measure(lab: Lab, pair: Pair, wires: dict[str, WireCounters], warm_s: float,
     cell = pair.cell
     result: dict = {"impl": pair.impl, "instances": cell.instances, "advert_int_s": cell.advert_int_s}
     try:
-        pair.start()
-        converge_s = wait_converged(lab, pair, wires, timeout_s=180 + 0.3 * cell.instances)
+        started = time.monotonic()
+        pair.start(timeout_s=180 + 0.3 * cell.instances)
+        converge_s = time.monotonic() - started + wait_converged(lab, pair, wires, timeout_s=180 + 0.3 * cell.instances)
         result["converged_after_s"] = round(converge_s, 1)
         time.sleep(warm_s)
         roles = {"master": pair.master, "backup": pair.backup}
