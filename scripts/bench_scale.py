@@ -588,25 +588,25 @@ def run_soak(args, out: Path) -> int:
         wires = {h.name: WireCounters(lab, h) for h in lab.nodes}
         prepare_real_servers(lab, args.server_procs)
         pair = Pair(lab, "hanode", cell, "soak", checks=args.soak_checks)
-        rate = {}
+        rate: dict = {}
 
         def progress(elapsed: float) -> None:
-            if "t" in rate:
-                now_syns, now_t = syns(lab), time.monotonic()
-                print(f"  {elapsed / 60:.1f} min: {(now_syns - rate['syns']) / (now_t - rate['t']):.0f} checks/s",
-                      flush=True)
+            if "t0" in rate:
+                rate["last"] = (syns(lab), time.monotonic())
+                per_s = (rate["last"][0] - rate["syns0"]) / (rate["last"][1] - rate["t0"])
+                print(f"  {elapsed / 60:.1f} min: {per_s:.0f} checks/s", flush=True)
 
         original_transitions = pair.transitions
 
         def transitions_and_syns(host) -> int:
             if host is pair.master and "t0" not in rate:
-                rate.update(syns=syns(lab), t=time.monotonic(), t0=time.monotonic(), syns0=syns(lab))
+                rate.update(syns0=syns(lab), t0=time.monotonic())
             return original_transitions(host)
 
         pair.transitions = transitions_and_syns   # the check rate is counted over the same window
         result = measure(lab, pair, wires, args.warm, args.soak_minutes * 60, args.profile, progress=progress)
-        if "t0" in rate and "error" not in result:
-            result["checks_per_s"] = round((syns(lab) - rate["syns0"]) / (time.monotonic() - rate["t0"]), 0)
+        if "last" in rate and "error" not in result:
+            result["checks_per_s"] = round((rate["last"][0] - rate["syns0"]) / (rate["last"][1] - rate["t0"]))
         doc["result"] = result
     doc.update(finished=datetime.datetime.utcnow().isoformat(), duration_s=round(time.time() - started, 1))
     doc["load"]["end"] = load()
