@@ -167,6 +167,47 @@ def test_instance_definition_is_the_config_id():
     assert tree(parse("router_id node-$_INSTANCE\n", config_id="n1")) == [("router_id", ["node-n1"], 1)]
 
 
+@pytest.mark.parametrize("text", [
+    "vrrp_instance lb_${_INSTANCE} {\n}\n",            # no $NAME definition of its own (was read as lb_$)
+    "$X=1\nvrrp_instance lb_${_INSTANCE} {\n}\n",
+])
+def test_predefined_instance_in_braces_is_expanded_in_every_file(text):
+    nodes = parse(text, config_id="n1")
+    assert [(n.keyword, n.args) for n in nodes] == [("vrrp_instance", ["lb_n1"])]
+
+
+def test_predefined_instance_without_a_config_id_is_an_error_not_a_silent_misread():
+    with pytest.raises(KeepalivedParseError) as err:
+        parse("vrrp_instance lb_${_INSTANCE} {\n}\n")
+    assert err.value.line == 1 and "$_INSTANCE cannot be reproduced" in err.value.message
+
+
+def test_hash_and_bang_survive_comment_removal():
+    nodes = parse('notify "/bin/echo ${_HASH}1 ${_BANG}2" # gone\n')
+    assert tree(nodes) == [("notify", ["/bin/echo #1 !2"], 1)]
+
+
+def test_pwd_is_the_directory_of_the_file_being_read(tmp_path):
+    main = write(tmp_path / "etc/keepalived.conf", "include conf.d/a.conf\nnotify ${_PWD}/top.sh\n")
+    write(tmp_path / "etc/conf.d/a.conf", "notify_master ${_PWD}/inner.sh\n")
+    nodes = parse_file(str(main)).nodes
+    assert [(n.keyword, n.args) for n in nodes] == [
+        ("notify_master", [str(tmp_path / "etc/conf.d/inner.sh")]), ("notify", [str(tmp_path / "etc/top.sh")])]
+    cwd = os.getcwd()
+    os.chdir(tmp_path / "etc")          # a relative file name: from the directory the importer runs in
+    try:
+        nodes = parse_file("keepalived.conf").nodes
+    finally:
+        os.chdir(cwd)
+    assert nodes[1].args == [str(tmp_path / "etc/top.sh")]
+
+
+def test_pwd_of_text_without_a_path_is_an_error():
+    with pytest.raises(KeepalivedParseError) as err:
+        parse("notify ${_PWD}/x.sh\n")
+    assert "$_PWD cannot be reproduced" in err.value.message
+
+
 # ----- includes ---------------------------------------------------------------------------------------------
 
 def write(path, text, mode=0o644):
@@ -275,3 +316,34 @@ def test_any_text_parses_or_fails_with_a_located_parse_error(text):
     assert isinstance(result.config, dict)
     for item in result.items:
         assert item.line >= 1 and item.category in ("unsupported", "deprecated", "no meaning here", "invalid")
+
+
+@pytest.mark.parametrize("keyword, invalid", [
+    ("include", []), ("includer", []), ("includem", ["match"]), ("includew", ["match", "wildcard_match"]),
+    ("includeb", []), ("includea", ["match", "wildcard_match"]),
+])
+def test_include_variants_follow_files_and_report_what_their_checks_flag(tmp_path, keyword, invalid):
+    main = write(tmp_path / "k.conf", "%s present.conf\n%s missing.conf\n%s none-*.conf\nrouter_id r1\n"
+                 % (keyword, keyword, keyword))
+    write(tmp_path / "present.conf", "vrrp_version 3\n")
+    parsed = parse_file(str(main))
+    assert tree(parsed.nodes) == [("vrrp_version", ["3"], 1), ("router_id", ["r1"], 4)]
+    flagged = sorted(item.reason.split("include_check ")[1].split()[0] for item in parsed.items)
+    assert flagged == invalid
+    assert all(item.category == "invalid" and item.keyword == keyword for item in parsed.items)
+
+
+@pytest.mark.parametrize("keyword, followed", [("includer", True), ("includeb", False), ("includea", False)])
+def test_a_missing_brace_alternative_drops_the_include_under_brace_match(tmp_path, keyword, followed):
+    main = write(tmp_path / "k.conf", "%s {a,b}.conf\nrouter_id r1\n" % keyword)
+    write(tmp_path / "a.conf", "vrrp_version 3\n")
+    parsed = parse_file(str(main))
+    assert ("vrrp_version" in [n.keyword for n in parsed.nodes]) == followed
+    assert [i.category for i in parsed.items] == ([] if followed else ["invalid"])
+
+
+def test_includer_flags_an_executable_file(tmp_path):
+    main = write(tmp_path / "k.conf", "includer x.conf\n")
+    write(tmp_path / "x.conf", "router_id evil\n", mode=0o755)
+    parsed = parse_file(str(main))
+    assert parsed.nodes == [] and len(parsed.items) == 1 and "readable" in parsed.items[0].reason

@@ -3,43 +3,54 @@ through a loader (files.py reads them from disk).
 
 `!` and `#` start a comment anywhere outside double quotes (`\\!` and `\\#` escape them), `{` and `}` split a line
 wherever they stand outside double quotes, a block may open on the keyword's line or the next one,
-`include PATTERN` splices the files the loader returns for it at any depth, `@ID` / `@^ID` lines are kept or
-dropped by config id, and single-line `$NAME=value` definitions are substituted. Scripts are re-read the way
+`include PATTERN` (and includer/m/w/b/a, which add keepalived's include checks) splices the files the loader
+returns for it at any depth, `@ID` / `@^ID` lines are kept or dropped by config id, and single-line `$NAME=value`
+definitions and keepalived's predefined ${_INSTANCE}, ${_PWD}, ${_HASH} and ${_BANG} are substituted. Scripts are re-read the way
 keepalived reads them (single and double quotes, backslash escapes): split_quoted_escaped.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any, Callable, Iterator, NamedTuple
 
-from hanode.migrate.keepalived.model import UNSUPPORTED, Item, KeepalivedParseError, Node, Note, Parsed
+from hanode.migrate.keepalived.model import INVALID, UNSUPPORTED, Item, KeepalivedParseError, Node, Note, Parsed
 from hanode.migrate.keepalived.table import CARRIED, Row, Table, same_reason, unsupported
 
 _WS = " \t\f\n\r\v"
 _MAX_INCLUDE_DEPTH = 32
 _BY_HAND = "the importer stops with an error naming the line: expand it by hand"
-_INCLUDE_CHECKED = ("includer", "includem", "includew", "includeb", "includea")
+# keepalived's include variants and the checks each adds (lib/parser.c check_include): R a file that cannot be read,
+# M a missing file named without wildcards, W a wildcard that matches nothing, B a missing {a,b} alternative
+INCLUDE_CHECKS = {"include": "", "includer": "R", "includem": "RM", "includew": "RMW", "includeb": "RB",
+                  "includea": "RMWB"}
+_CHECK_NAMES = {"R": "readable", "M": "match", "W": "wildcard_match", "B": "brace_match"}
 
 # what the reader does with keepalived's file-level syntax (not dispatched: the lexer handles each itself)
 CONFIG_FILE = Table("config file", "the config file", "", [
     Row("include", CARRIED, "followed by `hanode import-keepalived` (glob patterns with {a,b}, relative to the "
                             "including file, at any depth); the Ansible filter has one file's text and lists it"),
-    *same_reason(unsupported, "not followed: keepalived's include checks are not implemented (write include to have "
-                 "it followed)", *_INCLUDE_CHECKED),
+    *[Row(word, CARRIED, "followed as include is, with keepalived's include_check %s: what it flags is reported "
+                         "as invalid (keepalived reports a configuration error), a missing {a,b} alternative "
+                         "under brace_match drops the whole include as keepalived does"
+          % " ".join(_CHECK_NAMES[c] for c in checks)) for word, checks in INCLUDE_CHECKS.items() if checks],
     Row("@ID", CARRIED, "the line is kept when ID is the config id (--config-id, keepalived's -i), else dropped"),
     Row("@^ID", CARRIED, "the line is kept unless ID is the config id"),
     Row("$NAME=VALUE", CARRIED, "substituted wherever $NAME or ${NAME} stands (one-line definitions)"),
     unsupported("$NAME=VALUE \\", "multi-line definitions: " + _BY_HAND),
     Row("$_INSTANCE", CARRIED, "the config id (an error when none is given)"),
-    unsupported("${_INSTANCE}", "expanded only in a file with $NAME definitions of its own, otherwise its braces are "
-                "misread: write $_INSTANCE"),
-    *same_reason(unsupported, "not expanded: write the character by hand (quoted)", "${_HASH}", "${_BANG}"),
-    *same_reason(unsupported, _BY_HAND, "${_PWD}", "${_RANDOM}", "~SEQ", "~LST"),
+    Row("${_INSTANCE}", CARRIED, "the config id (an error when none is given), in any file"),
+    Row("${_PWD}", CARRIED, "the directory of the file being read (keepalived changes into it); an error when "
+                            "only text without a path was given"),
+    Row("${_HASH}", CARRIED, "#, after comments are removed (so it stays)"),
+    Row("${_BANG}", CARRIED, "!, after comments are removed (so it stays)"),
+    *same_reason(unsupported, _BY_HAND, "${_RANDOM}", "~SEQ", "~LST"),
 ], note="anywhere in the file (keepalived.conf(5): include, conditional configuration, parameter substitution, "
         "sequence and list blocks)")
 
-# pattern, including file -> ([(path, text)], [message about a file skipped]); see files.read_includes
+# pattern, including file -> ([(path, text)], [(check, message about a file skipped or missing)]);
+# see files.read_includes
 Loader = Callable[[str, str], tuple[list[tuple[str, str]], list[str]]]
 
 
@@ -174,13 +185,16 @@ class _Token(NamedTuple):
     line: int
 
 
+_PREDEFINED = {"_HASH": "#", "_BANG": "!"}
 _DEFINITION = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$")
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)(?=[ \t,)]|$)")
 
 
 class _Lexer:
-    def __init__(self, loader: Loader | None, config_id: str | None, items: list[Item], notes: list[Note]):
+    def __init__(self, loader: Loader | None, config_id: str | None, items: list[Item], notes: list[Note],
+                 cwd: str | None = None):
         self.loader, self.config_id, self.items, self.notes = loader, config_id, items, notes
+        self.cwd = cwd      # the directory relative file names start from (for ${_PWD})
         self.definitions: dict[str, str] = {}
         self.stack: list[str] = []
 
@@ -197,12 +211,8 @@ class _Lexer:
                 words = split_words(line)
             except ValueError as exc:
                 raise KeepalivedParseError(name, lineno, str(exc))
-            if len(words) == 2 and words[0] == "include":
-                yield from self._include(words[1], name, lineno)
-                continue
-            if len(words) == 2 and words[0] in _INCLUDE_CHECKED:
-                row = CONFIG_FILE.rows[words[0]]
-                self.items.append(Item(name, lineno, words[0], row.status, "%s was not read: %s" % (words[1], row.text)))
+            if len(words) == 2 and words[0] in INCLUDE_CHECKS:
+                yield from self._include(words[0], words[1], name, lineno)
                 continue
             for seg in _segments(line):
                 if seg in ("{", "}"):
@@ -225,7 +235,7 @@ class _Lexer:
             if line.startswith("~"):
                 raise KeepalivedParseError(name, lineno, "~SEQ and other '~' lines are not supported by the importer: "
                                                          "expand them by hand")
-            if "$" not in line or not self.definitions and "$_" not in line:
+            if "$" not in line:
                 return line
             expanded = _REFERENCE.sub(lambda m: self._value(m, name, lineno), line)
             if expanded == line:
@@ -264,22 +274,33 @@ class _Lexer:
             return self.definitions[key]
         if key == "_INSTANCE" and self.config_id is not None:
             return self.config_id
+        if key in _PREDEFINED:
+            return _PREDEFINED[key]
+        if key == "_PWD" and (self.cwd is not None or name.startswith("/")):
+            return posixpath.normpath(posixpath.join(self.cwd or "/", posixpath.dirname(name)))
         if key in ("_INSTANCE", "_PWD", "_RANDOM"):
             raise KeepalivedParseError(name, lineno, "$%s cannot be reproduced by the importer: replace it by hand"
                                        % key)
         return match.group(0)
 
-    def _include(self, pattern: str, name: str, lineno: int) -> Iterator[_Token]:
+    def _include(self, keyword: str, pattern: str, name: str, lineno: int) -> Iterator[_Token]:
         if self.loader is None:
-            self.items.append(Item(name, lineno, "include", UNSUPPORTED, "%s was not read: only the text of one file "
+            self.items.append(Item(name, lineno, keyword, UNSUPPORTED, "%s was not read: only the text of one file "
                                    "was given (run `hanode import-keepalived` on the host to follow includes)"
                                    % pattern))
             return
         if len(self.stack) > _MAX_INCLUDE_DEPTH:
             raise KeepalivedParseError(name, lineno, "includes nest more than %d deep" % _MAX_INCLUDE_DEPTH)
         files, messages = self.loader(pattern, name)
-        for message in messages:
-            self.notes.append(Note(name, lineno, "include", message))
+        checks = INCLUDE_CHECKS[keyword]
+        for check, message in messages:
+            if check and check in checks:
+                self.items.append(Item(name, lineno, keyword, INVALID, "%s: keepalived's include_check %s reports "
+                                       "a configuration error" % (message, _CHECK_NAMES[check])))
+            else:
+                self.notes.append(Note(name, lineno, keyword, message + " (keepalived skips it too)"))
+        if "B" in checks and any(check == "B" for check, _message in messages):
+            return      # keepalived's open_glob_file gives up on the whole pattern
         for path, text in files:
             if path in self.stack:
                 raise KeepalivedParseError(name, lineno, "include loop: %s is already being read" % path)
@@ -347,9 +368,10 @@ def _build_tree(tokens: Iterator[_Token]) -> list[Node]:
 
 
 def parse_text(text: str, name: str = "keepalived.conf", loader: Loader | None = None,
-               config_id: str | None = None) -> Parsed:
-    """Parses one keepalived.conf given as text. Without a loader, `include` lines are reported, not followed."""
+               config_id: str | None = None, cwd: str | None = None) -> Parsed:
+    """Parses one keepalived.conf given as text. Without a loader, `include` lines are reported, not followed.
+    cwd: the directory a relative `name` is in (${_PWD} needs it unless name is absolute)."""
     items: list[Item] = []
     notes: list[Note] = []
-    lexer = _Lexer(loader, config_id, items, notes)
+    lexer = _Lexer(loader, config_id, items, notes, cwd)
     return Parsed(_build_tree(lexer.tokens(text, name)), items, notes)
