@@ -43,7 +43,7 @@ def only(raw_instance=None, **kw):
 
 def test_a_full_instance_parses_into_the_model():
     raw = instance_raw(
-        version=3, priority=150, advert_int=0.5, state="master", preempt_delay=2.5,
+        version=3, priority=150, advert_int=0.5, state="backup", preempt_delay=2.5,
         virtual_ipaddresses=[f"{VIP4}/24 dev eth0 label eth0:vip", {"address": "198.51.100.101", "prefix": 25}],
         virtual_ipaddress_excluded=["203.0.113.10/24 dev eth1"],
         unicast_src_ip="198.51.100.2", unicast_peers=["198.51.100.3", "198.51.100.4"],
@@ -53,7 +53,7 @@ def test_a_full_instance_parses_into_the_model():
     config, problems = parse(config_raw({"VI_1": raw}, scripts={"chk": {"script": "killall -0 haproxy", "interval": 2,
                                                                         "weight": -10, "fall": 3, "rise": 2}}))
     vi = config.vrrp_instances["VI_1"]
-    assert (vi.version, vi.priority, vi.advert_int_cs, vi.initial_state, vi.preempt_delay_ms) == (3, 150, 50, "MASTER", 2500)
+    assert (vi.version, vi.priority, vi.advert_int_cs, vi.initial_state, vi.preempt_delay_ms) == (3, 150, 50, "BACKUP", 2500)
     assert vi.vips == (Vip(VIP4, 24, 4, dev="eth0", label="eth0:vip"), Vip("198.51.100.101", 25, 4))
     assert vi.excluded_vips == (Vip("203.0.113.10", 24, 4, dev="eth1"),)
     assert vi.unicast and vi.unicast_peers == ("198.51.100.3", "198.51.100.4")

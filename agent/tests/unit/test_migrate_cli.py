@@ -23,7 +23,7 @@ vrrp_instance VI_1 {
   }
 }
 """
-INCOMPLETE = COMPLETE.replace("  priority 150\n", "  priority 150\n  track_src_ip\n  strict_mode\n")
+INCOMPLETE = COMPLETE.replace("  priority 150\n", "  priority 150\n  track_src_ip\n  old_unicast_checksum\n")
 
 
 def write(tmp_path, name, text):
@@ -59,7 +59,7 @@ def test_incomplete_translation_exits_3_lists_every_keyword_and_still_writes(tmp
     # (this host has no keepalived_script user: a warning says check-config would refuse to run notify as root)
     lines = [line for line in err.splitlines() if not line.startswith("warning: on this host")]
     assert lines[0] == f"{src}:9: track_src_ip: unsupported: hanode has no such option"
-    assert lines[1] == f"{src}:10: strict_mode: unsupported: hanode has no strict RFC mode"
+    assert lines[1] == f"{src}:10: old_unicast_checksum: unsupported: hanode speaks only the current unicast checksum"
     assert lines[2] == f"{src}: 2 keyword(s) not carried over (listed above); the rest is in stdout"
     assert out.startswith("# hanode agent config imported from")
     assert "# 2 keepalived keyword(s) were not carried over" in out

@@ -40,6 +40,7 @@ global_defs {
   vrrp_garp_extra_if all 60
   vmac_prefix vr
   vmac_addr_prefix va
+  vrrp_skip_check_adv_addr
 }
 static_ipaddress {
   198.51.100.250/32 dev eth0
@@ -67,7 +68,6 @@ vrrp_instance VI_1 {
   priority 150
   advert_int 1
   version 2
-  nopreempt
   preempt_delay 10
   unicast_src_ip 198.51.100.11
   unicast_peer {
@@ -99,7 +99,6 @@ vrrp_instance VI_1 {
   garp_master_repeat 3
   garp_master_refresh 60
   garp_master_refresh_repeat 2
-  garp_interval 0.01
   smtp_alert
   unicast_ttl 64
   check_unicast_src
@@ -117,7 +116,7 @@ vrrp_instance VI_2 {
   version 3
   advert_int 0.25
   mcast_src_ip 203.0.113.1
-  v3_checksum_as_v2
+  nopreempt
   use_vmac vrrp52 02:00:00:00:10
   use_vmac_addr
   vmac_xmit_base
@@ -134,6 +133,10 @@ vrrp_instance VI_3 {
   interface eth1
   virtual_router_id 53
   version 3
+  strict_mode
+  accept
+  promote_secondaries
+  skip_check_adv_addr
   use_ipvlan ipv53 203.0.113.53/24 private
   virtual_ipaddress {
     203.0.113.201/24
@@ -282,7 +285,8 @@ def test_the_kitchen_sink_uses_every_keyword_the_importer_carries_over():
                "notify_down", "url", "path", "status_code", "digest", "enable_sni", "misc_path", "payload",
                "require_reply", "host", "http_protocol", "use_vmac", "use_vmac_addr", "use_ipvlan", "garp_extra_if",
                "check_unicast_src", "unicast_fault_no_peer", "virtual_routes", "virtual_rules", "static_ipaddress",
-               "static_routes", "static_rules", "vrrp_check_unicast_src", "vrrp_garp_extra_if"}
+               "static_routes", "static_rules", "vrrp_check_unicast_src", "vrrp_garp_extra_if", "accept",
+               "promote_secondaries", "vrrp_skip_check_adv_addr"}
     assert (tables | special) - used == set()
 
 
@@ -312,10 +316,10 @@ def refused(text):
     return validated, [(i.line, i.keyword, i.reason) for i in validated.translation.items]
 
 
-def test_nopreempt_with_state_master_is_refused_as_keepalived_drops_it():
+def test_nopreempt_with_state_master_is_dropped_as_keepalived_clears_it():
     validated, items = refused(HEAD + "  state MASTER\n  nopreempt\n}\n")
-    assert items == [(5, "nopreempt", "hanode check-config refuses it: vrrp_instances.VI_1.nopreempt: does not work "
-                                      "with state MASTER (keepalived silently drops it); use state BACKUP")]
+    assert items == [(5, "nopreempt", "with state MASTER keepalived clears it (\"nopreempt will not work with "
+                                      "initial state MASTER - clearing\")")]
     assert "nopreempt" not in validated.translation.config["vrrp_instances"]["VI_1"]
 
 

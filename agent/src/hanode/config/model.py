@@ -131,6 +131,11 @@ class VrrpInstance:
     # added on MASTER, removed on leaving it (hanode.config.iproute / iprule)
     virtual_routes: tuple[Any, ...] = ()
     virtual_rules: tuple[Any, ...] = ()
+    # strict and accept mode (hanode.config.parse_vrrp_strict)
+    strict_mode: bool = False
+    accept: bool = True                     # False: traffic to the VIPs dropped while MASTER (hanode.vrrp.noaccept)
+    promote_secondaries: bool = False
+    skip_check_adv_addr: bool = False
 
     @property
     def unicast(self) -> bool:

@@ -9,6 +9,7 @@ from hanode.config.host import HostCaps
 from hanode.config.model import (Authentication, GarpSettings, NotifyScripts, SyncGroup, TrackedInterface,
                                  TrackedScript, VrrpInstance, VrrpScript)
 from hanode.config.parse_vrrp_net import InstanceNet, VrrpGlobals, assign_vmacs, parse_instance_net
+from hanode.config.parse_vrrp_strict import strict_fields
 from hanode.config.problems import MISSING, Problems, Reader, join
 from hanode.config.vip import parse_vip
 
@@ -96,6 +97,7 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
     net = parse_instance_net(reader, family=family, unicast=bool(fields["unicast_peers"]), g=g, problems=problems,
                              host=host)
     fields.update(net.fields)
+    fields.update(strict_fields(reader, fields, g.strict, g.skip_check_adv_addr, path, problems))
     reader.finish()
     if interface is None or fields["virtual_router_id"] is None:
         return None

@@ -38,6 +38,8 @@ class VrrpGlobals:
     garp_extra_if: tuple[int, bool] = (0, False)    # (interval ms, all interfaces)
     vmac_prefix: str = "vrrp"
     vmac_addr_prefix: str | None = None
+    strict: bool = False                # vrrp_strict (hanode.config.parse_vrrp_strict)
+    skip_check_adv_addr: bool = False   # vrrp_skip_check_adv_addr
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def parse_vrrp_globals(reader: Reader, problems: Problems) -> VrrpGlobals:
     return VrrpGlobals(mcast_group4=group4, mcast_group6=group6,
                        check_unicast_src=reader.boolean("vrrp_check_unicast_src", False),
                        garp_extra_if=_garp_extra_if(reader, "vrrp_garp_extra_if", (0, False), problems),
-                       vmac_prefix=prefix or "vrrp", vmac_addr_prefix=addr_prefix)
+                       vmac_prefix=prefix or "vrrp", vmac_addr_prefix=addr_prefix,
+                       strict=reader.boolean("vrrp_strict", False),
+                       skip_check_adv_addr=reader.boolean("vrrp_skip_check_adv_addr", False))
 
 
 def _group(reader: Reader, key: str, family: int, default: str, problems: Problems) -> str:

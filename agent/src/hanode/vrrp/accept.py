@@ -19,9 +19,12 @@ class Rejection:
 
 
 def check_advert(instance: VrrpInstance, advert: Advert, *, ttl: int | None, src: str, dst: str = "",
-                 check_unicast_src: bool = False) -> Rejection | None:
-    """None when the advert is acceptable for this instance, else why not."""
+                 check_unicast_src: bool = False, check_addresses: bool = True) -> Rejection | None:
+    """None when the advert is acceptable for this instance, else why not. check_addresses=False: the address
+    list is not compared (skip_check_adv_addr, for adverts from the master a BACKUP already follows)."""
     for check in (_ttl, _version, _auth, _interval, _addresses):
+        if check is _addresses and not check_addresses:
+            continue
         rejection = check(instance, advert, ttl)
         if rejection:
             return rejection

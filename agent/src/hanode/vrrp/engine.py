@@ -284,8 +284,11 @@ class Engine:
         except PacketError as exc:
             self._count(inst, exc.counter)
             return []
+        # keepalived's skip_check_adv_addr: a BACKUP skips the address check of its master's adverts
+        follows = (inst.config.skip_check_adv_addr and inst.state.state == State.BACKUP
+                   and rx.src == inst.state.master_address)
         rejection = check_advert(inst.config, advert, ttl=rx.ttl, src=rx.src, dst=rx.dst,
-                                 check_unicast_src=self.check_unicast_src)
+                                 check_unicast_src=self.check_unicast_src, check_addresses=not follows)
         if rejection:
             self._count(inst, rejection.counter)
             return self._rejected_while_master(name, inst, rejection, rx, advert, now_us)

@@ -22,10 +22,11 @@ from hanode.config.model import AgentConfig, Vip, VrrpInstance
 from hanode.config.parse_static import StaticConfig
 from hanode.lvs import caps
 from hanode.vrrp.actions import State
+from hanode.vrrp.noaccept import NoAccept
 from hanode.vrrp.owned import OwnedFile
 from hanode.vrrp.routes import RouteTable
 from hanode.vrrp.routes_plan import STATIC, numbered_rules, route_key, rule_key
-from hanode.vrrp.vmac import VmacManager
+from hanode.vrrp.vmac import VmacManager, read_sysctl, write_sysctl
 
 log = logging.getLogger("hanode.vrrp.plumbing")
 Announce = Callable[[VrrpInstance, tuple[Vip, ...]], None]
@@ -41,10 +42,14 @@ class Plumbing:
         self.announce = announce
         self.masters: set[str] = set()
         self.garp_tasks: dict[str, asyncio.Task] = {}
+        self.noaccept = NoAccept()
+        self.promoted: dict[str, int] = {}      # interface -> its promote_secondaries before this agent set it
 
     # ---- life cycle ----------------------------------------------------------------------------------------------
 
     async def start(self, resume: dict[str, str]) -> None:
+        self.noaccept.start()
+        self._promote_secondaries(self.config)
         self.vmacs.ensure(self.config)
         self.vmacs.remove_unwanted(self.config)
         for owner in self.routes.owners() - {STATIC}:
@@ -58,6 +63,9 @@ class Plumbing:
 
     async def applied(self, config: AgentConfig, states: dict[str, State]) -> None:
         old, self.config = self.config, config
+        self.noaccept.reconcile({name: inst for name, inst in config.vrrp_instances.items()
+                                 if states.get(name) == State.MASTER})
+        self._promote_secondaries(config)
         self.vmacs.remove_unwanted(config)
         self._static(config)
         rules = numbered_rules(config)
@@ -76,6 +84,20 @@ class Plumbing:
         self.garp_tasks.clear()
         self.routes.remove(STATIC)
         self.vmacs.remove_unwanted(None)
+        self.noaccept.stop()
+        for ifname, before in self.promoted.items():
+            if read_sysctl(f"ipv4/conf/{ifname}/promote_secondaries") == 1:
+                _write_promote(ifname, before)
+        self.promoted.clear()
+
+    def _promote_secondaries(self, config: AgentConfig) -> None:
+        """keepalived's promote_secondaries: net.ipv4.conf.IF.promote_secondaries=1 on the instance's interface
+        (put back at stop if nobody changed it since)."""
+        for inst in config.vrrp_instances.values():
+            if inst.promote_secondaries and inst.interface not in self.promoted:
+                before = read_sysctl(f"ipv4/conf/{inst.interface}/promote_secondaries")
+                if before == 0 and _write_promote(inst.interface, 1):
+                    self.promoted[inst.interface] = before
 
     def _static(self, config: AgentConfig) -> None:
         static = config.sections.get(STATIC) or StaticConfig()
@@ -144,6 +166,15 @@ class Plumbing:
         owned = self.routes.status(STATIC)
         return {"addresses": _listing(static.addresses, owned, "address"),
                 "routes": _listing(static.routes, owned, "route"), "rules": _listing(static.rules, owned, "rule")}
+
+
+def _write_promote(ifname: str, value: int) -> bool:
+    try:
+        write_sysctl(f"ipv4/conf/{ifname}/promote_secondaries", value)
+        return True
+    except OSError as exc:
+        log.error("cannot set promote_secondaries on %s: %s", ifname, exc)
+        return False
 
 
 def extra_interface_vips(inst: VrrpInstance) -> tuple[Vip, ...]:

@@ -471,6 +471,7 @@ class VrrpRunner:
                 log.warning("%s: cannot send advert to %s: %s", cfg.name, dst, exc)
 
     def _add_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
+        self.plumbing.noaccept.vips_added(cfg, vips)    # no_accept: blocked before they answer (keepalived's order)
         for vip in vips:
             try:
                 self.netlink.add_vip(vip, cfg.interface)
@@ -487,6 +488,7 @@ class VrrpRunner:
             except OSError as exc:
                 self.io_errors["netlink_err"] += 1
                 log.error("%s: cannot remove VIP %s: %s", cfg.name, vip.text(), exc)
+        self.plumbing.noaccept.vips_removed(cfg, vips)
 
     def _send_garp(self, cfg: VrrpInstance, vips: tuple[Vip, ...], repeat: int) -> None:
         """A burst of `repeat` rounds: all at once without a garp_interval, else the first now and the others

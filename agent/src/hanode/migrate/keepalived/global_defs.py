@@ -8,6 +8,7 @@ from hanode.migrate.keepalived.table import (Row, Scope, Table, carried, depreca
                                              same_reason, unsupported, value)
 from hanode.migrate.keepalived.translator import MISSING, Translator
 from hanode.migrate.keepalived.vrrp_net import GLOBAL_ROWS
+from hanode.migrate.keepalived.vrrp_strict import GLOBAL_ROWS as STRICT_GLOBAL_ROWS
 
 
 def _script_user(tr: Translator, node: Node, scope: Scope) -> None:
@@ -151,12 +152,11 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     carried("notification_email", "notification_email", _notification_email, "full addresses only"),
     value("smtp_alert", "flag"),
     carried("notify_fifo", "notify_fifo", _notify_fifo, "with notify_fifo_format: keepalived; no FIFO owner"),
-    unsupported("vrrp_strict", "hanode has no strict RFC mode (it would refuse unicast and add no_accept rules)"),
+    *STRICT_GLOBAL_ROWS,
     *GLOBAL_ROWS,
     *same_reason(no_meaning, why.FIREWALL, "vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority",
                  "nftables_ifindex", "nftables_counters"),
     *same_reason(unsupported, _IPVS_FWMARKS, "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"),
-    unsupported("vrrp_skip_check_adv_addr", why.ADV_ADDR),
     unsupported("vrrp_lower_prio_no_advert", why.RE_ASSERT),
     unsupported("vrrp_higher_prio_send_advert", why.NO_OPTION),
     *same_reason(unsupported, why.LOWER_PRIO_GARP, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"),

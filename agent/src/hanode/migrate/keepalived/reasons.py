@@ -2,7 +2,8 @@
 
 PROCESS = "keepalived process tuning; hanode has no equivalent setting"
 SNMP = "SNMP and DBus are not supported by hanode (use `hanode status --json` or the metrics endpoint)"
-FIREWALL = "hanode installs no firewall rules for VIPs"
+FIREWALL = ("hanode's only firewall rules are no_accept's, in an nftables table of its own (inet hanode_noaccept); "
+            "keepalived's firewall settings have no meaning here")
 TRACK_OTHER = "hanode tracks interfaces and vrrp_scripts only"
 NAMESPACE = "run hanode inside the namespace instead (ip netns exec NAME hanode run ...)"
 NO_OPTION = "hanode has no such option"
@@ -10,5 +11,3 @@ NO_PRIORITY_NOTIFY = "hanode does not notify priority changes"
 LOWER_PRIO_GARP = "hanode has no lower-priority GARP settings"
 GNA = "hanode has one interval for ARP and NA: garp_interval"
 RE_ASSERT = "hanode always re-asserts with an advert (RFC 9568)"
-ADV_ADDR = "hanode has no switch for the advert address check"
-STRICT = "hanode has no strict RFC mode"

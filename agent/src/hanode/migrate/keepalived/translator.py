@@ -17,6 +17,7 @@ from hanode.migrate.keepalived.table import Scope, Table
 _TRUE = ("true", "on", "yes")
 _FALSE = ("false", "off", "no")
 _SHELL_WORDS = ("|", "||", "&&", ";", ">", ">>", "<", "2>&1", "&")
+_SHELLS = ("sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox")
 MISSING = "missing a value (keepalived refuses the whole configuration)"
 
 
@@ -182,7 +183,7 @@ class Translator:
             self.note(node, "keepalived runs it through /bin/sh (it begins with a redirection); carried over as "
                             "/bin/sh -c %s" % shlex.quote(shell))
             argv = ["/bin/sh", "-c", shell]
-        else:
+        elif not _runs_a_shell(argv):
             shell_words = [w for w in argv[1:] if w in _SHELL_WORDS or "$(" in w or "`" in w]
             if shell_words:
                 self.note(node, "%s is shell syntax, but keepalived runs this without a shell (only a command that "
@@ -249,6 +250,12 @@ def join(path: str, key: Any) -> str:
     if isinstance(key, int):
         return "%s[%d]" % (path, key)
     return "%s.%s" % (path, key) if path else str(key)
+
+
+def _runs_a_shell(argv: list[str]) -> bool:
+    """`/bin/bash -c '...'` (or `busybox sh -c`): the shell syntax is the shell's, as written."""
+    words = argv[1:] if argv[0].rsplit("/", 1)[-1] != "busybox" else argv[2:]
+    return argv[0].rsplit("/", 1)[-1] in _SHELLS and bool(words) and words[0].startswith("-") and "c" in words[0]
 
 
 def label_of(node: Node) -> str:

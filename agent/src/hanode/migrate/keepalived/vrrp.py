@@ -10,14 +10,25 @@ from hanode.migrate.keepalived.table import (CARRIED, Row, Scope, Table, carried
                                              not_carried_block, same_reason, unsupported, value)
 from hanode.migrate.keepalived.translator import Translator, join, notify, ordered_keys, word_after
 from hanode.migrate.keepalived.vrrp_net import INSTANCE_ROWS, finish_instance
+from hanode.migrate.keepalived.vrrp_strict import INSTANCE_ROWS as STRICT_ROWS
+from hanode.migrate.keepalived.vrrp_strict import finish_strict
 
 
 def _state(tr: Translator, node: Node, scope: Scope) -> None:
+    """keepalived's vrrp_state_handler: MASTER and BACKUP compared case-sensitively, anything else runs as BACKUP,
+    and BACKUP after MASTER is ignored."""
     found = tr.text(node)
-    if found is not None and found.upper() not in ("MASTER", "BACKUP"):
-        tr.skip(node, INVALID, "%r is not MASTER or BACKUP (keepalived refuses it)" % found)
-    elif found is not None:
-        tr.put(scope.out, "state", found.upper(), node, scope.path)
+    if found is None:
+        return
+    if found == "BACKUP" and scope.out.get("state") == "MASTER":
+        tr.skip(node, NO_MEANING, "state MASTER was given before: keepalived keeps it (\"state previously set as "
+                "MASTER - ignoring BACKUP\")")
+        return
+    if found not in ("MASTER", "BACKUP"):
+        tr.skip(node, INVALID, "%r is not MASTER or BACKUP (keepalived compares case-sensitively: \"unknown state, "
+                "defaulting to BACKUP\"); carried over as state: BACKUP, as keepalived runs it" % found)
+        found = "BACKUP"
+    tr.put(scope.out, "state", found, node, scope.path)
 
 
 # ----- virtual_ipaddress ---------------------------------------------------------------------------------------
@@ -206,11 +217,12 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     value("garp_master_repeat", "int"),
     value("garp_master_refresh", "num"),
     value("garp_master_refresh_repeat", "int"),
-    foreign(value("garp_interval", "num")),
+    foreign(no_meaning("garp_interval", "keepalived 2.2.7 has no garp_interval in vrrp_instance and ignores it "
+                       "(vrrp_garp_interval in global_defs is carried)")),
     value("nopreempt", "flag"),
     value("dont_track_primary", "flag"),
     value("smtp_alert", "flag"),
-    foreign(value("v3_checksum_as_v2", "flag")),
+    foreign(no_meaning("v3_checksum_as_v2", "keepalived 2.2.7 has no such keyword and ignores it")),
     carried("virtual_ipaddress", "virtual_ipaddresses", _vips),
     carried("virtual_ipaddress_excluded", "virtual_ipaddress_excluded", _vips),
     carried("unicast_peer", "unicast_peers", _peers, "no per-peer TTL limits"),
@@ -225,12 +237,8 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     *same_reason(unsupported, why.TRACK_OTHER, "track_process", "track_file", "track_bfd"),
     unsupported("track_src_ip", why.NO_OPTION),
     foreign(no_meaning("no_virtual_ipaddress", "hanode accepts an instance without addresses (it only warns)")),
-    unsupported("promote_secondaries", "hanode does not change the interface's promote_secondaries setting"),
     deprecated("linkbeat_use_polling", "keepalived deprecated it; hanode follows links with netlink events"),
-    no_meaning("accept", "hanode never blocks traffic to its VIPs (accept mode is its behaviour)"),
-    unsupported("no_accept", why.FIREWALL),
-    unsupported("skip_check_adv_addr", why.ADV_ADDR),
-    unsupported("strict_mode", why.STRICT),
+    *STRICT_ROWS,
     no_meaning("preempt", "preemption is the default"),
     no_meaning("debug", "use hanode run --log-level debug"),
     unsupported("notify_deleted", "hanode has no deleted notification"),
@@ -274,6 +282,7 @@ def translate_vrrp_instance(tr: Translator, block: Node, config: dict[str, Any])
         tr.record(join(path, "version"), block, "vrrp_instance " + name)
         tr.note(block, "IPv6 addresses and no version: keepalived runs VRRPv3 then; carried over as version: 3",
                 "vrrp_instance " + name)
+    finish_strict(tr, out, path, block, config)
     tr.instances_defined[name] = block
     config.setdefault("vrrp_instances", {})[name] = ordered_keys(out, _INSTANCE_ORDER)
     tr.record(path, block, "vrrp_instance " + name)

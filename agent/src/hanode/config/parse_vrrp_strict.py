@@ -1,0 +1,67 @@
+"""Strict mode and accept mode of a vrrp_instance, with keepalived 2.2.7's semantics (vrrp.c
+vrrp_complete_instance):
+
+- strict_mode (default: the top-level vrrp_strict) refuses unicast peers and an instance without VIPs (keepalived
+  refuses the whole configuration); it ignores authentication, preempt_delay, and a state MASTER that is not the
+  address owner (priority 255), each with a warning, as keepalived does ("... resetting");
+- accept (default: true unless strict_mode; always true for the owner): when false, the agent drops traffic to
+  and from the VIPs while it is MASTER (hanode.vrrp.noaccept). Strict mode with VRRP version 2 resets accept to
+  false for a non-owner (RFC 3768 has no accept mode);
+- preempt_delay with state MASTER is cleared with a warning, strict or not (keepalived clears it: such an
+  instance would otherwise wait instead of preempting when it comes back from FAULT);
+- promote_secondaries and skip_check_adv_addr (default: the top-level vrrp_skip_check_adv_addr) are carried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hanode.config.problems import Problems, Reader, join
+
+
+def strict_fields(reader: Reader, fields: dict[str, Any], strict_default: bool, skip_default: bool,
+                  path: str, problems: Problems) -> dict[str, Any]:
+    """The strict/accept fields of an instance, and the fields strict mode resets (given in `fields`)."""
+    strict = reader.boolean("strict_mode", strict_default)
+    accept = reader.boolean("accept", None)
+    out: dict[str, Any] = {"strict_mode": strict,
+                           "promote_secondaries": reader.boolean("promote_secondaries", False),
+                           "skip_check_adv_addr": reader.boolean("skip_check_adv_addr", skip_default)}
+    owner = fields.get("priority") == 255
+    if strict:
+        _strict_resets(reader, fields, owner, path, problems, out)
+    if fields.get("preempt_delay_ms") and "preempt_delay_ms" not in out and fields.get("initial_state") == "MASTER":
+        problems.warn(join(path, "preempt_delay"), "is cleared with state MASTER, as keepalived clears it (\"preempt "
+                                                   "delay will not work with initial state MASTER\")")
+        out["preempt_delay_ms"] = 0
+    if accept is None:
+        accept = owner or not strict
+    elif accept and strict and not owner and fields.get("version") == 2:
+        problems.warn(join(path, "accept"), "is reset by strict_mode with VRRP version 2, as keepalived resets it "
+                                            "(\"accept mode for VRRP version 2 does not comply with RFC3768\")")
+        accept = False
+    out["accept"] = accept or owner
+    return out
+
+
+def _strict_resets(reader: Reader, fields: dict[str, Any], owner: bool, path: str, problems: Problems,
+                   out: dict[str, Any]) -> None:
+    where = join(path, "strict_mode") if reader.has("strict_mode") else "vrrp_strict"
+    if fields.get("unicast_peers"):
+        problems.error(join(path, "unicast_peers"), f"not allowed with strict mode ({where}): keepalived refuses "
+                                                    "the configuration (\"Unicast peers are not supported in strict "
+                                                    "mode\")")
+    if not fields.get("vips"):
+        problems.error(join(path, "virtual_ipaddresses"), f"strict mode ({where}) needs at least one VIP, as "
+                                                          "keepalived does")
+    if fields.get("authentication") is not None:
+        problems.warn(join(path, "authentication"), "is ignored in strict mode, as keepalived ignores it (\"Strict "
+                                                    "mode does not support authentication\")")
+        out["authentication"] = None
+    if fields.get("initial_state") == "MASTER" and not owner:
+        problems.warn(join(path, "state"), "MASTER without priority 255 runs as BACKUP in strict mode, as in "
+                                           "keepalived (\"State MASTER must match being address owner\")")
+        out["initial_state"] = "BACKUP"
+    if fields.get("preempt_delay_ms"):
+        problems.warn(join(path, "preempt_delay"), "is reset by strict mode, as keepalived resets it")
+        out["preempt_delay_ms"] = 0
