@@ -15,11 +15,11 @@ pytestmark = pytest.mark.netns
 V3 = {"version": 3, "advert_int": 0.3}
 
 
-def _config(router_id: str, priority: int, **vi_1_extra) -> dict:
+def _config(router_id: str, priority: int, group: dict | None = None, **vi_1_extra) -> dict:
     return agent_config(router_id, {
         "VI_1": instance(51, priority, vips=(VIP4,), **V3, **vi_1_extra),
         "VI_2": instance(52, priority, vips=(VIP4_B,), **V3),
-    }, vrrp_sync_groups={"G1": {"group": ["VI_1", "VI_2"]}})
+    }, vrrp_sync_groups={"G1": {"group": ["VI_1", "VI_2"], **(group or {})}})
 
 
 def _states(handle) -> tuple[str, str, str]:
@@ -67,7 +67,8 @@ def test_sync_group_moves_when_all_members_lose_priority_and_never_thrashes(lab_
     n1, n2 = lab.nodes
     add_track_link(lab, n1, "trk0")
     add_track_link(lab, n1, "trk1")
-    config = _config("n1", 150, track_interfaces=[{"name": "trk0", "weight": -60}])
+    # the members' own weights count only with sync_group_tracking_weight (keepalived's rule)
+    config = _config("n1", 150, {"sync_group_tracking_weight": True}, track_interfaces=[{"name": "trk0", "weight": -60}])
     config["vrrp_instances"]["VI_2"]["track_interfaces"] = [{"name": "trk1", "weight": -60}]
     a1 = lab.start_agent(n1, config)
     a2 = lab.start_agent(n2, _config("n2", 100))

@@ -9,7 +9,8 @@ import pytest
 
 from hanode.cli.main import main
 from hanode.migrate import keepalived
-from hanode.migrate.keepalived import global_defs, lexer, real_server, report, top, trackers, virtual_server, vrrp
+from hanode.migrate.keepalived import (global_defs, lexer, real_server, report, top, track_objects, trackers,
+                                       virtual_server, vrrp)
 from hanode.migrate.keepalived.table import CARRIED, Table
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,6 +24,9 @@ PLACES = {
     top.TOP: "%s\n",
     global_defs.GLOBAL_DEFS: "global_defs {\n%s\n}\n",
     trackers.VRRP_SCRIPT: "vrrp_script chk {\n  script /bin/true\n%s\n}\n",
+    track_objects.VRRP_TRACK_PROCESS: "vrrp_track_process p {\n  process nginx\n%s\n}\n",
+    track_objects.TRACK_FILE: "track_file f {\n  file /run/f\n%s\n}\n",
+    track_objects.VRRP_TRACK_FILE: "vrrp_track_file f {\n  file /run/f\n%s\n}\n",
     vrrp.VRRP_INSTANCE: INSTANCE,
     vrrp.AUTHENTICATION: INSTANCE % "  authentication {\n%s\n  }",
     trackers.VRRP_SYNC_GROUP: INSTANCE % "" + "vrrp_sync_group G {\n  group {\n    VI_1\n  }\n%s\n}\n",
@@ -34,9 +38,7 @@ PLACES = {
     **{table: REAL % ("    %s {\n%%s\n    }" % kind) for kind, table in real_server.CHECKS.items()},
 }
 # tables of blocks that are not carried as a whole: their keywords are reported with the block
-NOT_CARRIED_BLOCKS = {trackers.VRRP_TRACK_PROCESS: (top.TOP, "vrrp_track_process"),
-                      trackers.VRRP_TRACK_FILE: (top.TOP, "vrrp_track_file"), trackers.TRACK_FILE: (top.TOP, "track_file"),
-                      trackers.BFD_INSTANCE: (top.TOP, "bfd_instance"), vrrp.GARP_GROUP: (top.TOP, "garp_group"),
+NOT_CARRIED_BLOCKS = {trackers.BFD_INSTANCE: (top.TOP, "bfd_instance"), vrrp.GARP_GROUP: (top.TOP, "garp_group"),
                       vrrp.TRACK_GROUP: (top.TOP, "track_group"), virtual_server.SSL: (top.TOP, "SSL"),
                       virtual_server.VIRTUAL_SERVER_GROUP: (top.TOP, "virtual_server_group"),
                       real_server.FILE_CHECK: (real_server.REAL_SERVER, "FILE_CHECK"),
@@ -50,7 +52,7 @@ def translated(text: str):
 
 def test_every_table_of_the_importer_is_listed():
     found = set()
-    for module in (global_defs, lexer, real_server, top, trackers, virtual_server, vrrp):
+    for module in (global_defs, lexer, real_server, top, track_objects, trackers, virtual_server, vrrp):
         for thing in vars(module).values():
             found |= {t for t in (thing.values() if isinstance(thing, dict) else [thing]) if isinstance(t, Table)}
     assert found == set(report.TABLES)

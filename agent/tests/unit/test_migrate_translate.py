@@ -437,8 +437,8 @@ NOT_CARRIED = [
       (4, "net_namespace", "no meaning here")], "carried over without it"),
     ("vrrp_sync_group G {\n  VI_1\n}\n" + HEAD + "}\n",
      [(1, "vrrp_sync_group G", "invalid"), (2, "VI_1", "unsupported")], "no member"),
-    ("vrrp_sync_group G {\n  group {\n    VI_1 VI_9\n  }\n  track_interface {\n    eth1\n  }\n}\n" + HEAD + "}\n",
-     [(3, "group VI_9", "invalid"), (5, "track_interface", "unsupported")], "no vrrp_instance named VI_9"),
+    ("vrrp_sync_group G {\n  group {\n    VI_1 VI_9\n  }\n  track_bfd {\n    b1\n  }\n}\n" + HEAD + "}\n",
+     [(3, "group VI_9", "invalid"), (5, "track_bfd", "unsupported")], "no vrrp_instance named VI_9"),
     ("virtual_server_group G {\n  198.51.100.100 80\n}\nvirtual_server group G {\n}\n",
      [(1, "virtual_server_group G", "unsupported"), (4, "virtual_server group G", "unsupported")], "groups"),
     ("virtual_server 198.51.100.100 80 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n"
@@ -452,9 +452,12 @@ NOT_CARRIED = [
     ("virtual_server 198.51.100.100 80 {\n  real_server 203.0.113.11 80 {\n    SSL_GET {\n      enable_sni\n    }\n"
      "  }\n}\n",
      [(4, "enable_sni", "unsupported")], "virtualhost"),
-    ("vrrp_track_process p {\n  process haproxy\n}\nbfd_instance b {\n}\nsomething_new 1\n",
-     [(1, "vrrp_track_process p", "unsupported"), (4, "bfd_instance b", "unsupported"),
-      (6, "something_new", "unsupported")], "hanode tracks"),
+    ("vrrp_track_process p {\n  process haproxy\n  weight 5 reverse\n}\nbfd_instance b {\n}\nsomething_new 1\n",
+     [(1, "vrrp_track_process p", "unsupported"), (5, "bfd_instance b", "unsupported"),
+      (7, "something_new", "unsupported")], "no reverse weights"),
+    (HEAD + "  track_process {\n    nope\n  }\n  track_file {\n    nofile weight 2\n  }\n}\n",
+     [(5, "track_process nope", "invalid"), (8, "track_file nofile weight 2", "invalid")],
+     "no vrrp_track_process named nope"),
 ]
 
 

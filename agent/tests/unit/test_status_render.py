@@ -60,7 +60,8 @@ def test_instance_status_carries_the_contract_fields():
     assert status["peers"][PEER4]["priority"] == 100 and status["peers"][PEER4]["seconds_ago"] == 0.5
     assert status["trackers"] == {
         "interfaces": [{"name": "eth1", "weight": -20, "up": False}],
-        "scripts": [{"name": "chk", "weight": 10, "ok": True, "last_exit": 0, "last_error": None}]}
+        "scripts": [{"name": "chk", "weight": 10, "ok": True, "last_exit": 0, "last_error": None}],
+        "processes": [], "files": []}
 
 
 def test_fault_reasons_and_sync_group_in_status():

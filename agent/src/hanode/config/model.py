@@ -51,6 +51,38 @@ class VrrpScript:
 
 
 @dataclass(frozen=True)
+class TrackedRef:
+    """An instance's (or sync group's) track_process / track_file entry."""
+    name: str
+    weight: int | None = None  # None: the tracker's own weight
+
+
+@dataclass(frozen=True)
+class TrackProcess:
+    """vrrp_track_process: how many running processes match, against a quorum (hanode.vrrp.proctrack)."""
+    name: str
+    process: str                    # the comm (at most 15 characters) or, with full_command, argv[0]
+    params: tuple[str, ...] = ()    # the arguments after it (param_match says how they compare)
+    param_match: str = "none"       # none | exact | initial | partial (keepalived's)
+    full_command: bool = False
+    weight: int = 0
+    quorum: int = 1
+    quorum_max: int | None = None   # None: no upper bound
+    fork_delay_ms: int = 0          # quorum gained: reported this much later (delay sets both)
+    terminate_delay_ms: int = 0     # quorum lost: reported this much later
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    """track_file (vrrp_track_file): the integer in a file, times the weight, added to the priority."""
+    name: str
+    file: str
+    weight: int = 1
+    init_value: int | None = None   # init_file: written at start when the file is missing (or always: overwrite)
+    init_overwrite: bool = False
+
+
+@dataclass(frozen=True)
 class Authentication:
     auth_type: str  # "PASS"
     auth_pass: str
@@ -111,6 +143,8 @@ class VrrpInstance:
     excluded_vips: tuple[Vip, ...] = ()
     track_interfaces: tuple[TrackedInterface, ...] = ()
     track_scripts: tuple[TrackedScript, ...] = ()
+    track_processes: tuple[TrackedRef, ...] = ()
+    track_files: tuple[TrackedRef, ...] = ()
     dont_track_primary: bool = False
     notify: NotifyScripts = field(default_factory=NotifyScripts)
     garp: GarpSettings = field(default_factory=GarpSettings)
@@ -169,6 +203,12 @@ class SyncGroup:
     group: tuple[str, ...]
     notify: NotifyScripts = field(default_factory=NotifyScripts)
     smtp_alert: bool | None = None
+    # trackers of the group: every member tracks them (weight 0 unless tracking_weight)
+    track_interfaces: tuple[TrackedInterface, ...] = ()
+    track_scripts: tuple[TrackedScript, ...] = ()
+    track_processes: tuple[TrackedRef, ...] = ()
+    track_files: tuple[TrackedRef, ...] = ()
+    tracking_weight: bool = False   # sync_group_tracking_weight
 
 
 @dataclass(frozen=True)
@@ -180,6 +220,8 @@ class AgentConfig:
     vrrp_scripts: dict[str, VrrpScript] = field(default_factory=dict)
     vrrp_instances: dict[str, VrrpInstance] = field(default_factory=dict)
     vrrp_sync_groups: dict[str, SyncGroup] = field(default_factory=dict)
+    vrrp_track_processes: dict[str, TrackProcess] = field(default_factory=dict)
+    track_files: dict[str, TrackFile] = field(default_factory=dict)
     sections: dict[str, Any] = field(default_factory=dict)  # parsed sections owned by other subsystems (lvs, alerts...)
 
     def sync_group_of(self, instance: str) -> SyncGroup | None:

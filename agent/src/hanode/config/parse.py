@@ -7,6 +7,7 @@ from typing import Any
 
 from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
+from hanode.config.parse_track import parse_track_files, parse_track_processes
 from hanode.config.parse_vrrp import parse_instances, parse_scripts, parse_sync_groups
 from hanode.config.parse_vrrp_net import parse_vrrp_globals
 from hanode.config.problems import ConfigError, Problems, Reader
@@ -29,8 +30,10 @@ def parse_config(raw: Any, *, default_router_id: str = "hanode",
     reader = Reader(raw if raw is not None else {}, "", problems)
     scripts = parse_scripts(reader.mapping("vrrp_scripts"), "vrrp_scripts", problems)
     vrrp_globals = parse_vrrp_globals(reader, problems)
+    trackers = (parse_track_processes(reader.mapping("vrrp_track_processes"), "vrrp_track_processes", problems),
+                parse_track_files(reader.mapping("track_files"), "track_files", problems))
     instances = parse_instances(reader.mapping("vrrp_instances"), "vrrp_instances", problems, scripts, vrrp_globals,
-                                host)
+                                host, trackers)
     config = AgentConfig(
         router_id=reader.string("router_id", default_router_id),
         control_socket=reader.string("control_socket", DEFAULT_CONTROL_SOCKET),
@@ -38,7 +41,9 @@ def parse_config(raw: Any, *, default_router_id: str = "hanode",
         enable_script_security=reader.boolean("enable_script_security", True),
         vrrp_scripts=scripts,
         vrrp_instances=instances,
-        vrrp_sync_groups=parse_sync_groups(reader.mapping("vrrp_sync_groups"), "vrrp_sync_groups", problems, instances),
+        vrrp_sync_groups=parse_sync_groups(reader.mapping("vrrp_sync_groups"), "vrrp_sync_groups", problems, instances,
+                                           scripts, trackers),
+        vrrp_track_processes=trackers[0], track_files=trackers[1],
     )
     if config.control_socket and not config.control_socket.startswith("/"):
         problems.error("control_socket", f"must be an absolute path, got {config.control_socket!r}")

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from hanode.config.host import HostCaps
 from hanode.config.model import (Authentication, GarpSettings, NotifyScripts, SyncGroup, TrackedInterface,
                                  TrackedScript, VrrpInstance, VrrpScript)
+from hanode.config.parse_track import tracked_refs
 from hanode.config.parse_vrrp_net import InstanceNet, VrrpGlobals, assign_vmacs, parse_instance_net
 from hanode.config.parse_vrrp_strict import strict_fields
 from hanode.config.problems import MISSING, Problems, Reader, join
@@ -54,11 +55,13 @@ def parse_notify(reader: Reader) -> NotifyScripts:
 
 
 def parse_instances(data: Mapping, path: str, problems: Problems, scripts: Mapping[str, VrrpScript],
-                    vrrp_globals: VrrpGlobals | None = None, host: HostCaps | None = None) -> dict[str, VrrpInstance]:
+                    vrrp_globals: VrrpGlobals | None = None, host: HostCaps | None = None,
+                    trackers: tuple[Mapping, Mapping] = ({}, {})) -> dict[str, VrrpInstance]:
+    """trackers: the vrrp_track_processes and track_files the instances may name."""
     g = vrrp_globals or VrrpGlobals()
     parsed = {}
     for name, body in data.items():
-        found = _parse_instance(str(name), body, join(path, name), problems, scripts, g, host)
+        found = _parse_instance(str(name), body, join(path, name), problems, scripts, g, host, trackers)
         if found is not None:
             parsed[str(name)] = found
     instances = assign_vmacs(parsed, g, path, problems)
@@ -67,7 +70,8 @@ def parse_instances(data: Mapping, path: str, problems: Problems, scripts: Mappi
 
 
 def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts: Mapping[str, VrrpScript],
-                    g: VrrpGlobals, host: HostCaps | None) -> tuple[VrrpInstance, InstanceNet] | None:
+                    g: VrrpGlobals, host: HostCaps | None,
+                    trackers: tuple[Mapping, Mapping]) -> tuple[VrrpInstance, InstanceNet] | None:
     reader = Reader(body, path, problems)
     if not reader.ok:
         return None
@@ -86,6 +90,8 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
         excluded_vips=reader.items("virtual_ipaddress_excluded", lambda v, p: parse_vip(v, p, problems)),
         track_interfaces=reader.items("track_interfaces", lambda v, p: _tracked_interface(v, p, problems)),
         track_scripts=reader.items("track_scripts", lambda v, p: _tracked_script(v, p, problems, scripts)),
+        track_processes=tracked_refs(reader, "track_processes", trackers[0], "vrrp_track_process"),
+        track_files=tracked_refs(reader, "track_files", trackers[1], "track_file"),
         dont_track_primary=reader.boolean("dont_track_primary", False),
         notify=parse_notify(reader),
         garp=_garp(reader),
@@ -240,7 +246,9 @@ def _check_unique_vrids(instances: Mapping[str, VrrpInstance], path: str, proble
             seen[key] = name
 
 
-def parse_sync_groups(data: Mapping, path: str, problems: Problems, instances: Mapping[str, VrrpInstance]) -> dict[str, SyncGroup]:
+def parse_sync_groups(data: Mapping, path: str, problems: Problems, instances: Mapping[str, VrrpInstance],
+                      scripts: Mapping[str, VrrpScript] | None = None,
+                      trackers: tuple[Mapping, Mapping] = ({}, {})) -> dict[str, SyncGroup]:
     groups: dict[str, SyncGroup] = {}
     owner: dict[str, str] = {}
     for name, body in data.items():
@@ -249,6 +257,7 @@ def parse_sync_groups(data: Mapping, path: str, problems: Problems, instances: M
         members = reader.items("group", lambda v, p: str(v))
         notify = parse_notify(reader)
         smtp_alert = reader.boolean("smtp_alert", None)
+        tracking = _group_trackers(reader, scripts or {}, trackers)
         reader.finish()
         for i, member in enumerate(members):
             mpath = join(reader.at("group"), i)
@@ -260,5 +269,16 @@ def parse_sync_groups(data: Mapping, path: str, problems: Problems, instances: M
                 owner[member] = str(name)
         if not members:
             problems.error(reader.at("group"), "is empty")
-        groups[str(name)] = SyncGroup(name=str(name), group=members, notify=notify, smtp_alert=smtp_alert)
+        groups[str(name)] = SyncGroup(name=str(name), group=members, notify=notify, smtp_alert=smtp_alert, **tracking)
     return groups
+
+
+def _group_trackers(reader: Reader, scripts: Mapping[str, VrrpScript], trackers: tuple[Mapping, Mapping]) -> dict:
+    """A sync group's own trackers, as an instance names them (hanode.vrrp.track.with_group_trackers)."""
+    problems = reader.problems
+    return dict(
+        track_interfaces=reader.items("track_interfaces", lambda v, p: _tracked_interface(v, p, problems)),
+        track_scripts=reader.items("track_scripts", lambda v, p: _tracked_script(v, p, problems, scripts)),
+        track_processes=tracked_refs(reader, "track_processes", trackers[0], "vrrp_track_process"),
+        track_files=tracked_refs(reader, "track_files", trackers[1], "track_file"),
+        tracking_weight=reader.boolean("sync_group_tracking_weight", False))

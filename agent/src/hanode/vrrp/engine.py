@@ -18,7 +18,7 @@ from hanode.vrrp.deadlines import Deadlines
 from hanode.vrrp.repeat import AdvertRepeat, Lateness, TickRepeat, advert_down_after, tick_counted
 from hanode.vrrp.packet import PacketError, decode_advert
 from hanode.vrrp.timers import advert_interval_us, master_down_interval_us
-from hanode.vrrp.track import ScriptHealth, evaluate, initial_health, observe
+from hanode.vrrp.track import Observed, ScriptHealth, evaluate, initial_health, observe, with_group_trackers
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,10 @@ class Engine:
         self.check_unicast_src = check_unicast_src
         self.instances: dict[str, Instance] = {}
         self.health: dict[str, ScriptHealth] = {n: initial_health(s) for n, s in config.vrrp_scripts.items()}
+        self.process_up: dict[str, bool] = {}    # vrrp_track_process -> quorum (hanode.vrrp.proctrack)
+        self.file_values: dict[str, int] = {}    # track_file -> the integer read from it
+        self.process_counts: dict[str, int] = {}  # vrrp_track_process -> matching processes running (status only)
+        self.tracked: dict[str, tuple] = {}   # name -> (config, config with its sync group's trackers)
         self.group_states: dict[str, State] = {}
         self.global_stats: dict[str, int] = {"packet_len_err": 0, "unknown_vrid": 0}
         self.foreign: dict[tuple[str, int], dict] = {}
@@ -206,12 +210,23 @@ class Engine:
 
     # tracking -----------------------------------------------------------------------------------
 
+    def tracked_config(self, name: str) -> VrrpInstance:
+        """The instance's config with its sync group's trackers (track.with_group_trackers), made once per config."""
+        cfg = self.instances[name].config
+        cached = self.tracked.get(name)
+        if cached is None or cached[0] is not cfg:
+            cached = self.tracked[name] = (cfg, with_group_trackers(cfg, self.config.sync_group_of(name),
+                                                                    self.config.vrrp_scripts, self.config.track_files))
+        return cached[1]
+
     def _retrack(self, now_us: int) -> list[Output]:
         links = {n: i.up for n, i in self.interfaces.items()}
         outputs: list[Output] = []
         pending: dict[str, tuple[str, ...]] = {}
+        observed = Observed(self.config.vrrp_track_processes, self.process_up, self.config.track_files,
+                            self.file_values)
         for name, inst in self.instances.items():
-            tracking = evaluate(inst.config, links, self.config.vrrp_scripts, self.health)
+            tracking = evaluate(self.tracked_config(name), links, self.config.vrrp_scripts, self.health, observed)
             inst.own_faults = tracking.fault_reasons
             if inst.params.primary_address is None:
                 inst.own_faults += (f"no IPv{inst.config.family} source address on {inst.config.interface}",)
@@ -259,6 +274,15 @@ class Engine:
         if script is None:
             return []
         self.health[name] = observe(self.health.get(name, initial_health(script)), script, success, exit_code, error)
+        return self._retrack(now_us)
+
+    def trackers_observed(self, now_us: int, process_up: Mapping[str, bool] | None = None,
+                          file_values: Mapping[str, int] | None = None,
+                          process_counts: Mapping[str, int] | None = None) -> list[Output]:
+        """New quorums of vrrp_track_processes and values of track_files (only those that changed need be given)."""
+        self.process_counts.update(process_counts or {})
+        self.process_up.update(process_up or {})
+        self.file_values.update(file_values or {})
         return self._retrack(now_us)
 
     def receive(self, rx: Received, now_us: int, ident: object = None) -> list[Output]:
@@ -464,6 +488,9 @@ class Engine:
         self.health = {n: self.health[n] if n in self.health else initial_health(s)
                        for n, s in config.vrrp_scripts.items()}
         self.config = config
+        self.tracked.clear()
+        self.process_up = {n: u for n, u in self.process_up.items() if n in config.vrrp_track_processes}
+        self.file_values = {n: v for n, v in self.file_values.items() if n in config.track_files}
         self.instances = {}
         for name, cfg in config.vrrp_instances.items():
             old = old_instances.get(name)

@@ -27,11 +27,14 @@ from hanode.vrrp import garp
 from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp, State,
                                  StateChanged)
 from hanode.vrrp.deadlines import wake_at_us
+from hanode.vrrp.filetrack import FileMonitor
 from hanode.vrrp.engine import Engine, InterfaceInfo, Output
 from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket
 from hanode.vrrp.netlink import Netlink, watch_links
 from hanode.vrrp.notify import group_notify, instance_notify
 from hanode.vrrp.plumbing import Plumbing
+from hanode.vrrp.procmon import ProcessMonitor
+from hanode.vrrp.proctrack import ProcessTable
 from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, encode_advert, encode_ipv4, password_bytes
 from hanode.vrrp.scripts import NotifyQueue, ScriptResult, run_periodically
 from hanode.vrrp.status import engine_status
@@ -110,6 +113,8 @@ class VrrpRunner:
         self.bulk_timer: asyncio.TimerHandle | None = None
         self.takeover_pending = False
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
+        self.procmon: ProcessMonitor | None = None
+        self.filemon: FileMonitor | None = None
 
     def _netlink_talk(self, message: bytearray) -> int:
         return self.netlink.requests.talk(message)
@@ -138,6 +143,7 @@ class VrrpRunner:
         self.tasks = [self.loop.create_task(watch_links(self.links_changed)),
                       self.loop.create_task(self._link_worker())]
         self._sync_script_tasks()
+        self._sync_trackers(initial=True)
         self._feed(self.engine.start(self._now(), resume))
 
     async def stop(self) -> None:
@@ -146,6 +152,9 @@ class VrrpRunner:
             self._feed(self.engine.shutdown(self._now()))
         for task in (*self.script_tasks.values(), *self.garp_bursts.values()):
             task.cancel()
+        for monitor in (self.procmon, self.filemon):
+            if monitor is not None:
+                monitor.close()
         await self.notify.drain(10.0)
         await self.notify.stop()
         for task in self.tasks:
@@ -172,6 +181,7 @@ class VrrpRunner:
         await self.plumbing.applied(config, {name: inst.state.state for name, inst in self.engine.instances.items()})
         self._sync_sockets(self.engine.interfaces)
         self._sync_script_tasks()
+        self._sync_trackers(initial=False)
 
     def drain(self, names: list[str] | None, drained: bool) -> None:
         self._read_all()
@@ -407,6 +417,60 @@ class VrrpRunner:
                 lambda result, name=name: self._on_script(name, result), secure=self.config.enable_script_security))
             task.hanode_script = self._script_identity(script)  # type: ignore[attr-defined]
             self.script_tasks[name] = task
+
+    def _used_trackers(self) -> tuple[dict, dict]:
+        """The vrrp_track_processes and track_files some instance (or its sync group) tracks."""
+        procs, files = {}, {}
+        for name in self.engine.instances:
+            cfg = self.engine.tracked_config(name)
+            procs.update((r.name, self.config.vrrp_track_processes[r.name]) for r in cfg.track_processes)
+            files.update((r.name, self.config.track_files[r.name]) for r in cfg.track_files)
+        return procs, files
+
+    def _sync_trackers(self, initial: bool) -> None:
+        """(Re)starts the process and file monitors when what they watch changed; their first readings go to the
+        engine at once."""
+        procs, files = self._used_trackers()
+        if self.procmon is None and procs or self.procmon is not None and self.procmon.table.specs != procs:
+            if self.procmon is not None:
+                self.procmon.close()
+            self.procmon = None
+            if procs:
+                self.procmon = ProcessMonitor(self.loop, ProcessTable(procs), self._on_processes, now_us)
+                self._on_processes(self.procmon.start(), dict(self.procmon.table.counts))
+        if self.filemon is None and files or self.filemon is not None and self.filemon.specs != files:
+            if self.filemon is not None:
+                self.filemon.close()
+            self.filemon = None
+            if files:
+                self.filemon = FileMonitor(self.loop, files, self._on_files)
+                try:
+                    self._on_files(self.filemon.start(initial))
+                except OSError as exc:
+                    log.error("track_file: %s", exc)
+
+    def _on_processes(self, changes: list, counts: dict) -> None:
+        self.engine.process_counts = counts
+        if not changes:
+            return
+        for name, up in changes:
+            state = "up" if up else "down"
+            log.info("tracked process %s %s (%d running)", name, state, counts.get(name, 0),
+                     extra=fields(event="tracker", tracker="process", name=name, state=state))
+            self.emit({"event": "tracker", "tracker": "process", "name": name, "state": state,
+                       "running": counts.get(name, 0)})
+        self._read_all()
+        self._feed(self.engine.trackers_observed(self._now(), process_up=dict(changes)))
+
+    def _on_files(self, values: dict) -> None:
+        changed = {n: v for n, v in values.items() if self.engine.file_values.get(n) != v}
+        for name, value in changed.items():
+            log.info("tracked file %s: %d", name, value,
+                     extra=fields(event="tracker", tracker="file", name=name, state=str(value)))
+            self.emit({"event": "tracker", "tracker": "file", "name": name, "state": "value", "value": value})
+        if changed or not self.engine.file_values:
+            self._read_all()
+            self._feed(self.engine.trackers_observed(self._now(), file_values=values))
 
     def _script_identity(self, script) -> tuple:
         """What a running vrrp_script task was started with: a reload that changes any of it restarts the task."""

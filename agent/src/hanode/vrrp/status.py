@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hanode.vrrp.engine import Engine, Instance
 from hanode.vrrp.timers import master_down_interval_us, skew_time_us
-from hanode.vrrp.track import ScriptHealth
+from hanode.vrrp.track import ScriptHealth, file_status
 
 
 def _seconds_ago(now_us: int, then_us: int | None) -> float | None:
@@ -36,7 +36,7 @@ def instance_status(engine: Engine, name: str, inst: Instance, now_us: int) -> d
         "timers": _timers(inst),
         "last_transition": {"state": st.state.value, "reason": st.last_reason,
                             "seconds_ago": _seconds_ago(now_us, st.last_transition_us)},
-        "trackers": _trackers(engine, inst),
+        "trackers": _trackers(engine, name),
         "peers": {src: {"priority": p.priority, "seconds_ago": _seconds_ago(now_us, p.last_seen_us),
                         "checksum_form": p.checksum_form} for src, p in inst.peers.items()},
         "conflicts": {"count": inst.conflicts, "last": inst.last_conflict},
@@ -53,16 +53,29 @@ def _timers(inst: Instance) -> dict:
     }
 
 
-def _trackers(engine: Engine, inst: Instance) -> dict:
+def _trackers(engine: Engine, name: str) -> dict:
+    """The instance's trackers with its sync group's (what it really tracks)."""
+    cfg = engine.tracked_config(name)
     interfaces = [{"name": t.name, "weight": t.weight, "up": engine.interfaces.get(t.name).up if t.name in engine.interfaces else False}
-                  for t in inst.config.track_interfaces]
+                  for t in cfg.track_interfaces]
     scripts = []
-    for tracked in inst.config.track_scripts:
+    for tracked in cfg.track_scripts:
         script = engine.config.vrrp_scripts[tracked.name]
         health = engine.health.get(tracked.name, ScriptHealth())
         scripts.append({"name": tracked.name, "weight": script.weight if tracked.weight is None else tracked.weight,
                         "ok": health.ok, "last_exit": health.last_exit, "last_error": health.last_error})
-    return {"interfaces": interfaces, "scripts": scripts}
+    processes = []
+    for ref in cfg.track_processes:
+        spec = engine.config.vrrp_track_processes[ref.name]
+        processes.append({"name": ref.name, "weight": spec.weight if ref.weight is None else ref.weight,
+                          "up": engine.process_up.get(ref.name, False), "running": engine.process_counts.get(ref.name)})
+    files = []
+    for ref in cfg.track_files:
+        spec = engine.config.track_files[ref.name]
+        weight = spec.weight if ref.weight is None else ref.weight
+        value = engine.file_values.get(ref.name, 0)
+        files.append({"name": ref.name, "weight": weight, "value": value, "status": file_status(weight, value)})
+    return {"interfaces": interfaces, "scripts": scripts, "processes": processes, "files": files}
 
 
 def _foreign(entry: dict, now_us: int) -> dict:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from hanode.config.model import VrrpInstance, VrrpScript
+from hanode.config.model import SyncGroup, TrackedInterface, TrackFile, TrackProcess, VrrpInstance, VrrpScript
 
 OWNER_PRIORITY = 255
+FILE_FAULT = -254     # a track_file's value times its weight at or below this: FAULT (keepalived)
+FILE_MAX = 253
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,33 @@ class Tracking:
     pending: tuple[str, ...]  # scripts without a first result (the instance waits in INIT)
 
 
+@dataclass(frozen=True)
+class Observed:
+    """What the process and file trackers last saw: a quorum per vrrp_track_process, a value per track_file."""
+    processes: Mapping[str, TrackProcess] = field(default_factory=dict)
+    process_up: Mapping[str, bool] = field(default_factory=dict)
+    files: Mapping[str, TrackFile] = field(default_factory=dict)
+    file_values: Mapping[str, int] = field(default_factory=dict)
+
+
+def file_status(weight: int, value: int) -> int | None:
+    """keepalived's track_file rule: weight 0 -> a non-zero value is a failure (None); otherwise value * weight,
+    capped at 253, and FAULT (None) at -254 or below."""
+    if weight == 0:
+        return None if value else 0
+    status = value * weight
+    return None if status <= FILE_FAULT else min(FILE_MAX, status)
+
+
 def evaluate(instance: VrrpInstance, links_up: Mapping[str, bool], scripts: Mapping[str, VrrpScript],
-             health: Mapping[str, ScriptHealth]) -> Tracking:
-    """keepalived's rules: weight 0 -> FAULT on failure; weight > 0 added while OK; weight < 0 added while failed."""
+             health: Mapping[str, ScriptHealth], observed: Observed | None = None) -> Tracking:
+    """keepalived's rules: weight 0 -> FAULT on failure; weight > 0 added while OK; weight < 0 added while failed
+    (a track_file: its value times the weight, see file_status)."""
     delta = 0
     faults: list[str] = []
     pending: list[str] = []
+    if observed is not None:
+        delta, faults = _processes_and_files(instance, observed)
     if not instance.dont_track_primary and not links_up.get(instance.interface, False):
         faults.append(f"interface {instance.interface} down")
     faults += _own_links(instance, links_up)
@@ -76,6 +99,58 @@ def evaluate(instance: VrrpInstance, links_up: Mapping[str, bool], scripts: Mapp
     return Tracking(effective_priority=effective, fault_reasons=tuple(faults), pending=tuple(pending))
 
 
+def _processes_and_files(instance: VrrpInstance, observed: Observed) -> tuple[int, list[str]]:
+    delta, faults = 0, []
+    for ref in instance.track_processes:
+        spec = observed.processes[ref.name]
+        weight = spec.weight if ref.weight is None else ref.weight
+        up = observed.process_up.get(ref.name, False)
+        if weight == 0 and not up:
+            faults.append(f"tracked process {ref.name}: quorum lost")
+        delta += _weighted(weight, up)
+    for ref in instance.track_files:
+        spec = observed.files[ref.name]
+        value = observed.file_values.get(ref.name, 0)
+        status = file_status(spec.weight if ref.weight is None else ref.weight, value)
+        if status is None:
+            faults.append(f"tracked file {ref.name}: value {value}")
+        else:
+            delta += status
+    return delta, faults
+
+
+def with_group_trackers(instance: VrrpInstance, group: SyncGroup | None, scripts: Mapping[str, VrrpScript],
+                        files: Mapping[str, TrackFile]) -> VrrpInstance:
+    """A sync group member as keepalived tracks it: the group's trackers added to its own; without the group's
+    sync_group_tracking_weight, the member's own weights go (keepalived's vrrp_complete_instance: a weighted
+    interface counts with weight 0, a weighted script is ignored, a track_file left at its default weight 1
+    counts with weight 0 and one with another weight is ignored; track_process weights are kept, as keepalived
+    keeps them)."""
+    if group is None:
+        return instance
+    own_if, own_sc, own_files = instance.track_interfaces, instance.track_scripts, instance.track_files
+    if not group.tracking_weight:
+        own_if = tuple(TrackedInterface(t.name, 0) for t in own_if)
+        own_sc = tuple(t for t in own_sc if (scripts[t.name].weight if t.weight is None else t.weight) == 0)
+        own_files = tuple(replace(t, weight=0) for t in own_files
+                          if (files[t.name].weight if t.weight is None else t.weight) in (0, 1))
+    return replace(instance, track_interfaces=_merged(own_if, group.track_interfaces),
+                   track_scripts=_merged(own_sc, group.track_scripts),
+                   track_processes=_merged(instance.track_processes, group.track_processes),
+                   track_files=_merged(own_files, group.track_files))
+
+
+def _merged(own: tuple, group: tuple) -> tuple:
+    """keepalived: a tracker on both the instance and its group counts once, with the group's weight (unless the
+    instance's is 0)."""
+    by_name = {t.name: t for t in own}
+    for tracked in group:
+        mine = by_name.get(tracked.name)
+        if mine is None or mine.weight != 0:
+            by_name[tracked.name] = tracked
+    return tuple(by_name.values())
+
+
 def _own_links(instance: VrrpInstance, links_up: Mapping[str, bool]) -> list[str]:
     """The VMACs / ipvlan the agent makes for the instance (keepalived tracks them as it tracks the interface)."""
     if instance.dont_track_primary:
@@ -96,3 +171,22 @@ def _weighted(weight: int, ok: bool) -> int:
     if weight < 0 and not ok:
         return weight
     return 0
+
+
+def parse_file_value(data: bytes) -> int | None:
+    """A track_file's contents as keepalived reads them (strtol, base 0): leading blanks, a sign, 0x hex, 0 octal
+    or decimal digits, anything after them ignored; no number at all is 0. None: out of range (keepalived
+    ignores the read and keeps the last value)."""
+    text = data[:127].decode("ascii", errors="replace").lstrip(" \t\n\r\f\v")
+    sign = -1 if text[:1] == "-" else 1
+    text = text[1:] if text[:1] in ("-", "+") else text
+    base, digits = 10, "0123456789"
+    if text[:2].lower() == "0x" and text[2:3].lower() in "0123456789abcdef" and text[2:3]:
+        base, digits, text = 16, "0123456789abcdef", text[2:]
+    elif text[:1] == "0":
+        base, digits = 8, "01234567"
+    end = 0
+    while end < len(text) and text[end].lower() in digits:
+        end += 1
+    value = sign * int(text[:end], base) if end else 0
+    return value if -2**31 <= value <= 2**31 else None

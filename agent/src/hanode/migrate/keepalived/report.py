@@ -11,8 +11,8 @@ from hanode.migrate.keepalived.lexer import CONFIG_FILE
 from hanode.migrate.keepalived.real_server import BFD_CHECK, CHECKER, CHECKS, FILE_CHECK, REAL_SERVER, SMTP_HOST, URL
 from hanode.migrate.keepalived.table import STATUSES, Table
 from hanode.migrate.keepalived.top import TOP
-from hanode.migrate.keepalived.trackers import (BFD_INSTANCE, TRACK_FILE, VRRP_SCRIPT, VRRP_SYNC_GROUP,
-                                                VRRP_TRACK_FILE, VRRP_TRACK_PROCESS)
+from hanode.migrate.keepalived.track_objects import TRACK_FILE, VRRP_TRACK_FILE, VRRP_TRACK_PROCESS
+from hanode.migrate.keepalived.trackers import BFD_INSTANCE, VRRP_SCRIPT, VRRP_SYNC_GROUP
 from hanode.migrate.keepalived.virtual_server import SSL, VIRTUAL_SERVER, VIRTUAL_SERVER_GROUP
 from hanode.migrate.keepalived.vrrp import AUTHENTICATION, GARP_GROUP, TRACK_GROUP, VIP_OPTIONS, VRRP_INSTANCE
 

@@ -11,6 +11,7 @@ from hanode.migrate.keepalived.global_defs import translate_global_defs
 from hanode.migrate.keepalived.model import Node, Parsed, Translation
 from hanode.migrate.keepalived.table import CARRIED, Scope, Table, carried, no_meaning, same_reason, unsupported
 from hanode.migrate.keepalived.translator import Translator, ordered_keys
+from hanode.migrate.keepalived.track_objects import translate_track_file, translate_track_process
 from hanode.migrate.keepalived.trackers import translate_vrrp_script, translate_vrrp_sync_group
 from hanode.migrate.keepalived.virtual_server import translate_virtual_server
 from hanode.migrate.keepalived.vrrp import translate_vrrp_instance
@@ -32,6 +33,9 @@ TOP = Table("top level", "the top level", "", [
     carried("static_routes", "static_routes", static.static_routes, "one string per line, keepalived's words"),
     carried("static_rules", "static_rules", static.static_rules, "one string per line, keepalived's words"),
     carried("vrrp_script", "vrrp_scripts.NAME", _block(translate_vrrp_script)),
+    carried("vrrp_track_process", "vrrp_track_processes.NAME", _block(translate_track_process)),
+    carried("track_file", "track_files.NAME", _block(translate_track_file)),
+    carried("vrrp_track_file", "track_files.NAME", _block(translate_track_file), "keepalived's deprecated name"),
     carried("vrrp_instance", "vrrp_instances.NAME", _block(translate_vrrp_instance)),
     carried("vrrp_sync_group", "vrrp_sync_groups.NAME", _block(translate_vrrp_sync_group)),
     carried("virtual_server", "virtual_servers[]", _block(translate_virtual_server), "and lb_backend: ipvs"),
@@ -41,7 +45,6 @@ TOP = Table("top level", "the top level", "", [
     *same_reason(no_meaning, _LINKS, "linkbeat_use_polling", "linkbeat_interfaces"),
     unsupported("track_group", "tracking groups are not supported by hanode"),
     unsupported("garp_group", "hanode sets GARP intervals per instance (garp_interval)"),
-    *same_reason(unsupported, why.TRACK_OTHER, "vrrp_track_process", "vrrp_track_file", "track_file"),
     unsupported("bfd_instance", "BFD is not supported by hanode"),
     unsupported("interface_up_down_delays", "hanode has no interface debounce delays"),
     unsupported("SSL", "SSL_GET uses no client certificate or custom CA in hanode"),
@@ -52,6 +55,7 @@ TOP = Table("top level", "the top level", "", [
 _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
               "smtp_server", "smtp_port", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo",
               "notify_fifo_format", "static_ipaddress", "static_routes", "static_rules", "vrrp_scripts",
+              "vrrp_track_processes", "track_files",
               "vrrp_instances", "vrrp_sync_groups", "lb_backend", "virtual_servers")
 
 

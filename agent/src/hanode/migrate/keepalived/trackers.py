@@ -6,10 +6,10 @@ from typing import Any
 
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived.model import INVALID, UNSUPPORTED, Node
-from hanode.migrate.keepalived.table import (Scope, Table, carried, deprecated, not_carried_block, same_reason,
+from hanode.migrate.keepalived.table import (Scope, Table, carried, not_carried_block,
                                              unsupported, value)
 from hanode.migrate.keepalived.translator import Translator, join, notify
-from hanode.migrate.keepalived.vrrp import NOTIFY
+from hanode.migrate.keepalived.vrrp import NOTIFY, tracked
 
 
 def _script(tr: Translator, node: Node, scope: Scope) -> None:
@@ -48,13 +48,6 @@ VRRP_SCRIPT = Table("vrrp_script", "vrrp_script", "vrrp_scripts.NAME", [
     carried("init_fail", "init_fail", _init_fail),
 ], note="a top-level `vrrp_script NAME { }` block")
 
-VRRP_TRACK_PROCESS = not_carried_block("vrrp_track_process", "vrrp_track_process", why.TRACK_OTHER, [
-    "process", "param_match", "weight", "quorum", "quorum_max", "delay", "terminate_delay", "fork_delay",
-    "full_command"], note="a top-level `vrrp_track_process NAME { }` block")
-VRRP_TRACK_FILE = not_carried_block("vrrp_track_file", "vrrp_track_file", why.TRACK_OTHER,
-                                    ["file", "weight", "init_file"], note="a top-level `vrrp_track_file NAME { }` block")
-TRACK_FILE = not_carried_block("track_file", "track_file", why.TRACK_OTHER, ["file", "weight", "init_file"],
-                               note="a top-level `track_file NAME { }` block (vrrp_track_file's newer name)")
 BFD_INSTANCE = not_carried_block("bfd_instance", "bfd_instance", "BFD is not supported by hanode", [
     "source_ip", "neighbor_ip", "neighbour_ip", "min_rx", "min_tx", "idle_tx", "multiplier", "passive", "ttl",
     "hoplimit", "max_hops", "weight", "vrrp", "checker"], note="a top-level `bfd_instance NAME { }` block")
@@ -102,16 +95,26 @@ def _members(tr: Translator, block: Node, scope: Scope) -> None:
         tr.record(join(path, "group"), block)
 
 
-_GROUP_TRACKERS = "hanode sync groups have no trackers: track in each member instance"
+def _tracking_weight(tr: Translator, node: Node, scope: Scope) -> None:
+    tr.put(scope.out, "sync_group_tracking_weight", True, node, scope.path)
+    if node.keyword == "global_tracking":
+        tr.note(node, "keepalived's old name of sync_group_tracking_weight (it logs it as deprecated); carried over "
+                      "as sync_group_tracking_weight: true")
+
 
 VRRP_SYNC_GROUP = Table("vrrp_sync_group", "vrrp_sync_group", "vrrp_sync_groups.NAME", [
     carried("group", "group", _members, "the member instances that were carried over"),
     *[carried(keyword, keyword, notify, "not its user") for keyword in NOTIFY],
     value("smtp_alert", "flag"),
-    *same_reason(unsupported, _GROUP_TRACKERS, "track_interface", "track_script"),
-    *same_reason(unsupported, why.TRACK_OTHER, "track_file", "track_process", "track_bfd"),
-    deprecated("global_tracking", "keepalived deprecated it; hanode sync groups have no trackers"),
-    unsupported("sync_group_tracking_weight", "hanode sync groups have no trackers"),
+    carried("track_interface", "track_interfaces", tracked("track_interfaces"), "every member tracks them"),
+    carried("track_script", "track_scripts", tracked("track_scripts"), "every member tracks them"),
+    carried("track_process", "track_processes", tracked("track_processes"), "every member tracks them"),
+    carried("track_file", "track_files", tracked("track_files"), "every member tracks them"),
+    unsupported("track_bfd", why.TRACK_OTHER),
+    carried("sync_group_tracking_weight", "sync_group_tracking_weight", _tracking_weight,
+            "the members' own tracker weights count (without it they do not, as in keepalived)"),
+    carried("global_tracking", "sync_group_tracking_weight", _tracking_weight,
+            "keepalived's deprecated name of sync_group_tracking_weight"),
     unsupported("notify_priority_changes", why.NO_PRIORITY_NOTIFY),
 ], note="a top-level `vrrp_sync_group NAME { }` block")
 

@@ -32,6 +32,8 @@ class Translator:
         self.provenance: dict[str, list[tuple[Node, str]]] = {}
         self.defaults: dict[str, tuple[Any, Node]] = {}          # global_defs' defaults for every vrrp_instance
         self.scripts_defined: dict[str, Node] = {}
+        self.processes_defined: dict[str, Node] = {}    # vrrp_track_process
+        self.files_defined: dict[str, Node] = {}        # track_file / vrrp_track_file
         self.instances_defined: dict[str, Node] = {}
         self.vip_seen: dict[str, dict[tuple[str, str], Node]] = {}
         self.sorry_inhibit: dict[str, Node] = {}

@@ -148,10 +148,18 @@ def _authentication(tr: Translator, block: Node, scope: Scope) -> None:
         tr.put(scope.out, "authentication", auth, block, scope.path)
 
 
-def _tracked(key: str, script: bool):
+# the tracker kinds an instance or sync group names: which blocks define them, and where the translator keeps them
+_TRACKED_BLOCKS = {"track_scripts": (("vrrp_script",), "scripts_defined"),
+                   "track_processes": (("vrrp_track_process",), "processes_defined"),
+                   "track_files": (("track_file", "vrrp_track_file"), "files_defined")}
+
+
+def tracked(key: str):
+    """track_interface / track_script / track_process / track_file of an instance or sync group."""
     def convert(tr: Translator, block: Node, scope: Scope) -> None:
         out, path = scope.out, scope.path
-        tracked = list(out.get(key, []))
+        tracked_items = list(out.get(key, []))
+        blocks, attribute = _TRACKED_BLOCKS.get(key, ((), None))
         for entry in tr.entries(block):
             label = "%s %s" % (block.keyword, " ".join([entry.keyword] + entry.args))
             if tr.refused(entry, label):
@@ -159,13 +167,13 @@ def _tracked(key: str, script: bool):
             item = _tracker(tr, entry, label)
             if item is None:
                 continue
-            if script and entry.keyword not in tr.scripts_defined:
-                _missing_script(tr, entry, label)
+            if attribute and entry.keyword not in getattr(tr, attribute):
+                _missing_tracker(tr, entry, label, blocks)
                 continue
-            tr.record(join(join(path, key), len(tracked)), entry, label)
-            tracked.append(item)
-        if tracked:
-            out[key] = tracked
+            tr.record(join(join(path, key), len(tracked_items)), entry, label)
+            tracked_items.append(item)
+        if tracked_items:
+            out[key] = tracked_items
             tr.record(join(path, key), block)
     return convert
 
@@ -190,13 +198,13 @@ def _tracker(tr: Translator, entry: Node, label: str) -> dict[str, Any] | None:
     return item
 
 
-def _missing_script(tr: Translator, entry: Node, label: str) -> None:
-    defined = [n for n in tr.nodes if n.keyword == "vrrp_script" and n.args[:1] == [entry.keyword]]
+def _missing_tracker(tr: Translator, entry: Node, label: str, blocks: tuple[str, ...]) -> None:
+    defined = [n for n in tr.nodes if n.keyword in blocks and n.args[:1] == [entry.keyword]]
     if defined:
-        tr.skip(entry, UNSUPPORTED, "vrrp_script %s (line %d) was not carried over, so neither is this tracker"
-                % (entry.keyword, defined[0].line), label)
+        tr.skip(entry, UNSUPPORTED, "%s %s (line %d) was not carried over, so neither is this tracker"
+                % (defined[0].keyword, entry.keyword, defined[0].line), label)
     else:
-        tr.skip(entry, INVALID, "no vrrp_script named %s (keepalived ignores the tracker)" % entry.keyword, label)
+        tr.skip(entry, INVALID, "no %s named %s (keepalived ignores the tracker)" % (blocks[0], entry.keyword), label)
 
 
 # ----- the instance -------------------------------------------------------------------------------------------
@@ -227,14 +235,16 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     carried("virtual_ipaddress_excluded", "virtual_ipaddress_excluded", _vips),
     carried("unicast_peer", "unicast_peers", _peers, "no per-peer TTL limits"),
     carried("authentication", "authentication", _authentication),
-    carried("track_interface", "track_interfaces", _tracked("track_interfaces", script=False), "no reverse weights"),
-    carried("track_script", "track_scripts", _tracked("track_scripts", script=True), "no reverse weights"),
+    carried("track_interface", "track_interfaces", tracked("track_interfaces"), "no reverse weights"),
+    carried("track_script", "track_scripts", tracked("track_scripts"), "no reverse weights"),
+    carried("track_process", "track_processes", tracked("track_processes"), "no reverse weights"),
+    carried("track_file", "track_files", tracked("track_files"), "no reverse weights"),
     *[carried(keyword, keyword, notify, "not its user") for keyword in NOTIFY],
     *INSTANCE_ROWS,
     unsupported("old_unicast_checksum", "hanode speaks only the current unicast checksum"),
     no_meaning("native_ipv6", "hanode takes the family from the instance's addresses"),
     unsupported("vrf", "VRF is not supported by hanode"),
-    *same_reason(unsupported, why.TRACK_OTHER, "track_process", "track_file", "track_bfd"),
+    unsupported("track_bfd", why.TRACK_OTHER),
     unsupported("track_src_ip", why.NO_OPTION),
     foreign(no_meaning("no_virtual_ipaddress", "hanode accepts an instance without addresses (it only warns)")),
     deprecated("linkbeat_use_polling", "keepalived deprecated it; hanode follows links with netlink events"),
@@ -263,7 +273,8 @@ TRACK_GROUP = not_carried_block("track_group", "track_group", "tracking groups a
 
 _INSTANCE_ORDER = ("state", "interface", "virtual_router_id", "priority", "advert_int", "version", "nopreempt",
                    "preempt_delay", "unicast_src_ip", "unicast_peers", "authentication", "virtual_ipaddresses",
-                   "virtual_ipaddress_excluded", "track_interfaces", "track_scripts", "dont_track_primary")
+                   "virtual_ipaddress_excluded", "track_interfaces", "track_scripts", "track_processes", "track_files",
+                   "dont_track_primary")
 
 
 def translate_vrrp_instance(tr: Translator, block: Node, config: dict[str, Any]) -> None:
