@@ -4,7 +4,7 @@ PROCESS = "keepalived process tuning; hanode has no equivalent setting"
 SNMP = "SNMP and DBus are not supported by hanode (use `hanode status --json` or the metrics endpoint)"
 FIREWALL = ("hanode's only firewall rules are no_accept's, in an nftables table of its own (inet hanode_noaccept); "
             "keepalived's firewall settings have no meaning here")
-TRACK_OTHER = "hanode tracks interfaces and vrrp_scripts only"
+TRACK_OTHER = "BFD is not supported by hanode"
 NAMESPACE = "run hanode inside the namespace instead (ip netns exec NAME hanode run ...)"
 NO_OPTION = "hanode has no such option"
 NO_PRIORITY_NOTIFY = "hanode does not notify priority changes"
