@@ -119,7 +119,7 @@ def test_check_errors_name_the_field():
         f"{p}[1].digest: must be an MD5 digest (32 hex digits, as genhash prints), got 'abc'",
         f"{p}[2].misc_path: is required",
         f"{p}[3].type: must be one of TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, PING_CHECK, UDP_CHECK, DNS_CHECK, "
-        "SMTP_CHECK, got 'FTP_CHECK'",
+        "SMTP_CHECK, FILE_CHECK, got 'FTP_CHECK'",
         f"{p}[4].dns_type: must be one of A, NS, CNAME, SOA, MX, TXT, AAAA, got 'PTR'",
         f"{p}[4].conect_timeout: unknown key (did you mean 'connect_timeout'?)",
     ]

@@ -16,26 +16,30 @@ from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.problems import Problems, Reader, join
 from hanode.lvs.desired import service_key
-from hanode.lvs.model import (BACKENDS, CHECK_TYPES, LB_ALGOS, LB_KINDS, PROTOCOLS, Check, LvsConfig, RealServer,
-                              SorryServer, UrlCheck, VirtualServer)
+from hanode.config.parse_checks import check_extras, file_fields, ssl_config, url_extras
+from hanode.lvs.model import (BACKENDS, CHECK_TYPES, HTTP_PROTOCOLS, LB_ALGOS, LB_KINDS, PROTOCOLS, Check, LvsConfig,
+                              RealServer, SorryServer, UrlCheck, VirtualServer)
 from hanode.lvs.validate import backend_problems
 
 SECTION = "lvs"
 WEIGHT_MAX = 65535
 URL_TYPES = ("HTTP_GET", "SSL_GET")
 DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA")
-SCTP_PORTLESS_CHECKS = ("PING_CHECK", "MISC_CHECK")
+SCTP_PORTLESS_CHECKS = ("PING_CHECK", "MISC_CHECK", "FILE_CHECK")
 
 # Check keys that belong to some check types only.
 _TYPE_KEYS = {
     "path": URL_TYPES, "status_code": URL_TYPES, "digest": URL_TYPES, "urls": URL_TYPES,
-    "virtualhost": URL_TYPES, "sni": ("SSL_GET",),
+    "virtualhost": URL_TYPES, "sni": ("SSL_GET",), "enable_sni": ("SSL_GET",), "http_protocol": URL_TYPES,
+    "regex": URL_TYPES, "regex_no_match": URL_TYPES, "regex_min_offset": URL_TYPES, "regex_max_offset": URL_TYPES,
+    "regex_options": URL_TYPES,
     "misc_path": ("MISC_CHECK",), "misc_timeout": ("MISC_CHECK",), "misc_dynamic": ("MISC_CHECK",),
     "user": ("MISC_CHECK",),
     "payload": ("UDP_CHECK",), "require_reply": ("UDP_CHECK",), "min_reply_length": ("UDP_CHECK",),
     "max_reply_length": ("UDP_CHECK",),
     "dns_type": ("DNS_CHECK",), "dns_name": ("DNS_CHECK",),
     "helo_name": ("SMTP_CHECK",),
+    "file": ("FILE_CHECK",), "weight": ("FILE_CHECK",), "weight_reverse": ("FILE_CHECK",),
 }
 
 
@@ -51,6 +55,7 @@ def parse(reader: Reader, problems: Problems, config: AgentConfig, host: HostCap
     scripts: list[tuple[str, str, str | None]] = []
     servers = reader.items("virtual_servers", lambda v, p: _virtual_server(v, p, problems, explicit, scripts))
     lvs = LvsConfig(backend=backend, keep_on_stop=keep, reconcile_interval_ms=_ms(interval_s),
+                    ssl=ssl_config(reader), log_all_failures=reader.boolean("checker_log_all_failures", False),
                     virtual_servers=servers)
     _check_unique_services(lvs, problems)
     if servers and not problems.errors:
@@ -310,8 +315,14 @@ def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: l
         warmup_ms=_ms(reader.number("warmup", defaults.get("warmup"), 0, 3600)),
         delay_loop_ms=_ms(reader.number("delay_loop", None, 0.001, 86400)),
     )
+    fields.update(check_extras(reader, kind))
     if kind in URL_TYPES:
         fields.update(_url_fields(reader, problems, virtualhost))
+        fields.update(http_protocol=reader.string("http_protocol", "1.0", HTTP_PROTOCOLS, upper=True))
+        if kind == "SSL_GET":
+            fields.update(enable_sni=reader.boolean("enable_sni", False))
+    elif kind == "FILE_CHECK":
+        fields.update(file_fields(reader))
     elif kind == "MISC_CHECK":
         fields.update(_misc_fields(reader, scripts))
     elif kind == "UDP_CHECK":
@@ -327,7 +338,8 @@ def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: l
 
 def _url_fields(reader: Reader, problems: Problems, virtualhost: str | None) -> dict:
     urls = reader.items("urls", lambda v, p: _url(Reader(v, p, problems)))
-    if reader.has("path") or reader.has("status_code") or reader.has("digest"):
+    if any(reader.has(key) for key in ("path", "status_code", "digest", "regex", "regex_no_match", "regex_min_offset",
+                                        "regex_max_offset", "regex_options")):
         if urls:
             problems.error(reader.at("urls"), "give either urls or path/status_code/digest, not both")
         urls = (_url(reader, finish=False),)
@@ -347,9 +359,10 @@ def _url(reader: Reader, finish: bool = True) -> UrlCheck | None:
         digest = None
     if path and not path.startswith("/"):
         reader.problems.error(reader.at("path"), f"must start with /, got {path!r}")
+    extras = url_extras(reader, finish)
     if finish:
         reader.finish()
-    return UrlCheck(path=path, status_codes=codes, digest=digest.lower() if digest else None)
+    return UrlCheck(path=path, status_codes=codes, digest=digest.lower() if digest else None, **extras)
 
 
 def _status_codes(reader: Reader) -> tuple[tuple[int, int], ...]:
@@ -389,7 +402,8 @@ def _udp_fields(reader: Reader) -> dict:
     fields = {"payload": _bytes(reader, "payload")}
     expected = reader.raw("require_reply")
     if isinstance(expected, str):
-        fields["require_reply"], fields["reply_data"] = True, _bytes(reader, "require_reply")
+        fields["require_reply"] = True
+        fields["reply_data"], fields["reply_mask"] = _masked_bytes(reader, "require_reply")
     else:
         fields["require_reply"] = reader.boolean("require_reply", False)
     fields["min_reply_length"] = reader.integer("min_reply_length", 0, 0, 65535)
@@ -398,6 +412,21 @@ def _udp_fields(reader: Reader) -> dict:
         reader.problems.error(reader.at("min_reply_length"), f"{fields['min_reply_length']} is above max_reply_length "
                                                              f"{fields['max_reply_length']}: every reply would fail")
     return fields
+
+
+def _masked_bytes(reader: Reader, key: str) -> tuple[bytes | None, bytes | None]:
+    """'0x' and hex digits where x or X is a nibble any value matches (keepalived's wildcards), or text.
+    Returns the data (wildcard nibbles 0) and the mask (bits set: not compared; None without wildcards)."""
+    value = reader.raw(key)
+    if not isinstance(value, str) or not value.startswith("0x") or "x" not in value[2:].lower():
+        return _bytes(reader, key), None
+    digits = value[2:]
+    if len(digits) % 2 or any(c not in "0123456789abcdefABCDEFxX" for c in digits):
+        reader.problems.error(reader.at(key), f"0x... must be pairs of hex digits or x wildcards, got {value!r}")
+        return None, None
+    data = bytes.fromhex("".join("0" if c in "xX" else c for c in digits))
+    mask = bytes.fromhex("".join("f" if c in "xX" else "0" for c in digits))
+    return data, mask
 
 
 def _bytes(reader: Reader, key: str) -> bytes | None:

@@ -40,11 +40,13 @@ def host_header(host: str, port: int, tls: bool) -> str:
     return text if port == (443 if tls else 80) else f"{text}:{port}"
 
 
-def build_request(path: str, host: str, version: str = "1.0") -> bytes:
-    """keepalived's request: GET, its User-Agent and Host; HTTP/1.1 adds Connection: close."""
-    lines = [f"GET {path} HTTP/{version}", f"User-Agent: {USER_AGENT}", f"Host: {host}"]
-    if version == "1.1":
+def build_request(path: str, host: str, protocol: str = "1.0") -> bytes:
+    """keepalived's request, line for line: GET, its User-Agent, Host; http_protocol 1.1 (HTTP/1.1) and 1.0C
+    (HTTP/1.0) add Connection: close before the Host."""
+    lines = [f"GET {path} HTTP/{'1.1' if protocol == '1.1' else '1.0'}", f"User-Agent: {USER_AGENT}"]
+    if protocol in ("1.1", "1.0C"):
         lines.append("Connection: close")
+    lines.append(f"Host: {host}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 

@@ -28,6 +28,8 @@ from typing import Awaitable, Callable, Iterable, Mapping
 from hanode.health.checks import close_pingers, run_probe
 from hanode.health.checks.fast import FastProbes, Flight
 from hanode.health.checks.fast import prepare as prepare_fast
+from hanode.health.checks.file import file_result
+from hanode.health.filewatch import FileWatch
 from hanode.health.grid import HALF_TICK_MS, TICK_MS
 from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
@@ -193,6 +195,7 @@ class Scheduler:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.fast: FastProbes | None = None
         self.wheel: TimerWheel | None = None
+        self.files: FileWatch | None = None   # FILE_CHECK: tracked files, rechecked as soon as they change
 
     # configuration ------------------------------------------------------------------------------
 
@@ -223,6 +226,7 @@ class Scheduler:
             self.by_server.setdefault(key[:2], []).append(new_slots[key])
         self.health_cache = {server: self._compute(server) for server in new_specs}
         if self.started:
+            self._watch_files()
             self._start_tasks()
         return counts
 
@@ -283,6 +287,10 @@ class Scheduler:
         slot.last, slot.last_ms, slot.runs = result, now_ms, slot.runs + 1
         self.stats.runs += 1
         self.stats.failures += not result.ok
+        if not result.ok and slot.spec.log_all_failures and (state.up or not step.changed):
+            log.warning("%s of real server %s of %s failed%s: %s", slot.spec.probe.type, slot.spec.rs, slot.spec.vs,
+                        f" (retry {step.state.retry_it} of {slot.spec.timing.retry})" if step.state.up else "",
+                        result.reason or "check failed")
         if not step.changed:
             return
         if self.slots.get((slot.spec.vs, slot.spec.rs, slot.spec.index)) is not slot:
@@ -302,7 +310,31 @@ class Scheduler:
         if self.runner is run_probe:
             self.fast = FastProbes(self.loop, self._settle)
         self.started = True
+        self._watch_files()
         self._start_tasks()
+
+    def _file_slots(self) -> list[Slot]:
+        return [slot for slot in self.slots.values() if slot.spec.probe.type == "FILE_CHECK"]
+
+    def _watch_files(self) -> None:
+        paths = {slot.spec.probe.check.file for slot in self._file_slots()}
+        if paths and self.files is None and self.runner is run_probe:
+            try:
+                self.files = FileWatch(self.loop, self._file_changed)
+            except OSError as exc:
+                log.warning("tracked files are read every delay_loop only: %s", exc)
+                return
+        if self.files is not None:
+            self.files.watch(paths)
+
+    def _file_changed(self, path: str) -> None:
+        """A tracked file changed: its FILE_CHECKs decide now, not at their next delay_loop."""
+        now_ms = self.clock_ms()
+        for slot in self._file_slots():
+            if slot.spec.probe.check.file == path and not slot.cancelled and slot.task is None:
+                self._record_safely(slot, file_result(slot.spec.probe), now_ms)
+                if slot.armed is not None:
+                    self.wheel.add(slot, slot.due_ms)
 
     def _start_tasks(self) -> None:
         for slot in self.slots.values():
@@ -428,5 +460,8 @@ class Scheduler:
         if self.wheel is not None:
             self.wheel.close()
             self.wheel = None
+        if self.files is not None:
+            self.files.close()
+            self.files = None
         self.started = False
         close_pingers()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hanode.health.hysteresis import Timing
-from hanode.lvs.model import Check, LvsConfig, RealServer, VirtualServer, real_server_name
+from hanode.lvs.model import Check, LvsConfig, RealServer, SslConfig, VirtualServer, real_server_name
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class Probe:
     virtualhost: str | None = None    # HTTP Host header (check's, else the virtual server's)
     user: str | None = None           # MISC_CHECK: run as (check's user, else script_user)
     secure: bool = True               # MISC_CHECK: enable_script_security (its path checked before every run)
+    bind_if: str | None = None        # SO_BINDTODEVICE
+    fwmark: int | None = None         # SO_MARK
+    ssl: SslConfig | None = None      # SSL_GET: the SSL block (client certificate, key, CA)
+    rs_weight: int = 1                # FILE_CHECK: the real server's weight its file's value moves
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,12 @@ class CheckSpec:
     probe: Probe
     timing: Timing
     alpha: bool
+    log_all_failures: bool = False    # every failed run logged, not only the one that takes the check DOWN
 
     @property
     def definition(self) -> tuple:
         """What must be equal for a reload to keep this check's state."""
-        return (self.vs, self.rs, self.probe, self.timing, self.alpha)
+        return (self.vs, self.rs, self.probe, self.timing, self.alpha, self.log_all_failures)
 
 
 def delay_loop_ms(vs: VirtualServer, rs: RealServer, check: Check) -> int:
@@ -55,12 +60,14 @@ def delay_loop_ms(vs: VirtualServer, rs: RealServer, check: Check) -> int:
 
 def timing_of(vs: VirtualServer, rs: RealServer, check: Check) -> Timing:
     loop_ms = delay_loop_ms(vs, rs, check)
+    if check.type == "FILE_CHECK":   # keepalived reads the file at start and on every change: no retry, no warmup
+        return Timing(delay_loop_ms=loop_ms, retry=0, delay_before_retry_ms=0, warmup_ms=0)
     return Timing(delay_loop_ms=loop_ms, retry=check.retry, delay_before_retry_ms=check.delay_before_retry_ms,
                   warmup_ms=loop_ms if check.warmup_ms is None else check.warmup_ms)
 
 
 def probe_of(vs: VirtualServer, rs: RealServer, check: Check, script_user: str | None = None,
-             secure: bool = True) -> Probe:
+             secure: bool = True, ssl: SslConfig | None = None) -> Probe:
     address = check.connect_ip or rs.address
     port = check.connect_port if check.connect_port is not None else rs.port
     if port is None and vs.fwmark is None:
@@ -72,17 +79,23 @@ def probe_of(vs: VirtualServer, rs: RealServer, check: Check, script_user: str |
     return Probe(type=check.type, address=address, port=port, family=6 if ":" in address else 4,
                  timeout_ms=timeout_ms, check=check, bind_address=check.bindto, bind_port=check.bind_port,
                  virtualhost=check.virtualhost or vs.virtualhost,
-                 user=(check.user or script_user) if check.type == "MISC_CHECK" else None, secure=secure)
+                 user=(check.user or script_user) if check.type == "MISC_CHECK" else None, secure=secure,
+                 bind_if=check.bind_if, fwmark=check.fwmark, ssl=ssl if check.type == "SSL_GET" else None,
+                 rs_weight=rs.weight if check.type == "FILE_CHECK" else 1)
 
 
 def check_specs(config: LvsConfig, script_user: str | None = None, secure: bool = True) -> list[CheckSpec]:
     specs = []
     for vs in config.virtual_servers:
         for rs in vs.real_servers:
-            alpha = vs.alpha if rs.alpha is None else rs.alpha
+            rs_alpha = vs.alpha if rs.alpha is None else rs.alpha
             for index, check in enumerate(rs.checks):
-                specs.append(CheckSpec(vs.name, real_server_name(rs), index, probe_of(vs, rs, check, script_user, secure),
-                                       timing_of(vs, rs, check), alpha))
+                # keepalived: a checker's own alpha, else its real server's; a FILE_CHECK's state is known at once
+                alpha = False if check.type == "FILE_CHECK" else rs_alpha if check.alpha is None else check.alpha
+                log_all = config.log_all_failures if check.log_all_failures is None else check.log_all_failures
+                probe = probe_of(vs, rs, check, script_user, secure, config.ssl)
+                specs.append(CheckSpec(vs.name, real_server_name(rs), index, probe, timing_of(vs, rs, check), alpha,
+                                       log_all))
     return specs
 
 

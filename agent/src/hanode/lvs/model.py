@@ -10,7 +10,9 @@ from hanode.lvs.conntrackd import ConntrackSync
 from hanode.lvs.kernel import Dest, DestKey
 from hanode.lvs.syncd import SyncDaemon
 
-CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "PING_CHECK", "UDP_CHECK", "DNS_CHECK", "SMTP_CHECK")
+CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "PING_CHECK", "UDP_CHECK", "DNS_CHECK", "SMTP_CHECK",
+               "FILE_CHECK")
+HTTP_PROTOCOLS = ("1.0", "1.1", "1.0C")       # keepalived's http_protocol: 1.1 and 1.0C add Connection: close
 LB_ALGOS = ("rr", "wrr", "lc", "wlc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "mh")
 LB_KINDS = ("NAT", "DR", "TUN")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -22,6 +24,12 @@ class UrlCheck:
     path: str = "/"
     status_codes: tuple[tuple[int, int], ...] = ((200, 299),)  # inclusive ranges; keepalived's default is 2xx
     digest: str | None = None  # md5 hex of the body, as keepalived's genhash prints
+    virtualhost: str | None = None             # Host header (and SNI) of this url, before the check's
+    regex: str | None = None                   # the body must match (regex_no_match: must not)
+    regex_no_match: bool = False
+    regex_min_offset: int = 0                  # the match must start at or after this body offset
+    regex_max_offset: int | None = None        # ... and at or before this one
+    regex_options: tuple[str, ...] = ()        # keepalived's PCRE2 option names (health/regex.py maps them)
 
 
 @dataclass(frozen=True)
@@ -36,10 +44,16 @@ class Check:
     delay_before_retry_ms: int = 1000
     warmup_ms: int | None = None               # random delay before the first check (keepalived: up to delay_loop)
     delay_loop_ms: int | None = None           # per-check override of the real server's / virtual server's delay_loop
+    bind_if: str | None = None                 # SO_BINDTODEVICE (needed for an IPv6 link-local connect_ip)
+    fwmark: int | None = None                  # SO_MARK on the check's packets
+    alpha: bool | None = None                  # None: the real server's alpha
+    log_all_failures: bool | None = None       # None: the global checker_log_all_failures
     # HTTP_GET / SSL_GET
     urls: tuple[UrlCheck, ...] = ()
     virtualhost: str | None = None
     sni: str | None = None                     # SSL_GET: TLS server name (keepalived: enable_sni / tls_servername)
+    http_protocol: str = "1.0"                 # one of HTTP_PROTOCOLS
+    enable_sni: bool = False                   # SSL_GET: send the url's / check's / service's virtualhost as SNI
     # MISC_CHECK
     misc_path: str | None = None
     misc_timeout_ms: int | None = None
@@ -49,6 +63,7 @@ class Check:
     payload: bytes | None = None
     require_reply: bool = False
     reply_data: bytes | None = None            # require_reply's expected reply: its first bytes must match
+    reply_mask: bytes | None = None            # bits set: not compared (keepalived's X nibbles)
     min_reply_length: int = 0                  # with reply_data: the reply's length must be within these
     max_reply_length: int = 255
     # DNS_CHECK
@@ -56,6 +71,10 @@ class Check:
     dns_name: str = "."
     # SMTP_CHECK
     helo_name: str | None = None
+    # FILE_CHECK (keepalived: a track_file's file, FILE_CHECK's weight, reverse)
+    file: str | None = None
+    file_weight: int = 1
+    file_reverse: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,10 +163,21 @@ def real_server_name(rs: RealServer) -> str:
 
 
 @dataclass(frozen=True)
+class SslConfig:
+    """keepalived's SSL block: the client certificate (and its key, its password) and CA of every SSL_GET."""
+    certificate: str | None = None
+    key: str | None = None
+    ca: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
 class LvsConfig:
     backend: str = "auto"
     keep_on_stop: bool = False                 # keepalived -I: leave the kernel rules when the agent stops
     reconcile_interval_ms: int = 10_000
+    ssl: SslConfig | None = None
+    log_all_failures: bool = False             # keepalived's global checker_log_all_failures
     virtual_servers: tuple[VirtualServer, ...] = field(default_factory=tuple)
 
 

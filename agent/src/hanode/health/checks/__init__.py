@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 
 from hanode.health.checks.base import CheckFailure
 from hanode.health.checks.dns import check_dns
+from hanode.health.checks.file import check_file
 from hanode.health.checks.http import check_http, check_ssl
 from hanode.health.checks.misc import check_misc
 from hanode.health.checks.ping import check_ping, close_pingers
@@ -29,6 +30,7 @@ ADAPTERS: dict[str, Callable[[Probe], Awaitable[CheckResult]]] = {
     "UDP_CHECK": check_udp,
     "DNS_CHECK": check_dns,
     "SMTP_CHECK": check_smtp,
+    "FILE_CHECK": check_file,
 }
 
 __all__ = ["ADAPTERS", "CheckFailure", "close_pingers", "run_probe"]

@@ -48,7 +48,31 @@ def need_port(probe: Probe) -> int:
     return probe.port
 
 
+def mark_and_device(sock: socket.socket, probe: Probe) -> None:
+    """fwmark (SO_MARK) and bind_if (SO_BINDTODEVICE), set before any bind as keepalived sets them."""
+    if probe.fwmark:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, probe.fwmark)
+        except OSError as exc:
+            raise CheckFailure(f"cannot set fwmark {probe.fwmark} on the check's socket: "
+                               f"{os_reason(exc, 'setsockopt')}") from None
+    if probe.bind_if:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, probe.bind_if.encode() + b"\0")
+        except OSError as exc:
+            raise CheckFailure(f"cannot bind the check to interface {probe.bind_if}: "
+                               f"{os_reason(exc, 'setsockopt')}") from None
+
+
+def sockaddr(probe: Probe, port: int) -> tuple:
+    """The address to connect to; an IPv6 link-local one gets bind_if's scope (keepalived needs bind_if there)."""
+    if probe.family == 6 and probe.bind_if and probe.address.lower().startswith("fe80"):
+        return (probe.address, port, 0, socket.if_nametoindex(probe.bind_if))
+    return (probe.address, port)
+
+
 def bind_if_asked(sock: socket.socket, probe: Probe) -> None:
+    mark_and_device(sock, probe)
     if probe.bind_address is None and probe.bind_port is None:
         return
     if probe.bind_port:
@@ -68,14 +92,14 @@ async def tcp_connect(probe: Probe) -> socket.socket:
         sock.setblocking(False)
         bind_if_asked(sock, probe)
         async with asyncio.timeout(seconds(probe)):
-            await asyncio.get_running_loop().sock_connect(sock, (probe.address, port))
+            await asyncio.get_running_loop().sock_connect(sock, sockaddr(probe, port))
     except TimeoutError:
         sock.close()
         raise CheckFailure(f"connect timeout after {format_ms(probe.timeout_ms)}") from None
     except OSError as exc:
         sock.close()
         raise CheckFailure(os_reason(exc)) from None
-    except BaseException:
+    except BaseException:   # CheckFailure from bind_if_asked too
         sock.close()
         raise
     return sock

@@ -86,14 +86,16 @@ class Target(NamedTuple):
 
 
 def eligible(probe: Probe) -> bool:
-    if probe.port is None:
+    """TCP_CHECK, and HTTP_GET of one url read by its status line (HTTP/1.0, no digest, no regex); neither
+    marked (fwmark) nor bound to a device (bind_if): those run in the coroutine adapters."""
+    if probe.port is None or probe.fwmark or probe.bind_if:
         return False
     if probe.type == "TCP_CHECK":
         return True
     if probe.type != "HTTP_GET" or len(probe.check.urls) > 1:
         return False
     url = probe.check.urls[0] if probe.check.urls else _DEFAULT_URL
-    return url.digest is None and (getattr(probe.check, "http_protocol", None) or "1.0") == "1.0"
+    return url.digest is None and url.regex is None and probe.check.http_protocol == "1.0"
 
 
 def prepare(probe: Probe) -> Target | None:
@@ -107,7 +109,8 @@ def prepare(probe: Probe) -> Target | None:
     accepted: frozenset = frozenset()
     if probe.type == "HTTP_GET":
         url = probe.check.urls[0] if probe.check.urls else _DEFAULT_URL
-        request = build_request(url.path, probe.virtualhost or host_header(probe.address, probe.port, False))
+        request = build_request(url.path, url.virtualhost or probe.virtualhost or
+                                host_header(probe.address, probe.port, False))
         accepted = accepted_codes(url.status_codes)
     return Target(socket.AF_INET6 if probe.family == 6 else socket.AF_INET, (probe.address, probe.port), bind,
                   request, url, probe, probe.timeout_ms * 1_000_000, accepted)

@@ -13,7 +13,7 @@ import socket
 import struct
 import weakref
 
-from hanode.health.checks.base import CheckFailure, os_reason
+from hanode.health.checks.base import CheckFailure, mark_and_device, os_reason
 from hanode.health.hysteresis import CheckResult
 from hanode.health.spec import Probe, format_ms
 
@@ -40,7 +40,7 @@ def echo_request(family: int, ident: int, seq: int) -> bytes:
 
 
 class Pinger:
-    def __init__(self, family: int, bind_address: str | None):
+    def __init__(self, family: int, bind_address: str | None, probe: Probe | None = None):
         self.family = family
         af, proto = (socket.AF_INET6, socket.IPPROTO_ICMPV6) if family == 6 else (socket.AF_INET, socket.IPPROTO_ICMP)
         try:
@@ -50,8 +50,14 @@ class Pinger:
             self.sock = socket.socket(af, socket.SOCK_DGRAM, proto)  # needs ping_group_range
             self.raw = False
         self.sock.setblocking(False)
-        if bind_address:
-            self.sock.bind((bind_address, 0))
+        try:
+            if probe is not None:
+                mark_and_device(self.sock, probe)   # bind_if, fwmark: a pinger of their own
+            if bind_address:
+                self.sock.bind((bind_address, 0))
+        except BaseException:
+            self.sock.close()
+            raise
         self.ident = os.getpid() & 0xFFFF
         self.seq = 0
         self.waiting: dict[tuple[str, int], asyncio.Future] = {}
@@ -105,13 +111,13 @@ class Pinger:
 _pingers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
 
 
-def _pinger(family: int, bind_address: str | None) -> Pinger:
+def _pinger(family: int, bind_address: str | None, probe: Probe | None = None) -> Pinger:
     loop = asyncio.get_running_loop()
     per_loop = _pingers.setdefault(loop, {})
-    key = (family, bind_address)
+    key = (family, bind_address, probe and probe.bind_if, probe and probe.fwmark)
     if key not in per_loop:
         try:
-            per_loop[key] = Pinger(family, bind_address)
+            per_loop[key] = Pinger(family, bind_address, probe)
         except OSError as exc:
             raise CheckFailure(f"cannot open an ICMP socket: {os_reason(exc, 'socket')}") from None
     return per_loop[key]
@@ -128,5 +134,5 @@ def close_pingers() -> None:
 
 
 async def check_ping(probe: Probe) -> CheckResult:
-    await _pinger(probe.family, probe.bind_address).ping(probe.address, probe.timeout_ms)
+    await _pinger(probe.family, probe.bind_address, probe).ping(probe.address, probe.timeout_ms)
     return CheckResult(True)

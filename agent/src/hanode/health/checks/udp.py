@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from hanode.health.checks.base import CheckFailure, bind_if_asked, family_of, need_port, os_reason
+from hanode.health.checks.base import CheckFailure, bind_if_asked, family_of, need_port, os_reason, sockaddr
 from hanode.health.hysteresis import CheckResult
 from hanode.health.spec import Probe, format_ms
 
@@ -23,7 +23,7 @@ async def udp_exchange(probe: Probe, payload: bytes, accept=None) -> bytes | Non
         sock.setblocking(False)
         bind_if_asked(sock, probe)
         try:
-            sock.connect((probe.address, port))
+            sock.connect(sockaddr(probe, port))
             sock.send(payload)
         except OSError as exc:
             raise CheckFailure(os_reason(exc, "send")) from None
@@ -49,17 +49,34 @@ async def check_udp(probe: Probe) -> CheckResult:
     if reply is None and check.require_reply:
         raise CheckFailure(f"no UDP reply within {format_ms(probe.timeout_ms)}")
     if reply is not None and check.reply_data is not None:
-        problem = reply_problem(reply, check.reply_data, check.min_reply_length, check.max_reply_length)
+        problem = reply_problem(reply, check.reply_data, check.min_reply_length, check.max_reply_length,
+                                check.reply_mask)
         if problem:
             raise CheckFailure(problem)
     return CheckResult(True)
 
 
-def reply_problem(reply: bytes, expected: bytes, min_length: int, max_length: int) -> str | None:
-    """Why a reply fails require_reply's expected data (None: it matches)."""
+def reply_problem(reply: bytes, expected: bytes, min_length: int, max_length: int,
+                  mask: bytes | None = None) -> str | None:
+    """Why a reply fails require_reply's expected data (None: it matches); bits set in `mask` (keepalived's x
+    wildcard nibbles) are not compared."""
     if not min_length <= len(reply) <= max_length:
         return f"UDP reply of {len(reply)} bytes, outside min_reply_length {min_length}..max_reply_length {max_length}"
     common = min(len(reply), len(expected))
-    if reply[:common] != expected[:common]:
-        return f"UDP reply 0x{reply[:16].hex()} does not match require_reply 0x{expected[:16].hex()}"
+    if mask is None:
+        differs = reply[:common] != expected[:common]
+    else:
+        differs = any((reply[i] ^ expected[i]) & ~mask[i] & 0xFF for i in range(common))
+    if differs:
+        shown = _shown(expected[:16], None if mask is None else mask[:16])
+        return f"UDP reply 0x{reply[:16].hex()} does not match require_reply 0x{shown}"
     return None
+
+
+def _shown(expected: bytes, mask: bytes | None) -> str:
+    """The expected reply as configured: hex, with x for a wildcard nibble."""
+    text = expected.hex()
+    if mask is None:
+        return text
+    nibbles = mask.hex()
+    return "".join("x" if m == "f" else c for c, m in zip(text, nibbles))
