@@ -9,8 +9,8 @@ import pytest
 
 from hanode.cli.main import main
 from hanode.migrate import keepalived
-from hanode.migrate.keepalived import (global_defs, lexer, real_server, report, top, track_objects, trackers,
-                                       virtual_server, vrrp)
+from hanode.migrate.keepalived import (checker_files, global_defs, lexer, real_server, report, top, track_objects,
+                                       trackers, virtual_server, vrrp)
 from hanode.migrate.keepalived.table import CARRIED, Table
 
 REPO = Path(__file__).resolve().parents[3]
@@ -36,12 +36,13 @@ PLACES = {
     real_server.URL: REAL % "    HTTP_GET {\n      url {\n%s\n      }\n    }",
     real_server.SMTP_HOST: REAL % "    SMTP_CHECK {\n      host {\n%s\n      }\n    }",
     **{table: REAL % ("    %s {\n%%s\n    }" % kind) for kind, table in real_server.CHECKS.items()},
+    checker_files.FILE_CHECK: REAL % "    FILE_CHECK {\n%s\n    }",
+    checker_files.SSL: "SSL {\n%s\n}\n",
 }
 # tables of blocks that are not carried as a whole: their keywords are reported with the block
 NOT_CARRIED_BLOCKS = {trackers.BFD_INSTANCE: (top.TOP, "bfd_instance"), vrrp.GARP_GROUP: (top.TOP, "garp_group"),
-                      vrrp.TRACK_GROUP: (top.TOP, "track_group"), virtual_server.SSL: (top.TOP, "SSL"),
+                      vrrp.TRACK_GROUP: (top.TOP, "track_group"),
                       virtual_server.VIRTUAL_SERVER_GROUP: (top.TOP, "virtual_server_group"),
-                      real_server.FILE_CHECK: (real_server.REAL_SERVER, "FILE_CHECK"),
                       real_server.BFD_CHECK: (real_server.REAL_SERVER, "BFD_CHECK")}
 HANDLED_BY_THE_READER = {lexer.CONFIG_FILE, vrrp.VIP_OPTIONS}
 
@@ -52,7 +53,7 @@ def translated(text: str):
 
 def test_every_table_of_the_importer_is_listed():
     found = set()
-    for module in (global_defs, lexer, real_server, top, track_objects, trackers, virtual_server, vrrp):
+    for module in (checker_files, global_defs, lexer, real_server, top, track_objects, trackers, virtual_server, vrrp):
         for thing in vars(module).values():
             found |= {t for t in (thing.values() if isinstance(thing, dict) else [thing]) if isinstance(t, Table)}
     assert found == set(report.TABLES)
@@ -81,7 +82,8 @@ def test_a_block_that_is_not_carried_is_reported_once_with_its_tables_reason(tab
     parent, keyword = NOT_CARRIED_BLOCKS[table]
     row = parent.rows[keyword]
     assert row.status != CARRIED
-    text = PLACES[parent] % ("  %s {\n%s\n  }" % (keyword, "\n".join("    %s 1" % k for k in table.rows)))
+    place = REAL % "    TCP_CHECK {\n    }\n%s" if table is real_server.BFD_CHECK else PLACES[parent]  # not its only check
+    text = place % ("  %s {\n%s\n  }" % (keyword, "\n".join("    %s 1" % k for k in table.rows)))
     result = translated(text)
     assert [(i.keyword, i.category, i.reason) for i in result.items] == [(keyword, row.status, row.text)]
     assert all(r.text.endswith(row.text) for r in table.rows.values())

@@ -244,7 +244,7 @@ CHECK_CASES = [
     ("PING_CHECK {\n retry 4\n delay_loop 2\n }", {"type": "PING_CHECK", "retry": 4, "delay_loop": 2}),
     ("SSL_GET {\n url {\n path /\n digest ff20ad2481f97b1754ef3e12ecd3a9cc\n }\n virtualhost api.example.com\n enable_sni\n }",
      {"type": "SSL_GET", "urls": [{"path": "/", "digest": "ff20ad2481f97b1754ef3e12ecd3a9cc"}],
-      "virtualhost": "api.example.com", "sni": "api.example.com", "delay_before_retry": 3}),
+      "virtualhost": "api.example.com", "enable_sni": True, "delay_before_retry": 3}),
     ("TCP_CHECK {\n warmup 5\n }", {"type": "TCP_CHECK", "warmup": 5}),
 ]
 
@@ -447,11 +447,11 @@ NOT_CARRIED = [
     ("virtual_server 198.51.100.100 80 {\n  sorry_server_inhibit\n  real_server 203.0.113.11 80 {\n    uthreshold 100\n"
      "    FILE_CHECK {\n      track_file f\n    }\n    HTTP_GET {\n      url {\n        path /\n        regex ok\n      }\n"
      "      http_protocol 1.0\n    }\n  }\n}\n",
-     [(2, "sorry_server_inhibit", "no meaning here"), (4, "uthreshold", "unsupported"), (5, "FILE_CHECK", "unsupported"),
-      (11, "regex", "unsupported"), (13, "http_protocol", "no meaning here")], "no sorry_server"),
-    ("virtual_server 198.51.100.100 80 {\n  real_server 203.0.113.11 80 {\n    SSL_GET {\n      enable_sni\n    }\n"
-     "  }\n}\n",
-     [(4, "enable_sni", "unsupported")], "virtualhost"),
+     [(2, "sorry_server_inhibit", "no meaning here"), (4, "uthreshold", "unsupported"), (6, "track_file", "invalid")],
+     "no sorry_server"),
+    ("virtual_server 198.51.100.100 80 {\n  real_server 203.0.113.11 80 {\n    BFD_CHECK {\n      name b\n    }\n"
+     "  }\n  real_server 203.0.113.12 80 {\n    TCP_CHECK {\n      nb_get_retry 3\n    }\n  }\n}\n",
+     [(2, "real_server 203.0.113.11 80", "unsupported"), (9, "nb_get_retry", "no meaning here")], "always up"),
     ("vrrp_track_process p {\n  process haproxy\n  weight 5 reverse\n}\nbfd_instance b {\n}\nsomething_new 1\n",
      [(1, "vrrp_track_process p", "unsupported"), (5, "bfd_instance b", "unsupported"),
       (7, "something_new", "unsupported")], "no reverse weights"),

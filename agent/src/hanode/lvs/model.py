@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from hanode.config.model import TrackFile
 from hanode.lvs.conntrackd import ConntrackSync
 from hanode.lvs.kernel import Dest, DestKey
 from hanode.lvs.syncd import SyncDaemon
@@ -71,9 +72,9 @@ class Check:
     dns_name: str = "."
     # SMTP_CHECK
     helo_name: str | None = None
-    # FILE_CHECK (keepalived: a track_file's file, FILE_CHECK's weight, reverse)
-    file: str | None = None
-    file_weight: int = 1
+    # FILE_CHECK: the track_files entry it names, its weight (None: the track_file's) and reverse
+    track_file: TrackFile | None = None
+    file_weight: int | None = None
     file_reverse: bool = False
 
 

@@ -181,7 +181,7 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
             "group} for IPVS, and conntrack_sync: {interface, instance} (conntrackd) for nftables"),
     *same_reason(unsupported, _SMTP_ALERTS, "smtp_alert_vrrp", "smtp_alert_checker"),
     *same_reason(unsupported, why.NO_OPTION, "no_email_faults", "no_checker_emails"),
-    unsupported("checker_log_all_failures", "hanode reports every check result in status"),
+    value("checker_log_all_failures", "flag"),
     unsupported("rs_init_notifies", why.NO_OPTION),
     unsupported("notify_fifo_script", "hanode writes the FIFO but runs no FIFO reader script"),
     unsupported("vrrp_notify_fifo", _FIFO_ONE),

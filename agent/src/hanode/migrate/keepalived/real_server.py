@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hanode.migrate.keepalived.checker_files import translate_file_check
+from hanode.migrate.keepalived.hexstr import hex_text, read_hex_str
+from hanode.migrate.keepalived.lexer import split_quoted_escaped
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived.table import (Scope, Table, carried, foreign, no_meaning, not_carried_block, same_reason,
@@ -31,15 +34,61 @@ def _status_code(tr: Translator, node: Node, scope: Scope) -> None:
     tr.put(scope.out, "status_code", codes[0] if len(codes) == 1 else codes, node, scope.path)
 
 
-_REGEX = "hanode matches URLs by status code and digest only"
+def _regex(tr: Translator, node: Node, scope: Scope) -> None:
+    """keepalived reads the pattern as one quoted, escaped word (alloc_strvec_quoted_escaped)."""
+    try:
+        words = split_quoted_escaped(node.raw.strip())
+    except ValueError as exc:
+        tr.skip(node, INVALID, "%s (keepalived ignores it)" % exc)
+        return
+    if len(words) != 2:
+        tr.skip(node, INVALID, "needs exactly one pattern, quoted if it has blanks (keepalived: 'regex missing or "
+                               "too many fields')")
+        return
+    tr.put(scope.out, "regex", words[1], node, scope.path)
+
+
+def _regex_options(tr: Translator, node: Node, scope: Scope) -> None:
+    """keepalived ORs the option names it knows over every regex_options line and ignores the others."""
+    known = [word for word in node.args if word in REGEX_OPTIONS]
+    for word in node.args:
+        if word not in REGEX_OPTIONS:
+            tr.skip(node, INVALID, "%r is not a PCRE2 option keepalived knows (it ignores it)" % word,
+                    "regex_options " + word)
+    if known and "regex_options" in scope.out:   # added to the earlier lines', not instead of them
+        scope.out["regex_options"] = sorted(set(scope.out["regex_options"]) | set(known))
+        tr.record(join(scope.path, "regex_options"), node)
+    elif known:
+        tr.put(scope.out, "regex_options", sorted(set(known)), node, scope.path)
+
+
+def _regex_offset(tr: Translator, node: Node, scope: Scope) -> None:
+    found = tr.integer(node)
+    if found is not None and found >= 0:
+        tr.put(scope.out, node.keyword, found, node, scope.path)
+    elif found is not None:
+        tr.skip(node, INVALID, "%d is not an offset (keepalived ignores it)" % found)
+
+
+REGEX_OPTIONS = ("allow_empty_class", "alt_bsux", "auto_callout", "caseless", "dollar_endonly", "dotall", "dupnames",
+                 "extended", "firstline", "match_unset_backref", "multiline", "never_ucp", "never_utf",
+                 "no_auto_capture", "no_auto_possess", "no_dotstar_anchor", "no_start_optimize", "ucp", "ungreedy",
+                 "utf", "never_backslash_c", "alt_circumflex", "alt_verbnames", "use_offset_limit")
+_REGEX_KEYS = ("regex_no_match", "regex_options", "regex_min_offset", "regex_max_offset")
 
 URL = Table("url", "url", "virtual_servers[].real_servers[].checks[].urls[]", [
     value("path", "text"),
     value("digest", "text"),
     carried("status_code", "status_code", _status_code, "codes and ranges like 200-299"),
-    unsupported("virtualhost", "hanode sets virtualhost per check, not per url"),
-    *same_reason(unsupported, _REGEX, "regex", "regex_no_match", "regex_options", "regex_min_offset",
-                 "regex_max_offset", "regex_stack"),
+    value("virtualhost", "text"),
+    carried("regex", "regex", _regex, "one pattern, quoted and escaped as keepalived reads it; Python's re on the "
+                                      "body's first MiB"),
+    value("regex_no_match", "flag"),
+    carried("regex_options", "regex_options", _regex_options, "the PCRE2 option names keepalived knows; the agent "
+                                                              "refuses the few Python's re cannot honour"),
+    carried("regex_min_offset", "regex_min_offset", _regex_offset, kind="int"),
+    carried("regex_max_offset", "regex_max_offset", _regex_offset, kind="int"),
+    no_meaning("regex_stack", "PCRE2's JIT stack sizes: hanode's matcher has none"),
 ], note="a `url { }` block of HTTP_GET or SSL_GET")
 
 
@@ -47,8 +96,29 @@ def _url(tr: Translator, block: Node, scope: Scope) -> None:
     path = "%s.urls[%d]" % (scope.path, len(scope.urls))
     out: dict[str, Any] = {}
     tr.walk(URL, tr.entries(block), Scope(out, path))
+    _loaded_regex(tr, out, path)
     tr.record(path, block)
-    scope.urls.append(ordered_keys(out, ("path", "status_code", "digest")))
+    scope.urls.append(ordered_keys(out, ("path", "virtualhost", "status_code", "digest", "regex") + _REGEX_KEYS))
+
+
+def _loaded_regex(tr: Translator, out: dict[str, Any], path: str) -> None:
+    """keepalived's url_check(): regex settings without a regex are dropped, and so are offsets whose minimum is
+    above their maximum."""
+    if "regex" not in out:
+        for key in [k for k in _REGEX_KEYS if k in out]:
+            node, label = tr.source(join(path, key))
+            tr.skip(node, NO_MEANING, "no regex in this url: keepalived drops it ('regex parameters specified "
+                                      "without regex')", label)
+            del out[key]
+        return
+    if out.get("regex_no_match") is False:
+        del out["regex_no_match"]
+    low, high = out.get("regex_min_offset", 0), out.get("regex_max_offset")
+    if high is not None and low > high:
+        node, label = tr.source(join(path, "regex_min_offset"))
+        tr.skip(node, NO_MEANING, "regex_min_offset %d is above regex_max_offset %d: keepalived ignores both"
+                % (low, high), label)
+        del out["regex_min_offset"], out["regex_max_offset"]
 
 
 # ----- the checkers ---------------------------------------------------------------------------------------------
@@ -60,6 +130,10 @@ def _nb_get_retry(tr: Translator, node: Node, scope: Scope) -> None:
         tr.put(scope.out, "retry", found, node, scope.path)
 
 
+_NB_GET_RETRY_ELSEWHERE = ("keepalived 2.2.7 reads nb_get_retry in HTTP_GET and SSL_GET only; in this checker it is "
+                           "an unknown keyword and the check keeps its retry, so hanode ignores it too")
+
+
 CHECKER = Table("checker", "checker", "virtual_servers[].real_servers[].checks[]", [
     value("connect_ip", "text"),
     value("connect_port", "int"),
@@ -67,30 +141,33 @@ CHECKER = Table("checker", "checker", "virtual_servers[].real_servers[].checks[]
     value("bind_port", "int"),
     value("connect_timeout", "num"),
     value("retry", "int"),
-    carried("nb_get_retry", "retry", _nb_get_retry, "keepalived's deprecated name", kind="int"),
+    no_meaning("nb_get_retry", _NB_GET_RETRY_ELSEWHERE),
     value("delay_before_retry", "num"),
     value("warmup", "num"),
     value("delay_loop", "num"),
-    unsupported("bind_if", "hanode binds checks by address (bindto) only"),
-    unsupported("fwmark", "hanode does not mark check traffic"),
-    unsupported("alpha", "hanode has alpha per real server or service, not per checker"),
-    unsupported("log_all_failures", "hanode reports every check result in status"),
+    value("bind_if", "text", text="SO_BINDTODEVICE; an IPv6 link-local connect_ip is reached through it"),
+    value("fwmark", "int", text="SO_MARK on the check's packets"),
+    value("alpha", "flag"),
+    value("log_all_failures", "flag"),
     unsupported("fast_recovery", "hanode has no such option"),
     foreign(unsupported("tls_compliant", "hanode has no such option")),
 ], note="every checker block (TCP_CHECK, HTTP_GET, ...) and SMTP_CHECK's host blocks")
 
 
 def _http_protocol(tr: Translator, node: Node, scope: Scope) -> None:
-    del scope
-    if node.args[:1] == ["1.0"]:
-        tr.skip(node, NO_MEANING, "HTTP/1.0 is what hanode sends (keepalived's default)")
-    else:
-        tr.skip(node, UNSUPPORTED, "hanode sends HTTP/1.0 requests (keepalived's default) only")
+    found = tr.text(node)
+    if found is None:
+        return
+    if found not in ("1.0", "1.1", "1.0C", "1.0c"):
+        tr.skip(node, INVALID, "%r is not 1.0, 1.1 or 1.0C (keepalived ignores it)" % found)
+        return
+    tr.put(scope.out, "http_protocol", found.upper(), node, scope.path)
 
 
 def _enable_sni(tr: Translator, node: Node, scope: Scope) -> None:
-    if tr.flag(node):
-        scope.sni = node
+    found = tr.flag(node)
+    if found is not None:
+        tr.put(scope.out, "enable_sni", found, node, scope.path)
 
 
 def _host(tr: Translator, node: Node, scope: Scope) -> None:
@@ -109,28 +186,38 @@ def _misc_user(tr: Translator, node: Node, scope: Scope) -> None:
 
 
 def _hex(tr: Translator, node: Node, scope: Scope) -> None:
-    """payload / require_reply: keepalived's hex string, as hanode's '0x...'; require_reply alone: any reply."""
-    if node.keyword == "require_reply" and not node.args:
+    """payload / require_reply: keepalived's hex string (read_hex_str: odd-length words, x wildcard nibbles in
+    require_reply), as hanode's '0x...'; require_reply alone: any reply."""
+    reply = node.keyword == "require_reply"
+    if reply and not node.args:
         tr.put(scope.out, "require_reply", True, node, scope.path)
         return
-    text = "".join(node.args)
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        tr.skip(node, INVALID, "%r is not hex digits (keepalived rejects it)" % text)
-        return
-    if not text:
+    if not node.args:
         tr.skip(node, INVALID, MISSING)
         return
-    tr.put(scope.out, node.keyword, "0x" + text.lower(), node, scope.path)
+    text = " ".join(node.args)
+    found = read_hex_str(text, wildcards=reply)
+    if found is None:
+        if reply:
+            tr.note(node, "%r is not a hex string keepalived reads: it then accepts any reply; carried over as "
+                          "require_reply: true" % text)
+            tr.put(scope.out, "require_reply", True, node, scope.path)
+        else:
+            tr.skip(node, INVALID, "%r is not a hex string (keepalived rejects it and sends an empty datagram, as "
+                                   "hanode does without a payload)" % text)
+        return
+    converted = hex_text(*found)
+    if converted[2:] != text.lower():
+        tr.note(node, "%r read as keepalived reads it: %s" % (text, converted))
+    tr.put(scope.out, node.keyword, converted, node, scope.path)
 
 
 _KIND = "a checker block of a real_server; also every checker keyword"
 _HTTP = [
     carried("url", "urls[]", _url),
     value("virtualhost", "text"),
-    unsupported("http_protocol", "hanode sends HTTP/1.0 requests (keepalived's default) only; `http_protocol 1.0` "
-                "has no meaning here", _http_protocol),
+    carried("http_protocol", "http_protocol", _http_protocol, "1.0, 1.1 or 1.0C", kind="word"),
+    carried("nb_get_retry", "retry", _nb_get_retry, "keepalived's deprecated name", kind="int"),
 ]
 
 CHECKS = {
@@ -139,9 +226,12 @@ CHECKS = {
         no_meaning("enable_sni", "HTTP_GET speaks no TLS, so it has no server name to send"),
     ], CHECKER, _KIND),
     "SSL_GET": Table("SSL_GET", "SSL_GET", CHECKER.prefix, _HTTP + [
-        carried("enable_sni", "sni", _enable_sni, "the check's virtualhost as the server name"),
+        carried("enable_sni", "enable_sni", _enable_sni, "the url's, the check's or the service's virtualhost as the "
+                                                          "server name", kind="flag"),
     ], CHECKER, _KIND),
     "MISC_CHECK": Table("MISC_CHECK", "MISC_CHECK", CHECKER.prefix, [
+        *same_reason(no_meaning, "a script opens no connection: keepalived does not accept it in MISC_CHECK",
+                     "bind_if", "fwmark"),
         carried("misc_path", "misc_path", _misc_path, "one shell-quoted command line, as keepalived ran it"),
         value("misc_timeout", "num"),
         value("misc_dynamic", "flag"),
@@ -171,17 +261,13 @@ def _check(tr: Translator, block: Node, scope: Scope) -> None:
     kind, rs_path, checks = block.keyword, scope.path, scope.checks
     out: dict[str, Any] = {"type": kind}
     path = "%s.checks[%d]" % (rs_path, len(checks))
-    inner = Scope(out, path, urls=[], hosts=[], sni=None)
+    inner = Scope(out, path, urls=[], hosts=[])
     tr.walk(CHECKS[kind], block.children or [], inner)
     if inner.urls:
         out["urls"] = inner.urls
         tr.record(join(path, "urls"), block)
-    if inner.sni is not None:
-        if "virtualhost" in out:
-            tr.put(out, "sni", out["virtualhost"], inner.sni, path)
-        else:
-            tr.skip(inner.sni, UNSUPPORTED, "hanode sends the server name given as the check's virtualhost; set "
-                    "virtualhost in the SSL_GET block")
+    if out.get("enable_sni") is False:
+        del out["enable_sni"]
     if not inner.hosts:
         tr.record(path, block, kind)
         checks.append(out)
@@ -207,6 +293,13 @@ def _virtualhost(tr: Translator, node: Node, scope: Scope) -> None:
 
 
 _CHECKS_ONLY = "hanode checks real servers with checkers only"
+_BFD = "BFD is not implemented by hanode"
+_BFD_CHECK = (_BFD + ": a real server whose only check it is is not imported (hanode would keep it always up); with "
+              "other checks, they alone decide")
+
+
+def _bfd_check(tr: Translator, node: Node, scope: Scope) -> None:
+    scope.bfd.append(node)
 
 REAL_SERVER = Table("real_server", "real_server", "virtual_servers[].real_servers[]", [
     value("weight", "int"),
@@ -221,20 +314,16 @@ REAL_SERVER = Table("real_server", "real_server", "virtual_servers[].real_server
     carried("notify_down", "notify_down", notify, "not its user"),
     carried("virtualhost", "checks[].virtualhost", _virtualhost, "of its HTTP_GET and SSL_GET checks that set none"),
     *[carried(kind, "checks[]", _check) for kind in CHECKS],
+    carried("FILE_CHECK", "checks[]", translate_file_check, "a FILE_CHECK check with the named track_file's file"),
     unsupported("lvs_method", "hanode sets the forwarding method per service (lb_kind), not per real server"),
     *same_reason(unsupported, "connection thresholds are not supported by hanode", "uthreshold", "lthreshold"),
     unsupported("smtp_alert", "hanode has smtp_alert per service, not per real server"),
     *[foreign(unsupported(keyword, _CHECKS_ONLY)) for keyword in ("track_file", "track_bfd")],
-    unsupported("FILE_CHECK", "hanode checks real servers with network checkers and MISC_CHECK only"),
-    unsupported("BFD_CHECK", "BFD is not supported by hanode"),
+    unsupported("BFD_CHECK", _BFD_CHECK, _bfd_check),
     unsupported("snmp_name", why.SNMP),
 ], note="a `real_server ADDRESS [PORT] { }` block of a virtual_server")
 
-FILE_CHECK = not_carried_block("FILE_CHECK", "FILE_CHECK", "hanode checks real servers with network checkers and "
-                               "MISC_CHECK only", ["track_file", "weight", "dynamic"],
-                               note="a `FILE_CHECK { }` block of a real_server (dynamic: in keepalived.conf(5), not "
-                                    "in keepalived 2.2.7's parser)")
-BFD_CHECK = not_carried_block("BFD_CHECK", "BFD_CHECK", "BFD is not supported by hanode", ["name", "alpha"],
+BFD_CHECK = not_carried_block("BFD_CHECK", "BFD_CHECK", _BFD_CHECK, ["name", "alpha"],
                               note="a `BFD_CHECK { }` block of a real_server")
 
 
@@ -242,6 +331,11 @@ def translate_real_server(tr: Translator, block: Node, vs_path: str, real_server
     label = "real_server " + " ".join(block.args)
     if not block.args or len(block.args) > 2 or not is_ip(block.args[0]):
         tr.skip(block, INVALID, "needs an address and an optional port", label)
+        return
+    bfd = [child for child in block.children or [] if child.keyword == "BFD_CHECK"]
+    if bfd and not any(child.keyword in CHECKS or child.keyword == "FILE_CHECK" for child in block.children):
+        tr.skip(block, UNSUPPORTED, "not imported: its only check is BFD_CHECK (line %d), and %s; without it hanode "
+                "would keep the server always up" % (bfd[0].line, _BFD), label)
         return
     path = "%s.real_servers[%d]" % (vs_path, len(real_servers))
     out: dict[str, Any] = {"address": block.args[0]}
@@ -254,8 +348,10 @@ def translate_real_server(tr: Translator, block: Node, vs_path: str, real_server
     tr.record(path, block, label)
     for field in out:
         tr.record(join(path, field), block, label)
-    scope = Scope(out, path, checks=[], virtualhost=None)
+    scope = Scope(out, path, checks=[], virtualhost=None, bfd=[])
     tr.walk(REAL_SERVER, block.children or [], scope)
+    for node in scope.bfd:
+        tr.skip(node, UNSUPPORTED, REAL_SERVER.rows["BFD_CHECK"].text)
     if scope.virtualhost is not None:
         _push_virtualhost(tr, scope.virtualhost, scope.checks, path)
     if scope.checks:

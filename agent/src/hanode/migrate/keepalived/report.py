@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import NamedTuple
 
+from hanode.migrate.keepalived.checker_files import FILE_CHECK, SSL
 from hanode.migrate.keepalived.global_defs import GLOBAL_DEFS
 from hanode.migrate.keepalived.lexer import CONFIG_FILE
-from hanode.migrate.keepalived.real_server import BFD_CHECK, CHECKER, CHECKS, FILE_CHECK, REAL_SERVER, SMTP_HOST, URL
+from hanode.migrate.keepalived.real_server import BFD_CHECK, CHECKER, CHECKS, REAL_SERVER, SMTP_HOST, URL
 from hanode.migrate.keepalived.table import STATUSES, Table
 from hanode.migrate.keepalived.top import TOP
 from hanode.migrate.keepalived.track_objects import TRACK_FILE, VRRP_TRACK_FILE, VRRP_TRACK_PROCESS
 from hanode.migrate.keepalived.trackers import BFD_INSTANCE, VRRP_SCRIPT, VRRP_SYNC_GROUP
-from hanode.migrate.keepalived.virtual_server import SSL, VIRTUAL_SERVER, VIRTUAL_SERVER_GROUP
+from hanode.migrate.keepalived.virtual_server import VIRTUAL_SERVER, VIRTUAL_SERVER_GROUP
 from hanode.migrate.keepalived.vrrp import AUTHENTICATION, GARP_GROUP, TRACK_GROUP, VIP_OPTIONS, VRRP_INSTANCE
 
 TABLES: tuple[Table, ...] = (

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived import static
+from hanode.migrate.keepalived.checker_files import translate_ssl
 from hanode.migrate.keepalived.global_defs import translate_global_defs
 from hanode.migrate.keepalived.model import Node, Parsed, Translation
 from hanode.migrate.keepalived.table import CARRIED, Scope, Table, carried, no_meaning, same_reason, unsupported
@@ -39,6 +40,7 @@ TOP = Table("top level", "the top level", "", [
     carried("vrrp_instance", "vrrp_instances.NAME", _block(translate_vrrp_instance)),
     carried("vrrp_sync_group", "vrrp_sync_groups.NAME", _block(translate_vrrp_sync_group)),
     carried("virtual_server", "virtual_servers[]", _block(translate_virtual_server), "and lb_backend: ipvs"),
+    carried("SSL", "ssl", translate_ssl, "certificate, key, password and ca of every SSL_GET"),
     *same_reason(no_meaning, why.NAMESPACE, "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets"),
     no_meaning("instance", "hanode runs one agent per config file; give each its own control_socket"),
     *same_reason(no_meaning, why.PROCESS, "use_pid_dir", "child_wait_time"),
@@ -47,7 +49,6 @@ TOP = Table("top level", "the top level", "", [
     unsupported("garp_group", "hanode sets GARP intervals per instance (garp_interval)"),
     unsupported("bfd_instance", "BFD is not supported by hanode"),
     unsupported("interface_up_down_delays", "hanode has no interface debounce delays"),
-    unsupported("SSL", "SSL_GET uses no client certificate or custom CA in hanode"),
     unsupported("virtual_server_group", "virtual server groups are not supported by hanode: write one "
                                         "virtual_server per address"),
 ], note="keywords outside any block")
@@ -56,7 +57,7 @@ _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notificatio
               "smtp_server", "smtp_port", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo",
               "notify_fifo_format", "static_ipaddress", "static_routes", "static_rules", "vrrp_scripts",
               "vrrp_track_processes", "track_files",
-              "vrrp_instances", "vrrp_sync_groups", "lb_backend", "virtual_servers")
+              "vrrp_instances", "vrrp_sync_groups", "lb_backend", "checker_log_all_failures", "ssl", "virtual_servers")
 
 
 def _run(tr: Translator) -> dict[str, Any]:

@@ -99,8 +99,6 @@ VIRTUAL_SERVER = Table("virtual_server", "virtual_server", "virtual_servers[]", 
     unsupported("snmp_name", why.SNMP),
 ], note="a top-level `virtual_server ADDRESS PORT { }` or `virtual_server fwmark N { }` block")
 
-SSL = not_carried_block("SSL", "SSL", "SSL_GET uses no client certificate or custom CA in hanode",
-                        ["password", "ca", "certificate", "key"], note="the top-level `SSL { }` block")
 VIRTUAL_SERVER_GROUP = not_carried_block(
     "virtual_server_group", "virtual_server_group", "virtual server groups are not supported by hanode: write one "
     "virtual_server per address", ["fwmark"], note="a top-level `virtual_server_group NAME { }` block; its other "
@@ -260,14 +258,31 @@ def _loaded_ports(tr: Translator, vs: dict[str, Any], path: str) -> None:
             continue
         node, label = tr.source(join(field, "port"))
         if "fwmark" in vs:
+            port = entry.pop("port")
             tr.note(node, "port %d: a fwmark service forwarded by %s has none, keepalived clears it ('has port "
-                          "specified - clearing'); carried over without a port" % (entry.pop("port"), vs["lb_kind"]),
-                    label)
+                          "specified - clearing'); carried over without a port" % (port, vs["lb_kind"]), label)
+            _keep_check_port(tr, entry, field, port)
         else:
             tr.note(node, "port %d: %s forwarding does not change ports, keepalived uses the service's ('ports "
                           "don't match - resetting'); carried over as port: %d"
                     % (entry["port"], vs["lb_kind"], vs["port"]), label)
             entry["port"] = vs["port"]
+
+
+_PORTLESS_CHECKS = ("PING_CHECK", "MISC_CHECK", "FILE_CHECK")
+
+
+def _keep_check_port(tr: Translator, rs: dict[str, Any], path: str, port: int) -> None:
+    """keepalived's checkers copied the real server's address and port when they were read, before the port was
+    cleared: they still probe it. Written out as connect_port."""
+    for c, check in enumerate(rs.get("checks", [])):
+        if check["type"] in _PORTLESS_CHECKS or "connect_port" in check:
+            continue
+        node, label = tr.source("%s.checks[%d]" % (path, c))
+        check["connect_port"] = port
+        tr.record("%s.checks[%d].connect_port" % (path, c), node, label)
+        tr.note(node, "%s probes port %d, the real server's before keepalived cleared it; carried over as "
+                      "connect_port: %d" % (check["type"], port, port), label)
 
 
 # keepalived.conf(5): retry is 1 "unless specified below" (DNS_CHECK 3, MISC_CHECK 0); delay_before_retry is
