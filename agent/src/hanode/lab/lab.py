@@ -390,13 +390,14 @@ class Lab:
         return self._spawn(KeepalivedHandle, h, argv, name, conf_path=conf, pid_path=pid)
 
     def start_http_server(self, host: Host | str, port: int = 8080, name: str | None = None,
-                          timeout: float = 10.0) -> ProcessHandle:
-        """Serves GET with the body "<host name>\\n" on every address of the host; returns once listening."""
+                          timeout: float = 10.0, options: Sequence[str] = ()) -> ProcessHandle:
+        """Serves GET with the body "<host name>\\n" on every address of the host; returns once listening.
+        `options`: more of hanode.lab.httpd's arguments (--body-file, --request-log, --tls-*)."""
         h = self.host(host)
         ready = h.dir / f"httpd-{port}.ready"
         ready.unlink(missing_ok=True)
         argv = python_module_argv("hanode.lab.httpd", "--name", name or h.name, "--port", str(port),
-                                  "--ready-file", str(ready))
+                                  "--ready-file", str(ready), *options)
         handle = self.popen(h, argv, log_name=f"httpd-{port}", env=python_env())
 
         def listening() -> bool:
