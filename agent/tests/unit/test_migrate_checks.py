@@ -49,8 +49,8 @@ def test_file_check_weight_wins_over_the_track_file_s():
 
 
 def test_a_real_server_checked_by_file_check_only_is_not_always_up_any_more():
-    result = tr("vrrp_track_file maint {\n  file /run/lb/maint\n}\n" + service("    FILE_CHECK {\n      track_file maint\n"
-                                                                             "    }"))
+    tracked = "vrrp_track_file maint {\n  file /run/lb/maint\n}\n"
+    result = tr(tracked + service("    FILE_CHECK {\n      track_file maint\n    }"))
     assert checks_of(result) == [{"type": "FILE_CHECK", "file": "/run/lb/maint", "weight": 1}]
 
 
@@ -212,8 +212,8 @@ def test_udp_check_payload_and_require_reply_as_keepalived_reads_them():
     result = tr(service("    UDP_CHECK {\n      payload 1 23\n      require_reply 4x 4B\n    }"))
     check = checks_of(result)[0]
     assert (check["payload"], check["require_reply"]) == ("0x0123", "0x4x4b")
-    assert [n.keyword for n in result.notes if "read as keepalived reads it" in n.message] == ["payload",
-                                                                                              "require_reply"]
+    read_as = [n.keyword for n in result.notes if "read as keepalived reads it" in n.message]
+    assert read_as == ["payload", "require_reply"]
     agent_accepts(result)
 
 

@@ -312,7 +312,8 @@ def test_the_kitchen_sink_uses_every_keyword_the_importer_carries_over():
                "sorry_server", "sorry_server_inhibit", "quorum_up", "quorum_down", "real_server", "notify_up",
                "notify_down", "url", "path", "status_code", "digest", "enable_sni", "misc_path", "payload",
                "require_reply", "host", "http_protocol", "use_vmac", "FILE_CHECK", "track_file", "file", "regex",
-               "regex_options", "regex_min_offset", "regex_max_offset", "SSL", "certificate", "key", "password", "ca", "use_vmac_addr", "use_ipvlan", "garp_extra_if",
+               "regex_options", "regex_min_offset", "regex_max_offset", "SSL", "certificate", "key", "password", "ca",
+               "use_vmac_addr", "use_ipvlan", "garp_extra_if",
                "check_unicast_src", "unicast_fault_no_peer", "virtual_routes", "virtual_rules", "static_ipaddress",
                "static_routes", "static_rules", "vrrp_check_unicast_src", "vrrp_garp_extra_if", "accept",
                "promote_secondaries", "vrrp_skip_check_adv_addr"}

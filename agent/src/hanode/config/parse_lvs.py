@@ -338,8 +338,9 @@ def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: l
 
 def _url_fields(reader: Reader, problems: Problems, virtualhost: str | None) -> dict:
     urls = reader.items("urls", lambda v, p: _url(Reader(v, p, problems)))
-    if any(reader.has(key) for key in ("path", "status_code", "digest", "regex", "regex_no_match", "regex_min_offset",
-                                        "regex_max_offset", "regex_options")):
+    inline = ("path", "status_code", "digest", "regex", "regex_no_match", "regex_min_offset", "regex_max_offset",
+              "regex_options")
+    if any(reader.has(key) for key in inline):
         if urls:
             problems.error(reader.at("urls"), "give either urls or path/status_code/digest, not both")
         urls = (_url(reader, finish=False),)

@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = DualStackServer(("::", args.port), make_handler(args.name, args.body_file, args.request_log))
     if args.tls_cert:
-        server.socket = tls_context(args.tls_cert, args.tls_key, args.tls_client_ca).wrap_socket(server.socket,
-                                                                                                server_side=True)
+        context = tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     if args.ready_file:
         Path(args.ready_file).write_text(f"{args.port}\n")
     try:

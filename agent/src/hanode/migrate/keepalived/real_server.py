@@ -226,8 +226,8 @@ CHECKS = {
         no_meaning("enable_sni", "HTTP_GET speaks no TLS, so it has no server name to send"),
     ], CHECKER, _KIND),
     "SSL_GET": Table("SSL_GET", "SSL_GET", CHECKER.prefix, _HTTP + [
-        carried("enable_sni", "enable_sni", _enable_sni, "the url's, the check's or the service's virtualhost as the "
-                                                          "server name", kind="flag"),
+        carried("enable_sni", "enable_sni", _enable_sni,
+                "the url's, the check's or the service's virtualhost as the server name", kind="flag"),
     ], CHECKER, _KIND),
     "MISC_CHECK": Table("MISC_CHECK", "MISC_CHECK", CHECKER.prefix, [
         *same_reason(no_meaning, "a script opens no connection: keepalived does not accept it in MISC_CHECK",
@@ -300,6 +300,7 @@ _BFD_CHECK = (_BFD + ": a real server whose only check it is is not imported (ha
 
 def _bfd_check(tr: Translator, node: Node, scope: Scope) -> None:
     scope.bfd.append(node)
+
 
 REAL_SERVER = Table("real_server", "real_server", "virtual_servers[].real_servers[]", [
     value("weight", "int"),
