@@ -146,12 +146,15 @@ def test_file_check_follows_the_file_at_once(lab_factory, tmp_path):
     weighted, gate = tmp_path / "weight", tmp_path / "gate"
     weighted.write_text("0\n")
     services = [  # delay_loop 60 s: a change seen within a second was seen by inotify, not by polling
-        service(87, r1, 8080, [{"type": "FILE_CHECK", "file": str(weighted), "weight": 10}], weight=5, delay_loop=60),
-        service(88, r1, 8080, [{"type": "FILE_CHECK", "file": str(gate), "weight": 0}], delay_loop=60),
+        service(87, r1, 8080, [{"type": "FILE_CHECK", "track_file": "weighted", "weight": 10}], weight=5,
+                delay_loop=60),
+        service(88, r1, 8080, [{"type": "FILE_CHECK", "track_file": "gate", "weight": 0}], delay_loop=60),
     ]
-    agent = start_director(lab, n1, lb_config("n1", services))
+    track_files = {"weighted": {"file": str(weighted)}, "gate": {"file": str(gate), "init_file": 1}}
+    agent = start_director(lab, n1, lb_config("n1", services, track_files=track_files))
     wait_health(agent, 87, health="up", kernel_weight=5)
-    wait_health(agent, 88, health="up", kernel_weight=1)            # a missing file reads as 0
+    wait_health(agent, 88, health="down", kernel_weight=None)      # init_file wrote 1 to the missing file
+    assert gate.read_text() == "1\n"
 
     def changes_to(path: Path, text: str, port: int, **want) -> float:
         started = time.monotonic()

@@ -1,4 +1,4 @@
-"""Pure parts of keepalived 2.2.7's checker options: FILE_CHECK's reading of a tracked file, url regex,
+"""Pure parts of keepalived 2.2.7's checker options: what FILE_CHECK makes of a tracked file's number, url regex,
 http_protocol's request lines, require_reply wildcard nibbles."""
 
 from __future__ import annotations
@@ -6,25 +6,9 @@ from __future__ import annotations
 import pytest
 
 from hanode.health.checks.udp import reply_problem
-from hanode.health.filecheck import file_outcome, file_value, strtol0
+from hanode.health.filecheck import file_outcome
 from hanode.health.httpwire import build_request
 from hanode.health.regex import RegexError, body_problem, compile_regex
-
-
-@pytest.mark.parametrize("text, value", [
-    ("5\n", 5), ("  -3", -3), ("+7x", 7), ("0x1f", 31), ("010", 8), ("09", 0), ("abc", 0), ("", 0), ("0x", 0),
-    ("12 34", 12), ("-0x10", -16),
-])
-def test_strtol0_reads_as_c_strtol_base_0(text, value):
-    assert strtol0(text) == value
-
-
-def test_file_value_missing_empty_and_out_of_range():
-    assert file_value(None) == 0 and file_value(b"") == 0
-    assert file_value(b"2147483648") == 2147483648            # INT32_MAX + 1 is still taken (keepalived's bound)
-    assert file_value(b"2147483649") is None                   # ignored: the previous reading stays
-    assert file_value(b"-2147483649") is None
-    assert file_value(b"9" * 30) is None                       # strtol overflows: errno set
 
 
 def test_weight_zero_file_non_zero_is_down_reverse_inverts():

@@ -39,29 +39,33 @@ def errors(raw: dict) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
-def test_file_check_reads_file_weight_and_reverse():
-    (check,) = checks_of({"type": "FILE_CHECK", "file": "/run/lb/state", "weight": -10, "weight_reverse": True})
-    assert (check.type, check.file, check.file_weight, check.file_reverse) == ("FILE_CHECK", "/run/lb/state", -10, True)
-    (default,) = checks_of({"type": "FILE_CHECK", "file": "/run/lb/state"})
-    assert (default.file_weight, default.file_reverse) == (1, False)
+TRACKED = {"maint": {"file": "/run/lb/maint", "weight": 4}}
 
 
-def test_file_check_refuses_network_keys_and_needs_an_absolute_file():
-    problems = errors(config_with([{"type": "FILE_CHECK", "file": "state", "connect_port": 80, "retry": 3}]))
+def test_file_check_names_a_track_file_and_takes_its_weight_unless_it_has_one():
+    own, inherited = checks_of({"type": "FILE_CHECK", "track_file": "maint", "weight": -10, "weight_reverse": True},
+                               {"type": "FILE_CHECK", "track_file": "maint"}, track_files=TRACKED)
+    assert (own.type, own.track_file.file, own.file_weight, own.file_reverse) == ("FILE_CHECK", "/run/lb/maint", -10,
+                                                                                  True)
+    assert (inherited.track_file.name, inherited.track_file.weight, inherited.file_weight) == ("maint", 4, None)
+
+
+def test_file_check_refuses_network_keys_and_unknown_track_files():
+    problems = errors(config_with([{"type": "FILE_CHECK", "track_file": "nope", "connect_port": 80, "retry": 3}],
+                                  track_files=TRACKED))
     text = "\n".join(problems)
-    assert "checks[0].file: must be an absolute path" in text
+    assert "checks[0].track_file: no track_file named 'nope' (known: maint)" in text
     assert "checks[0].connect_port: FILE_CHECK has no connect_port" in text
     assert "checks[0].retry: FILE_CHECK has no retry" in text
-    assert any("checks[0].file" in p for p in errors(config_with([{"type": "FILE_CHECK"}])))
+    assert any("checks[0].track_file: is required" in p for p in errors(config_with([{"type": "FILE_CHECK"}])))
 
 
 def test_file_check_spec_has_no_retry_no_warmup_and_no_alpha():
-    lvs = lvs_of(config_with([{"type": "FILE_CHECK", "file": "/run/x"}]))
-    raw = config_with([{"type": "FILE_CHECK", "file": "/run/x"}])
+    raw = config_with([{"type": "FILE_CHECK", "track_file": "maint"}], track_files=TRACKED)
     raw["virtual_servers"][0]["alpha"] = True
     (spec,) = check_specs(lvs_of(raw))
     assert (spec.timing.retry, spec.timing.warmup_ms, spec.alpha, spec.probe.rs_weight) == (0, 0, False, 5)
-    assert check_specs(lvs)[0].timing.delay_loop_ms == 2000
+    assert spec.timing.delay_loop_ms == 2000
 
 
 def test_ssl_block_reaches_ssl_get_probes_only():

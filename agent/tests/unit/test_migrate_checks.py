@@ -33,25 +33,32 @@ def agent_accepts(result) -> None:
     assert problems.errors == []
 
 
-TRACKED = "track_file maint {\n  file /run/lb/maint\n  weight 3 reverse\n}\n"
+TRACKED = "track_file maint {\n  file /run/lb/maint\n  weight 3\n  init_file 0\n}\n"
 
 
-def test_file_check_takes_the_track_file_s_file_and_weight():
+def test_file_check_names_the_track_file_carried_as_track_files():
     result = tr(TRACKED + service("    FILE_CHECK {\n      track_file maint\n    }"))
-    assert checks_of(result) == [{"type": "FILE_CHECK", "file": "/run/lb/maint", "weight": 3, "weight_reverse": True}]
+    assert checks_of(result) == [{"type": "FILE_CHECK", "track_file": "maint"}]
+    assert result.config["track_files"]["maint"]["file"] == "/run/lb/maint"
     assert result.items == []
     agent_accepts(result)
 
 
-def test_file_check_weight_wins_over_the_track_file_s():
-    result = tr(TRACKED + service("    FILE_CHECK {\n      track_file maint\n      weight -20 noreverse\n    }"))
-    assert checks_of(result) == [{"type": "FILE_CHECK", "file": "/run/lb/maint", "weight": -20}]
+def test_file_check_weight_and_reverse_are_its_own():
+    result = tr(TRACKED + service("    FILE_CHECK {\n      track_file maint\n      weight -20 reverse\n    }"))
+    assert checks_of(result) == [{"type": "FILE_CHECK", "track_file": "maint", "weight": -20, "weight_reverse": True}]
+    agent_accepts(result)
+    noreverse = tr(TRACKED + service("    FILE_CHECK {\n      track_file maint\n      weight 0 noreverse\n    }"))
+    assert checks_of(noreverse) == [{"type": "FILE_CHECK", "track_file": "maint", "weight": 0}]
 
 
 def test_a_real_server_checked_by_file_check_only_is_not_always_up_any_more():
     tracked = "vrrp_track_file maint {\n  file /run/lb/maint\n}\n"
     result = tr(tracked + service("    FILE_CHECK {\n      track_file maint\n    }"))
-    assert checks_of(result) == [{"type": "FILE_CHECK", "file": "/run/lb/maint", "weight": 1}]
+    assert checks_of(result) == [{"type": "FILE_CHECK", "track_file": "maint"}]
+    config, _problems = parse_config(result.config)
+    (check,) = config.sections["lvs"].virtual_servers[0].real_servers[0].checks
+    assert (check.type, check.track_file.file) == ("FILE_CHECK", "/run/lb/maint")
 
 
 def test_file_check_problems_are_reported_as_keepalived_ignores_them():
@@ -61,14 +68,11 @@ def test_file_check_problems_are_reported_as_keepalived_ignores_them():
     empty = tr(service("    FILE_CHECK {\n    }\n    TCP_CHECK {\n    }"))
     assert report(empty) == [(4, "FILE_CHECK", "invalid")]
     bad_weight = tr(TRACKED + service("    FILE_CHECK {\n      track_file maint\n      weight 5 sideways\n    }"))
-    assert report(bad_weight) == [(10, "weight", "invalid")] and checks_of(bad_weight)[0]["weight"] == 3
-
-
-def test_track_file_init_file_and_unused_blocks_are_reported():
-    result = tr("track_file maint {\n  file /run/lb/maint\n  init_file 0 overwrite\n}\ntrack_file other {\n  file /x\n}\n"
-                + service("    FILE_CHECK {\n      track_file maint\n    }"))
-    assert report(result) == [(3, "init_file", "unsupported"), (5, "track_file other", "unsupported")]
-    assert "create it" in result.items[0].reason and "FILE_CHECK of a real server may name it" in result.items[1].reason
+    assert report(bad_weight) == [(11, "weight", "invalid")] and "weight" not in checks_of(bad_weight)[0]
+    reverse = tr("track_file maint {\n  file /run/lb/maint\n  weight 3 reverse\n}\n"
+                 + service("    FILE_CHECK {\n      track_file maint\n    }\n    TCP_CHECK {\n    }"))
+    assert ("track_file", "invalid") in [(i.keyword, i.category) for i in reverse.items]
+    assert "was not carried over" in [i.reason for i in reverse.items if i.keyword == "track_file"][0]
 
 
 def test_bfd_check_alone_refuses_the_real_server_and_with_other_checks_is_reported():

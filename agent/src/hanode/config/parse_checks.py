@@ -4,9 +4,13 @@ of SSL_GET (parse_lvs.py reads the rest)."""
 
 from __future__ import annotations
 
-from hanode.config.problems import Reader, join
+from dataclasses import replace
+from typing import Mapping
+
+from hanode.config.model import TrackFile
+from hanode.config.problems import Problems, Reader, join
 from hanode.health.regex import RegexError, compile_regex
-from hanode.lvs.model import SslConfig
+from hanode.lvs.model import LvsConfig, SslConfig
 
 IFNAMSIZ = 16
 WEIGHT_LIMIT = 2 ** 31 - 1                  # keepalived's IPVS_WEIGHT_LIMIT for FILE_CHECK's weight
@@ -38,12 +42,37 @@ def check_extras(reader: Reader, kind: str) -> dict:
 
 
 def file_fields(reader: Reader) -> dict:
-    """FILE_CHECK: `file` (a track_file's), `weight` (default 1, as a track_file's) and `weight_reverse`."""
-    path = reader.string("file")
-    if path is not None and not path.startswith("/"):
-        reader.problems.error(reader.at("file"), f"must be an absolute path, got {path!r}")
-    return dict(file=path, file_weight=reader.integer("weight", 1, -WEIGHT_LIMIT, WEIGHT_LIMIT),
+    """FILE_CHECK: `track_file` (a name of the top-level track_files, resolved by resolve_track_files), `weight`
+    (default: the track_file's) and `weight_reverse`."""
+    name = reader.string("track_file")
+    return dict(track_file=TrackFile(name=name, file="") if name else None,
+                file_weight=reader.integer("weight", None, -WEIGHT_LIMIT, WEIGHT_LIMIT),
                 file_reverse=reader.boolean("weight_reverse", False))
+
+
+def resolve_track_files(lvs: LvsConfig, track_files: Mapping[str, TrackFile], problems: Problems) -> LvsConfig:
+    """Each FILE_CHECK with the track_files entry it names (its file, weight and init_file); an unknown name is
+    refused with its field path."""
+    if not any(check.type == "FILE_CHECK" for vs in lvs.virtual_servers for rs in vs.real_servers
+               for check in rs.checks):
+        return lvs
+    services = []
+    for i, vs in enumerate(lvs.virtual_servers):
+        servers = []
+        for j, rs in enumerate(vs.real_servers):
+            checks = []
+            for k, check in enumerate(rs.checks):
+                if check.type == "FILE_CHECK" and check.track_file is not None:
+                    found = track_files.get(check.track_file.name)
+                    if found is None:
+                        problems.error(f"virtual_servers[{i}].real_servers[{j}].checks[{k}].track_file",
+                                       f"no track_file named {check.track_file.name!r} (known: "
+                                       f"{', '.join(sorted(track_files)) or 'none'})")
+                    check = replace(check, track_file=found)
+                checks.append(check)
+            servers.append(replace(rs, checks=tuple(checks)))
+        services.append(replace(vs, real_servers=tuple(servers)))
+    return replace(lvs, virtual_servers=tuple(services))
 
 
 def url_extras(reader: Reader, own_block: bool) -> dict:

@@ -16,7 +16,7 @@ from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.problems import Problems, Reader, join
 from hanode.lvs.desired import service_key
-from hanode.config.parse_checks import check_extras, file_fields, ssl_config, url_extras
+from hanode.config.parse_checks import check_extras, file_fields, resolve_track_files, ssl_config, url_extras
 from hanode.lvs.model import (BACKENDS, CHECK_TYPES, HTTP_PROTOCOLS, LB_ALGOS, LB_KINDS, PROTOCOLS, Check, LvsConfig,
                               RealServer, SorryServer, UrlCheck, VirtualServer)
 from hanode.lvs.validate import backend_problems
@@ -39,7 +39,7 @@ _TYPE_KEYS = {
     "max_reply_length": ("UDP_CHECK",),
     "dns_type": ("DNS_CHECK",), "dns_name": ("DNS_CHECK",),
     "helo_name": ("SMTP_CHECK",),
-    "file": ("FILE_CHECK",), "weight": ("FILE_CHECK",), "weight_reverse": ("FILE_CHECK",),
+    "track_file": ("FILE_CHECK",), "weight": ("FILE_CHECK",), "weight_reverse": ("FILE_CHECK",),
 }
 
 
@@ -57,6 +57,7 @@ def parse(reader: Reader, problems: Problems, config: AgentConfig, host: HostCap
     lvs = LvsConfig(backend=backend, keep_on_stop=keep, reconcile_interval_ms=_ms(interval_s),
                     ssl=ssl_config(reader), log_all_failures=reader.boolean("checker_log_all_failures", False),
                     virtual_servers=servers)
+    lvs = resolve_track_files(lvs, config.track_files, problems)
     _check_unique_services(lvs, problems)
     if servers and not problems.errors:
         _check_backend(lvs, explicit, problems, host)

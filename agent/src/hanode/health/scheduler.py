@@ -28,13 +28,13 @@ from typing import Awaitable, Callable, Iterable, Mapping
 from hanode.health.checks import close_pingers, run_probe
 from hanode.health.checks.fast import FastProbes, Flight
 from hanode.health.checks.fast import prepare as prepare_fast
-from hanode.health.checks.file import file_result
-from hanode.health.filewatch import FileWatch
+from hanode.health.checks.file import value_result
 from hanode.health.grid import HALF_TICK_MS, TICK_MS
 from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
 from hanode.health.spec import CheckSpec, Probe
 from hanode.lvs.desired import RsHealth
+from hanode.vrrp.filetrack import FileMonitor
 
 log = logging.getLogger("hanode.health")
 
@@ -195,7 +195,7 @@ class Scheduler:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.fast: FastProbes | None = None
         self.wheel: TimerWheel | None = None
-        self.files: FileWatch | None = None   # FILE_CHECK: tracked files, rechecked as soon as they change
+        self.files: FileMonitor | None = None   # FILE_CHECK: tracked files, applied as soon as they change
 
     # configuration ------------------------------------------------------------------------------
 
@@ -317,22 +317,30 @@ class Scheduler:
         return [slot for slot in self.slots.values() if slot.spec.probe.type == "FILE_CHECK"]
 
     def _watch_files(self) -> None:
-        paths = {slot.spec.probe.check.file for slot in self._file_slots()}
-        if paths and self.files is None and self.runner is run_probe:
-            try:
-                self.files = FileWatch(self.loop, self._file_changed)
-            except OSError as exc:
-                log.warning("tracked files are read every delay_loop only: %s", exc)
-                return
+        """Watches the track_files the FILE_CHECKs name (init_file written at the first start, as keepalived's
+        checker does when it reads its config); a reload that changes them starts a new watch."""
+        specs = {slot.spec.probe.check.track_file.name: slot.spec.probe.check.track_file for slot in self._file_slots()}
+        if self.files is not None and self.files.specs == specs:
+            return
+        initial = self.files is None
         if self.files is not None:
-            self.files.watch(paths)
+            self.files.close()
+            self.files = None
+        if not specs or self.runner is not run_probe:
+            return
+        self.files = FileMonitor(self.loop, specs, self._files_changed)
+        try:
+            self._files_changed(self.files.start(initial))
+        except OSError as exc:
+            log.warning("tracked files are read every delay_loop only: %s", exc)
 
-    def _file_changed(self, path: str) -> None:
-        """A tracked file changed: its FILE_CHECKs decide now, not at their next delay_loop."""
+    def _files_changed(self, values: dict[str, int]) -> None:
+        """Tracked files changed: their FILE_CHECKs decide now, not at their next delay_loop."""
         now_ms = self.clock_ms()
         for slot in self._file_slots():
-            if slot.spec.probe.check.file == path and not slot.cancelled and slot.task is None:
-                self._record_safely(slot, file_result(slot.spec.probe), now_ms)
+            name = slot.spec.probe.check.track_file.name
+            if name in values and not slot.cancelled and slot.task is None:
+                self._record_safely(slot, value_result(slot.spec.probe, values[name]), now_ms)
                 if slot.armed is not None:
                     self.wheel.add(slot, slot.due_ms)
 

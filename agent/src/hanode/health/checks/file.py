@@ -1,38 +1,26 @@
-"""FILE_CHECK: reads the tracked file (the scheduler also runs it at once when the file changes: filewatch.py)."""
+"""FILE_CHECK: reads the tracked file (the scheduler also applies it at once when the file changes, through the
+VRRP side's FileMonitor)."""
 
 from __future__ import annotations
 
-import os
-
-from hanode.health.filecheck import READ_BYTES, file_outcome, file_value
+from hanode.health.filecheck import file_outcome
 from hanode.health.hysteresis import CheckResult
 from hanode.health.spec import Probe
+from hanode.vrrp.filetrack import read_value
 
-_last: dict[str, int] = {}   # path -> last valid reading (an invalid number keeps it, as keepalived does)
-
-
-def read_tracked(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        return os.read(fd, READ_BYTES)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+_last: dict[str, int] = {}   # track_file name -> last valid reading (an invalid number keeps it, as keepalived does)
 
 
-def file_result(probe: Probe) -> CheckResult:
-    check = probe.check
-    value = file_value(read_tracked(check.file))
+def value_result(probe: Probe, value: int | None) -> CheckResult:
+    """The check's result for a reading of its file (None: out of range, the previous reading stays)."""
+    tracked = probe.check.track_file
     if value is None:
-        value = _last.get(check.file, 0)
-    _last[check.file] = value
-    outcome = file_outcome(value, check.file_weight, check.file_reverse, probe.rs_weight, check.file)
+        value = _last.get(tracked.name, 0)
+    _last[tracked.name] = value
+    weight = tracked.weight if probe.check.file_weight is None else probe.check.file_weight
+    outcome = file_outcome(value, weight, probe.check.file_reverse, probe.rs_weight, tracked.file)
     return CheckResult(outcome.ok, 0, outcome.reason, outcome.weight)
 
 
 async def check_file(probe: Probe) -> CheckResult:
-    return file_result(probe)
+    return value_result(probe, read_value(probe.check.track_file.file))
