@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -139,19 +140,42 @@ def test_http_regex_protocol_mark_bind_if_and_tls_client_certificate(lab_factory
     wait_health(agent, 81, health="up", kernel_weight=1)
 
 
-def test_file_check_follows_the_file_at_once(lab_factory, tmp_path):
+UDP_RESPONDER = """
+import socket, sys
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind(("0.0.0.0", 5353))
+open(sys.argv[1], "w").write("ready")
+while True:
+    data, peer = sock.recvfrom(2048)
+    if data == bytes([0x01, 0x23]):
+        sock.sendto(b"OK" + bytes([0x12, 0x34]), peer)
+"""
+
+
+def test_file_check_follows_the_file_at_once_and_udp_reply_wildcards(lab_factory, tmp_path):
     lab = new_lab(lab_factory, real_servers=1)
     n1, (r1,) = lab.nodes[0], lab.real_servers
     lab.start_http_server(r1)
+    ready = tmp_path / "udp.ready"
+    udp = lab.popen(r1, [sys.executable, "-c", UDP_RESPONDER, str(ready)], log_name="udp-responder")
+    wait_for(lambda: ready.exists() or not udp.running, 10, what="the UDP responder")
     weighted, gate = tmp_path / "weight", tmp_path / "gate"
     weighted.write_text("0\n")
     services = [  # delay_loop 60 s: a change seen within a second was seen by inotify, not by polling
         service(87, r1, 8080, [{"type": "FILE_CHECK", "track_file": "weighted", "weight": 10}], weight=5,
                 delay_loop=60),
         service(88, r1, 8080, [{"type": "FILE_CHECK", "track_file": "gate", "weight": 0}], delay_loop=60),
+        # the payload as keepalived reads "1 23"; the reply "OK" 12 34 against x wildcard nibbles
+        service(89, r1, 8080, [{"type": "UDP_CHECK", "connect_port": 5353, "payload": "0x0123", "retry": 0,
+                                "connect_timeout": 1, "require_reply": "0x4f4bx2x4"}]),
+        service(90, r1, 8080, [{"type": "UDP_CHECK", "connect_port": 5353, "payload": "0x0123", "retry": 0,
+                                "connect_timeout": 1, "require_reply": "0x4f4cxx"}]),
     ]
     track_files = {"weighted": {"file": str(weighted)}, "gate": {"file": str(gate), "init_file": 1}}
     agent = start_director(lab, n1, lb_config("n1", services, track_files=track_files))
+    wait_health(agent, 89, health="up", kernel_weight=1)
+    assert wait_health(agent, 90, health="down")["failure_reason"] == \
+        "UDP reply 0x4f4b1234 does not match require_reply 0x4f4cxx"
     wait_health(agent, 87, health="up", kernel_weight=5)
     wait_health(agent, 88, health="down", kernel_weight=None)      # init_file wrote 1 to the missing file
     assert gate.read_text() == "1\n"

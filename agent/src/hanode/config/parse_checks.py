@@ -4,6 +4,7 @@ of SSL_GET (parse_lvs.py reads the rest)."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from typing import Mapping
 
@@ -39,6 +40,22 @@ def check_extras(reader: Reader, kind: str) -> dict:
     fwmark = reader.integer("fwmark", None, 0, 0xFFFFFFFF) if kind != "MISC_CHECK" else None
     return dict(bind_if=bind_if, fwmark=fwmark or None, alpha=reader.boolean("alpha", None),
                 log_all_failures=reader.boolean("log_all_failures", None))
+
+
+def link_local_problems(address: str, checks, path: str, problems: Problems) -> None:
+    """keepalived's check_conn_opts: a check connecting to an IPv6 link-local address needs bind_if (the
+    interface is the address's scope)."""
+    for k, check in enumerate(checks):
+        if check is None or check.type in ("MISC_CHECK", "FILE_CHECK") or check.bind_if:
+            continue
+        target = check.connect_ip or address
+        try:
+            link_local = ipaddress.ip_address(target).is_link_local and ":" in target
+        except ValueError:
+            continue
+        if link_local:
+            problems.error(join(path, f"checks[{k}]"), f"{check.type} to the link-local address {target} needs "
+                                                       "bind_if (its interface; keepalived refuses it too)")
 
 
 def file_fields(reader: Reader) -> dict:

@@ -16,7 +16,8 @@ from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
 from hanode.config.problems import Problems, Reader, join
 from hanode.lvs.desired import service_key
-from hanode.config.parse_checks import check_extras, file_fields, resolve_track_files, ssl_config, url_extras
+from hanode.config.parse_checks import (check_extras, file_fields, link_local_problems, resolve_track_files, ssl_config,
+                                        url_extras)
 from hanode.lvs.model import (BACKENDS, CHECK_TYPES, HTTP_PROTOCOLS, LB_ALGOS, LB_KINDS, PROTOCOLS, Check, LvsConfig,
                               RealServer, SorryServer, UrlCheck, VirtualServer)
 from hanode.lvs.validate import backend_problems
@@ -285,6 +286,8 @@ def _real_server(value: Any, path: str, problems: Problems, family: int | None, 
     )
     fields["checks"] = reader.items("checks", lambda v, p: _check(v, p, problems, defaults, scripts, virtualhost))
     reader.finish()
+    if address:
+        link_local_problems(address, fields["checks"], path, problems)
     return RealServer(address=address, **fields) if address else None
 
 

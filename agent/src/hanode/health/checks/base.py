@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import socket
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -66,7 +67,7 @@ def mark_and_device(sock: socket.socket, probe: Probe) -> None:
 
 def sockaddr(probe: Probe, port: int) -> tuple:
     """The address to connect to; an IPv6 link-local one gets bind_if's scope (keepalived needs bind_if there)."""
-    if probe.family == 6 and probe.bind_if and probe.address.lower().startswith("fe80"):
+    if probe.family == 6 and probe.bind_if and ipaddress.ip_address(probe.address).is_link_local:
         return (probe.address, port, 0, socket.if_nametoindex(probe.bind_if))
     return (probe.address, port)
 
