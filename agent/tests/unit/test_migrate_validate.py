@@ -42,6 +42,27 @@ global_defs {
   vmac_prefix vr
   vmac_addr_prefix va
   vrrp_skip_check_adv_addr
+  vrrp_min_garp
+  vrrp_notify_priority_changes
+  vrrp_startup_delay 1.5
+  vrrp_down_timer_adverts 4
+  startup_script /usr/local/bin/start.sh
+  startup_script_timeout 5
+  shutdown_script /usr/local/bin/stop.sh
+  shutdown_script_timeout 5
+  notify_fifo_script /usr/local/bin/fifo-reader.sh
+}
+vrrp_track_process haproxy {
+  process haproxy
+  weight -10
+  quorum 1
+  quorum_max 2
+  delay 1
+}
+track_file prio {
+  file /run/prio
+  weight 2
+  init_file 0
 }
 static_ipaddress {
   198.51.100.250/32 dev eth0
@@ -96,6 +117,15 @@ vrrp_instance VI_1 {
   notify_fault /usr/local/bin/fault.sh
   notify_stop /usr/local/bin/stop.sh
   notify /usr/local/bin/notify.sh
+  notify_master_rx_lower_pri /usr/local/bin/rx-lower.sh
+  notify_priority_changes false
+  down_timer_adverts 3
+  track_process {
+    haproxy
+  }
+  track_file {
+    prio weight 1
+  }
   garp_master_delay 1
   garp_master_repeat 3
   garp_master_refresh 60

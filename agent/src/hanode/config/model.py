@@ -165,6 +165,10 @@ class VrrpInstance:
     # added on MASTER, removed on leaving it (hanode.config.iproute / iprule)
     virtual_routes: tuple[Any, ...] = ()
     virtual_rules: tuple[Any, ...] = ()
+    # notifications and timers (hanode.config.parse_vrrp_notify)
+    notify_master_rx_lower_pri: str | None = None   # run when a MASTER hears a lower priority advert
+    notify_priority_changes: bool = False           # effective priority changes go to the notify FIFO
+    down_timer_adverts: int = 3                     # Master_Down_Interval = this many adverts + Skew_Time
     # strict and accept mode (hanode.config.parse_vrrp_strict)
     strict_mode: bool = False
     accept: bool = True                     # False: traffic to the VIPs dropped while MASTER (hanode.vrrp.noaccept)
@@ -209,6 +213,7 @@ class SyncGroup:
     track_processes: tuple[TrackedRef, ...] = ()
     track_files: tuple[TrackedRef, ...] = ()
     tracking_weight: bool = False   # sync_group_tracking_weight
+    notify_priority_changes: bool | None = None     # its members' default
 
 
 @dataclass(frozen=True)

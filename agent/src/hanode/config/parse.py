@@ -7,6 +7,7 @@ from typing import Any
 
 from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
+from hanode.config.parse_vrrp_notify import resolve as resolve_instance_defaults
 from hanode.config.parse_track import parse_track_files, parse_track_processes
 from hanode.config.parse_vrrp import parse_instances, parse_scripts, parse_sync_groups
 from hanode.config.parse_vrrp_net import parse_vrrp_globals
@@ -18,7 +19,7 @@ DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
 # parse(reader, problems, config, host) -> value, reading its own keys from the top-level reader; `host` is
 # what the host the config is for can do (None: not known here).
 SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs", "hanode.config.parse_connsync",
-                                    "hanode.config.parse_static")
+                                    "hanode.config.parse_static", "hanode.config.parse_vrrp_notify")
 
 
 def parse_config(raw: Any, *, default_router_id: str = "hanode",
@@ -34,6 +35,9 @@ def parse_config(raw: Any, *, default_router_id: str = "hanode",
                 parse_track_files(reader.mapping("track_files"), "track_files", problems))
     instances = parse_instances(reader.mapping("vrrp_instances"), "vrrp_instances", problems, scripts, vrrp_globals,
                                 host, trackers)
+    groups = parse_sync_groups(reader.mapping("vrrp_sync_groups"), "vrrp_sync_groups", problems, instances, scripts,
+                               trackers)
+    instances = resolve_instance_defaults(reader, instances, groups)
     config = AgentConfig(
         router_id=reader.string("router_id", default_router_id),
         control_socket=reader.string("control_socket", DEFAULT_CONTROL_SOCKET),
@@ -41,8 +45,7 @@ def parse_config(raw: Any, *, default_router_id: str = "hanode",
         enable_script_security=reader.boolean("enable_script_security", True),
         vrrp_scripts=scripts,
         vrrp_instances=instances,
-        vrrp_sync_groups=parse_sync_groups(reader.mapping("vrrp_sync_groups"), "vrrp_sync_groups", problems, instances,
-                                           scripts, trackers),
+        vrrp_sync_groups=groups,
         vrrp_track_processes=trackers[0], track_files=trackers[1],
     )
     if config.control_socket and not config.control_socket.startswith("/"):

@@ -28,6 +28,7 @@ class OpsConfig:
     smtp_alert: bool = False            # global default; instances, sync groups and virtual servers override it
     notify_fifo: str | None = None
     notify_fifo_format: str = "json"
+    notify_fifo_script: str | None = None   # the FIFO's reader: started with the FIFO's path as its last argument
     metrics_listen: tuple[str, int] | None = None
     watchdog_timeout_ms: int = 2000     # a child silent this long is hung: killed and restarted
 
@@ -88,6 +89,13 @@ def _metrics(reader: Reader, problems: Problems) -> tuple[str, int] | None:
     return parsed
 
 
+def _fifo_script(reader: Reader, fifo: str | None, problems: Problems) -> str | None:
+    script = reader.string("notify_fifo_script", None)
+    if script is not None and fifo is None:
+        problems.error("notify_fifo_script", "needs notify_fifo (the FIFO it reads)")
+    return script
+
+
 def parse(reader: Reader, problems: Problems, config, host=None) -> OpsConfig:  # pylint: disable=unused-argument
     fifo = reader.string("notify_fifo", None)
     if fifo is not None and not fifo.startswith("/"):
@@ -97,6 +105,7 @@ def parse(reader: Reader, problems: Problems, config, host=None) -> OpsConfig:  
         smtp_alert=reader.boolean("smtp_alert", False),
         notify_fifo=fifo,
         notify_fifo_format=reader.string("notify_fifo_format", "json", FIFO_FORMATS),
+        notify_fifo_script=_fifo_script(reader, fifo, problems),
         metrics_listen=_metrics(reader, problems),
         watchdog_timeout_ms=round(reader.number("watchdog_timeout", 2, 0.5, 60) * 1000),
     )

@@ -10,6 +10,7 @@ from hanode.config.model import (Authentication, GarpSettings, NotifyScripts, Sy
                                  TrackedScript, VrrpInstance, VrrpScript)
 from hanode.config.parse_track import tracked_refs
 from hanode.config.parse_vrrp_net import InstanceNet, VrrpGlobals, assign_vmacs, parse_instance_net
+from hanode.config.parse_vrrp_notify import instance_fields
 from hanode.config.parse_vrrp_strict import strict_fields
 from hanode.config.problems import MISSING, Problems, Reader, join
 from hanode.config.vip import parse_vip
@@ -97,6 +98,7 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
         garp=_garp(reader),
         v3_checksum_as_v2=reader.boolean("v3_checksum_as_v2", False),
         smtp_alert=reader.boolean("smtp_alert", None),
+        **instance_fields(reader),
     )
     fields.update(_unicast(reader, family, problems))
     fields["authentication"] = _authentication(reader, version, problems)
@@ -281,4 +283,5 @@ def _group_trackers(reader: Reader, scripts: Mapping[str, VrrpScript], trackers:
         track_scripts=reader.items("track_scripts", lambda v, p: _tracked_script(v, p, problems, scripts)),
         track_processes=tracked_refs(reader, "track_processes", trackers[0], "vrrp_track_process"),
         track_files=tracked_refs(reader, "track_files", trackers[1], "track_file"),
-        tracking_weight=reader.boolean("sync_group_tracking_weight", False))
+        tracking_weight=reader.boolean("sync_group_tracking_weight", False),
+        notify_priority_changes=reader.boolean("notify_priority_changes", None))

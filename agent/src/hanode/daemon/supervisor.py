@@ -22,6 +22,7 @@ from hanode.daemon.events import EventLog
 from hanode.daemon.processes import CHILD_MODULES, ApplyFailed, Processes, apply_timeout_s, child_wanted
 from hanode.daemon.logs import fields
 from hanode.ops.sd_notify import SystemdNotifier
+from hanode.daemon.lifecycle import run_lifecycle_script
 from hanode.ops.sinks import EventSinks
 
 if TYPE_CHECKING:   # imported when metrics_listen is set: prometheus_client and http.server cost ~4 MB
@@ -78,6 +79,7 @@ class Supervisor(Processes):
         self.tasks: dict[str, asyncio.Task] = {}
         try:
             await self._configure_outputs(self.loaded)
+            await run_lifecycle_script(self.loaded.config, "startup")
             for name in self.children:
                 if child_wanted(name, self.loaded):
                     await self._start_first(name)
@@ -98,6 +100,7 @@ class Supervisor(Processes):
                 await self.children[name].stop()
             if checker_down:
                 await release_rules_without_checker(self.loaded)
+            await run_lifecycle_script(self.loaded.config, "shutdown")
         finally:
             await self.control.close()
             await self.sinks.close(flush_s=SHUTDOWN_MAIL_FLUSH_S)

@@ -13,13 +13,19 @@ log = logging.getLogger("hanode.events")
 
 def keepalived_line(event: dict) -> str | None:
     """keepalived's notify_fifo format: INSTANCE "VI_1" MASTER 100 / GROUP "G1" BACKUP 0 (a group's priority is
-    always 0, as keepalived 2.2.7 writes it) / VS [198.51.100.100]:tcp:80 UP /
+    always 0, as keepalived 2.2.7 writes it) / INSTANCE "VI_1" MASTER_PRIORITY 90 / INSTANCE "VI_1"
+    MASTER_RX_LOWER_PRI 150 / VS [198.51.100.100]:tcp:80 UP /
     RS [203.0.113.11]:tcp:80 [198.51.100.100]:tcp:80 DOWN (keepalived.conf(5), lvs_notify_fifo)."""
     kind = event.get("event")
     if kind == "transition":
         return f'INSTANCE "{event["instance"]}" {event["to"]} {event.get("priority", 0)}'
     if kind == "group_transition":
         return f'GROUP "{event["group"]}" {event["to"]} 0'
+    if kind == "priority":      # notify_priority_changes
+        state = "MASTER" if event.get("state") == "MASTER" else "BACKUP"
+        return f'INSTANCE "{event["instance"]}" {state}_PRIORITY {event["priority"]}'
+    if kind == "master_rx_lower_pri":
+        return f'INSTANCE "{event["instance"]}" MASTER_RX_LOWER_PRI {event["priority"]}'
     state = "UP" if event.get("up") else "DOWN"
     vs_name = str(event.get("virtual_server"))
     if kind == "real_server":

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from hanode.config.model import AgentConfig
 from hanode.ops.fifo import NotifyFifo
+from hanode.ops.fifo_reader import FifoReader
 
 if TYPE_CHECKING:   # imported when alert mail is configured (smtplib, email, ssl: memory for every agent)
     from hanode.ops.mailer import Mailer
@@ -18,6 +19,7 @@ class EventSinks:
     def __init__(self) -> None:
         self.config: AgentConfig | None = None
         self.fifo: NotifyFifo | None = None
+        self.reader: FifoReader | None = None
         self.mailer: Mailer | None = None
 
     async def configure(self, config: AgentConfig) -> None:
@@ -35,6 +37,7 @@ class EventSinks:
                     self.fifo = fifo
                 except OSError as exc:
                     log.error("cannot open notify FIFO %s: %s", ops.notify_fifo, exc)
+        await self._configure_reader(config)
         if self.mailer is None or self.mailer.settings != ops.smtp:
             previous = self.mailer
             if previous:
@@ -51,10 +54,28 @@ class EventSinks:
             elif previous and previous.unsent():
                 log.warning("alert mail switched off by the new config: unsent alert mail dropped")
 
+    async def _configure_reader(self, config: AgentConfig) -> None:
+        """notify_fifo_script follows the FIFO and the script settings (restarted when any of them changes)."""
+        ops = config.sections["ops"]
+        wanted = None
+        if ops.notify_fifo_script and self.fifo:
+            wanted = FifoReader(ops.notify_fifo_script, self.fifo.path, config.script_user,
+                                config.enable_script_security)
+        if self.reader and (wanted is None or wanted.key != self.reader.key):
+            await self.reader.stop()
+            self.reader = None
+        if wanted and self.reader is None:
+            self.reader = wanted
+            await wanted.start()
+
     async def close(self, flush_s: float = 0.0) -> None:
-        """flush_s: how long queued alert mail (e.g. the STOP transitions at shutdown) may take to go out."""
+        """flush_s: how long queued alert mail (e.g. the STOP transitions at shutdown) may take to go out. The FIFO
+        reader is stopped after the FIFO is closed (it reads what was written before)."""
         if self.fifo:
             self.fifo.close()
+        if self.reader:
+            await self.reader.stop()
+            self.reader = None
         if self.mailer:
             await self.mailer.stop(flush_s)
 

@@ -63,4 +63,20 @@ class Conflict:
     detail: str
 
 
-Action = SendAdvert | AddVips | DelVips | SendGarp | StateChanged | GroupStateChanged | Conflict
+@dataclass(frozen=True)
+class RxLowerPriority:
+    """A MASTER heard an advert that loses to it (keepalived's MASTER_RX_LOWER_PRI: notify_master_rx_lower_pri)."""
+    peer: str
+    peer_priority: int
+    priority: int
+
+
+@dataclass(frozen=True)
+class PriorityChanged:
+    """The effective priority moved (reported with notify_priority_changes: MASTER_PRIORITY / BACKUP_PRIORITY)."""
+    state: State
+    priority: int
+
+
+Action = (SendAdvert | AddVips | DelVips | SendGarp | StateChanged | GroupStateChanged | Conflict | RxLowerPriority
+          | PriorityChanged)

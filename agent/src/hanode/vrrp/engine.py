@@ -12,8 +12,8 @@ from typing import Mapping
 from hanode.config.model import AgentConfig, VrrpInstance
 from hanode.vrrp import fsm
 from hanode.vrrp.accept import check_advert, check_ttl
-from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, GroupStateChanged, SendGarp, State,
-                                 StateChanged)
+from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, GroupStateChanged, PriorityChanged,
+                                 RxLowerPriority, SendGarp, State, StateChanged)
 from hanode.vrrp.deadlines import Deadlines
 from hanode.vrrp.repeat import AdvertRepeat, Lateness, TickRepeat, advert_down_after, tick_counted
 from hanode.vrrp.packet import PacketError, decode_advert
@@ -86,7 +86,8 @@ def build_params(cfg: VrrpInstance, iface: InterfaceInfo | None) -> fsm.Params:
     return fsm.Params(
         name=cfg.name, vrid=cfg.virtual_router_id, version=cfg.version, base_priority=cfg.priority,
         advert_int_cs=cfg.advert_int_cs, nopreempt=cfg.nopreempt, preempt_delay_us=cfg.preempt_delay_ms * 1000,
-        primary_address=primary_address(cfg, iface), vips=cfg.vips + cfg.excluded_vips, garp=cfg.garp)
+        primary_address=primary_address(cfg, iface), vips=cfg.vips + cfg.excluded_vips, garp=cfg.garp,
+        down_timer_adverts=cfg.down_timer_adverts)
 
 
 def identity(cfg: VrrpInstance) -> tuple:
@@ -233,6 +234,9 @@ class Engine:
             pending[name] = tracking.pending
             if tracking.effective_priority != inst.state.effective_priority:
                 outputs += self._step(name, fsm.SetPriority(tracking.effective_priority), now_us)
+                if inst.config.notify_priority_changes:
+                    outputs.append(Output(name, PriorityChanged(inst.state.state, inst.state.effective_priority),
+                                          inst.config, inst.params))
         for name, inst in self.instances.items():
             reasons = inst.own_faults + self._group_faults(name)
             if reasons != inst.state.fault_reasons:
@@ -319,8 +323,12 @@ class Engine:
         self._count(inst, "advert_rcvd")
         peer = inst.peers[rx.src] = Peer(priority=advert.priority, last_seen_us=now_us, checksum_form=advert.checksum_form)
         down_at = inst.state.master_down_at_us
+        was_master = inst.state.state == State.MASTER
         event = fsm.Advert(rx.src, advert.priority, advert.max_advert_int_cs)
         outputs = self._step(name, event, now_us)
+        if was_master and advert.priority and inst.state.state == State.MASTER:
+            outputs.append(Output(name, RxLowerPriority(rx.src, advert.priority, inst.state.effective_priority),
+                                  inst.config, inst.params))
         if inst.state.master_down_at_us != down_at:
             self.want_master.discard(name)  # it follows a master (or a priority-0 advert) again
         if ident is not None and self.replays:
@@ -438,7 +446,7 @@ class Engine:
             return False
         self.want_master.add(name)
         st.master_down_at_us = now_us + master_down_interval_us(st.effective_priority, st.master_adver_int_cs,
-                                                                inst.params.version)
+                                                                inst.params.version, inst.params.down_timer_adverts)
         return True
 
     def _wants_master(self, name: str, now_us: int) -> bool:

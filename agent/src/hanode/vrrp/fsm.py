@@ -37,6 +37,7 @@ class Params:
     primary_address: str | None = None
     vips: tuple[Vip, ...] = ()
     garp: GarpSettings = field(default_factory=GarpSettings)
+    down_timer_adverts: int = 3
 
     @property
     def owner(self) -> bool:
@@ -196,7 +197,8 @@ def _send_advert(st: InstanceState, priority: int, actions: list[Action]) -> Non
 
 
 def _down_interval_us(params: Params, st: InstanceState) -> int:
-    return master_down_interval_us(st.effective_priority, st.master_adver_int_cs, params.version)
+    return master_down_interval_us(st.effective_priority, st.master_adver_int_cs, params.version,
+                                   params.down_timer_adverts)
 
 
 def _arm_down_timer(params: Params, st: InstanceState, now_us: int) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import shlex
 import time
 from operator import itemgetter
 from typing import Callable, Iterable
@@ -24,8 +25,8 @@ from typing import Callable, Iterable
 from hanode.config.model import AgentConfig, Vip, VrrpInstance
 from hanode.daemon.logs import fields
 from hanode.vrrp import garp
-from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, SendAdvert, SendGarp, State,
-                                 StateChanged)
+from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, PriorityChanged, RxLowerPriority,
+                                 SendAdvert, SendGarp, State, StateChanged)
 from hanode.vrrp.deadlines import wake_at_us
 from hanode.vrrp.filetrack import FileMonitor
 from hanode.vrrp.engine import Engine, InterfaceInfo, Output
@@ -114,6 +115,7 @@ class VrrpRunner:
         self.takeover_pending = False
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
         self.procmon: ProcessMonitor | None = None
+        self.start_timer: asyncio.TimerHandle | None = None     # vrrp_startup_delay
         self.filemon: FileMonitor | None = None
 
     def _netlink_talk(self, message: bytearray) -> int:
@@ -144,6 +146,15 @@ class VrrpRunner:
                       self.loop.create_task(self._link_worker())]
         self._sync_script_tasks()
         self._sync_trackers(initial=True)
+        delay_ms = self.config.sections["startup"].vrrp_startup_delay_ms if "startup" in self.config.sections else 0
+        if delay_ms:
+            log.info("vrrp_startup_delay: the instances start in %.3f s", delay_ms / 1000)
+            self.start_timer = self.loop.call_later(delay_ms / 1000, self._start_engine, resume)
+        else:
+            self._start_engine(resume)
+
+    def _start_engine(self, resume: dict[str, str] | None) -> None:
+        self.start_timer = None
         self._feed(self.engine.start(self._now(), resume))
 
     async def stop(self) -> None:
@@ -161,7 +172,7 @@ class VrrpRunner:
             task.cancel()
         await asyncio.gather(*self.tasks, *self.script_tasks.values(), *self.garp_bursts.values(),
                              return_exceptions=True)
-        for handle in (self.timer, self.bulk_timer):
+        for handle in (self.timer, self.bulk_timer, self.start_timer):
             if handle:
                 handle.cancel()
         for sock in self.sockets.values():
@@ -516,6 +527,11 @@ class VrrpRunner:
             self._group_changed(action)
         elif isinstance(action, Conflict):
             self._conflict(output, action)
+        elif isinstance(action, RxLowerPriority):
+            self._rx_lower_priority(output.config, action)
+        elif isinstance(action, PriorityChanged):
+            self.emit({"event": "priority", "instance": output.instance, "state": action.state.value,
+                       "priority": action.priority, "vrid": output.config.virtual_router_id})
 
     def _send_advert(self, output: Output, priority: int) -> None:
         cfg, src = output.config, output.params.primary_address
@@ -617,6 +633,14 @@ class VrrpRunner:
                    "to": change.new.value, "reason": change.reason})
         for argv in group_notify(self.config.vrrp_sync_groups.get(change.group), change):
             self.notify.put(argv)
+
+    def _rx_lower_priority(self, cfg: VrrpInstance, event: RxLowerPriority) -> None:
+        """keepalived's MASTER_RX_LOWER_PRI: notify_master_rx_lower_pri runs (no arguments), the event goes out."""
+        log.debug("%s: MASTER heard %s with lower priority %d", cfg.name, event.peer, event.peer_priority)
+        self.emit({"event": "master_rx_lower_pri", "instance": cfg.name, "peer": event.peer,
+                   "peer_priority": event.peer_priority, "priority": event.priority, "vrid": cfg.virtual_router_id})
+        if cfg.notify_master_rx_lower_pri:
+            self.notify.put(shlex.split(cfg.notify_master_rx_lower_pri))
 
     def _conflict(self, output: Output, conflict: Conflict) -> None:
         """Counted every time (engine); logged, evented and so alerted once per peer and kind every 30 s."""

@@ -49,7 +49,8 @@ def _timers(inst: Instance) -> dict:
     return {
         "master_adver_int_ms": st.master_adver_int_cs * 10,
         "skew_time_ms": round(skew_time_us(st.effective_priority, st.master_adver_int_cs, version) / 1000, 3),
-        "master_down_interval_ms": round(master_down_interval_us(st.effective_priority, st.master_adver_int_cs, version) / 1000, 3),
+        "master_down_interval_ms": round(master_down_interval_us(st.effective_priority, st.master_adver_int_cs, version,
+                                                                 inst.params.down_timer_adverts) / 1000, 3),
     }
 
 

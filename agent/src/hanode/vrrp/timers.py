@@ -17,6 +17,7 @@ def skew_time_us(priority: int, master_adver_int_cs: int, version: int) -> int:
     return (256 - priority) * master_adver_int_cs * US_PER_CS // 256
 
 
-def master_down_interval_us(priority: int, master_adver_int_cs: int, version: int) -> int:
-    """3 * Master_Adver_Interval + Skew_Time."""
-    return 3 * advert_interval_us(master_adver_int_cs) + skew_time_us(priority, master_adver_int_cs, version)
+def master_down_interval_us(priority: int, master_adver_int_cs: int, version: int, down_timer_adverts: int = 3) -> int:
+    """3 * Master_Adver_Interval + Skew_Time (keepalived's down_timer_adverts replaces the RFC's 3)."""
+    adverts_us = down_timer_adverts * advert_interval_us(master_adver_int_cs)
+    return adverts_us + skew_time_us(priority, master_adver_int_cs, version)

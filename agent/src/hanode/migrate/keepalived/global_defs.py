@@ -6,7 +6,7 @@ from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
 from hanode.migrate.keepalived.table import (Row, Scope, Table, carried, deprecated, foreign, no_meaning,
                                              same_reason, unsupported, value)
-from hanode.migrate.keepalived.translator import MISSING, Translator
+from hanode.migrate.keepalived.translator import MISSING, Translator, notify
 from hanode.migrate.keepalived.vrrp_net import GLOBAL_ROWS
 from hanode.migrate.keepalived.vrrp_strict import GLOBAL_ROWS as STRICT_GLOBAL_ROWS
 
@@ -82,6 +82,45 @@ def _notify_fifo(tr: Translator, node: Node, scope: Scope) -> None:
                 % " ".join(node.args[1:]), "notify_fifo " + " ".join(node.args[1:]))
 
 
+def _script(tr: Translator, node: Node, scope: Scope) -> None:
+    """startup_script / shutdown_script: run as script_user (a user of its own is not carried)."""
+    notify(tr, node, scope)
+
+
+def _has(scope: Scope, keyword: str) -> bool:
+    return any(node.keyword == keyword for node in scope.block.children or ())
+
+
+def _fifo_script(tr: Translator, node: Node, scope: Scope) -> None:
+    """notify_fifo_script, or vrrp_notify_fifo_script when vrrp_notify_fifo is the FIFO carried over."""
+    fifo = "notify_fifo" if node.keyword == "notify_fifo_script" else "vrrp_notify_fifo"
+    if not _has(scope, fifo) or (fifo == "vrrp_notify_fifo" and _has(scope, "notify_fifo")):
+        tr.skip(node, UNSUPPORTED, "the reader of %s, which is not carried over (%s)" % (fifo, _FIFO_ONE))
+        return
+    command, user = tr.script(node, with_user=True)
+    if command is None:
+        return
+    tr.put(scope.out, "notify_fifo_script", command, node, scope.path)
+    if user:
+        tr.skip(node, UNSUPPORTED, "running it as %r: hanode runs scripts as script_user; the script itself is "
+                "carried over" % user, node.keyword + " " + user)
+
+
+def _vrrp_fifo(tr: Translator, node: Node, scope: Scope) -> None:
+    if _has(scope, "notify_fifo"):
+        tr.skip(node, UNSUPPORTED, _FIFO_ONE + " (notify_fifo is carried over)")
+        return
+    _notify_fifo(tr, node, scope)
+
+
+def _min_garp(tr: Translator, node: Node, scope: Scope) -> None:
+    del scope
+    if not tr.flag(node):
+        return
+    for key, found in (("garp_master_repeat", 1), ("garp_master_delay", 0)):
+        tr.defaults.setdefault(key, (found, node))
+
+
 _SYNC_OPTIONS = {"id": "id", "maxlen": "maxlen", "port": "port", "ttl": "ttl", "group": "group"}
 
 
@@ -128,10 +167,8 @@ def _lvs_sync_daemon(tr: Translator, node: Node, scope: Scope) -> None:
 
 _SMTP_ALERTS = "hanode has one global smtp_alert (plus per instance, group and service)"
 _IPVS_FWMARKS = "keepalived's nftables fwmarks for IPVS are not supported"
-_SCRIPTS = "hanode has no start-up script"
-_SHUTDOWN = "hanode has no shutdown script"
 _FIFO_ONE = "hanode has one notify_fifo for every event"
-_FIFO_READER = "hanode runs no FIFO reader script"
+_FIFO_READER = "hanode runs one FIFO reader script, notify_fifo_script"
 _FLUSH_ON_STOP = "hanode removes its own services on stop unless lb_keep_on_stop"
 
 GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
@@ -161,18 +198,21 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     unsupported("vrrp_higher_prio_send_advert", why.NO_OPTION),
     *same_reason(unsupported, why.LOWER_PRIO_GARP, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"),
     unsupported("vrrp_gna_interval", why.GNA),
-    unsupported("vrrp_min_garp", "hanode has no such option (set the garp_* keys per instance)"),
-    unsupported("vrrp_startup_delay", "hanode has no start-up delay"),
-    unsupported("vrrp_down_timer_adverts", "hanode uses the RFC's 3 adverts"),
+    carried("vrrp_min_garp", None, _min_garp, "garp_master_repeat 1 and garp_master_delay 0 for every vrrp_instance "
+            "that sets neither (and no global_defs default sets them)", kind="flag"),
+    value("vrrp_startup_delay", "num"),
+    value("vrrp_down_timer_adverts", "int"),
     unsupported("fifo_write_vrrp_states_on_reload", "hanode writes no instance states to the FIFO on reload"),
     no_meaning("config_save_dir", "keepalived's own reload debugging (copies of the config and its state); hanode "
                "has no equivalent setting"),
     no_meaning("log_unknown_vrids", "hanode always counts foreign VRIDs (status: vrrp.foreign_vrids)"),
-    unsupported("vrrp_notify_priority_changes", why.NO_PRIORITY_NOTIFY),
+    value("vrrp_notify_priority_changes", "flag"),
     unsupported("dynamic_interfaces", "hanode has no dynamic interface mode"),
     unsupported("disable_local_igmp", why.NO_OPTION),
-    *same_reason(unsupported, _SCRIPTS, "startup_script", "startup_script_timeout"),
-    *same_reason(unsupported, _SHUTDOWN, "shutdown_script", "shutdown_script_timeout"),
+    carried("startup_script", "startup_script", _script, "not its user"),
+    value("startup_script_timeout", "num"),
+    carried("shutdown_script", "shutdown_script", _script, "not its user"),
+    value("shutdown_script_timeout", "num"),
     unsupported("lvs_flush", "hanode reconciles only the services it owns and never flushes others"),
     unsupported("lvs_flush_on_stop", _FLUSH_ON_STOP),
     deprecated("lvs_flush_onstop", "keepalived renamed it lvs_flush_on_stop; " + _FLUSH_ON_STOP),
@@ -183,9 +223,11 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     *same_reason(unsupported, why.NO_OPTION, "no_email_faults", "no_checker_emails"),
     value("checker_log_all_failures", "flag"),
     unsupported("rs_init_notifies", why.NO_OPTION),
-    unsupported("notify_fifo_script", "hanode writes the FIFO but runs no FIFO reader script"),
-    unsupported("vrrp_notify_fifo", _FIFO_ONE),
-    unsupported("vrrp_notify_fifo_script", _FIFO_READER),
+    carried("notify_fifo_script", "notify_fifo_script", _fifo_script, "the FIFO's path is its last argument; not "
+            "its user"),
+    carried("vrrp_notify_fifo", "notify_fifo", _vrrp_fifo, "when there is no notify_fifo (hanode's one FIFO also "
+            "carries the load balancer's lines); no FIFO owner"),
+    carried("vrrp_notify_fifo_script", "notify_fifo_script", _fifo_script, "with vrrp_notify_fifo carried over"),
     unsupported("lvs_notify_fifo", _FIFO_ONE),
     unsupported("lvs_notify_fifo_script", _FIFO_READER),
     *same_reason(no_meaning, why.PROCESS, "max_auto_priority", "min_auto_priority_delay"),
@@ -212,7 +254,7 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
 
 
 def translate_global_defs(tr: Translator, block: Node, config: dict) -> None:
-    scope = Scope(config, "")
+    scope = Scope(config, "", block=block)
     for node in tr.entries(block):
         if not tr.refused(node):
             tr.dispatch(GLOBAL_DEFS, node, scope)

@@ -115,7 +115,7 @@ VRRP_SYNC_GROUP = Table("vrrp_sync_group", "vrrp_sync_group", "vrrp_sync_groups.
             "the members' own tracker weights count (without it they do not, as in keepalived)"),
     carried("global_tracking", "sync_group_tracking_weight", _tracking_weight,
             "keepalived's deprecated name of sync_group_tracking_weight"),
-    unsupported("notify_priority_changes", why.NO_PRIORITY_NOTIFY),
+    value("notify_priority_changes", "flag"),
 ], note="a top-level `vrrp_sync_group NAME { }` block")
 
 
