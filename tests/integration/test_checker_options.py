@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hanode.lab.procs import wait_for
-from helpers_checker import VIP, lb_config, new_lab, start_director, status
+from helpers_checker import VIP, lb_config, new_lab, reload, rewrite_config, start_director, status
 
 pytestmark = pytest.mark.netns
 
@@ -196,5 +196,13 @@ def test_file_check_follows_the_file_at_once_and_udp_reply_wildcards(lab_factory
     gate.write_text("7\n")                                          # written in place, not renamed
     wait_health(agent, 88, timeout=5, health="down")
     assert "tracked file" in rs_of(agent, 88)["failure_reason"]
+    # a reload naming another file for the gate: that file is watched from then on
+    other = tmp_path / "gate2"
+    other.write_text("0\n")
+    track_files["gate"] = {"file": str(other)}
+    rewrite_config(agent, lb_config("n1", services, track_files=track_files))
+    reload(agent)
+    wait_health(agent, 88, timeout=5, health="up", kernel_weight=1)
+    timings.append(changes_to(other, "3\n", 88, health="down", kernel_weight=None))
     print(f"\nMEASURE FILE_CHECK reaction {max(timings) * 1000:.0f} ms at most (delay_loop 60 s)")
     assert max(timings) < 3.0
