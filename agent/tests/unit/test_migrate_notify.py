@@ -74,3 +74,27 @@ def test_min_garp_sets_one_garp_and_no_second_burst_unless_set():
     assert (garp.master_repeat, garp.master_delay_ms) == (3, 2000)
     result, config = tr("global_defs {\n  vrrp_min_garp false\n}\n" + INSTANCE % "")
     assert config.vrrp_instances["VI_1"].garp.master_repeat == 5
+
+
+def test_lower_priority_garp_settings_and_their_keepalived_defaults():
+    result, config = tr("global_defs {\n  vrrp_garp_lower_prio_delay 7\n  vrrp_garp_lower_prio_repeat 2\n}\n"
+                        + INSTANCE % "" + INSTANCE.replace("VI_1", "VI_2").replace("51", "52")
+                        % "  garp_lower_prio_repeat 0\n")
+    assert report(result) == []
+    assert (config.vrrp_instances["VI_1"].garp.lower_prio_repeat,
+            config.vrrp_instances["VI_1"].garp.lower_prio_delay_ms) == (2, 7000)
+    assert config.vrrp_instances["VI_2"].garp.lower_prio_repeat == 0
+    # without them, keepalived takes the global master ones (here from vrrp_min_garp)
+    result, config = tr("global_defs {\n  vrrp_min_garp\n}\n" + INSTANCE % "")
+    garp = config.vrrp_instances["VI_1"].garp
+    assert (garp.lower_prio_repeat, garp.lower_prio_delay_ms) == (1, 0)
+
+
+def test_interface_up_down_delays_and_dynamic_interfaces():
+    result, config = tr("interface_up_down_delays {\n  eth1 0.5\n  eth2 1 2\n  eth3\n  eth4 300\n}\n"
+                        "global_defs {\n  dynamic_interfaces allow_if_changes\n}\n")
+    assert result.config["interface_up_down_delays"] == {"eth1": 0.5, "eth2": [1, 2]}
+    assert report(result) == [(4, "interface_up_down_delays eth3", "invalid"),
+                              (5, "interface_up_down_delays eth4 300", "invalid"),
+                              (8, "dynamic_interfaces", "no meaning here")]
+    assert config.sections["interface_up_down_delays"] == {"eth1": (500_000, 500_000), "eth2": (1_000_000, 2_000_000)}

@@ -43,6 +43,8 @@ global_defs {
   vmac_addr_prefix va
   vrrp_skip_check_adv_addr
   vrrp_min_garp
+  vrrp_garp_lower_prio_delay 5
+  vrrp_garp_lower_prio_repeat 2
   vrrp_notify_priority_changes
   vrrp_startup_delay 1.5
   vrrp_down_timer_adverts 4
@@ -128,6 +130,8 @@ vrrp_instance VI_1 {
   }
   garp_master_delay 1
   garp_master_repeat 3
+  garp_lower_prio_delay 2
+  garp_lower_prio_repeat 1
   garp_master_refresh 60
   garp_master_refresh_repeat 2
   smtp_alert

@@ -13,7 +13,7 @@ from test_engine import MASTER, Harness, actions
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError
 from hanode.ops.fifo import keepalived_line
-from hanode.vrrp.actions import PriorityChanged, RxLowerPriority, State
+from hanode.vrrp.actions import PriorityChanged, RxLowerPriority, SendGarp, State
 from hanode.vrrp.timers import master_down_interval_us
 
 
@@ -99,3 +99,21 @@ def test_bad_values_name_their_field(raw, where):
     with pytest.raises(ConfigError) as err:
         parse(raw)
     assert where in [p.path for p in err.value.problems]
+
+
+def test_lower_priority_advert_sends_garp_lower_prio_repeat_now_and_after_the_delay():
+    h = Harness(make_config({"VI_1": instance_raw(priority=200, garp_lower_prio_repeat=2, garp_lower_prio_delay=3,
+                                                  garp_master_delay=0)}), resume=MASTER)
+    h.run_for(1_500_000)
+    garps = actions(h.rx(wire_advert(PEER4, 100)), SendGarp)
+    assert [g.repeat for g in garps] == [2]
+    assert [g.repeat for g in actions(h.run_for(2_999_000), SendGarp)] == []
+    assert [g.repeat for g in actions(h.run_for(1_000), SendGarp)] == [2]
+
+
+def test_garp_lower_prio_repeat_zero_and_strict_mode_send_none():
+    h = Harness(make_config({"VI_1": instance_raw(priority=200, garp_lower_prio_repeat=0)}), resume=MASTER)
+    h.run_for(1_500_000)
+    assert actions(h.rx(wire_advert(PEER4, 100)), SendGarp) == []
+    strict = make_config({"VI_1": instance_raw(priority=200, strict_mode=True, garp_lower_prio_repeat=3)})
+    assert strict.vrrp_instances["VI_1"].garp.lower_prio_repeat == 0

@@ -27,7 +27,8 @@ PURE = [
     "hanode.vrrp.bpf", "hanode.vrrp.rtnl", "hanode.vrrp.deadlines", "hanode.vrrp.repeat",
     "hanode.config.ipnames", "hanode.config.iproute", "hanode.config.iprule", "hanode.config.parse_vrrp_net",
     "hanode.config.parse_static", "hanode.vrrp.rtnl_route", "hanode.vrrp.rtnl_link", "hanode.vrrp.vmac_plan",
-    "hanode.vrrp.routes_plan", "hanode.vrrp.proctrack", "hanode.config.parse_track",
+    "hanode.vrrp.routes_plan", "hanode.vrrp.proctrack", "hanode.config.parse_track", "hanode.vrrp.debounce",
+    "hanode.config.parse_vrrp_notify", "hanode.config.parse_ifdelays",
 ]
 LATER = [f"hanode.{pkg}.{name}" for pkg in ("lvs", "health") for name in ("plan", "model", "desired", "hysteresis")
          if (SRC / "hanode" / pkg / f"{name}.py").exists()]

@@ -104,6 +104,8 @@ class GarpSettings:
     master_refresh_ms: int = 0      # garp_master_refresh: periodic refresh while MASTER (0 = off)
     master_refresh_repeat: int = 1  # garp_master_refresh_repeat
     interval_ms: int = 0            # garp_interval: delay between GARPs of one burst
+    lower_prio_repeat: int = 5      # garp_lower_prio_repeat: GARPs when a MASTER hears a lower priority (0: none)
+    lower_prio_delay_ms: int = 5000  # garp_lower_prio_delay: their second burst after this (0: none)
 
 
 @dataclass(frozen=True)

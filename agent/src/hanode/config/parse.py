@@ -19,7 +19,8 @@ DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
 # parse(reader, problems, config, host) -> value, reading its own keys from the top-level reader; `host` is
 # what the host the config is for can do (None: not known here).
 SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs", "hanode.config.parse_connsync",
-                                    "hanode.config.parse_static", "hanode.config.parse_vrrp_notify")
+                                    "hanode.config.parse_static", "hanode.config.parse_vrrp_notify",
+                                    "hanode.config.parse_ifdelays")
 
 
 def parse_config(raw: Any, *, default_router_id: str = "hanode",

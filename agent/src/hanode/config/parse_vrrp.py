@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Any, Mapping
 
 from hanode.config.host import HostCaps
@@ -106,6 +107,8 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
                              host=host)
     fields.update(net.fields)
     fields.update(strict_fields(reader, fields, g.strict, g.skip_check_adv_addr, path, problems))
+    if fields.get("strict_mode"):
+        fields["garp"] = _strict_garp(reader, fields["garp"], path, problems)
     reader.finish()
     if interface is None or fields["virtual_router_id"] is None:
         return None
@@ -221,7 +224,17 @@ def _garp(reader: Reader) -> GarpSettings:
         master_refresh_ms=round(reader.number("garp_master_refresh", 0, 0, 86400) * 1000),
         master_refresh_repeat=reader.integer("garp_master_refresh_repeat", 1, 1, 255),
         interval_ms=round(reader.number("garp_interval", 0, 0, 1) * 1000),
+        lower_prio_repeat=reader.integer("garp_lower_prio_repeat", 5, 0, 255),
+        lower_prio_delay_ms=round(reader.number("garp_lower_prio_delay", 5, 0, 3600) * 1000),
     )
+
+
+def _strict_garp(reader: Reader, garp: GarpSettings, path: str, problems: Problems) -> GarpSettings:
+    """keepalived's strict mode sends no GARPs on a lower priority advert (garp_lower_prio_* reset to 0)."""
+    for key in ("garp_lower_prio_repeat", "garp_lower_prio_delay"):
+        if reader.data.get(key):
+            problems.warn(join(path, key), "is reset to 0 by strict_mode, as keepalived resets it")
+    return replace(garp, lower_prio_repeat=0, lower_prio_delay_ms=0)
 
 
 def _check_instance(instance: VrrpInstance, path: str, problems: Problems) -> None:

@@ -53,6 +53,7 @@ class InstanceState:
     advert_at_us: int | None = None
     preempt_at_us: int | None = None
     garp_delay_at_us: int | None = None
+    garp_delay_repeat: int = 0      # GARPs of the delayed burst: garp_master_repeat, or garp_lower_prio_repeat
     garp_refresh_at_us: int | None = None
     master_address: str | None = None
     master_priority: int | None = None
@@ -221,6 +222,7 @@ def _become_master(params: Params, st: InstanceState, ev: Event, now_us: int, re
         actions.append(SendGarp(params.vips, params.garp.master_repeat))
     garp = params.garp
     st.garp_delay_at_us = now_us + garp.master_delay_ms * 1000 if garp.master_delay_ms else None
+    st.garp_delay_repeat = garp.master_repeat
     st.garp_refresh_at_us = now_us + garp.master_refresh_ms * 1000 if garp.master_refresh_ms else None
     st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
     _transition(st, ev, State.MASTER, reason, now_us, actions, resumed)
@@ -288,7 +290,7 @@ def _on_tick(params: Params, st: InstanceState, ev: Tick, now_us: int, actions: 
             st.advert_at_us = now_us + interval
     if st.garp_delay_at_us is not None and now_us >= st.garp_delay_at_us:
         st.garp_delay_at_us = None
-        actions.append(SendGarp(params.vips, params.garp.master_repeat))
+        actions.append(SendGarp(params.vips, st.garp_delay_repeat))
     if st.garp_refresh_at_us is not None and now_us >= st.garp_refresh_at_us:
         st.garp_refresh_at_us = now_us + params.garp.master_refresh_ms * 1000
         actions.append(SendGarp(params.vips, params.garp.master_refresh_repeat))
@@ -372,9 +374,14 @@ def _reassert(params: Params, st: InstanceState, conflict: Conflict, now_us: int
     actions.append(conflict)
     _send_advert(st, st.effective_priority, actions)
     st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
-    if params.vips and (st.conflict_garp_at_us is None or now_us >= st.conflict_garp_at_us):
-        actions.append(SendGarp(params.vips, params.garp.master_repeat))
+    garp = params.garp
+    if params.vips and garp.lower_prio_repeat and (st.conflict_garp_at_us is None or now_us >= st.conflict_garp_at_us):
+        # keepalived's garp_lower_prio_repeat now and again after garp_lower_prio_delay (rate-limited here)
+        actions.append(SendGarp(params.vips, garp.lower_prio_repeat))
         st.conflict_garp_at_us = now_us + CONFLICT_GARP_INTERVAL_US
+        if garp.lower_prio_delay_ms:
+            st.garp_delay_at_us = now_us + garp.lower_prio_delay_ms * 1000
+            st.garp_delay_repeat = garp.lower_prio_repeat
 
 
 def _yield_to(params: Params, st: InstanceState, ev: Advert, now_us: int, actions: list[Action]) -> None:

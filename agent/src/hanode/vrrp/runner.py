@@ -30,6 +30,7 @@ from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, 
 from hanode.vrrp.deadlines import wake_at_us
 from hanode.vrrp.filetrack import FileMonitor
 from hanode.vrrp.engine import Engine, InterfaceInfo, Output
+from hanode.vrrp.linkview import LinkView
 from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket
 from hanode.vrrp.netlink import Netlink, watch_links
 from hanode.vrrp.notify import group_notify, instance_notify
@@ -116,6 +117,7 @@ class VrrpRunner:
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
         self.procmon: ProcessMonitor | None = None
         self.start_timer: asyncio.TimerHandle | None = None     # vrrp_startup_delay
+        self.links = LinkView(self.loop, now_us, self._links_shown)   # interface_up_down_delays
         self.filemon: FileMonitor | None = None
 
     def _netlink_talk(self, message: bytearray) -> int:
@@ -135,7 +137,8 @@ class VrrpRunner:
         """Starts the engine; `drained` instances start drained (an operator's drain kept across a restart)."""
         await self.netlink.open()
         await self.plumbing.start(resume or {})    # VMACs first: the interface dump, sockets and VIPs find them
-        interfaces = await self.netlink.interfaces()
+        self.links.configure(self.config)
+        interfaces = self.links.show(await self.netlink.interfaces())
         self.engine = Engine(self.config, interfaces)
         self._feed(self.engine.drain(sorted(drained), True, self._now()))
         self._protect_owner_addresses(interfaces)
@@ -178,6 +181,7 @@ class VrrpRunner:
         for sock in self.sockets.values():
             self._close_socket(sock)
         await self.plumbing.stop()
+        self.links.close()
         self.announcer.close()
         self.netlink.close()
 
@@ -186,8 +190,9 @@ class VrrpRunner:
         self.notify.user, self.notify.secure = config.script_user, config.enable_script_security
         self.datagrams.clear()
         self._read_all()
+        self.links.configure(config)
         if await self.plumbing.prepare(config):     # new VMACs: the engine and the VIPs must know them
-            self._feed(self.engine.set_interfaces(await self.netlink.interfaces(), self._now()))
+            self._feed(self.engine.set_interfaces(self.links.show(await self.netlink.interfaces()), self._now()))
         self._feed(self.engine.reconfigure(config, self._now()))
         await self.plumbing.applied(config, {name: inst.state.state for name, inst in self.engine.instances.items()})
         self._sync_sockets(self.engine.interfaces)
@@ -359,10 +364,14 @@ class VrrpRunner:
             except Exception as exc:  # noqa: BLE001 - keep the engine running; retried on the next event
                 log.error("interface dump failed: %s", exc)
                 continue
-            self._report_link_changes(self.engine.interfaces, interfaces)
-            self._read_all()
-            self._sync_sockets(interfaces)
-            self._feed(self.engine.set_interfaces(interfaces, self._now()))
+            self._links_shown(self.links.show(interfaces))
+
+    def _links_shown(self, interfaces: dict[str, InterfaceInfo]) -> None:
+        """A new view of the interfaces (a link change, or a delayed one come due)."""
+        self._report_link_changes(self.engine.interfaces, interfaces)
+        self._read_all()
+        self._sync_sockets(interfaces)
+        self._feed(self.engine.set_interfaces(interfaces, self._now()))
 
     def _report_link_changes(self, old: dict[str, InterfaceInfo], new: dict[str, InterfaceInfo]) -> None:
         for name in sorted(set(old) | set(new)):

@@ -196,7 +196,8 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     *same_reason(unsupported, _IPVS_FWMARKS, "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"),
     unsupported("vrrp_lower_prio_no_advert", why.RE_ASSERT),
     unsupported("vrrp_higher_prio_send_advert", why.NO_OPTION),
-    *same_reason(unsupported, why.LOWER_PRIO_GARP, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat"),
+    _default("vrrp_garp_lower_prio_delay", "garp_lower_prio_delay"),
+    _default("vrrp_garp_lower_prio_repeat", "garp_lower_prio_repeat"),
     unsupported("vrrp_gna_interval", why.GNA),
     carried("vrrp_min_garp", None, _min_garp, "garp_master_repeat 1 and garp_master_delay 0 for every vrrp_instance "
             "that sets neither (and no global_defs default sets them)", kind="flag"),
@@ -207,7 +208,8 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
                "has no equivalent setting"),
     no_meaning("log_unknown_vrids", "hanode always counts foreign VRIDs (status: vrrp.foreign_vrids)"),
     value("vrrp_notify_priority_changes", "flag"),
-    unsupported("dynamic_interfaces", "hanode has no dynamic interface mode"),
+    no_meaning("dynamic_interfaces", "superseded: hanode always works so (an instance whose interface is missing is "
+               "in FAULT until it appears, and follows it being deleted and made again, whatever its type)"),
     unsupported("disable_local_igmp", why.NO_OPTION),
     carried("startup_script", "startup_script", _script, "not its user"),
     value("startup_script_timeout", "num"),
@@ -258,3 +260,8 @@ def translate_global_defs(tr: Translator, block: Node, config: dict) -> None:
     for node in tr.entries(block):
         if not tr.refused(node):
             tr.dispatch(GLOBAL_DEFS, node, scope)
+    # keepalived: the lower priority GARP defaults are the global master ones (vrrp_garp_master_*, vrrp_min_garp)
+    pairs = (("garp_lower_prio_repeat", "garp_master_repeat"), ("garp_lower_prio_delay", "garp_master_delay"))
+    for lower, master in pairs:
+        if lower not in tr.defaults and master in tr.defaults:
+            tr.defaults[lower] = tr.defaults[master]

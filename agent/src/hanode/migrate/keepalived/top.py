@@ -9,7 +9,7 @@ from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived import static
 from hanode.migrate.keepalived.checker_files import translate_ssl
 from hanode.migrate.keepalived.global_defs import translate_global_defs
-from hanode.migrate.keepalived.model import Node, Parsed, Translation
+from hanode.migrate.keepalived.model import INVALID, NO_MEANING, Node, Parsed, Translation
 from hanode.migrate.keepalived.table import CARRIED, Scope, Table, carried, no_meaning, same_reason, unsupported
 from hanode.migrate.keepalived.translator import Translator, ordered_keys
 from hanode.migrate.keepalived.track_objects import translate_track_file, translate_track_process
@@ -25,6 +25,31 @@ def _block(translate: Callable[[Translator, Node, dict[str, Any]], None]):
 
 
 _LINKS = "hanode follows links with netlink events"
+
+
+def _up_down_delays(tr: Translator, block: Node, scope: Scope) -> None:
+    """`ifname down_delay [up_delay]` lines (seconds, at most 255)."""
+    delays: dict[str, Any] = {}
+    for entry in tr.entries(block):
+        label = "interface_up_down_delays " + " ".join([entry.keyword] + entry.args)
+        if tr.refused(entry, label):
+            continue
+        numbers = [tr.number(entry, word) for word in entry.args[:2]]
+        if not entry.args or None in numbers:
+            if not entry.args:
+                tr.skip(entry, INVALID, "no down delay (keepalived ignores the line)", label)
+            continue
+        if not all(0 <= n <= 255 for n in numbers):
+            tr.skip(entry, INVALID, "delays must be 0..255 s (keepalived ignores the line)", label)
+            continue
+        if len(entry.args) > 2:
+            tr.skip(entry, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(entry.args[2:]), label)
+        delays[entry.keyword] = numbers[0] if len(numbers) == 1 else numbers
+        tr.record("interface_up_down_delays." + entry.keyword, entry, label)
+    if delays:
+        scope.out["interface_up_down_delays"] = delays
+        tr.record("interface_up_down_delays", block)
+
 
 # the carried blocks are translated in this order, each block kind over the whole file
 TOP = Table("top level", "the top level", "", [
@@ -48,15 +73,16 @@ TOP = Table("top level", "the top level", "", [
     unsupported("track_group", "tracking groups are not supported by hanode"),
     unsupported("garp_group", "hanode sets GARP intervals per instance (garp_interval)"),
     unsupported("bfd_instance", "BFD is not supported by hanode"),
-    unsupported("interface_up_down_delays", "hanode has no interface debounce delays"),
+    carried("interface_up_down_delays", "interface_up_down_delays", _up_down_delays,
+            "interface: down delay, or [down, up]"),
     unsupported("virtual_server_group", "virtual server groups are not supported by hanode: write one "
                                         "virtual_server per address"),
 ], note="keywords outside any block")
 
 _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
               "smtp_server", "smtp_port", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo",
-              "notify_fifo_format", "static_ipaddress", "static_routes", "static_rules", "vrrp_scripts",
-              "vrrp_track_processes", "track_files",
+              "notify_fifo_format", "interface_up_down_delays", "static_ipaddress", "static_routes", "static_rules",
+              "vrrp_scripts", "vrrp_track_processes", "track_files",
               "vrrp_instances", "vrrp_sync_groups", "lb_backend", "checker_log_all_failures", "ssl", "virtual_servers")
 
 

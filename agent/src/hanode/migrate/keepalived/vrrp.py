@@ -256,7 +256,8 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     value("notify_priority_changes", "flag"),
     deprecated("lvs_sync_daemon_interface", "keepalived moved it to global_defs: write `lvs_sync_daemon <INTERFACE> "
                "<THIS_INSTANCE>` there, which is carried over"),
-    *same_reason(unsupported, why.LOWER_PRIO_GARP, "garp_lower_prio_delay", "garp_lower_prio_repeat"),
+    value("garp_lower_prio_delay", "num"),
+    value("garp_lower_prio_repeat", "int"),
     foreign(unsupported("gna_interval", why.GNA)),
     value("down_timer_adverts", "int"),
     foreign(unsupported("timer_expired_backup", why.NO_OPTION)),
