@@ -9,7 +9,7 @@ import pytest
 
 from hanode.cli.main import main
 from hanode.migrate import keepalived
-from hanode.migrate.keepalived import (checker_files, global_defs, lexer, real_server, report, top, track_objects,
+from hanode.migrate.keepalived import (checker_files, garp_group, global_defs, lexer, real_server, report, top, track_objects,
                                        trackers, virtual_server, vrrp)
 from hanode.migrate.keepalived.table import CARRIED, Table
 
@@ -23,6 +23,7 @@ REAL = "virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n%s\n  }\n}\n"
 PLACES = {
     top.TOP: "%s\n",
     global_defs.GLOBAL_DEFS: "global_defs {\n%s\n}\n",
+    garp_group.GARP_GROUP: "garp_group {\n  interface eth0\n%s\n}\n",
     trackers.VRRP_SCRIPT: "vrrp_script chk {\n  script /bin/true\n%s\n}\n",
     track_objects.VRRP_TRACK_PROCESS: "vrrp_track_process p {\n  process nginx\n%s\n}\n",
     track_objects.TRACK_FILE: "track_file f {\n  file /run/f\n%s\n}\n",
@@ -40,7 +41,7 @@ PLACES = {
     checker_files.SSL: "SSL {\n%s\n}\n",
 }
 # tables of blocks that are not carried as a whole: their keywords are reported with the block
-NOT_CARRIED_BLOCKS = {trackers.BFD_INSTANCE: (top.TOP, "bfd_instance"), vrrp.GARP_GROUP: (top.TOP, "garp_group"),
+NOT_CARRIED_BLOCKS = {trackers.BFD_INSTANCE: (top.TOP, "bfd_instance"),
                       vrrp.TRACK_GROUP: (top.TOP, "track_group"),
                       virtual_server.VIRTUAL_SERVER_GROUP: (top.TOP, "virtual_server_group"),
                       real_server.BFD_CHECK: (real_server.REAL_SERVER, "BFD_CHECK")}
@@ -53,7 +54,7 @@ def translated(text: str):
 
 def test_every_table_of_the_importer_is_listed():
     found = set()
-    for module in (checker_files, global_defs, lexer, real_server, top, track_objects, trackers, virtual_server, vrrp):
+    for module in (checker_files, garp_group, global_defs, lexer, real_server, top, track_objects, trackers, virtual_server, vrrp):
         for thing in vars(module).values():
             found |= {t for t in (thing.values() if isinstance(thing, dict) else [thing]) if isinstance(t, Table)}
     assert found == set(report.TABLES)

@@ -98,3 +98,16 @@ def test_interface_up_down_delays_and_dynamic_interfaces():
                               (5, "interface_up_down_delays eth4 300", "invalid"),
                               (8, "dynamic_interfaces", "no meaning here")]
     assert config.sections["interface_up_down_delays"] == {"eth1": (500_000, 500_000), "eth2": (1_000_000, 2_000_000)}
+
+
+def test_garp_pacing_keywords_are_carried():
+    result, config = tr("global_defs {\n  vrrp_garp_interval 0.001\n  vrrp_gna_interval 0.002\n}\n"
+                        "garp_group {\n  garp_interval 0.01\n  interfaces {\n    eth1\n    eth2\n  }\n}\n"
+                        "garp_group {\n  gna_interval 0.5\n  interface eth3\n}\n"
+                        "garp_group {\n  interface eth4\n}\n")
+    assert report(result) == [(16, "garp_group", "invalid")]
+    assert result.config["garp_groups"] == [{"garp_interval": 0.01, "interfaces": ["eth1", "eth2"]},
+                                            {"gna_interval": 0.5, "interface": "eth3"}]
+    pacing = config.sections["garp_pacing"]
+    assert (pacing.garp_interval_us, pacing.gna_interval_us) == (1000, 2000)
+    assert [(g.interfaces, g.shared) for g in pacing.groups] == [(("eth1", "eth2"), True), (("eth3",), False)]

@@ -96,11 +96,10 @@ def test_global_defaults_fill_instances_that_lack_them():
     result = tr(text)
     assert result.items == []
     assert result.config["vrrp_instances"] == {
-        "A": {"interface": "eth1", "virtual_router_id": 1, "version": 3, "garp_interval": 0.001,
-              "garp_master_refresh": 60},
-        "B": {"interface": "eth0", "virtual_router_id": 2, "version": 2, "garp_master_refresh": 5,
-              "garp_interval": 0.001},
+        "A": {"interface": "eth1", "virtual_router_id": 1, "version": 3, "garp_master_refresh": 60},
+        "B": {"interface": "eth0", "virtual_router_id": 2, "version": 2, "garp_master_refresh": 5},
     }
+    assert result.config["vrrp_garp_interval"] == 0.001     # keepalived's per-interface pacing, not per instance
     [(node, label)] = result.provenance["vrrp_instances.A.interface"]
     assert (node.line, label) == (2, "default_interface")
 

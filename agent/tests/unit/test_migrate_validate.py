@@ -44,6 +44,7 @@ global_defs {
   vrrp_skip_check_adv_addr
   vrrp_min_garp
   vrrp_garp_lower_prio_delay 5
+  vrrp_gna_interval 0.001
   vrrp_garp_lower_prio_repeat 2
   vrrp_notify_priority_changes
   vrrp_startup_delay 1.5
@@ -53,6 +54,14 @@ global_defs {
   shutdown_script /usr/local/bin/stop.sh
   shutdown_script_timeout 5
   notify_fifo_script /usr/local/bin/fifo-reader.sh
+}
+garp_group {
+  garp_interval 0.01
+  gna_interval 0.01
+  interfaces {
+    eth0
+    eth1
+  }
 }
 vrrp_track_process haproxy {
   process haproxy

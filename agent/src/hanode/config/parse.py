@@ -20,7 +20,7 @@ DEFAULT_CONTROL_SOCKET = "/run/hanode/agent.sock"
 # what the host the config is for can do (None: not known here).
 SECTION_MODULES: tuple[str, ...] = ("hanode.config.parse_ops", "hanode.config.parse_lvs", "hanode.config.parse_connsync",
                                     "hanode.config.parse_static", "hanode.config.parse_vrrp_notify",
-                                    "hanode.config.parse_ifdelays")
+                                    "hanode.config.parse_ifdelays", "hanode.config.parse_garp")
 
 
 def parse_config(raw: Any, *, default_router_id: str = "hanode",

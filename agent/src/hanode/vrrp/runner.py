@@ -23,23 +23,23 @@ from operator import itemgetter
 from typing import Callable, Iterable
 
 from hanode.config.model import AgentConfig, Vip, VrrpInstance
+from hanode.config.parse_garp import GarpPacing
 from hanode.daemon.logs import fields
 from hanode.vrrp import garp
 from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, PriorityChanged, RxLowerPriority,
                                  SendAdvert, SendGarp, State, StateChanged)
 from hanode.vrrp.deadlines import wake_at_us
-from hanode.vrrp.filetrack import FileMonitor
 from hanode.vrrp.engine import Engine, InterfaceInfo, Output
+from hanode.vrrp.garp_pace import GarpPacer
 from hanode.vrrp.linkview import LinkView
 from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket
 from hanode.vrrp.netlink import Netlink, watch_links
 from hanode.vrrp.notify import group_notify, instance_notify
 from hanode.vrrp.plumbing import Plumbing
-from hanode.vrrp.procmon import ProcessMonitor
-from hanode.vrrp.proctrack import ProcessTable
 from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, encode_advert, encode_ipv4, password_bytes
 from hanode.vrrp.scripts import NotifyQueue, ScriptResult, run_periodically
 from hanode.vrrp.status import engine_status
+from hanode.vrrp.tracker_io import TrackerMonitors
 
 log = logging.getLogger("hanode.vrrp")
 CONFLICT_REPORT_US = 30_000_000
@@ -115,10 +115,11 @@ class VrrpRunner:
         self.bulk_timer: asyncio.TimerHandle | None = None
         self.takeover_pending = False
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
-        self.procmon: ProcessMonitor | None = None
+        self.trackers: TrackerMonitors | None = None    # vrrp_track_processes, track_files
         self.start_timer: asyncio.TimerHandle | None = None     # vrrp_startup_delay
         self.links = LinkView(self.loop, now_us, self._links_shown)   # interface_up_down_delays
-        self.filemon: FileMonitor | None = None
+        self.pacer = GarpPacer(config.sections.get("garp_pacing") or GarpPacing())
+        self.paced: dict[str, list[asyncio.TimerHandle]] = {}   # instance -> its GARPs / NAs waiting for pacing
 
     def _netlink_talk(self, message: bytearray) -> int:
         return self.netlink.requests.talk(message)
@@ -148,7 +149,8 @@ class VrrpRunner:
         self.tasks = [self.loop.create_task(watch_links(self.links_changed)),
                       self.loop.create_task(self._link_worker())]
         self._sync_script_tasks()
-        self._sync_trackers(initial=True)
+        self.trackers = TrackerMonitors(self.loop, self.engine, now_us, self.emit, self._trackers_observed)
+        self.trackers.sync(self.config, initial=True)
         delay_ms = self.config.sections["startup"].vrrp_startup_delay_ms if "startup" in self.config.sections else 0
         if delay_ms:
             log.info("vrrp_startup_delay: the instances start in %.3f s", delay_ms / 1000)
@@ -166,9 +168,10 @@ class VrrpRunner:
             self._feed(self.engine.shutdown(self._now()))
         for task in (*self.script_tasks.values(), *self.garp_bursts.values()):
             task.cancel()
-        for monitor in (self.procmon, self.filemon):
-            if monitor is not None:
-                monitor.close()
+        if self.trackers is not None:
+            self.trackers.close()
+        for name in list(self.paced):
+            self._stop_garp_burst(name)
         await self.notify.drain(10.0)
         await self.notify.stop()
         for task in self.tasks:
@@ -191,13 +194,16 @@ class VrrpRunner:
         self.datagrams.clear()
         self._read_all()
         self.links.configure(config)
+        pacing = config.sections.get("garp_pacing") or GarpPacing()
+        if pacing != self.pacer.pacing:
+            self.pacer = GarpPacer(pacing)
         if await self.plumbing.prepare(config):     # new VMACs: the engine and the VIPs must know them
             self._feed(self.engine.set_interfaces(self.links.show(await self.netlink.interfaces()), self._now()))
         self._feed(self.engine.reconfigure(config, self._now()))
         await self.plumbing.applied(config, {name: inst.state.state for name, inst in self.engine.instances.items()})
         self._sync_sockets(self.engine.interfaces)
         self._sync_script_tasks()
-        self._sync_trackers(initial=False)
+        self.trackers.sync(config, initial=False)
 
     def drain(self, names: list[str] | None, drained: bool) -> None:
         self._read_all()
@@ -438,59 +444,9 @@ class VrrpRunner:
             task.hanode_script = self._script_identity(script)  # type: ignore[attr-defined]
             self.script_tasks[name] = task
 
-    def _used_trackers(self) -> tuple[dict, dict]:
-        """The vrrp_track_processes and track_files some instance (or its sync group) tracks."""
-        procs, files = {}, {}
-        for name in self.engine.instances:
-            cfg = self.engine.tracked_config(name)
-            procs.update((r.name, self.config.vrrp_track_processes[r.name]) for r in cfg.track_processes)
-            files.update((r.name, self.config.track_files[r.name]) for r in cfg.track_files)
-        return procs, files
-
-    def _sync_trackers(self, initial: bool) -> None:
-        """(Re)starts the process and file monitors when what they watch changed; their first readings go to the
-        engine at once."""
-        procs, files = self._used_trackers()
-        if self.procmon is None and procs or self.procmon is not None and self.procmon.table.specs != procs:
-            if self.procmon is not None:
-                self.procmon.close()
-            self.procmon = None
-            if procs:
-                self.procmon = ProcessMonitor(self.loop, ProcessTable(procs), self._on_processes, now_us)
-                self._on_processes(self.procmon.start(), dict(self.procmon.table.counts))
-        if self.filemon is None and files or self.filemon is not None and self.filemon.specs != files:
-            if self.filemon is not None:
-                self.filemon.close()
-            self.filemon = None
-            if files:
-                self.filemon = FileMonitor(self.loop, files, self._on_files)
-                try:
-                    self._on_files(self.filemon.start(initial))
-                except OSError as exc:
-                    log.error("track_file: %s", exc)
-
-    def _on_processes(self, changes: list, counts: dict) -> None:
-        self.engine.process_counts = counts
-        if not changes:
-            return
-        for name, up in changes:
-            state = "up" if up else "down"
-            log.info("tracked process %s %s (%d running)", name, state, counts.get(name, 0),
-                     extra=fields(event="tracker", tracker="process", name=name, state=state))
-            self.emit({"event": "tracker", "tracker": "process", "name": name, "state": state,
-                       "running": counts.get(name, 0)})
+    def _trackers_observed(self, **observed) -> None:
         self._read_all()
-        self._feed(self.engine.trackers_observed(self._now(), process_up=dict(changes)))
-
-    def _on_files(self, values: dict) -> None:
-        changed = {n: v for n, v in values.items() if self.engine.file_values.get(n) != v}
-        for name, value in changed.items():
-            log.info("tracked file %s: %d", name, value,
-                     extra=fields(event="tracker", tracker="file", name=name, state=str(value)))
-            self.emit({"event": "tracker", "tracker": "file", "name": name, "state": "value", "value": value})
-        if changed or not self.engine.file_values:
-            self._read_all()
-            self._feed(self.engine.trackers_observed(self._now(), file_values=values))
+        self._feed(self.engine.trackers_observed(self._now(), **observed))
 
     def _script_identity(self, script) -> tuple:
         """What a running vrrp_script task was started with: a reload that changes any of it restarts the task."""
@@ -604,23 +560,37 @@ class VrrpRunner:
         task = self.garp_bursts.pop(name, None)
         if task is not None:
             task.cancel()
+        for handle in self.paced.pop(name, ()):
+            handle.cancel()
 
     def _announce(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
+        """One GARP / NA per VIP: now, or when the interface's garp_interval / gna_interval allows (garp_pace)."""
         interfaces = self.engine.interfaces
+        bases = {v.ifname: v.base for v in cfg.vmacs}
+        now = now_us()
         for vip in vips:
             iface = interfaces.get(vip.dev or cfg.interface)
             if iface is None or not iface.mac:
                 continue
-            mac = garp.parse_mac(iface.mac)
-            try:
-                if vip.family == 4:
-                    self.announcer.send_arp(iface.name, garp.gratuitous_arp_frame(mac, vip.address))
-                else:
-                    router = ipv6_forwarding(iface.name)
-                    self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address, router=router))
-            except OSError as exc:
-                self.io_errors["send_err"] += 1
-                log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
+            at_us = self.pacer.slot(bases.get(iface.name, iface.name), vip.family, now)
+            if at_us <= now:
+                self._send_announcement(cfg, iface, vip)
+            else:
+                handles = self.paced.setdefault(cfg.name, [])
+                handles[:] = [h for h in handles if h.when() > self.loop.time()]
+                handles.append(self.loop.call_later((at_us - now) / 1e6, self._send_announcement, cfg, iface, vip))
+
+    def _send_announcement(self, cfg: VrrpInstance, iface: InterfaceInfo, vip: Vip) -> None:
+        mac = garp.parse_mac(iface.mac)
+        try:
+            if vip.family == 4:
+                self.announcer.send_arp(iface.name, garp.gratuitous_arp_frame(mac, vip.address))
+            else:
+                router = ipv6_forwarding(iface.name)
+                self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address, router=router))
+        except OSError as exc:
+            self.io_errors["send_err"] += 1
+            log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
 
     def _state_changed(self, output: Output, change: StateChanged) -> None:
         log.info("%s: %s -> %s (%s)", output.instance, change.old.value, change.new.value, change.reason,

@@ -181,7 +181,7 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     _default("vrrp_garp_master_repeat", "garp_master_repeat"),
     _default("vrrp_garp_master_refresh", "garp_master_refresh"),
     _default("vrrp_garp_master_refresh_repeat", "garp_master_refresh_repeat"),
-    _default("vrrp_garp_interval", "garp_interval"),
+    value("vrrp_garp_interval", "num", text="keepalived's pacing of GARPs on each interface"),
     value("notification_email_from", "text"),
     value("smtp_helo_name", "text"),
     value("smtp_connect_timeout", "num"),
@@ -198,7 +198,7 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     unsupported("vrrp_higher_prio_send_advert", why.NO_OPTION),
     _default("vrrp_garp_lower_prio_delay", "garp_lower_prio_delay"),
     _default("vrrp_garp_lower_prio_repeat", "garp_lower_prio_repeat"),
-    unsupported("vrrp_gna_interval", why.GNA),
+    value("vrrp_gna_interval", "num", text="keepalived's pacing of NAs on each interface"),
     carried("vrrp_min_garp", None, _min_garp, "garp_master_repeat 1 and garp_master_delay 0 for every vrrp_instance "
             "that sets neither (and no global_defs default sets them)", kind="flag"),
     value("vrrp_startup_delay", "num"),

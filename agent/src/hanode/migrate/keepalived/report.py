@@ -15,7 +15,8 @@ from hanode.migrate.keepalived.top import TOP
 from hanode.migrate.keepalived.track_objects import TRACK_FILE, VRRP_TRACK_FILE, VRRP_TRACK_PROCESS
 from hanode.migrate.keepalived.trackers import BFD_INSTANCE, VRRP_SCRIPT, VRRP_SYNC_GROUP
 from hanode.migrate.keepalived.virtual_server import VIRTUAL_SERVER, VIRTUAL_SERVER_GROUP
-from hanode.migrate.keepalived.vrrp import AUTHENTICATION, GARP_GROUP, TRACK_GROUP, VIP_OPTIONS, VRRP_INSTANCE
+from hanode.migrate.keepalived.garp_group import GARP_GROUP
+from hanode.migrate.keepalived.vrrp import AUTHENTICATION, TRACK_GROUP, VIP_OPTIONS, VRRP_INSTANCE
 
 TABLES: tuple[Table, ...] = (
     CONFIG_FILE, TOP, GLOBAL_DEFS,

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived import static
 from hanode.migrate.keepalived.checker_files import translate_ssl
+from hanode.migrate.keepalived.garp_group import translate_garp_group
 from hanode.migrate.keepalived.global_defs import translate_global_defs
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, Node, Parsed, Translation
 from hanode.migrate.keepalived.table import CARRIED, Scope, Table, carried, no_meaning, same_reason, unsupported
@@ -71,7 +72,7 @@ TOP = Table("top level", "the top level", "", [
     *same_reason(no_meaning, why.PROCESS, "use_pid_dir", "child_wait_time"),
     *same_reason(no_meaning, _LINKS, "linkbeat_use_polling", "linkbeat_interfaces"),
     unsupported("track_group", "tracking groups are not supported by hanode"),
-    unsupported("garp_group", "hanode sets GARP intervals per instance (garp_interval)"),
+    carried("garp_group", "garp_groups[]", _block(translate_garp_group), "keepalived's per-interface pacing"),
     unsupported("bfd_instance", "BFD is not supported by hanode"),
     carried("interface_up_down_delays", "interface_up_down_delays", _up_down_delays,
             "interface: down delay, or [down, up]"),
@@ -81,9 +82,10 @@ TOP = Table("top level", "the top level", "", [
 
 _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
               "smtp_server", "smtp_port", "smtp_connect_timeout", "smtp_helo_name", "smtp_alert", "notify_fifo",
-              "notify_fifo_format", "interface_up_down_delays", "static_ipaddress", "static_routes", "static_rules",
-              "vrrp_scripts", "vrrp_track_processes", "track_files",
-              "vrrp_instances", "vrrp_sync_groups", "lb_backend", "checker_log_all_failures", "ssl", "virtual_servers")
+              "notify_fifo_format", "vrrp_garp_interval", "vrrp_gna_interval", "garp_groups",
+              "interface_up_down_delays", "static_ipaddress", "static_routes", "static_rules", "vrrp_scripts",
+              "vrrp_track_processes", "track_files", "vrrp_instances", "vrrp_sync_groups", "lb_backend",
+              "checker_log_all_failures", "ssl", "virtual_servers")
 
 
 def _run(tr: Translator) -> dict[str, Any]:

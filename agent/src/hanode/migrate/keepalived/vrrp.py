@@ -266,9 +266,6 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     no_meaning("kernel_rx_buf_size", why.PROCESS),
 ], note="a `vrrp_instance NAME { }` block")
 
-GARP_GROUP = not_carried_block("garp_group", "garp_group", "hanode sets GARP intervals per instance (garp_interval)",
-                               ["garp_interval", "gna_interval", "interface", "interfaces"],
-                               note="a top-level `garp_group { }` block")
 TRACK_GROUP = not_carried_block("track_group", "track_group", "tracking groups are not supported by hanode",
                                 ["group"], note="a top-level `track_group NAME { }` block")
 

@@ -1,0 +1,57 @@
+"""keepalived's per-interface GARP / NA pacing (hanode.vrrp.garp_pace) and its config keys (vrrp_garp_interval,
+vrrp_gna_interval, garp_groups)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from hanode.config.parse import parse_config
+from hanode.config.parse_garp import GarpGroup, GarpPacing
+from hanode.config.problems import ConfigError
+from hanode.vrrp.garp_pace import GarpPacer
+
+MS = 1000
+
+
+def test_messages_on_one_interface_are_spaced_by_their_family_s_interval():
+    pacer = GarpPacer(GarpPacing(garp_interval_us=10 * MS, gna_interval_us=3 * MS))
+    assert [pacer.slot("eth0", 4, 0) for _count in range(3)] == [0, 10 * MS, 20 * MS]
+    assert [pacer.slot("eth0", 6, 0) for _count in range(3)] == [0, 3 * MS, 6 * MS]    # NA has a timeline of its own
+    assert pacer.slot("eth1", 4, 0) == 0                                          # and every interface too
+    assert pacer.slot("eth0", 4, 100 * MS) == 100 * MS                            # a quiet interface sends at once
+
+
+def test_a_group_with_interfaces_shares_one_timeline_and_overrides_the_default():
+    pacer = GarpPacer(GarpPacing(garp_interval_us=1 * MS, groups=(
+        GarpGroup(("eth1", "eth2"), garp_interval_us=5 * MS, shared=True), GarpGroup(("eth3",), gna_interval_us=2 * MS))))
+    assert [pacer.slot(n, 4, 0) for n in ("eth1", "eth2", "eth1")] == [0, 5 * MS, 10 * MS]
+    assert [pacer.slot("eth3", 4, 0) for _count in range(2)] == [0, 0]                  # its group sets no garp_interval
+    assert [pacer.slot("eth3", 6, 0) for _count in range(2)] == [0, 2 * MS]
+    assert [pacer.slot("eth0", 4, 0) for _count in range(2)] == [0, 1 * MS]
+
+
+def parse(raw):
+    return parse_config(copy.deepcopy({"router_id": "a", **raw}))[0]
+
+
+def test_config_keys():
+    pacing = parse({"vrrp_garp_interval": 0.001, "vrrp_gna_interval": 0.000001, "garp_groups": [
+        {"garp_interval": 0.01, "interfaces": ["eth1", "eth2"]}, {"gna_interval": 0.5, "interface": "eth3"}]}
+    ).sections["garp_pacing"]
+    assert pacing == GarpPacing(1000, 1, (GarpGroup(("eth1", "eth2"), 10_000, 0, True),
+                                          GarpGroup(("eth3",), 0, 500_000, False)))
+
+
+@pytest.mark.parametrize("groups, where", [
+    ([{"garp_interval": 0.1}], "garp_groups[0]"),
+    ([{"garp_interval": 0.1, "interface": "eth1", "interfaces": ["eth2"]}], "garp_groups[0]"),
+    ([{"interface": "eth1"}], "garp_groups[0]"),
+    ([{"garp_interval": 2, "interface": "eth1"}], "garp_groups[0].garp_interval"),
+    ([{"garp_interval": 0.1, "interface": "eth1"}, {"gna_interval": 0.1, "interfaces": ["eth1"]}], "garp_groups[1]"),
+])
+def test_bad_groups_are_refused_naming_the_field(groups, where):
+    with pytest.raises(ConfigError) as err:
+        parse({"garp_groups": groups})
+    assert where in [p.path for p in err.value.problems]

@@ -1,0 +1,44 @@
+"""keepalived's GARP / NA pacing on an interface: vrrp_garp_interval spaces the ARPs and vrrp_gna_interval the NAs
+a takeover sends on eth0 (all VIPs and rounds on one timeline per family), seen with timestamps on a client."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+
+import pytest
+
+from hanode.lab.procs import wait_for
+from helpers_vrrp import VIP4, VIP4_B, agent_config, instance, new_lab, wait_state
+
+pytestmark = pytest.mark.netns
+GARP_S, GNA_S, REPEAT = 0.1, 0.05, 4
+EVIP6 = "2001:db8:100::151"
+
+
+def test_garp_and_gna_intervals_space_the_takeover_s_announcements(lab_factory):
+    lab = new_lab(lab_factory, nodes=1, clients=1)
+    (n1,), client = lab.nodes, lab.clients[0]
+    capture = lab.popen(client, ["tcpdump", "-l", "-n", "-e", "-tt", "-i", "eth0", "arp or (icmp6 and ip6[40] == 136)"],
+                        log_name="tcpdump-garp", stdout=subprocess.PIPE)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(capture.popen.stdout), daemon=True).start()
+    config = agent_config("n1", {"VI_1": instance(51, 150, vips=(VIP4, VIP4_B), version=3, advert_int=0.3,
+                                                  garp_master_repeat=REPEAT, garp_master_delay=60,
+                                                  virtual_ipaddress_excluded=[f"{EVIP6}/64"])},
+                          vrrp_garp_interval=GARP_S, vrrp_gna_interval=GNA_S)
+    agent = lab.start_agent(n1, config)
+    wait_state(agent, "MASTER", timeout=20)
+
+    def sent(kind: str) -> list[float]:
+        return [float(line.split()[0]) for line in list(lines) if n1.mac in line.split()[1] and kind in line]
+
+    wait_for(lambda: len(sent("ARP")) >= 2 * REPEAT and len(sent("neighbor advertisement")) >= REPEAT, 15,
+             what="the takeover's ARPs and NAs")
+    capture.kill()
+    for kind, interval_s, count in (("ARP", GARP_S, 2 * REPEAT), ("neighbor advertisement", GNA_S, REPEAT)):
+        times = sent(kind)[:count]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        print(f"{kind}: gaps {[round(g * 1000, 1) for g in gaps]} ms")
+        assert min(gaps) >= interval_s * 0.95, (kind, gaps)
+        assert times[-1] - times[0] < interval_s * (count - 1) + 1.0
