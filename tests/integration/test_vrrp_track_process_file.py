@@ -18,7 +18,7 @@ from hanode.lab.procs import wait_for
 from helpers_vrrp import VIP4, events, inst, new_lab, single, script_dir, wait_sole_holder, wait_state, write_atomic
 
 pytestmark = pytest.mark.netns
-ADVERT_INT_S = 1.0
+ADVERT_INT_S = 0.5
 
 
 def _tracked_copy(directory: Path) -> Path:
@@ -45,11 +45,12 @@ def test_killed_process_faults_within_one_advert_and_a_track_file_moves_the_prio
         prio_file = directory / "prio"
         proc = subprocess.Popen([str(binary), "600"])
         try:
-            config = single("n1", 150, track_processes=["daemon"], track_files=["prio"], advert_int=ADVERT_INT_S)
+            config = single("n1", 150, track_processes=["daemon"], track_files=["prio"], version=3,
+                            advert_int=ADVERT_INT_S)
             config["vrrp_track_processes"] = {"daemon": {"process": binary.name}}
             config["track_files"] = {"prio": {"file": str(prio_file), "weight": -1, "init_file": 0}}
             a1 = lab.start_agent(n1, config)
-            a2 = lab.start_agent(n2, single("n2", 100, advert_int=ADVERT_INT_S))
+            a2 = lab.start_agent(n2, single("n2", 100, version=3, advert_int=ADVERT_INT_S))
             wait_state(a1, "MASTER", timeout=20)
             wait_state(a2, "BACKUP")
             wait_sole_holder(lab.nodes, VIP4, n1)
