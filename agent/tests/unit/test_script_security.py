@@ -144,3 +144,16 @@ def test_the_checked_file_is_what_runs(root):
     assert prepared.executable == str(real) and prepared.popen_identity() == {}
     assert asyncio.run(run_command([str(root / "link.sh")], 5.0, "root")).success
     assert out.read_text().strip() == str(real)
+
+
+def test_start_up_fifo_reader_and_rx_lower_pri_scripts_are_checked_like_every_script(root):
+    safe, unsafe = make_script(root / "ok.sh"), make_script(root / "open.sh", mode=0o777)
+    raw = {"script_user": "root", "notify_fifo": str(root / "n.fifo"), "notify_fifo_script": str(unsafe),
+           "startup_script": str(unsafe), "shutdown_script": f"{safe} --stop",
+           "vrrp_instances": {"VI_1": {"interface": "eth0", "virtual_router_id": 51,
+                                       "virtual_ipaddresses": ["198.51.100.100/24"],
+                                       "notify_master_rx_lower_pri": str(unsafe)}}}
+    problems = [p for p in check_config_security(CONFIG_FILE, parse_config(raw)[0]) if not p.warning]
+    assert sorted(p.path for p in problems) == ["notify_fifo_script", "startup_script",
+                                                "vrrp_instances.VI_1.notify_master_rx_lower_pri"]
+    assert all("writable" in p.message for p in problems)

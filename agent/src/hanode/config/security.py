@@ -268,6 +268,14 @@ def _scripts(config: AgentConfig):
                 command = getattr(item.notify, attr)
                 if command:
                     yield f"{kind}.{name}.{key}", command, None
+    for name, inst in config.vrrp_instances.items():
+        if inst.notify_master_rx_lower_pri:
+            yield f"vrrp_instances.{name}.notify_master_rx_lower_pri", inst.notify_master_rx_lower_pri, None
+    startup, ops = config.sections.get("startup"), config.sections.get("ops")
+    for key, owner in (("startup_script", startup), ("shutdown_script", startup), ("notify_fifo_script", ops)):
+        command = getattr(owner, key, None)
+        if command:
+            yield key, command, None
     yield from config.sections.get("scripts", ())   # virtual servers' notify and quorum scripts, MISC_CHECK
 
 
