@@ -37,7 +37,7 @@ from hanode.vrrp.netlink import Netlink, watch_links
 from hanode.vrrp.notify import group_notify, instance_notify
 from hanode.vrrp.plumbing import Plumbing
 from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, encode_advert, encode_ipv4, password_bytes
-from hanode.vrrp.scripts import NotifyQueue, ScriptResult, run_periodically
+from hanode.vrrp.scripts import NOTIFY_TIMEOUT_S, NotifyQueue, ScriptResult, run_command, run_periodically
 from hanode.vrrp.status import engine_status
 from hanode.vrrp.tracker_io import TrackerMonitors
 
@@ -116,6 +116,7 @@ class VrrpRunner:
         self.takeover_pending = False
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
         self.trackers: TrackerMonitors | None = None    # vrrp_track_processes, track_files
+        self.rx_scripts: dict[str, asyncio.Task] = {}   # instance -> its notify_master_rx_lower_pri run
         self.start_timer: asyncio.TimerHandle | None = None     # vrrp_startup_delay
         self.links = LinkView(self.loop, now_us, self._links_shown)   # interface_up_down_delays
         self.pacer = GarpPacer(config.sections.get("garp_pacing") or GarpPacing())
@@ -166,7 +167,7 @@ class VrrpRunner:
         """Priority-0 adverts and VIP removal for every MASTER, then notify_stop scripts, then close."""
         if self.engine is not None:
             self._feed(self.engine.shutdown(self._now()))
-        for task in (*self.script_tasks.values(), *self.garp_bursts.values()):
+        for task in (*self.script_tasks.values(), *self.garp_bursts.values(), *self.rx_scripts.values()):
             task.cancel()
         if self.trackers is not None:
             self.trackers.close()
@@ -177,7 +178,7 @@ class VrrpRunner:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, *self.script_tasks.values(), *self.garp_bursts.values(),
-                             return_exceptions=True)
+                             *self.rx_scripts.values(), return_exceptions=True)
         for handle in (self.timer, self.bulk_timer, self.start_timer):
             if handle:
                 handle.cancel()
@@ -618,8 +619,19 @@ class VrrpRunner:
         log.debug("%s: MASTER heard %s with lower priority %d", cfg.name, event.peer, event.peer_priority)
         self.emit({"event": "master_rx_lower_pri", "instance": cfg.name, "peer": event.peer,
                    "peer_priority": event.peer_priority, "priority": event.priority, "vrid": cfg.virtual_router_id})
-        if cfg.notify_master_rx_lower_pri:
-            self.notify.put(shlex.split(cfg.notify_master_rx_lower_pri))
+        running = self.rx_scripts.get(cfg.name)
+        if cfg.notify_master_rx_lower_pri and (running is None or running.done()):
+            # its own task, not the notify queue: a run per advert while a lower master persists must not hold
+            # back the state notify scripts; while one runs, the next advert starts none (no pile-up)
+            self.rx_scripts[cfg.name] = self.loop.create_task(self._run_rx_script(cfg))
+
+    async def _run_rx_script(self, cfg: VrrpInstance) -> None:
+        argv = shlex.split(cfg.notify_master_rx_lower_pri)
+        result = await run_command(argv, NOTIFY_TIMEOUT_S, self.config.script_user,
+                                   secure=self.config.enable_script_security)
+        if not result.success:
+            log.warning("%s: notify_master_rx_lower_pri failed: %s", cfg.name,
+                        result.error or f"exit {result.exit_code}")
 
     def _conflict(self, output: Output, conflict: Conflict) -> None:
         """Counted every time (engine); logged, evented and so alerted once per peer and kind every 30 s."""
