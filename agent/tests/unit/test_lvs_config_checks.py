@@ -4,9 +4,14 @@ http_protocol, enable_sni, require_reply wildcards, a checker's alpha, bind_if, 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 
 import pytest
+import yaml
 
+from hanode.config.host import HostCaps
+from hanode.config.load import load_config
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError
 from hanode.health.spec import check_specs
@@ -158,3 +163,32 @@ def test_a_link_local_target_needs_bind_if_as_keepalived_requires():
     text = "\n".join(errors(raw))
     assert "real_servers[0].checks[0]: TCP_CHECK to the link-local address fe80::1 needs bind_if" in text
     assert "checks[1]" not in text and "checks[2]" not in text
+
+
+def ssl_config_file(tmp_path, ssl: dict):
+    raw = config_with([{"type": "SSL_GET"}], ssl=ssl, control_socket=str(tmp_path / "agent.sock"))
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def make_client_certificate(directory, password: str) -> tuple[str, str]:
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    cert, key = str(directory / "client.pem"), str(directory / "client.key")
+    subprocess.run(["openssl", "req", "-x509", *ec, "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=c",
+                    "-passout", f"pass:{password}"], check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+def test_check_config_loads_the_ssl_block_as_ssl_get_will(tmp_path):
+    cert, key = make_client_certificate(tmp_path, "right")
+    host = HostCaps(ipvs=False, ipvs_why="test")
+    loaded = load_config(ssl_config_file(tmp_path, {"certificate": cert, "key": key, "password": "right"}), host=host)
+    assert loaded.config.sections["lvs"].ssl.certificate == cert
+    with pytest.raises(ConfigError) as wrong:
+        load_config(ssl_config_file(tmp_path, {"certificate": cert, "key": key, "password": "wrong"}), host=host)
+    assert any(p.path == "ssl" and "cannot load the SSL block's files" in p.message for p in wrong.value.problems)
+    with pytest.raises(ConfigError) as missing:
+        load_config(ssl_config_file(tmp_path, {"certificate": str(tmp_path / "nope.pem")}), host=host)
+    assert any(p.path == "ssl" and "nope.pem" in p.message for p in missing.value.problems)

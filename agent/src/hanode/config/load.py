@@ -16,6 +16,7 @@ from hanode.config.model import AgentConfig
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError, Problem, Problems
 from hanode.config.security import check_config_security
+from hanode.health.checks.http import ssl_load_problem
 from hanode.lvs import caps
 
 
@@ -81,6 +82,15 @@ def _json_clean(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float))
 
 
+def _ssl_problems(config: AgentConfig) -> list[Problem]:
+    """The SSL block's certificate, key (with its password) and CA, loaded as SSL_GET will load them."""
+    lvs = config.sections.get("lvs")
+    if lvs is None or lvs.ssl is None:
+        return []
+    problem = ssl_load_problem(lvs.ssl)
+    return [Problem("ssl", problem)] if problem else []
+
+
 def load_config(path: str, *, check_files: bool = True, host: HostCaps | None = None) -> LoadedConfig:
     """Reads, parses and validates a config file for this host (its capabilities gathered now, unless `host`
     gives them); ConfigError lists every problem."""
@@ -94,7 +104,7 @@ def load_config(path: str, *, check_files: bool = True, host: HostCaps | None = 
         host = HostCaps.from_facts(caps.gather())
     config, problems = parse_config(raw, default_router_id=socket.gethostname(), host=host)
     if check_files:
-        file_problems = check_config_security(path, config)
+        file_problems = check_config_security(path, config) + _ssl_problems(config)
         problems.items.extend(file_problems)
         if any(not p.warning for p in file_problems):
             raise ConfigError(problems.items)

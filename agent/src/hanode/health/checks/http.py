@@ -43,6 +43,15 @@ def client_context(config: SslConfig | None = None) -> ssl.SSLContext:
     return context
 
 
+def ssl_load_problem(config: SslConfig) -> str | None:
+    """Why the SSL block's files cannot be used (check-config says so before any SSL_GET fails on it)."""
+    try:
+        client_context(config)
+    except CheckFailure as exc:
+        return str(exc)
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _url_regex(url: UrlCheck):
     return compile_regex(url.regex, url.regex_options, url.regex_no_match, url.regex_min_offset,
