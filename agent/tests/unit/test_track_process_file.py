@@ -225,3 +225,13 @@ def test_bad_trackers_are_refused_naming_the_field(raw, where):
     with pytest.raises(ConfigError) as err:
         parse({"router_id": "a", **raw})
     assert where in [p.path for p in err.value.problems]
+
+
+def test_an_owner_among_the_members_leaves_the_group_s_trackers_unweighted():
+    cfg = make_config({"VI_1": instance_raw()}).vrrp_instances["VI_1"]
+    group = SyncGroup("G", ("VI_1", "VI_2"), track_interfaces=(TrackedInterface("eth2", -20),),
+                      track_scripts=(TrackedScript("s", 10),), track_files=(TrackedRef("f", 3),), tracking_weight=True)
+    merged = with_group_trackers(cfg, group, {"s": type("S", (), {"weight": 0})()}, {"f": TrackFile("f", "/f")},
+                                 owner_in_group=True)
+    assert merged.track_interfaces == (TrackedInterface("eth2", 0),)
+    assert merged.track_scripts == (TrackedScript("s", 0),) and merged.track_files == (TrackedRef("f", 0),)

@@ -216,8 +216,11 @@ class Engine:
         cfg = self.instances[name].config
         cached = self.tracked.get(name)
         if cached is None or cached[0] is not cfg:
-            cached = self.tracked[name] = (cfg, with_group_trackers(cfg, self.config.sync_group_of(name),
-                                                                    self.config.vrrp_scripts, self.config.track_files))
+            group = self.config.sync_group_of(name)
+            owner = group is not None and any(m in self.config.vrrp_instances and self.config.vrrp_instances[m].is_owner
+                                              for m in group.group)
+            cached = self.tracked[name] = (cfg, with_group_trackers(cfg, group, self.config.vrrp_scripts,
+                                                                    self.config.track_files, owner))
         return cached[1]
 
     def _retrack(self, now_us: int) -> list[Output]:

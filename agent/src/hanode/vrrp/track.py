@@ -120,14 +120,21 @@ def _processes_and_files(instance: VrrpInstance, observed: Observed) -> tuple[in
 
 
 def with_group_trackers(instance: VrrpInstance, group: SyncGroup | None, scripts: Mapping[str, VrrpScript],
-                        files: Mapping[str, TrackFile]) -> VrrpInstance:
+                        files: Mapping[str, TrackFile], owner_in_group: bool = False) -> VrrpInstance:
     """A sync group member as keepalived tracks it: the group's trackers added to its own; without the group's
     sync_group_tracking_weight, the member's own weights go (keepalived's vrrp_complete_instance: a weighted
     interface counts with weight 0, a weighted script is ignored, a track_file left at its default weight 1
     counts with weight 0 and one with another weight is ignored; track_process weights are kept, as keepalived
-    keeps them)."""
+    keeps them). With an address owner (priority 255) among the members, the group's own trackers count with
+    weight 0 (keepalived's sync_group_tracking_init: "Cannot have weighted track ... with member having priority
+    255")."""
     if group is None:
         return instance
+    if owner_in_group:
+        group = replace(group, track_interfaces=tuple(TrackedInterface(t.name, 0) for t in group.track_interfaces),
+                        track_scripts=tuple(replace(t, weight=0) for t in group.track_scripts),
+                        track_processes=tuple(replace(t, weight=0) for t in group.track_processes),
+                        track_files=tuple(replace(t, weight=0) for t in group.track_files))
     own_if, own_sc, own_files = instance.track_interfaces, instance.track_scripts, instance.track_files
     if not group.tracking_weight:
         own_if = tuple(TrackedInterface(t.name, 0) for t in own_if)
