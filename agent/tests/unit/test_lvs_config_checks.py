@@ -158,8 +158,9 @@ def test_bind_if_must_be_an_interface_name():
 
 
 def test_a_link_local_target_needs_bind_if_as_keepalived_requires():
-    raw = config_with([{"type": "TCP_CHECK", "connect_ip": "fe80::1"}, {"type": "TCP_CHECK", "connect_ip": "fe80::1",
-                                                                     "bind_if": "eth1"}, {"type": "PING_CHECK"}])
+    raw = config_with([{"type": "TCP_CHECK", "connect_ip": "fe80::1"},
+                       {"type": "TCP_CHECK", "connect_ip": "fe80::1", "bind_if": "eth1"},
+                       {"type": "PING_CHECK"}])
     text = "\n".join(errors(raw))
     assert "real_servers[0].checks[0]: TCP_CHECK to the link-local address fe80::1 needs bind_if" in text
     assert "checks[1]" not in text and "checks[2]" not in text
