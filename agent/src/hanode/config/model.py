@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Vip:
     address: str
     prefixlen: int
@@ -25,19 +25,19 @@ class Vip:
         return " ".join(parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackedInterface:
     name: str
     weight: int = 0  # 0: down means FAULT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackedScript:
     name: str
     weight: int | None = None  # None: the vrrp_script's own weight
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VrrpScript:
     name: str
     script: str
@@ -50,14 +50,14 @@ class VrrpScript:
     init_fail: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackedRef:
     """An instance's (or sync group's) track_process / track_file entry."""
     name: str
     weight: int | None = None  # None: the tracker's own weight
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackProcess:
     """vrrp_track_process: how many running processes match, against a quorum (hanode.vrrp.proctrack)."""
     name: str
@@ -72,7 +72,7 @@ class TrackProcess:
     terminate_delay_ms: int = 0     # quorum lost: reported this much later
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrackFile:
     """track_file (vrrp_track_file): the integer in a file, times the weight, added to the priority."""
     name: str
@@ -82,13 +82,13 @@ class TrackFile:
     init_overwrite: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Authentication:
     auth_type: str  # "PASS"
     auth_pass: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotifyScripts:
     master: str | None = None
     backup: str | None = None
@@ -97,7 +97,7 @@ class NotifyScripts:
     generic: str | None = None  # `notify`: called with TYPE NAME STATE PRIORITY
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GarpSettings:
     master_delay_ms: int = 5000     # garp_master_delay: second burst after this
     master_repeat: int = 5          # garp_master_repeat: GARPs per burst
@@ -108,7 +108,7 @@ class GarpSettings:
     lower_prio_delay_ms: int = 5000  # garp_lower_prio_delay: their second burst after this (0: none)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Vmac:
     """A macvlan (private mode) the agent creates for an instance: keepalived's use_vmac / use_vmac_addr."""
     ifname: str
@@ -117,7 +117,7 @@ class Vmac:
     family: int     # IPv4: IPv6 off on it; IPv6: a link-local address, no address generated from the MAC
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ipvlan:
     """An L2 ipvlan the agent creates for an instance: keepalived's use_ipvlan."""
     ifname: str
@@ -126,7 +126,7 @@ class Ipvlan:
     mode: str = "bridge"            # bridge | private | vepa
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VrrpInstance:
     name: str
     interface: str
@@ -203,7 +203,7 @@ class VrrpInstance:
         return self.priority == 255
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SyncGroup:
     name: str
     group: tuple[str, ...]
@@ -218,7 +218,7 @@ class SyncGroup:
     notify_priority_changes: bool | None = None     # its members' default
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     router_id: str
     control_socket: str = "/run/hanode/agent.sock"
