@@ -11,6 +11,7 @@ import time
 from typing import Callable
 
 from hanode.daemon.beat import BeatPage
+from hanode.daemon.imports import release_free_memory
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
 from hanode.lvs.state_file import unsaved
@@ -67,6 +68,7 @@ class ChildProcess:
         if kind == "config":
             try:
                 await self.configure(message)
+                release_free_memory()
             except Exception as exc:  # noqa: BLE001 - the supervisor rolls every process back
                 log.exception("%s: applying config generation %s failed", self.name, message.get("generation"))
                 self.send({"type": "applied", "digest": message.get("digest"), "generation": message.get("generation"),

@@ -19,6 +19,7 @@ from hanode.control.protocol import CHILD_COMMANDS, Request, child_message, cont
 from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirectory
 from hanode.daemon.child import Child
 from hanode.daemon.events import EventLog
+from hanode.daemon.imports import release_free_memory
 from hanode.daemon.processes import CHILD_MODULES, ApplyFailed, Processes, apply_timeout_s, child_wanted
 from hanode.daemon.logs import fields
 from hanode.ops.sd_notify import SystemdNotifier
@@ -214,6 +215,7 @@ class Supervisor(Processes):
             finally:
                 if notify:
                     self.systemd.ready(self._summary())
+                release_free_memory()
             return self._reloaded(changed=True)
 
     async def _switch_to(self, loaded: LoadedConfig) -> None:
@@ -393,4 +395,5 @@ def run_agent(config_path: str, log_level: str = "info") -> int:
         return 1
     for problem in loaded.problems.warnings:
         log.warning("%s", problem)
+    release_free_memory()
     return asyncio.run(Supervisor(loaded, log_level).run())
