@@ -15,10 +15,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hanode.daemon.imports import asyncio_without_tls
-    asyncio_without_tls()
+    import logging
+
+    from hanode.config.load import load_config
+    from hanode.config.problems import ConfigError
+    from hanode.daemon.imports import asyncio_without_tls, fixed_mmap_threshold
     from hanode.daemon.logs import setup_logging
+    from hanode.daemon.wanted import child_wanted
+
+    fixed_mmap_threshold()
+    setup_logging(args.log_level, process="hanode")
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            logging.getLogger("hanode.supervisor").error("%s", problem)
+        return 1
+    # Without TLS unless the checker runs: the children are forked from this process and share its asyncio
+    # (daemon/fork.py); a checker added by a reload later is started with exec, with TLS of its own.
+    if not child_wanted("checker", loaded):
+        asyncio_without_tls()
     from hanode.daemon.supervisor import run_agent
 
-    setup_logging(args.log_level, process="hanode")
-    return run_agent(args.config, args.log_level)
+    return run_agent(loaded, args.log_level)

@@ -12,18 +12,23 @@ import time
 from typing import Any, Callable
 
 from hanode.daemon.beat import BeatPage
+from hanode.daemon.fork import ForkedProcess, can_fork, spawn_forked
+from hanode.daemon.imports import asyncio_has_tls
 from hanode.daemon.ipc import encode, open_socket, read_message
 
 log = logging.getLogger("hanode.supervisor")
 
 
 class Child:
-    def __init__(self, name: str, module: str, on_message: Callable[["Child", dict], None], log_level: str = "info"):
+    def __init__(self, name: str, module: str, on_message: Callable[["Child", dict], None], log_level: str = "info",
+                 tls: bool = False):
         self.name = name
+        self.tls = tls   # needs asyncio with TLS: forked only from a process whose asyncio has it
+        self.fork = not os.environ.get("HANODE_EXEC_CHILDREN")   # exec each child instead (to compare)
         self.module = module
         self.on_message = on_message
         self.log_level = log_level
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: ForkedProcess | asyncio.subprocess.Process | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.reader_task: asyncio.Task | None = None
         self.started_at = 0.0
@@ -67,9 +72,7 @@ class Child:
         self.last_heartbeat = time.monotonic()
         self.beating = False
         try:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self.module, "--fd", str(child_sock.fileno()), "--log-level", self.log_level,
-                "--beat-fd", str(beat_fd), pass_fds=(child_sock.fileno(), beat_fd))
+            self.proc = await self._spawn(child_sock.fileno(), beat_fd)
         finally:
             child_sock.close()
             os.close(beat_fd)
@@ -82,6 +85,13 @@ class Child:
         self.gone = asyncio.get_running_loop().create_future()
         self.reader_task = asyncio.get_running_loop().create_task(self._read(reader))
         log.info("%s process started (pid %d)", self.name, self.proc.pid)
+
+    async def _spawn(self, sock_fd: int, beat_fd: int) -> ForkedProcess | asyncio.subprocess.Process:
+        """Forked from this process when that is safe (shared pages: daemon/fork.py), else exec'd."""
+        args = ["--fd", str(sock_fd), "--log-level", self.log_level, "--beat-fd", str(beat_fd)]
+        if self.fork and can_fork() and (asyncio_has_tls() or not self.tls):
+            return spawn_forked(self.module, args, (sock_fd, beat_fd))
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", self.module, *args, pass_fds=(sock_fd, beat_fd))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         while True:

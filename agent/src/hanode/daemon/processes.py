@@ -14,26 +14,13 @@ import time
 from hanode.config.load import LoadedConfig
 from hanode.daemon.child import Child
 from hanode.daemon.logs import fields
+from hanode.daemon.wanted import CHILD_MODULES, child_wanted  # noqa: F401 - also imported from here
 
 log = logging.getLogger("hanode.supervisor")
 
 APPLY_TIMEOUT_S = 30.0  # a child that has not applied a config by then is killed (HANODE_APPLY_TIMEOUT_S overrides)
 LONG_RUN_S = 60.0
 STARTUP_GRACE_S = 30.0  # a child's first heartbeat may take this long (imports on a slow or loaded host)
-
-# The supervised processes. The checker (health checks + load-balancer sync + connection sync) runs only when
-# the config has virtual servers or connection sync; VRRP always runs, so that a slow check can never delay
-# an advert. The checker follows VRRP states through the supervisor (`vrrp_states`, see relay_states).
-CHILD_MODULES = {"vrrp": "hanode.vrrp.child", "checker": "hanode.health.child"}
-
-
-def child_wanted(name: str, loaded: LoadedConfig) -> bool:
-    if name == "vrrp":
-        return True
-    lvs = loaded.config.sections.get("lvs")
-    sync = loaded.config.sections.get("connsync")
-    return bool(getattr(lvs, "virtual_servers", None)) or bool(sync and (sync.lvs_sync_daemon or sync.conntrack_sync))
-
 
 class ApplyFailed(Exception):
     """A child did not apply a config: it went away, answered with an error, or did not answer in time."""

@@ -20,7 +20,8 @@ from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirect
 from hanode.daemon.child import Child
 from hanode.daemon.events import EventLog
 from hanode.daemon.imports import release_free_memory
-from hanode.daemon.processes import CHILD_MODULES, ApplyFailed, Processes, apply_timeout_s, child_wanted
+from hanode.daemon.processes import ApplyFailed, Processes, apply_timeout_s
+from hanode.daemon.wanted import CHILD_MODULES, NEEDS_TLS, child_wanted
 from hanode.daemon.logs import fields
 from hanode.ops.sd_notify import SystemdNotifier
 from hanode.daemon.lifecycle import run_lifecycle_script
@@ -52,7 +53,8 @@ class Supervisor(Processes):
         self.reloading: dict[str, Any] | None = None   # the config being applied, while a reload runs
         self.sighup_pending = False
         self.background: set[asyncio.Task] = set()
-        self.children = {name: Child(name, module, self._on_message, log_level) for name, module in CHILD_MODULES.items()}
+        self.children = {name: Child(name, module, self._on_message, log_level, tls=name in NEEDS_TLS)
+                         for name, module in CHILD_MODULES.items()}
         self.failures: dict[str, int] = dict.fromkeys(self.children, 0)
         self.cached_status: dict[str, dict] = {name: {} for name in self.children}
         self.instance_states: dict[str, str] = {}
@@ -386,13 +388,7 @@ async def _error(message: str) -> dict:
     return {"ok": False, "error": message}
 
 
-def run_agent(config_path: str, log_level: str = "info") -> int:
-    try:
-        loaded = load_config(config_path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("%s", problem)
-        return 1
+def run_agent(loaded: LoadedConfig, log_level: str = "info") -> int:
     for problem in loaded.problems.warnings:
         log.warning("%s", problem)
     release_free_memory()
