@@ -8,6 +8,7 @@ import asyncio
 import sys
 
 from hanode.config.parse import parse_config
+from hanode.daemon.fork import inherited_config
 from hanode.config.problems import ConfigError
 from hanode.daemon.child_main import ChildProcess, run_child
 from hanode.health.connsync import ConnSync
@@ -40,10 +41,12 @@ class CheckerChild(ChildProcess):
         return self.runner.control(message) if self.runner else {"ok": False, "error": "the checker is starting"}
 
     async def configure(self, message: dict) -> None:
+        config = inherited_config(message.get("digest"))   # forked from the supervisor: its copy (shared pages)
         try:
             # a config with thousands of real servers takes a while to parse: off the loop, which keeps beating
-            config, _problems = await asyncio.to_thread(parse_config, message["config"],
-                                                        default_router_id=message.get("router_id", "hanode"))
+            if config is None:
+                config, _problems = await asyncio.to_thread(parse_config, message["config"],
+                                                            default_router_id=message.get("router_id", "hanode"))
         except ConfigError as exc:  # the parent validated it: only a version skew gets here
             raise RuntimeError("config refused by the checker: " + "; ".join(str(p) for p in exc.problems)) from None
         if self.runner is None:

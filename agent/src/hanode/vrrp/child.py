@@ -14,6 +14,7 @@ import sys  # noqa: E402
 from hanode.config.host import HostCaps  # noqa: E402
 from hanode.config.parse import parse_config  # noqa: E402
 from hanode.daemon.child_main import ChildProcess, run_child  # noqa: E402
+from hanode.daemon.fork import inherited_config  # noqa: E402
 from hanode.lvs import caps  # noqa: E402
 from hanode.lvs.state_file import load_state, save_state, state_path  # noqa: E402
 from hanode.vrrp.runner import VrrpRunner  # noqa: E402
@@ -38,8 +39,10 @@ class VrrpChild(ChildProcess):
 
     async def configure(self, message: dict) -> None:
         # this host's capabilities (VMAC drivers, iproute2's names for routes and rules), as the parent's check had
-        config, _problems = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"),
-                                         host=HostCaps.from_facts(caps.gather()))
+        config = inherited_config(message.get("digest"))   # forked from the supervisor: its copy (shared pages)
+        if config is None:
+            config, _problems = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"),
+                                             host=HostCaps.from_facts(caps.gather()))
         self.drained_file = drained_path(config.control_socket)
         if self.runner is None:
             self.drained = load_state(self.drained_file, "drained", str) & set(config.vrrp_instances)
