@@ -177,6 +177,12 @@ def process_name(pid: int) -> str:
     except FileNotFoundError:
         return "?"
     words = [a.decode(errors="replace") for a in argv if a]
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        comm = ""
+    if comm.startswith("hanode-"):   # a child forked from the supervisor: its command line is the supervisor's
+        return comm
     if "-m" in words:
         return words[words.index("-m") + 1]
     return " ".join(Path(w).name if i == 0 else w for i, w in enumerate(words[:3]))

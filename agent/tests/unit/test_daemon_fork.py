@@ -28,7 +28,7 @@ try:
 except RuntimeError:
     loop_running = False
 os.write(report, json.dumps({"name": __name__, "argv": sys.argv[1:], "other_open": other_open,
-                             "loop_running": loop_running,
+                             "loop_running": loop_running, "comm": open("/proc/self/comm").read().strip(),
                              "usr1_default": signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL}).encode())
 if sys.argv[3] == "wait":
     os.read(report, 1)
@@ -49,7 +49,8 @@ async def _spawn_and_read(module: str, mode: str):
     ours, theirs = os.pipe()  # a descriptor the child is not given
     report_parent, report_child = socket.socketpair()
     try:
-        process = spawn_forked(module, [str(report_child.fileno()), str(ours), mode], (report_child.fileno(),))
+        process = spawn_forked(module, [str(report_child.fileno()), str(ours), mode], (report_child.fileno(),),
+                               title="hanode-probe")
         report_child.close()
         report = json.loads(await loop.sock_recv(report_parent, 4096))
         return process, report, report_parent
@@ -73,6 +74,7 @@ def test_the_child_runs_its_module_with_only_what_it_is_given_and_its_exit_code_
     assert report["other_open"] is False          # closed: only the passed descriptor (and 0-2) stay open
     assert report["loop_running"] is False        # not inside the supervisor's event loop
     assert report["usr1_default"] is True         # the supervisor's signal handlers are not the child's
+    assert report["comm"] == "hanode-probe"       # what ps -o comm and top show
     assert code == 3 and process.returncode == 3
     assert process.pid != os.getpid()
 
@@ -89,8 +91,6 @@ def test_a_killed_child_reports_the_signal(probe_module):
 
 
 def test_no_fork_while_another_thread_runs():
-
-
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
     thread.start()

@@ -13,7 +13,7 @@ INTERVAL_US = 100_000
 
 def masters(count: int = 3):
     cfg = make_config({f"VI_{i}": instance_raw(version=3, priority=200, advert_int=0.1, virtual_router_id=i,
-                                              virtual_ipaddresses=[f"198.51.100.{110 + i}/24"]) for i in range(1, count + 1)})
+                                               virtual_ipaddresses=[f"198.51.100.{110 + i}/24"]) for i in range(1, count + 1)})
     clock = FakeClock()
     engine = Engine(cfg, links())
     engine.start(clock.now_us)

@@ -90,7 +90,7 @@ class Child:
         """Forked from this process when that is safe (shared pages: daemon/fork.py), else exec'd."""
         args = ["--fd", str(sock_fd), "--log-level", self.log_level, "--beat-fd", str(beat_fd)]
         if self.fork and can_fork() and (asyncio_has_tls() or not self.tls):
-            return spawn_forked(self.module, args, (sock_fd, beat_fd))
+            return spawn_forked(self.module, args, (sock_fd, beat_fd), title=f"hanode-{self.name}")
         return await asyncio.create_subprocess_exec(sys.executable, "-m", self.module, *args, pass_fds=(sock_fd, beat_fd))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:

@@ -24,6 +24,8 @@ import threading
 import traceback
 from typing import Any
 
+PR_SET_NAME = 15
+
 
 def can_fork() -> bool:
     """A fork is safe here (this thread alone) and its end can be waited for (pidfd_open)."""
@@ -73,6 +75,15 @@ class ForkedProcess:
         self.send_signal(signal.SIGTERM)
 
 
+def _set_comm(title: str) -> None:
+    import ctypes  # pylint: disable=import-outside-toplevel
+
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_NAME, title.encode()[:15], 0, 0, 0)
+    except (AttributeError, OSError):
+        pass
+
+
 def inherited_config(digest: str | None) -> Any:
     """The AgentConfig the supervisor loaded with this digest, when this process was forked from it after it
     loaded that config (None otherwise: exec'd, or another config since). Taking it instead of parsing the
@@ -82,21 +93,25 @@ def inherited_config(digest: str | None) -> Any:
     return loaded.config if loaded is not None else None
 
 
-def spawn_forked(module: str, args: list[str], pass_fds: tuple[int, ...]) -> ForkedProcess:
-    """Forks `python -m module args...` with `pass_fds` open (call only when can_fork())."""
+def spawn_forked(module: str, args: list[str], pass_fds: tuple[int, ...], title: str = "") -> ForkedProcess:
+    """Forks `python -m module args...` with `pass_fds` open (call only when can_fork()). `title`: the
+    child's process name (/proc/PID/comm, what ps -o comm and top show; its command line stays the
+    supervisor's)."""
     sys.stdout.flush()
     sys.stderr.flush()
     gc.freeze()
     pid = os.fork()
     if pid == 0:
-        _child(module, args, pass_fds)   # never returns
+        _child(module, args, pass_fds, title)   # never returns
     return ForkedProcess(pid)
 
 
-def _child(module: str, args: list[str], pass_fds: tuple[int, ...]) -> None:
+def _child(module: str, args: list[str], pass_fds: tuple[int, ...], title: str) -> None:
     """In the new child: what `python -m module args...` would be."""
     code = 1
     try:
+        if title:
+            _set_comm(title)
         signal.set_wakeup_fd(-1)
         for signum in signal.valid_signals():   # the supervisor's handlers (its event loop's) are not ours
             if callable(signal.getsignal(signum)):

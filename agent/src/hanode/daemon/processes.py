@@ -22,6 +22,7 @@ APPLY_TIMEOUT_S = 30.0  # a child that has not applied a config by then is kille
 LONG_RUN_S = 60.0
 STARTUP_GRACE_S = 30.0  # a child's first heartbeat may take this long (imports on a slow or loaded host)
 
+
 class ApplyFailed(Exception):
     """A child did not apply a config: it went away, answered with an error, or did not answer in time."""
 

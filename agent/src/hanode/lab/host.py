@@ -93,8 +93,6 @@ class Host:
         return self.lab.popen(self, argv, **kwargs)
 
 
-
-
 def plug_host(switch_netns: str, h: topo.HostSpec, real_server_gateways: tuple = (None, None)) -> None:
     """Creates one host's namespace and plugs its ports into the switch's bridges, addresses set."""
     netns.add(h.netns)
