@@ -14,7 +14,7 @@ import time
 from hanode.config.load import LoadedConfig
 from hanode.daemon.child import Child
 from hanode.daemon.logs import fields
-from hanode.daemon.wanted import CHILD_MODULES, child_wanted  # noqa: F401 - also imported from here
+from hanode.daemon.wanted import child_wanted
 
 log = logging.getLogger("hanode.supervisor")
 
