@@ -44,3 +44,34 @@ def test_garp_and_gna_intervals_space_the_takeover_s_announcements(lab_factory):
         print(f"{kind}: gaps {[round(g * 1000, 1) for g in gaps]} ms")
         assert min(gaps) >= interval_s * 0.95, (kind, gaps)
         assert times[-1] - times[0] < interval_s * (count - 1) + 0.4     # not the global 0.5 s
+
+
+def test_a_master_hearing_a_lower_priority_sends_garp_lower_prio_repeat_and_again_after_the_delay(lab_factory):
+    lab = new_lab(lab_factory, nodes=2, clients=1)
+    n1, n2 = lab.nodes
+    client = lab.clients[0]
+    capture = lab.popen(client, ["tcpdump", "-l", "-n", "-e", "-tt", "-i", "eth0", "arp"],
+                        log_name="tcpdump-garp-lower", stdout=subprocess.PIPE)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(capture.popen.stdout), daemon=True).start()
+    quiet = {"version": 3, "advert_int": 0.3, "garp_master_repeat": 1, "garp_master_delay": 0}
+    a1 = lab.start_agent(n1, agent_config("n1", {"VI_1": instance(51, 150, garp_lower_prio_repeat=2,
+                                                                  garp_lower_prio_delay=1, **quiet)}))
+    a2 = lab.start_agent(n2, agent_config("n2", {"VI_1": instance(51, 100, **quiet)}))
+    wait_state(a1, "MASTER", timeout=20)
+    wait_state(a2, "BACKUP")
+    lab.partition(n1, n2)
+    wait_state(a2, "MASTER", timeout=10)
+
+    def from_n1() -> list[float]:
+        return [float(line.split()[0]) for line in list(lines) if n1.mac in line.split()[1] and VIP4 in line]
+
+    before = len(from_n1())
+    lab.heal()
+    wait_state(a2, "BACKUP", timeout=10)
+    wait_for(lambda: len(from_n1()) >= before + 4, 10, what="n1's two bursts of garp_lower_prio_repeat 2")
+    times = from_n1()[before:]
+    capture.kill()
+    print(f"GARPs after the heal at +{[round(t - times[0], 3) for t in times]} s")
+    assert times[1] - times[0] < 0.1 and 0.9 <= times[2] - times[0] < 1.5 and times[3] - times[2] < 0.1
+    assert len(times) == 4
