@@ -1,9 +1,10 @@
 """The proc connector as vrrp_track_process uses it, opened here in the test's own (initial) network namespace:
 fork, exec and exit of a real process arrive as events within milliseconds, threads are left out, and the
-table built from them counts the process in and out."""
+table built from them counts the process in and out; and the /proc polling used where no connector can be had."""
 
 from __future__ import annotations
 
+import asyncio
 import select
 import subprocess
 import time
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from hanode.config.model import TrackProcess
+from hanode.vrrp import procmon
 from hanode.vrrp.procmon import (EVENT_EXEC, EVENT_EXIT, EVENT_FORK, ConnectorReader, all_procs, open_connector,
                                  read_proc)
 from hanode.vrrp.proctrack import ProcessTable
@@ -51,3 +53,34 @@ def test_connector_events_count_a_real_process_in_and_out():
         proc.wait()
     finally:
         sock.close()
+
+
+def test_without_a_connector_proc_is_polled(monkeypatch):
+    """Where no connector can be had, ProcessMonitor reads /proc every POLL_S (made short here)."""
+    monkeypatch.setattr(procmon, "open_connector", lambda: None)
+    monkeypatch.setattr(procmon, "POLL_S", 0.1)
+
+    async def main() -> None:
+        changes: list[tuple[str, bool]] = []
+        table = ProcessTable({"p": TrackProcess(name="p", process="sleep", params=("30.7",), param_match="exact",
+                                                full_command=True)})
+        monitor = procmon.ProcessMonitor(asyncio.get_running_loop(), table, lambda found, _counts: changes.extend(found),
+                                         lambda: time.monotonic_ns() // 1000)
+        assert monitor.start() == [("p", False)]
+
+        async def until(change: tuple[str, bool]) -> None:
+            deadline = time.monotonic() + 5
+            while change not in changes:
+                assert time.monotonic() < deadline, f"{change} not reported: {changes}"
+                await asyncio.sleep(0.02)
+
+        proc = subprocess.Popen(["sleep", "30.7"])
+        try:
+            await until(("p", True))
+        finally:
+            proc.kill()
+            proc.wait()
+        await until(("p", False))
+        monitor.close()
+
+    asyncio.run(main())
