@@ -57,9 +57,16 @@ def test_version_mismatch(instance_version, advert):
     assert counter(inst(version=instance_version), advert) == "vers_err"
 
 
-@pytest.mark.parametrize("auth_type", [AUTH_AH, 3, 255])
+@pytest.mark.parametrize("auth_type", [3, 255])
 def test_invalid_auth_type(auth_type):
     assert counter(inst(), v2(auth_type=auth_type, auth_data=bytes(8))) == "invalid_authtype"
+
+
+def test_ah_is_a_valid_auth_type_that_must_match():
+    assert counter(inst(), v2(auth_type=AUTH_AH, auth_data=bytes(8))) == "authtype_mismatch"
+    with_ah = inst(authentication={"auth_type": "AH", "auth_pass": "secret"})
+    assert counter(with_ah, v2()) == "authtype_mismatch"
+    assert check_advert(with_ah, v2(auth_type=AUTH_AH, auth_data=bytes(8)), ttl=255, src=PEER4) is None
 
 
 def test_auth_type_mismatch_both_ways():

@@ -25,6 +25,7 @@ PURE = [
     "hanode.config.parse_connsync", "hanode.lvs.kernel", "hanode.lvs.validate", "hanode.lvs.slots", "hanode.lvs.nftnl",
     "hanode.lvs.syncd", "hanode.lvs.conntrackd", "hanode.lab.topology",
     "hanode.vrrp.bpf", "hanode.vrrp.rtnl", "hanode.vrrp.deadlines", "hanode.vrrp.repeat",
+    "hanode.vrrp.ah", "hanode.vrrp.datagram", "hanode.config.parse_vrrp_strict",
     "hanode.config.ipnames", "hanode.config.iproute", "hanode.config.iprule", "hanode.config.parse_vrrp_net",
     "hanode.config.parse_static", "hanode.vrrp.rtnl_route", "hanode.vrrp.rtnl_link", "hanode.vrrp.vmac_plan",
     "hanode.vrrp.routes_plan", "hanode.vrrp.proctrack", "hanode.config.parse_track", "hanode.vrrp.debounce",

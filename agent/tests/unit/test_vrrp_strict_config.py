@@ -206,3 +206,30 @@ def test_real_keepalived_keywords_are_known(text):
     """keepalived 2.2.7 keywords the importer once called unknown (snmp_name is a virtual_server / real_server one)."""
     result = translate(parse_text(text, "k.conf"))
     assert result.items and not [i for i in result.items if "not a keepalived 2.2 keyword" in i.reason]
+
+
+# ----- AH -----------------------------------------------------------------------------------------------------
+
+AH = {"auth_type": "AH", "auth_pass": "secret"}
+
+
+def test_ah_is_carried_by_the_importer_and_accepted_by_the_agent():
+    inst, items, _result = imported("  authentication {\n    auth_type AH\n    auth_pass secret\n  }\n")
+    assert inst == {"authentication": AH} and items == []
+    assert one(instance_raw(authentication=AH))[0].authentication.auth_type == "AH"
+
+
+def test_ah_with_state_master_starts_as_backup_as_in_keepalived():
+    inst, items, _result = imported("  state MASTER\n  authentication {\n    auth_type AH\n    auth_pass secret\n"
+                                    "  }\n")
+    assert inst == {"authentication": AH}
+    assert [i[:3] for i in items] == [(7, "state", "no meaning here")]
+    assert "Initial state master is incompatible with AH" in items[0][3]
+    inst, warnings = one(instance_raw(authentication=AH, state="MASTER"))
+    assert inst.initial_state == "BACKUP" and "Initial state master is incompatible with AH" in warnings[0]
+    assert one(instance_raw(authentication=AH, state="MASTER", priority=255))[0].initial_state == "MASTER"
+
+
+def test_strict_mode_drops_ah_too():
+    inst, warnings = one(instance_raw(authentication=AH, strict_mode=True))
+    assert inst.authentication is None and "ignored in strict mode" in warnings[0]

@@ -84,7 +84,7 @@ class TrackFile:
 
 @dataclass(frozen=True, slots=True)
 class Authentication:
-    auth_type: str  # "PASS"
+    auth_type: str  # "PASS" or "AH" (hanode.vrrp.ah)
     auth_pass: str
 
 

@@ -102,7 +102,7 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
         **instance_fields(reader),
     )
     fields.update(_unicast(reader, family, problems))
-    fields["authentication"] = _authentication(reader, version, problems)
+    fields["authentication"] = _authentication(reader, version, family, problems)
     net = parse_instance_net(reader, family=family, unicast=bool(fields["unicast_peers"]), g=g, problems=problems,
                              host=host)
     fields.update(net.fields)
@@ -171,7 +171,7 @@ def _address(value: Any, path: str, problems: Problems, family: int) -> str | No
     return str(address)
 
 
-def _authentication(reader: Reader, version: int, problems: Problems) -> Authentication | None:
+def _authentication(reader: Reader, version: int, family: int, problems: Problems) -> Authentication | None:
     if not reader.has("authentication"):
         reader.used.add("authentication")
         return None
@@ -179,8 +179,9 @@ def _authentication(reader: Reader, version: int, problems: Problems) -> Authent
     auth_type = sub.string("auth_type", "PASS", ("PASS", "AH"), upper=True)
     password = sub.string("auth_pass")
     sub.finish()
-    if auth_type == "AH":
-        problems.error(sub.at("auth_type"), "AH authentication is not supported (RFC 3768 removed it); use PASS or no authentication")
+    if auth_type == "AH" and family == 6:
+        problems.error(sub.at("auth_type"), "AH authenticates VRRPv2 over IPv4 only (keepalived ignores it "
+                                            "with IPv6)")
         return None
     if version == 3:
         problems.error(reader.at("authentication"), "VRRP version 3 has no authentication (RFC 5798); remove it or use version 2")
@@ -189,7 +190,7 @@ def _authentication(reader: Reader, version: int, problems: Problems) -> Authent
         return None
     if len(password.encode()) > 8:
         problems.warn(sub.at("auth_pass"), "longer than 8 bytes: only the first 8 are used, as keepalived does")
-    return Authentication(auth_type="PASS", auth_pass=password)
+    return Authentication(auth_type=auth_type or "PASS", auth_pass=password)
 
 
 def _tracked_interface(value: Any, path: str, problems: Problems) -> TrackedInterface | None:

@@ -34,6 +34,13 @@ def strict_fields(reader: Reader, fields: dict[str, Any], strict_default: bool, 
         problems.warn(join(path, "preempt_delay"), "is cleared with state MASTER, as keepalived clears it (\"preempt "
                                                    "delay will not work with initial state MASTER\")")
         out["preempt_delay_ms"] = 0
+    auth = out.get("authentication", fields.get("authentication"))
+    state = out.get("initial_state", fields.get("initial_state"))
+    if auth is not None and auth.auth_type == "AH" and state == "MASTER" and not owner:
+        problems.warn(join(path, "state"), "MASTER with AH authentication runs as BACKUP, as in keepalived (\"Initial "
+                                           "state master is incompatible with AH\": it learns the sequence number "
+                                           "from the master first)")
+        out["initial_state"] = "BACKUP"
     if accept is None:
         accept = owner or not strict
     elif accept and strict and not owner and fields.get("version") == 2:

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from hanode.config.model import VrrpInstance
-from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, password_bytes
+from hanode.vrrp.packet import AUTH_AH, AUTH_NONE, AUTH_PASS, Advert, password_bytes
 
 VRRP_TTL = 255
 
@@ -66,9 +66,10 @@ def _version(instance: VrrpInstance, advert: Advert, ttl: int | None) -> Rejecti
 def _auth(instance: VrrpInstance, advert: Advert, ttl: int | None) -> Rejection | None:
     if instance.version != 2 or instance.family != 4:
         return None
-    if advert.auth_type not in (AUTH_NONE, AUTH_PASS):
+    if advert.auth_type not in (AUTH_NONE, AUTH_PASS, AUTH_AH):
         return Rejection("invalid_authtype", f"unsupported auth type {advert.auth_type}")
-    want = AUTH_PASS if instance.authentication else AUTH_NONE
+    auth = instance.authentication
+    want = AUTH_NONE if auth is None else AUTH_AH if auth.auth_type == "AH" else AUTH_PASS
     if advert.auth_type != want:
         return Rejection("authtype_mismatch", f"auth type {advert.auth_type}, expected {want}")
     if want == AUTH_PASS and advert.auth_data != password_bytes(instance.authentication.auth_pass):

@@ -16,7 +16,8 @@ from hanode.vrrp.actions import (Action, AddVips, Conflict, DelVips, GroupStateC
                                  RxLowerPriority, SendGarp, State, StateChanged)
 from hanode.vrrp.deadlines import Deadlines
 from hanode.vrrp.repeat import AdvertRepeat, Lateness, TickRepeat, advert_down_after, tick_counted
-from hanode.vrrp.packet import PacketError, decode_advert
+from hanode.vrrp.ah import check_ah
+from hanode.vrrp.packet import PacketError, decode_advert, password_bytes
 from hanode.vrrp.timers import advert_interval_us, master_down_interval_us
 from hanode.vrrp.track import Observed, ScriptHealth, evaluate, initial_health, observe, with_group_trackers
 
@@ -39,6 +40,7 @@ class Received:
     dst: str
     ttl: int | None
     payload: bytes
+    ah: bytes = b""          # an AH advert: its IPv4 header and AH header (hanode.vrrp.ah); payload is the VRRP message
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Instance:
     advert_late: Lateness | None = None
     repeat_ident: object = None   # under which Engine._repeats holds this instance's AdvertRepeat
     tick_repeat: TickRepeat | None = None
+    ah_seq: int = 0               # AH: the last sequence number sent or accepted (keepalived's ipsecah_counter)
 
 
 def primary_address(cfg: VrrpInstance, iface: InterfaceInfo | None) -> str | None:
@@ -312,6 +315,7 @@ class Engine:
             return []
         try:
             advert = decode_advert(rx.payload, family=rx.family, src=rx.src, dst=rx.dst)
+            ah_seq = self._check_ah(inst, rx)
         except PacketError as exc:
             self._count(inst, exc.counter)
             return []
@@ -324,6 +328,7 @@ class Engine:
             self._count(inst, rejection.counter)
             return self._rejected_while_master(name, inst, rejection, rx, advert, now_us)
         self._count(inst, "advert_rcvd")
+        inst.ah_seq = max(inst.ah_seq, ah_seq)
         peer = inst.peers[rx.src] = Peer(priority=advert.priority, last_seen_us=now_us, checksum_form=advert.checksum_form)
         down_at = inst.state.master_down_at_us
         was_master = inst.state.state == State.MASTER
@@ -337,6 +342,27 @@ class Engine:
         if ident is not None and self.replays:
             self._remember(name, inst, ident, event, peer, outputs, now_us)
         return outputs
+
+    @staticmethod
+    def _check_ah(inst: Instance, rx: Received) -> int:
+        """An AH advert for an AH instance: its sequence number once its AH holds (0: no AH either side).
+        keepalived's order: an AH header where none is expected, or none where one is, is authtype_mismatch."""
+        auth = inst.config.authentication
+        want = auth is not None and auth.auth_type == "AH"
+        if bool(rx.ah) != want:
+            raise PacketError("authtype_mismatch", "an AH advert, this instance does not use AH" if rx.ah
+                              else "no AH header, this instance uses AH")
+        if not want:
+            return 0
+        header_len = (rx.ah[0] & 0x0F) * 4
+        return check_ah(rx.ah[:header_len], rx.ah[header_len:], rx.payload, src=rx.src,
+                        key=password_bytes(auth.auth_pass), unicast=inst.config.unicast, last_seq=inst.ah_seq)
+
+    def next_ah_seq(self, name: str) -> int:
+        """The sequence number of an AH instance's next advert (one above any sent or accepted)."""
+        inst = self.instances[name]
+        inst.ah_seq += 1
+        return inst.ah_seq
 
     def receive_repeat(self, ident: object, now_us: int) -> bool:
         """An advert identical to the last one an instance accepted (same bytes, same interface), while nothing

@@ -16,6 +16,7 @@ import time
 
 from hanode.kernel_time import SO_TIMESTAMPNS_NEW, TIMESPEC, TimestampError, kernel_time_ns
 from hanode.vrrp import bpf
+from hanode.vrrp.ah import AH_PROTO, split_ah
 from hanode.vrrp.engine import Received
 from hanode.vrrp.packet import IPV4_MCAST_GROUP, IPV6_MCAST_GROUP, VRRP_PROTO, PacketError, decode_ipv4
 
@@ -98,13 +99,15 @@ class ArrivalClock:
 class VrrpSocket:
     """Receives and sends VRRP on one interface for one address family."""
 
-    def __init__(self, ifname: str, ifindex: int, family: int, groups: tuple[str, ...] = ()):
+    def __init__(self, ifname: str, ifindex: int, family: int, groups: tuple[str, ...] = (), ah: bool = False):
         self.ifname, self.ifindex, self.family = ifname, ifindex, family
         self.groups = groups or (multicast_group(family),)   # vrrp_mcast_group4/6, mcast_dst_ip
         self.masters: frozenset[int] = frozenset()
         self.prefix = struct.pack("=IB", ifindex, family)
         self.urgent = self._open_rx(urgent=True)
         self.bulk = self._open_rx(urgent=False)
+        # AH adverts (IP protocol 51) reach only a socket of that protocol: one, read as the urgent one is
+        self.ah = self._open_rx(urgent=True, protocol=AH_PROTO) if ah and family == 4 else None
         self.tx = self._open_tx()
 
     def filenos(self) -> tuple[int, int]:
@@ -112,8 +115,9 @@ class VrrpSocket:
         return self.urgent.fileno(), self.bulk.fileno()
 
     def close(self) -> None:
-        for sock in (self.urgent, self.bulk, self.tx):
-            sock.close()
+        for sock in (self.urgent, self.bulk, self.tx, self.ah):
+            if sock is not None:
+                sock.close()
 
     def set_masters(self, vrids: frozenset[int]) -> None:
         """The VRIDs whose adverts are urgent besides priority 0 (those this node is MASTER of). The urgent
@@ -126,10 +130,11 @@ class VrrpSocket:
         attach_filter(self.urgent, bpf.advert_filter(self.family, vrids, urgent=True))
         self.masters = vrids
 
-    def _open_rx(self, urgent: bool) -> socket.socket:
+    def _open_rx(self, urgent: bool, protocol: int = VRRP_PROTO) -> socket.socket:
         if self.family == 4:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, VRRP_PROTO)
-            attach_filter(sock, bpf.advert_filter(4, self.masters, urgent))
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, protocol)
+            if protocol == VRRP_PROTO:
+                attach_filter(sock, bpf.advert_filter(4, self.masters, urgent))
             sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
             for group in self.groups:
                 mreqn = socket.inet_aton(group) + socket.inet_aton("0.0.0.0") + struct.pack("@i", self.ifindex)
@@ -192,7 +197,7 @@ class VrrpSocket:
     def drain(self, packets: list[Packet], clock: ArrivalClock) -> None:
         """Appends every packet waiting on both receive sockets (each socket's in arrival order)."""
         prefix, v4 = self.prefix, self.family == 4
-        for rx in (self.urgent, self.bulk):
+        for rx in (self.urgent, self.bulk, self.ah) if self.ah else (self.urgent, self.bulk):
             recvmsg = rx.recvmsg
             while True:
                 try:
@@ -211,9 +216,12 @@ class VrrpSocket:
         if self.family == 4:
             try:
                 header, payload = decode_ipv4(data)
+                if header.protocol != AH_PROTO:
+                    return Received(self.ifname, 4, header.src, header.dst, header.ttl, payload)
+                ah, message = split_ah(payload)
             except PacketError:
                 return Received(self.ifname, 4, addr[0], "", None, b"")
-            return Received(self.ifname, 4, header.src, header.dst, header.ttl, payload)
+            return Received(self.ifname, 4, header.src, header.dst, header.ttl, message, data[:header.ihl * 4] + ah)
         hop_limit, dst = _ipv6_meta(ancdata)
         return Received(self.ifname, 6, addr[0].split("%", 1)[0], dst, hop_limit, data)
 

@@ -36,7 +36,7 @@ from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket
 from hanode.vrrp.netlink import Netlink, watch_links
 from hanode.vrrp.notify import group_notify, instance_notify
 from hanode.vrrp.plumbing import Plumbing
-from hanode.vrrp.packet import AUTH_NONE, AUTH_PASS, Advert, encode_advert, encode_ipv4, password_bytes
+from hanode.vrrp.datagram import advert_datagram, uses_ah
 from hanode.vrrp.scripts import NOTIFY_TIMEOUT_S, NotifyQueue, ScriptResult, run_command, run_periodically
 from hanode.vrrp.status import engine_status
 from hanode.vrrp.tracker_io import TrackerMonitors
@@ -62,20 +62,6 @@ BY_ARRIVAL = itemgetter(0)
 
 def now_us() -> int:
     return time.monotonic_ns() // 1000
-
-
-def advert_datagram(cfg: VrrpInstance, priority: int, src: str, dst: str) -> bytes:
-    """What a MASTER sends every advert_int: the same bytes each time, so made once (per instance, priority,
-    source and destination; dropped on reload). IPv4: the whole datagram, with an IP ident and header checksum
-    of 0 that the kernel fills in (IP_HDRINCL), as keepalived's. IPv6: the VRRP message."""
-    auth = cfg.authentication
-    advert = Advert(version=cfg.version, vrid=cfg.virtual_router_id, priority=priority,
-                    max_advert_int_cs=cfg.advert_int_cs, addresses=tuple(v.address for v in cfg.vips),
-                    auth_type=AUTH_PASS if auth else AUTH_NONE,
-                    auth_data=password_bytes(auth.auth_pass) if auth else b"")
-    payload = encode_advert(advert, family=cfg.family, src=src, dst=dst, v3_checksum_as_v2=cfg.v3_checksum_as_v2)
-    ttl = cfg.unicast_ttl if cfg.unicast and cfg.unicast_ttl else 255
-    return encode_ipv4(payload, src=src, dst=dst, ttl=ttl) if cfg.family == 4 else payload
 
 
 def ipv6_forwarding(ifname: str) -> bool:
@@ -401,30 +387,36 @@ class VrrpRunner:
 
     def _sync_sockets(self, interfaces: dict[str, InterfaceInfo]) -> None:
         wanted: dict[tuple[str, int], set[str]] = {}   # (the interface adverts use, family) -> multicast groups
+        ah: set[tuple[str, int]] = set()                # ... where an instance authenticates with AH
         for inst in self.config.vrrp_instances.values():
             if inst.wire_interface in interfaces:
                 wanted.setdefault((inst.wire_interface, inst.family), set()).add(inst.multicast_group)
+                if uses_ah(inst):
+                    ah.add((inst.wire_interface, inst.family))
         for key in list(self.sockets):
             sock = self.sockets[key]
-            if key not in wanted or sock.ifindex != interfaces[key[0]].index or set(sock.groups) != wanted[key]:
+            if (key not in wanted or sock.ifindex != interfaces[key[0]].index or set(sock.groups) != wanted[key]
+                    or (sock.ah is not None) != (key in ah)):
                 self._close_socket(self.sockets.pop(key))
         for key in set(wanted) - set(self.sockets):
             ifname, family = key
             try:
-                sock = VrrpSocket(ifname, interfaces[ifname].index, family, tuple(sorted(wanted[key])))
+                sock = VrrpSocket(ifname, interfaces[ifname].index, family, tuple(sorted(wanted[key])), key in ah)
             except OSError as exc:
                 log.error("cannot open VRRP socket on %s (IPv%d): %s", ifname, family, exc)
                 continue
             self.sockets[key] = sock
             urgent, bulk = sock.filenos()
             self.loop.add_reader(urgent, self._on_urgent)
+            if sock.ah is not None:
+                self.loop.add_reader(sock.ah.fileno(), self._on_urgent)
             if self.bulk_reading:
                 self.loop.add_reader(bulk, self._on_bulk)
         if self.engine is not None:
             self._sync_filters()
 
     def _close_socket(self, sock: VrrpSocket) -> None:
-        for fd in sock.filenos():
+        for fd in sock.filenos() + ((sock.ah.fileno(),) if sock.ah is not None else ()):
             self.loop.remove_reader(fd)
         sock.close()
 
@@ -505,10 +497,13 @@ class VrrpRunner:
         if sock is None or src is None:
             return
         hop_limit = cfg.unicast_ttl if cfg.unicast and cfg.family == 6 else None
+        seq = self.engine.next_ah_seq(cfg.name) if uses_ah(cfg) else 0    # AH: one sequence number per advert
         for dst in cfg.unicast_peers or (cfg.multicast_group,):
             key = (cfg.name, priority, src, dst)
             data = self.datagrams.get(key)
-            if data is None:
+            if seq:
+                data = advert_datagram(cfg, priority, src, dst, seq)
+            elif data is None:
                 data = self.datagrams[key] = advert_datagram(cfg, priority, src, dst)
             try:
                 sock.send(data, dst, src=src, hop_limit=hop_limit)

@@ -125,17 +125,13 @@ def _peers(tr: Translator, block: Node, scope: Scope) -> None:
 
 def _auth_type(tr: Translator, node: Node, scope: Scope) -> None:
     found = tr.text(node)
-    if found is not None and found.upper() == "AH":
-        tr.skip(scope.block, UNSUPPORTED, "auth_type AH: hanode does not speak IPsec AH (RFC 3768 removed it); "
-                "the instance is carried over without authentication")
-        scope.stop = True
-    elif found is not None:
+    if found is not None:
         tr.put(scope.out, "auth_type", found.upper(), node, scope.path)
 
 
 AUTHENTICATION = Table("authentication", "authentication", "vrrp_instances.NAME.authentication", [
-    carried("auth_type", "auth_type", _auth_type, "PASS; AH is not carried: the instance goes without "
-            "authentication"),
+    carried("auth_type", "auth_type", _auth_type, "PASS or AH (IPsec AH with HMAC-MD5-96, wire-compatible with "
+            "keepalived's)"),
     value("auth_pass", "text"),
 ], note="inside vrrp_instance")
 
@@ -144,7 +140,10 @@ def _authentication(tr: Translator, block: Node, scope: Scope) -> None:
     auth: dict[str, Any] = {}
     inner = Scope(auth, join(scope.path, "authentication"), block=block)
     tr.walk(AUTHENTICATION, tr.entries(block), inner)
-    if auth and not inner.stop:
+    if auth and "auth_pass" not in auth:
+        tr.skip(block, NO_MEANING, "no password: keepalived ignores the authentication (\"Authentication specified "
+                "but no password given\")")
+    elif auth and not inner.stop:
         tr.put(scope.out, "authentication", auth, block, scope.path)
 
 

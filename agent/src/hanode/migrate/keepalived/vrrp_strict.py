@@ -60,6 +60,9 @@ def finish_strict(tr: Translator, out: dict[str, Any], path: str, block: Node, c
     if strict and "authentication" in out:
         _drop(tr, out, path, "authentication", "strict mode ignores authentication (\"Strict mode does not support "
                                                "authentication. Ignoring.\"), so a strict keepalived sends none")
+    if (out.get("authentication") or {}).get("auth_type") == "AH" and out.get("state") == "MASTER" and not owner:
+        _drop(tr, out, path, "state", "with AH authentication keepalived starts it as BACKUP (\"Initial state master "
+                                      "is incompatible with AH authentication - clearing\")")
     if out.get("nopreempt") and (out.get("state") == "MASTER" or owner):
         _drop(tr, out, path, "nopreempt", "with state MASTER keepalived clears it (\"nopreempt will not work with "
               "initial state MASTER - clearing\")" if out.get("state") == "MASTER" else
