@@ -155,7 +155,7 @@ def test_virtual_server_errors_name_the_field():
         "virtual_servers[0].address: '198.51.100.300' is not an IP address",
         "virtual_servers[0].quorum: must be 1..2147483647, got 0",
         "virtual_servers[0].weight: unknown key",
-        "virtual_servers[1].address: is required (or give fwmark instead of address and port)",
+        "virtual_servers[1].address: is required (or give fwmark instead of address and port, or group)",
         "virtual_servers[1].real_servers[0].address: is required",
     ]
 
@@ -168,7 +168,7 @@ def test_family_port_and_duplicate_checks():
     raw["virtual_servers"].append({"address": "198.51.100.101", "real_servers": []})
     assert errors(raw) == [
         "virtual_servers[0].real_servers[2].address: 2001:db8:203::11 is IPv6 but the virtual server is IPv4 "
-        "(mixing families needs lb_kind TUN)",
+        "(mixing families needs lvs_method TUN)",
         "virtual_servers[0].real_servers[3]: 203.0.113.12:8080 is already real_servers[1]",
         "virtual_servers[2].port: is required with address",
         "virtual_servers[1].address: 198.51.100.100:80/TCP is the same kernel service as virtual_servers[0]",

@@ -12,10 +12,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Mapping
 
+from hanode.config import parse_lvs_options as options
 from hanode.config.host import HostCaps
 from hanode.config.model import AgentConfig
+from hanode.config.parse_lvs_group import members_of, parse_groups
 from hanode.config.problems import Problems, Reader, join
-from hanode.lvs.desired import service_key
+from hanode.lvs.desired import service_keys
 from hanode.config.parse_checks import (check_extras, file_fields, link_local_problems, resolve_track_files, ssl_config,
                                         url_extras)
 from hanode.lvs.model import (BACKENDS, CHECK_TYPES, HTTP_PROTOCOLS, LB_ALGOS, LB_KINDS, PROTOCOLS, Check, LvsConfig,
@@ -54,10 +56,11 @@ def parse(reader: Reader, problems: Problems, config: AgentConfig, host: HostCap
     interval_s = reader.number("lb_reconcile_interval", 10, 0.1, 86400)
     explicit: dict[int, set[str]] = {}
     scripts: list[tuple[str, str, str | None]] = []
-    servers = reader.items("virtual_servers", lambda v, p: _virtual_server(v, p, problems, explicit, scripts))
+    groups = parse_groups(reader.mapping("virtual_server_groups"), "virtual_server_groups", problems)
+    servers = reader.items("virtual_servers", lambda v, p: _virtual_server(v, p, problems, explicit, scripts, groups))
     lvs = LvsConfig(backend=backend, keep_on_stop=keep, reconcile_interval_ms=_ms(interval_s),
                     ssl=ssl_config(reader), log_all_failures=reader.boolean("checker_log_all_failures", False),
-                    virtual_servers=servers)
+                    virtual_servers=servers, lvs_timeouts=options.lvs_timeouts(reader))
     lvs = resolve_track_files(lvs, config.track_files, problems)
     _check_unique_services(lvs, problems)
     if servers and not problems.errors:
@@ -84,29 +87,36 @@ def _check_backend(lvs: LvsConfig, explicit: dict[int, set[str]], problems: Prob
 def _check_unique_services(lvs: LvsConfig, problems: Problems) -> None:
     seen: dict[Any, int] = {}
     for i, vs in enumerate(lvs.virtual_servers):
-        key = service_key(vs)
-        if key in seen:
-            field = "fwmark" if vs.fwmark is not None else "address"
-            problems.error(f"virtual_servers[{i}].{field}",
-                           f"{vs.name} is the same kernel service as virtual_servers[{seen[key]}]")
-        else:
+        for key in service_keys(vs):
+            if key in seen:
+                field = "group" if vs.group is not None else "fwmark" if vs.fwmark is not None else "address"
+                which = f" ({key})" if vs.members else ""
+                problems.error(f"virtual_servers[{i}].{field}", f"{vs.name} is the same kernel service{which} "
+                               f"as virtual_servers[{seen[key]}]")
+                break
             seen[key] = i
 
 
 # ----- virtual servers -----------------------------------------------------------------------------
 
 def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[int, set[str]],
-                    scripts: list[tuple[str, str, str | None]]) -> VirtualServer | None:
+                    scripts: list[tuple[str, str, str | None]], groups: dict) -> VirtualServer | None:
     reader = Reader(value, path, problems)
     if not reader.ok:
         return None
     index = int(path.rsplit("[", 1)[1].rstrip("]"))
     explicit[index] = set(reader.data)
     fwmark = reader.integer("fwmark", None, 1, 0xFFFFFFFF)
-    address = _ip(reader, "address", fwmark is None, hint=" (or give fwmark instead of address and port)")
+    group = reader.string("group", None)
+    address = _ip(reader, "address", fwmark is None and group is None,
+                  hint=" (or give fwmark instead of address and port, or group)")
     port = reader.integer("port", None, 0, 65535)
     family = ipaddress.ip_address(address).version if address else _real_servers_family(reader.data)
+    members = _group_members(reader, group, groups, family)
+    if members:
+        family = members[0].family if len({m.family for m in members}) == 1 else None
     defaults = _inherited(reader, {})
+    defaults["lb_kind"] = str(reader.data.get("lb_kind", "NAT")).upper()
     fields = dict(
         address=address, port=port, fwmark=fwmark,
         protocol=reader.string("protocol", "TCP", PROTOCOLS, upper=True),
@@ -125,16 +135,31 @@ def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[in
         ops=reader.boolean("ops", False),
         virtualhost=reader.string("virtualhost", None),
         smtp_alert=reader.boolean("smtp_alert", None),
+        group=group, members=members,
     )
+    fields.update(options.virtual_server_options(reader, fields["lb_algo"]))
+    fields["tunnel"] = options.tunnel(reader, fields["lb_kind"])
     fields["sorry_server"] = _sorry_server(reader, family, problems)
     fields["real_servers"] = reader.items(
         "real_servers", lambda v, p: _real_server(v, p, problems, family, defaults, scripts, fields["virtualhost"]))
     reader.finish()
-    if address is None and fwmark is None:
+    if address is None and fwmark is None and not members:
         return None
     vs = VirtualServer(**fields)
     _check_virtual_server(vs, reader, problems)
     return vs
+
+
+def _group_members(reader: Reader, group: str | None, groups: dict, family: int | None) -> tuple:
+    if group is None:
+        return ()
+    if reader.has("address") or reader.has("fwmark") or reader.has("port"):
+        reader.problems.error(reader.at("group"), "give either group or address/port/fwmark, not both")
+    if group not in groups:
+        known = ", ".join(sorted(groups)) or "none"
+        reader.problems.error(reader.at("group"), f"no virtual_server_groups entry {group!r} (defined: {known})")
+        return ()
+    return members_of(groups[group], family or 4)
 
 
 def _real_servers_family(data: Any) -> int | None:
@@ -215,37 +240,51 @@ def _sorry_server(reader: Reader, family: int | None, problems: Problems) -> Sor
     address = _ip(sub, "address", True, family)
     port = sub.integer("port", None, 1, 65535)
     inhibit = sub.boolean("inhibit", False)
+    method = options.method(sub)
+    tunnel = options.tunnel(sub, method or str(reader.data.get("lb_kind", "NAT")).upper())
     sub.finish()
-    return SorryServer(address, port, inhibit) if address else None
+    return SorryServer(address, port, inhibit, method, tunnel) if address else None
 
 
 def _check_virtual_server(vs: VirtualServer, reader: Reader, problems: Problems) -> None:
-    if vs.fwmark is not None and vs.address is not None:
+    if vs.fwmark is not None and vs.address is not None and vs.group is None:
         problems.error(reader.at("fwmark"), "give either fwmark or address and port, not both")
-    if vs.address is not None and vs.port is None:
+    if vs.address is not None and vs.port is None and vs.group is None:
         problems.error(reader.at("port"), "is required with address")
     if vs.port == 0 and not vs.persistence_timeout_s:
         problems.error(reader.at("port"), "0 (all ports) needs persistence_timeout, as in IPVS")
     if vs.persistence_granularity is not None and not vs.persistence_timeout_s:
         problems.warn(reader.at("persistence_granularity"), "has no effect without persistence_timeout")
+    if any(m.fwmark is None and m.port == 0 for m in vs.members) and not vs.persistence_timeout_s:
+        problems.error(reader.at("group"), f"group {vs.group} has a port 0 (all ports) entry: that needs "
+                                           "persistence_timeout, as in IPVS")
+    if vs.ha_suspend and vs.address is None:
+        problems.error(reader.at("ha_suspend"), "needs an address service: a fwmark or group service has no one "
+                       "address to watch (keepalived clears it for fwmark services)")
     if vs.ops and vs.protocol != "UDP":
         problems.error(reader.at("ops"), "one-packet scheduling works with protocol UDP only")
     if not vs.real_servers and vs.sorry_server is None:
         problems.warn(reader.at("real_servers"), "is empty: the service will have no destination")
-    family = vs.family
+    families = {m.family for m in vs.members} or {vs.family}
     seen: dict[tuple, int] = {}
     for i, rs in enumerate(vs.real_servers):
         rpath = join(reader.at("real_servers"), i)
-        if rs.family != family and vs.lb_kind != "TUN":
+        other = sorted(families - {rs.family})
+        if other and (rs.lvs_method or vs.lb_kind) != "TUN":
             problems.error(join(rpath, "address"), f"{rs.address} is IPv{rs.family} but the virtual server is "
-                           f"IPv{family} (mixing families needs lb_kind TUN)")
+                           f"IPv{other[0]} (mixing families needs lvs_method TUN)")
         if rs.port is None and vs.fwmark is None:
             pass  # the virtual server's port, as keepalived does
-        elif vs.lb_kind != "NAT" and vs.port and rs.port is not None and rs.port != vs.port:
-            problems.warn(join(rpath, "port"), f"{vs.lb_kind} forwarding does not change ports: "
+        elif (rs.lvs_method or vs.lb_kind) != "NAT" and vs.port and rs.port is not None and rs.port != vs.port:
+            problems.warn(join(rpath, "port"), f"{rs.lvs_method or vs.lb_kind} forwarding does not change ports: "
                           f"the real server must listen on {vs.port}")
         if vs.protocol == "SCTP":
             _check_sctp_checks(rs.checks, join(rpath, "checks"), problems)
+        if vs.group is not None and rs.port is None:
+            for j, check in enumerate(rs.checks):
+                if check.type not in SCTP_PORTLESS_CHECKS and check.connect_port is None:
+                    problems.error(join(join(rpath, "checks"), j), f"{check.type} of a group's real server without a "
+                                   "port needs connect_port (the group's services have no one port)")
         key = (rs.address, rs.port if rs.port is not None else vs.port)
         if key in seen:
             problems.error(rpath, f"{rs.address}:{key[1]} is already real_servers[{seen[key]}]")
@@ -275,8 +314,11 @@ def _real_server(value: Any, path: str, problems: Problems, family: int | None, 
         return None
     address = _ip(reader, "address", True)
     defaults = _inherited(reader, vs_defaults)
+    method = options.method(reader)
     fields = dict(
         port=reader.integer("port", None, 1, 65535),
+        lvs_method=method, tunnel=options.tunnel(reader, method or vs_defaults.get("lb_kind")),
+        **options.thresholds(reader),
         weight=reader.integer("weight", 1, 0, WEIGHT_MAX),
         inhibit_on_failure=reader.boolean("inhibit_on_failure", None),
         notify_up=_script(reader, "notify_up", scripts),

@@ -28,9 +28,9 @@ from hanode.health.scheduler import Scheduler, ServerKey
 from hanode.health.spec import check_specs
 from hanode.health.status import CheckView, lvs_status, real_server_status, virtual_server_status
 from hanode.lvs.backend import BackendError, open_backend
-from hanode.lvs.desired import QuorumState, RsHealth, desired_state, desired_update, service_key
+from hanode.lvs.desired import QuorumState, RsHealth, desired_state, desired_update, service_key, service_keys
 from hanode.lvs.kernel import KernelState, ServiceKey
-from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name, rs_dest_key
+from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, kernel_dest_key, real_server_name
 from hanode.lvs.plan import AddService, DelService, EditService, describe, plan
 from hanode.lvs.reconciler import Reconciler
 from hanode.lvs.state_file import load_state, save_state, state_path
@@ -262,7 +262,7 @@ class CheckerRunner:
                 continue
             self.resumed.add(vs.name)
             for rs in vs.real_servers:
-                dest, key = entry.dests.get(rs_dest_key(vs, rs)), (vs.name, real_server_name(rs))
+                dest, key = entry.dests.get(kernel_dest_key(vs, rs)), (vs.name, real_server_name(rs))
                 # weight 0 is down (inhibit_on_failure), unless an operator drained the server
                 resume[key] = dest is not None and (dest.weight > 0 or key in self.disabled)
         if resume:
@@ -479,8 +479,8 @@ class CheckerRunner:
         configured = set()
         done = 0
         for vs in lvs.virtual_servers:
-            key = service_key(vs)
-            configured.add(key)
+            key, keys = service_key(vs), service_keys(vs)
+            configured.update(keys)
             entry = actual.get(key) if actual is not None else None
             servers = []
             for rs in vs.real_servers:
@@ -488,7 +488,7 @@ class CheckerRunner:
                 done += 1
                 if done % STATUS_YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-            diff = diffs.get(key, [])
+            diff = [line for k in keys for line in diffs.get(k, ())]
             if actual is None:
                 diff = ["kernel state unknown: "
                         + (self.backend_error or "the last apply failed; the next reconcile dumps it")]
@@ -511,4 +511,4 @@ class CheckerRunner:
                            None if s.last_ms is None else now - (now_ms - s.last_ms) / 1000, s.runs)
                  for s in self.scheduler.server_slots(key)]
         health = self.scheduler.health_cache.get(key, UP)
-        return real_server_status(rs, rs_dest_key(vs, rs), health, key in self.disabled, views, entry)
+        return real_server_status(rs, kernel_dest_key(vs, rs), health, key in self.disabled, views, entry)

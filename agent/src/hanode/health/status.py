@@ -70,6 +70,7 @@ def virtual_server_status(vs: VirtualServer, backend: str | None, quorum, server
         "address": vs.address,
         "port": vs.port,
         "fwmark": vs.fwmark,
+        "group": vs.group,
         "protocol": vs.protocol,
         "lb_algo": vs.lb_algo,
         "lb_kind": vs.lb_kind,

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Iterable, Mapping
 
-from hanode.lvs.kernel import SVC_F_ONEPACKET, SVC_F_PERSISTENT, Dest, DestKey, Entry, KernelState, Service, ServiceKey
-from hanode.lvs.model import LvsConfig, RealServer, VirtualServer, real_server_name, rs_dest_key
+from hanode.lvs.kernel import (SCHED_FLAGS, SVC_F_ONEPACKET, SVC_F_PERSISTENT, Dest, DestKey, Entry, KernelState,
+                               Service, ServiceKey)
+from hanode.lvs.model import (GroupMember, LvsConfig, RealServer, VirtualServer, configured_dest, member_dest,
+                              real_server_name, sorry_dest)
 
 SORRY_WEIGHT = 1
 
@@ -42,9 +44,25 @@ class QuorumState:
 
 
 def service_key(vs: VirtualServer) -> ServiceKey:
+    """The virtual server's kernel service (a group's: its first member's; service_keys() has them all)."""
+    if vs.members:
+        return member_key(vs, vs.members[0])
     if vs.fwmark is not None:
         return ServiceKey.for_fwmark(vs.family, vs.fwmark)
     return ServiceKey.for_address(vs.family, vs.protocol, vs.address or "", vs.port or 0)
+
+
+def member_key(vs: VirtualServer, member: GroupMember) -> ServiceKey:
+    if member.fwmark is not None:
+        return ServiceKey.for_fwmark(member.family, member.fwmark)
+    return ServiceKey.for_address(member.family, vs.protocol, member.address or "", member.port)
+
+
+def service_keys(vs: VirtualServer) -> tuple[ServiceKey, ...]:
+    """Every kernel service of the virtual server: one, or one per member of its group."""
+    if vs.members:
+        return tuple(member_key(vs, member) for member in vs.members)
+    return (service_key(vs),)
 
 
 def granularity_prefixlen(text: str | None, family: int) -> int | None:
@@ -59,14 +77,17 @@ def granularity_prefixlen(text: str | None, family: int) -> int | None:
     return bits.count("1")
 
 
-def service_of(vs: VirtualServer) -> Service:
+def service_of(vs: VirtualServer, key: ServiceKey | None = None) -> Service:
     flags = 0
     if vs.persistence_timeout_s:
         flags |= SVC_F_PERSISTENT
     if vs.ops:
         flags |= SVC_F_ONEPACKET
-    return Service(service_key(vs), vs.lb_algo, flags, vs.persistence_timeout_s or 0,
-                   granularity_prefixlen(vs.persistence_granularity, vs.family)).normalized()
+    for name in vs.sched_flags:
+        flags |= SCHED_FLAGS[name]
+    key = key or service_key(vs)
+    return Service(key, vs.lb_algo, flags, vs.persistence_timeout_s or 0,
+                   granularity_prefixlen(vs.persistence_granularity, key.family), vs.persistence_engine or "").normalized()
 
 
 def rs_health(vs: VirtualServer, rs: RealServer, health: Mapping[tuple[str, str], RsHealth]) -> RsHealth:
@@ -91,7 +112,22 @@ def next_quorum(vs: VirtualServer, live_weight: int, previous: QuorumState | Non
 
 
 def virtual_server_state(vs: VirtualServer, health: Mapping[tuple[str, str], RsHealth],
-                         previous: QuorumState | None = None) -> tuple[Entry, QuorumState]:
+                         previous: QuorumState | None = None) -> tuple[list[Entry], QuorumState]:
+    """The virtual server's kernel services (one, or one per member of its group: each holds the same real
+    servers, checked once) and its quorum, which the whole group shares as in keepalived."""
+    dests, quorum = _dests_and_quorum(vs, health, previous)
+    if not vs.members:
+        return [Entry(service_of(vs), dests)], quorum
+    entries = []
+    for member in vs.members:
+        key = member_key(vs, member)
+        member_dests = [member_dest(member, dest) for dest in dests.values()]
+        entries.append(Entry(service_of(vs, key), {dest.key: dest for dest in member_dests}))
+    return entries, quorum
+
+
+def _dests_and_quorum(vs: VirtualServer, health: Mapping[tuple[str, str], RsHealth],
+                      previous: QuorumState | None) -> tuple[dict[DestKey, Dest], QuorumState]:
     live_rs: list[RealServer] = []
     live: list[Dest] = []
     down: list[tuple[RealServer, Dest]] = []
@@ -113,7 +149,6 @@ def virtual_server_state(vs: VirtualServer, health: Mapping[tuple[str, str], RsH
     sorry = vs.sorry_server
     sorry_active = sorry is not None and not up
     dests: dict[DestKey, Dest] = {}
-    method = vs.lb_kind
     for rs, dest in down:
         if _inhibit(vs, rs):
             dests[dest.key] = dest._replace(weight=0)
@@ -124,9 +159,9 @@ def virtual_server_state(vs: VirtualServer, health: Mapping[tuple[str, str], RsH
             if _inhibit(vs, rs):
                 dests[dest.key] = dest._replace(weight=0)
     if sorry is not None and (sorry_active or sorry.inhibit):
-        key = DestKey(sorry.address, sorry.port if sorry.port is not None else (vs.port or 0))
-        dests[key] = Dest(key, SORRY_WEIGHT if sorry_active else 0, method)
-    return Entry(service_of(vs), dests), QuorumState(up, live_weight, _threshold(vs, up), sorry_active)
+        dest = sorry_dest(vs, SORRY_WEIGHT if sorry_active else 0)
+        dests[dest.key] = dest
+    return dests, QuorumState(up, live_weight, _threshold(vs, up), sorry_active)
 
 
 def desired_update(config: LvsConfig, state: Mapping[ServiceKey, Entry], quorum: Mapping[str, QuorumState],
@@ -136,7 +171,8 @@ def desired_update(config: LvsConfig, state: Mapping[ServiceKey, Entry], quorum:
     config), looking only at the real servers in `changed` (`health` needs only theirs): a health change
     among 10,000 real servers costs what one server does. The same value as the full computation; its dicts
     are new, the last result's are never modified. None when it cannot work this way: a virtual server with a
-    sorry server whose quorum may change (that swaps its whole pool) or one not in the last result."""
+    sorry server whose quorum may change (that swaps its whole pool), a group's virtual server whose real
+    servers changed, or one not in the last result."""
     by_vs: dict[str, list[RealServer]] = {}
     for vs, rs in changed:
         by_vs.setdefault(vs.name, []).append(rs)
@@ -149,7 +185,7 @@ def desired_update(config: LvsConfig, state: Mapping[ServiceKey, Entry], quorum:
         servers = by_vs.get(vs.name, ())
         live_weight = before.live_weight      # without a sorry server in the pool: the sum of its weights
         if servers:
-            if vs.sorry_server is not None:
+            if vs.sorry_server is not None or vs.members:
                 return None
             dests = dict(entry.dests)
             for rs in servers:
@@ -165,12 +201,13 @@ def desired_update(config: LvsConfig, state: Mapping[ServiceKey, Entry], quorum:
 def _update_dest(vs: VirtualServer, rs: RealServer, h: RsHealth, dests: dict[DestKey, Dest]) -> int:
     """Puts one real server's destination for health `h` into `dests` (in place: the order is kept); returns
     the change of the live weight."""
-    dk = rs_dest_key(vs, rs)
+    configured = configured_dest(vs, rs, h.weight)
+    dk = configured.key
     old = dests.get(dk)
     if h.up:
-        new: Dest | None = Dest(dk, rs.weight if h.weight is None else h.weight, vs.lb_kind)
+        new: Dest | None = configured
     else:
-        new = Dest(dk, 0, vs.lb_kind) if _inhibit(vs, rs) else None
+        new = configured._replace(weight=0) if _inhibit(vs, rs) else None
     if new is None:
         dests.pop(dk, None)
     else:
@@ -194,7 +231,8 @@ def desired_state(config: LvsConfig, health: Mapping[tuple[str, str], RsHealth],
     quorum: dict[str, QuorumState] = {}
     previous = previous or {}
     for vs in config.virtual_servers:
-        entry, q = virtual_server_state(vs, health, previous.get(vs.name))
-        state[entry.service.key] = entry
+        entries, q = virtual_server_state(vs, health, previous.get(vs.name))
+        for entry in entries:
+            state[entry.service.key] = entry
         quorum[vs.name] = q
     return state, quorum

@@ -43,10 +43,13 @@ NLM_F_DUMP = 0x300
 CMD = {"new_service": 1, "set_service": 2, "del_service": 3, "get_service": 4, "new_dest": 5, "set_dest": 6,
        "del_dest": 7, "get_dest": 8}
 SVC_ATTR = {"af": 1, "protocol": 2, "addr": 3, "port": 4, "fwmark": 5, "sched": 6, "flags": 7, "timeout": 8,
-            "netmask": 9}
-DEST_ATTR = {"addr": 1, "port": 2, "fwd": 3, "weight": 4, "u_thresh": 5, "l_thresh": 6, "addr_family": 11}
+            "netmask": 9, "pe_name": 11}
+DEST_ATTR = {"addr": 1, "port": 2, "fwd": 3, "weight": 4, "u_thresh": 5, "l_thresh": 6, "addr_family": 11,
+             "tun_type": 13, "tun_port": 14, "tun_flags": 15}
 CMD_ATTR_SERVICE = 1
 CMD_ATTR_DEST = 2
+CMD_SET_CONFIG = 12
+CMD_ATTR_TIMEOUT = {"tcp": 4, "tcpfin": 5, "udp": 6}
 
 FWD_TO_KERNEL = {"NAT": 0, "TUN": 2, "DR": 3}      # IP_VS_CONN_F_MASQ / TUNNEL / DROUTE
 FWD_FROM_KERNEL = {v: k for k, v in FWD_TO_KERNEL.items()}
@@ -93,6 +96,8 @@ def service_attr(service: Service, full: bool) -> bytes:
                  + _attr(SVC_ATTR["flags"], struct.pack("=II", s.flags & SVC_F_USER_MASK, SVC_F_USER_MASK))
                  + _attr(SVC_ATTR["timeout"], struct.pack("=I", s.timeout_s))
                  + _attr(SVC_ATTR["netmask"], _netmask(s)))
+        if s.pe_name:
+            body += _attr(SVC_ATTR["pe_name"], s.pe_name.encode() + b"\0")
     return _attr(CMD_ATTR_SERVICE, body)
 
 
@@ -105,9 +110,20 @@ def dest_attr(dest: Dest | DestKey, full: bool) -> bytes:
     if full:
         body += (_attr(DEST_ATTR["fwd"], struct.pack("=I", FWD_TO_KERNEL[dest.fwd_method]))
                  + _attr(DEST_ATTR["weight"], struct.pack("=I", dest.weight))
-                 + _attr(DEST_ATTR["u_thresh"], struct.pack("=I", 0))
-                 + _attr(DEST_ATTR["l_thresh"], struct.pack("=I", 0)))
+                 + _attr(DEST_ATTR["u_thresh"], struct.pack("=I", dest.u_thresh))
+                 + _attr(DEST_ATTR["l_thresh"], struct.pack("=I", dest.l_thresh)))
+        if dest.fwd_method == "TUN":
+            body += (_attr(DEST_ATTR["tun_type"], struct.pack("=B", dest.tun_type))
+                     + _attr(DEST_ATTR["tun_port"], struct.pack("!H", dest.tun_port))
+                     + _attr(DEST_ATTR["tun_flags"], struct.pack("=H", dest.tun_flags)))
     return _attr(CMD_ATTR_DEST, body)
+
+
+def timeouts_request(tcp_s: int | None, tcpfin_s: int | None, udp_s: int | None) -> tuple[int, bytes]:
+    """IPVS_CMD_SET_CONFIG for lvs_timeouts; a timeout not given is sent as 0, which the kernel leaves alone."""
+    values = {"tcp": tcp_s, "tcpfin": tcpfin_s, "udp": udp_s}
+    return CMD_SET_CONFIG, b"".join(_attr(CMD_ATTR_TIMEOUT[name], struct.pack("=I", value or 0))
+                                    for name, value in values.items())
 
 
 def encode_op(op: Op, service_keys: dict[ServiceKey, bytes]) -> tuple[int, bytes]:
@@ -284,6 +300,12 @@ class IpvsBackend:
             state[service.key] = Entry(service, dests)
         return state
 
+    async def set_timeouts(self, tcp_s: int | None, tcpfin_s: int | None, udp_s: int | None) -> None:
+        """lvs_timeouts: the kernel's IPVS connection timeouts (global to the network namespace)."""
+        (code,) = await self.requests.run([timeouts_request(tcp_s, tcpfin_s, udp_s)])
+        if code:
+            raise IpvsError(f"setting lvs_timeouts: {os.strerror(code)} (errno {code})")
+
     async def apply(self, ops: Sequence[Op]) -> list[str]:
         ops = without_implied(ops)
         cache: dict[ServiceKey, bytes] = {}
@@ -333,7 +355,8 @@ def parse_service(attrs: dict[int, bytes]) -> Service:
         prefixlen = bin(struct.unpack("!I", raw_mask[:4])[0]).count("1")
     scheduler = attrs.get(SVC_ATTR["sched"], b"").split(b"\0", 1)[0].decode()
     timeout = _u32(attrs[SVC_ATTR["timeout"]]) if SVC_ATTR["timeout"] in attrs else 0
-    return Service(key, scheduler, flags, timeout, prefixlen).normalized()
+    pe_name = attrs.get(SVC_ATTR["pe_name"], b"").split(b"\0", 1)[0].decode()
+    return Service(key, scheduler, flags, timeout, prefixlen, pe_name).normalized()
 
 
 def parse_dest(attrs: dict[int, bytes], service_af: int = socket.AF_INET) -> Dest:
@@ -341,4 +364,10 @@ def parse_dest(attrs: dict[int, bytes], service_af: int = socket.AF_INET) -> Des
     key = DestKey(canonical_address(_addr(af, attrs[DEST_ATTR["addr"]])),
                   struct.unpack("!H", attrs[DEST_ATTR["port"]][:2])[0])
     method = FWD_FROM_KERNEL.get(_u32(attrs.get(DEST_ATTR["fwd"], b"\0\0\0\0")) & 0x7, "NAT")
-    return Dest(key, _u32(attrs.get(DEST_ATTR["weight"], b"\0\0\0\0")), method)
+    zero = b"\0\0\0\0"
+    tunnel = (0, 0, 0)
+    if method == "TUN":     # the kernel keeps tunnel settings of other methods too, but they mean nothing there
+        tunnel = (attrs.get(DEST_ATTR["tun_type"], b"\0")[0], struct.unpack("!H", attrs.get(DEST_ATTR["tun_port"], zero)[:2])[0],
+                  _u16(attrs.get(DEST_ATTR["tun_flags"], zero)))
+    return Dest(key, _u32(attrs.get(DEST_ATTR["weight"], zero)), method, _u32(attrs.get(DEST_ATTR["u_thresh"], zero)),
+                _u32(attrs.get(DEST_ATTR["l_thresh"], zero)), *tunnel)

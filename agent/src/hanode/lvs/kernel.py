@@ -21,6 +21,13 @@ SVC_F_SCHED1 = 0x0008          # sh-fallback / mh-fallback
 SVC_F_SCHED2 = 0x0010          # sh-port / mh-port
 SVC_F_SCHED3 = 0x0020
 SVC_F_USER_MASK = SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3
+# keepalived's scheduler-flag keywords and the bit each sets (sh-/mh- ones only with that scheduler)
+SCHED_FLAGS = {"flag-1": SVC_F_SCHED1, "flag-2": SVC_F_SCHED2, "flag-3": SVC_F_SCHED3,
+               "sh-fallback": SVC_F_SCHED1, "sh-port": SVC_F_SCHED2, "mh-fallback": SVC_F_SCHED1, "mh-port": SVC_F_SCHED2}
+
+# IPVS tunnel types and encapsulation checksum flags (IP_VS_CONN_F_TUNNEL_TYPE_*, IP_VS_TUNNEL_ENCAP_FLAG_*)
+TUN_TYPES = {"ipip": 0, "gue": 1, "gre": 2}
+TUN_CSUM = {"nocsum": 0, "csum": 1, "remcsum": 2}
 
 
 def canonical_address(text: str) -> str:
@@ -58,6 +65,7 @@ class Service:
     flags: int = 0                       # SVC_F_* bits a user sets (persistent, one-packet, sched flags)
     timeout_s: int = 0                   # persistence timeout; 0 when not persistent
     netmask: int | None = None           # persistence granularity as a prefix length; None: the family's full length
+    pe_name: str = ""                    # persistence engine ("sip"); "" for none
 
     @property
     def prefixlen(self) -> int:
@@ -68,8 +76,8 @@ class Service:
         matters for persistence), no timeout unless persistent, internal flag bits dropped."""
         flags = self.flags & SVC_F_USER_MASK
         if not flags & SVC_F_PERSISTENT:
-            return Service(self.key, self.scheduler, flags, 0, 32 if self.key.family == 4 else 128)
-        return Service(self.key, self.scheduler, flags, self.timeout_s, self.prefixlen)
+            return Service(self.key, self.scheduler, flags, 0, 32 if self.key.family == 4 else 128, self.pe_name)
+        return Service(self.key, self.scheduler, flags, self.timeout_s, self.prefixlen, self.pe_name)
 
 
 class DestKey(NamedTuple):
@@ -86,6 +94,11 @@ class Dest(NamedTuple):
     key: DestKey
     weight: int = 1
     fwd_method: str = "NAT"             # one of FWD_METHODS
+    u_thresh: int = 0                   # uthreshold: no new connections above this many (0: no limit)
+    l_thresh: int = 0                   # lthreshold: ... until they fall below this many
+    tun_type: int = 0                   # TUN only: TUN_TYPES value (0: ipip)
+    tun_port: int = 0                   # TUN gue: the GUE destination port
+    tun_flags: int = 0                  # TUN gue/gre: TUN_CSUM value
 
 
 class Entry(NamedTuple):

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from hanode.config.model import TrackFile
 from hanode.lvs.conntrackd import ConntrackSync
-from hanode.lvs.kernel import Dest, DestKey
+from hanode.lvs.kernel import TUN_CSUM, TUN_TYPES, Dest, DestKey
 from hanode.lvs.syncd import SyncDaemon
 
 CHECK_TYPES = ("TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "PING_CHECK", "UDP_CHECK", "DNS_CHECK", "SMTP_CHECK",
@@ -79,10 +79,30 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Tunnel:
+    """keepalived's `lvs_method TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`."""
+    type: str = "ipip"
+    port: int = 0                              # gue only (required there)
+    csum: str = "nocsum"                       # gue and gre (remcsum: gue only)
+
+
+@dataclass(frozen=True)
 class SorryServer:
     address: str
     port: int | None = None
     inhibit: bool = False
+    lvs_method: str | None = None              # sorry_server_lvs_method; None: the virtual server's lb_kind
+    tunnel: Tunnel | None = None               # with lvs_method TUN; None: the virtual server's
+
+
+@dataclass(frozen=True)
+class GroupMember:
+    """One kernel service of a virtual_server_group: an address and port (a range is one member per address) or
+    a fwmark."""
+    family: int
+    address: str | None = None
+    port: int = 0
+    fwmark: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,10 @@ class RealServer:
     checks: tuple[Check, ...] = ()             # all must pass (keepalived: every checker of a real server)
     delay_loop_ms: int | None = None           # per real server override
     alpha: bool | None = None                  # None: the virtual server's setting
+    lvs_method: str | None = None              # None: the virtual server's lb_kind
+    tunnel: Tunnel | None = None               # with lvs_method TUN; None: the virtual server's
+    uthreshold: int = 0                        # IPVS: no new connections above this many (0: no limit)
+    lthreshold: int = 0                        # ... until they fall below this many
 
     @property
     def family(self) -> int:
@@ -124,17 +148,28 @@ class VirtualServer:
     ops: bool = False                          # one-packet scheduling (UDP)
     virtualhost: str | None = None
     smtp_alert: bool | None = None
+    tunnel: Tunnel | None = None               # lb_kind TUN's options (keepalived: lvs_method TUN type ...)
+    sched_flags: tuple[str, ...] = ()          # keepalived's flag-1..3, sh-port, sh-fallback, mh-port, mh-fallback
+    persistence_engine: str | None = None      # IPVS persistence engine ("sip")
+    ha_suspend: bool = False                   # checks run only while the address is on this host
+    group: str | None = None                   # `virtual_server group NAME`: the services are the group's members
+    members: tuple[GroupMember, ...] = ()      # the group's members, resolved when the config is read
     real_servers: tuple[RealServer, ...] = ()
 
     @property
     def family(self) -> int:
         if self.address is not None:
             return 6 if ":" in self.address else 4
+        if self.members:
+            return self.members[0].family
         return self.real_servers[0].family if self.real_servers else 4
 
     @cached_property
     def name(self) -> str:
-        """How status, logs and events name the service: '198.51.100.100:80/TCP' or 'fwmark 7/TCP'."""
+        """How status, logs and events name the service: '198.51.100.100:80/TCP', 'fwmark 7/TCP' or
+        'group web/TCP'."""
+        if self.group is not None:
+            return f"group {self.group}/{self.protocol}"
         if self.fwmark is not None:
             return f"fwmark {self.fwmark}/{self.protocol}"
         host = f"[{self.address}]" if ":" in (self.address or "") else self.address
@@ -150,12 +185,53 @@ class VirtualServer:
     def configured_dests(self) -> tuple[Dest, ...]:
         """Each real server as the kernel holds it while it is up at its configured weight, in order. Made
         once: a desired state shares these objects, so the planner finds the unchanged ones by identity."""
-        return tuple(Dest(rs_dest_key(self, rs), rs.weight, self.lb_kind) for rs in self.real_servers)
+        return tuple(configured_dest(self, rs) for rs in self.real_servers)
 
 
 def rs_dest_key(vs: VirtualServer, rs: RealServer) -> DestKey:
-    """A real server's kernel destination: its address and port, else the virtual server's port."""
+    """A real server's kernel destination: its address and port, else the virtual server's port (a group's
+    member gives its own: member_dest())."""
     return DestKey(rs.address, rs.port if rs.port is not None else (vs.port or 0))
+
+
+def kernel_dest_key(vs: VirtualServer, rs: RealServer) -> DestKey:
+    """The real server's destination in the virtual server's (first) kernel service."""
+    if vs.members:
+        return member_dest(vs.members[0], configured_dest(vs, rs)).key
+    return rs_dest_key(vs, rs)
+
+
+def forwarding(method: str, tunnel: Tunnel | None) -> dict:
+    """The Dest fields of a forwarding method and its tunnel options."""
+    if method != "TUN" or tunnel is None:
+        return {"fwd_method": method}
+    return {"fwd_method": method, "tun_type": TUN_TYPES[tunnel.type], "tun_port": tunnel.port,
+            "tun_flags": TUN_CSUM[tunnel.csum]}
+
+
+def configured_dest(vs: VirtualServer, rs: RealServer, weight: int | None = None) -> Dest:
+    """A real server as the kernel holds it while it is up (at `weight`, default its configured one)."""
+    method = rs.lvs_method or vs.lb_kind
+    return Dest(rs_dest_key(vs, rs), rs.weight if weight is None else weight, u_thresh=rs.uthreshold,
+                l_thresh=rs.lthreshold, **forwarding(method, rs.tunnel or vs.tunnel))
+
+
+def sorry_dest(vs: VirtualServer, weight: int) -> Dest:
+    sorry = vs.sorry_server
+    key = DestKey(sorry.address, sorry.port if sorry.port is not None else (vs.port or 0))
+    return Dest(key, weight, **forwarding(sorry.lvs_method or vs.lb_kind, sorry.tunnel or vs.tunnel))
+
+
+def member_dest(member: GroupMember, dest: Dest) -> Dest:
+    """A destination of a group's virtual server in one member's service, as keepalived's ipvs_group_cmd sets
+    it: NAT keeps the real server's port (none given: the member's); DR and TUN cannot change ports, so they
+    take the member's port (0 for a fwmark member)."""
+    port = dest.key.port
+    if dest.fwd_method != "NAT":
+        port = member.port
+    elif port == 0 and member.fwmark is None:
+        port = member.port
+    return dest if port == dest.key.port else dest._replace(key=DestKey(dest.key.address, port))
 
 
 def real_server_name(rs: RealServer) -> str:
@@ -180,6 +256,7 @@ class LvsConfig:
     ssl: SslConfig | None = None
     log_all_failures: bool = False             # keepalived's global checker_log_all_failures
     virtual_servers: tuple[VirtualServer, ...] = field(default_factory=tuple)
+    lvs_timeouts: tuple[int | None, int | None, int | None] | None = None   # tcp, tcpfin, udp seconds (IPVS)
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,34 @@ def nft_problems(config: LvsConfig, backend: str = "nftables", why: str | None =
     """Problems of a config for the nftables backend. `backend` is what the user wrote (nftables or auto);
     `explicit[i]` names the keys virtual server i spelled out (to tell a default from a choice)."""
     problems = []
+    if config.lvs_timeouts is not None:
+        problems.append(Problem("lvs_timeouts", _needs("IPVS connection timeouts", backend, why)))
     for i, vs in enumerate(config.virtual_servers):
         keys = (explicit or {}).get(i)
-        for field, message in _vs_nft_issues(vs, keys):
+        for field, message in _vs_nft_issues(vs, keys) + _options_nft_issues(vs):
             problems.append(Problem(f"virtual_servers[{i}].{field}", _needs(message, backend, why)))
     return problems
+
+
+def _options_nft_issues(vs: VirtualServer) -> list[tuple[str, str]]:
+    """Per-real-server forwarding, thresholds, scheduler flags, persistence engines and fwmark group entries."""
+    issues = []
+    if vs.sched_flags:
+        issues.append((vs.sched_flags[0], f"the IPVS scheduler flag {vs.sched_flags[0]}"))
+    if vs.persistence_engine:
+        issues.append(("persistence_engine", f"the {vs.persistence_engine} persistence engine"))
+    if any(m.fwmark is not None for m in vs.members):
+        issues.append(("group", f"group {vs.group}'s fwmark entries"))
+    if vs.sorry_server is not None and (vs.sorry_server.lvs_method or "NAT") not in NFT_KINDS:
+        issues.append(("sorry_server.lvs_method", f"{vs.sorry_server.lvs_method} forwarding"))
+    for j, rs in enumerate(vs.real_servers):
+        if (rs.lvs_method or "NAT") not in NFT_KINDS:
+            issues.append((f"real_servers[{j}].lvs_method", f"{rs.lvs_method} forwarding"))
+        if rs.uthreshold or rs.lthreshold:
+            field = "uthreshold" if rs.uthreshold else "lthreshold"
+            issues.append((f"real_servers[{j}].{field}", "connection thresholds (IPVS counts each destination's "
+                                                         "connections; nftables DNAT does not)"))
+    return issues
 
 
 def _vs_nft_issues(vs: VirtualServer, keys: set[str] | None) -> list[tuple[str, str]]:
