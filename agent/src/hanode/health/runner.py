@@ -194,6 +194,11 @@ class CheckerRunner:
                 log.info("lb_backend changed from %s to %s: moving the services", old_lvs.backend, self.lvs.backend)
                 await self.reconciler.cleanup(keep=False)
                 await self._close_backend()
+        elif old_lvs.lvs_timeouts != self.lvs.lvs_timeouts and self.lvs.lvs_timeouts and self.backend is not None:
+            try:
+                await self.backend.set_timeouts(*self.lvs.lvs_timeouts)
+            except Exception as exc:  # noqa: BLE001 - the services still apply; the log says what failed
+                log.error("lvs_timeouts: %s", exc)
         await self._reconcile(refresh=False)
         settle_heap()
 
