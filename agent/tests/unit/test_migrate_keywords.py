@@ -43,9 +43,9 @@ PLACES = {
 # tables of blocks that are not carried as a whole: their keywords are reported with the block
 NOT_CARRIED_BLOCKS = {trackers.BFD_INSTANCE: (top.TOP, "bfd_instance"),
                       vrrp.TRACK_GROUP: (top.TOP, "track_group"),
-                      virtual_server.VIRTUAL_SERVER_GROUP: (top.TOP, "virtual_server_group"),
                       real_server.BFD_CHECK: (real_server.REAL_SERVER, "BFD_CHECK")}
-HANDLED_BY_THE_READER = {lexer.CONFIG_FILE, vrrp.VIP_OPTIONS}
+HANDLED_BY_THE_READER = {lexer.CONFIG_FILE, vrrp.VIP_OPTIONS,
+                         virtual_server.VIRTUAL_SERVER_GROUP}     # its entries are addresses, not keywords
 
 
 def translated(text: str):

@@ -439,15 +439,15 @@ NOT_CARRIED = [
      [(1, "vrrp_sync_group G", "invalid"), (2, "VI_1", "unsupported")], "no member"),
     ("vrrp_sync_group G {\n  group {\n    VI_1 VI_9\n  }\n  track_bfd {\n    b1\n  }\n}\n" + HEAD + "}\n",
      [(3, "group VI_9", "invalid"), (5, "track_bfd", "unsupported")], "no vrrp_instance named VI_9"),
-    ("virtual_server_group G {\n  198.51.100.100 80\n}\nvirtual_server group G {\n}\n",
-     [(1, "virtual_server_group G", "unsupported"), (4, "virtual_server group G", "unsupported")], "groups"),
+    ("virtual_server_group G {\n}\nvirtual_server group H {\n}\n",
+     [(1, "virtual_server_group G", "invalid"), (3, "virtual_server group H", "invalid")], "has no entries"),
     ("virtual_server 198.51.100.100 80 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n"
      "  real_server 203.0.113.11 80 {\n  }\n}\n",
-     [(3, "ha_suspend", "unsupported"), (4, "lb_kind type gue port 6080", "unsupported")], "whatever the VIP state"),
+     [(3, "ha_suspend", "unsupported")], "not implemented"),
     ("virtual_server 198.51.100.100 80 {\n  sorry_server_inhibit\n  real_server 203.0.113.11 80 {\n    uthreshold 100\n"
      "    FILE_CHECK {\n      track_file f\n    }\n    HTTP_GET {\n      url {\n        path /\n        regex ok\n      }\n"
      "      http_protocol 1.0\n    }\n  }\n}\n",
-     [(2, "sorry_server_inhibit", "no meaning here"), (4, "uthreshold", "unsupported"), (6, "track_file", "invalid")],
+     [(2, "sorry_server_inhibit", "no meaning here"), (6, "track_file", "invalid")],
      "no sorry_server"),
     ("virtual_server 198.51.100.100 80 {\n  real_server 203.0.113.11 80 {\n    BFD_CHECK {\n      name b\n    }\n"
      "  }\n  real_server 203.0.113.12 80 {\n    TCP_CHECK {\n      nb_get_retry 3\n    }\n  }\n}\n",

@@ -203,6 +203,7 @@ virtual_server 198.51.100.100 80 {
   lb_kind NAT
   persistence_timeout 300
   persistence_granularity 24
+  persistence_engine sip
   protocol TCP
   quorum 1
   hysteresis 0
@@ -221,6 +222,8 @@ virtual_server 198.51.100.100 80 {
   sorry_server_inhibit
   real_server 203.0.113.11 8080 {
     weight 3
+    uthreshold 100
+    lthreshold 50
     inhibit_on_failure
     alpha
     notify_up /usr/local/bin/rs.sh

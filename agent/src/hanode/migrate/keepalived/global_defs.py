@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hanode.migrate.keepalived import reasons as why
+from hanode.migrate.keepalived.lvs_options import lvs_timeouts
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
 from hanode.migrate.keepalived.table import (Row, Scope, Table, carried, deprecated, foreign, no_meaning,
                                              same_reason, unsupported, value)
@@ -218,7 +219,7 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     unsupported("lvs_flush", "hanode reconciles only the services it owns and never flushes others"),
     unsupported("lvs_flush_on_stop", _FLUSH_ON_STOP),
     deprecated("lvs_flush_onstop", "keepalived renamed it lvs_flush_on_stop; " + _FLUSH_ON_STOP),
-    unsupported("lvs_timeouts", "hanode does not set IPVS connection timeouts"),
+    carried("lvs_timeouts", "lvs_timeouts", lvs_timeouts, "{tcp, tcpfin, udp} in seconds (IPVS; nftables refuses them)"),
     carried("lvs_sync_daemon", None, _lvs_sync_daemon, "lvs_sync_daemon: {interface, instance, id, maxlen, port, ttl, "
             "group} for IPVS, and conntrack_sync: {interface, instance} (conntrackd) for nftables"),
     *same_reason(unsupported, _SMTP_ALERTS, "smtp_alert_vrrp", "smtp_alert_checker"),

@@ -9,6 +9,7 @@ from typing import Any
 from hanode.migrate.keepalived.checker_files import translate_file_check
 from hanode.migrate.keepalived.hexstr import hex_text, read_hex_str
 from hanode.migrate.keepalived.lexer import split_quoted_escaped
+from hanode.migrate.keepalived.lvs_options import put_forwarding
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
 from hanode.migrate.keepalived import reasons as why
 from hanode.migrate.keepalived.table import (Scope, Table, carried, foreign, no_meaning, not_carried_block, same_reason,
@@ -292,6 +293,10 @@ def _virtualhost(tr: Translator, node: Node, scope: Scope) -> None:
         scope.virtualhost = (found, node)
 
 
+def _lvs_method(tr: Translator, node: Node, scope: Scope) -> None:
+    put_forwarding(tr, node, scope.out, scope.path, "lvs_method")
+
+
 _CHECKS_ONLY = "hanode checks real servers with checkers only"
 _BFD = "BFD is not implemented by hanode"
 _BFD_CHECK = (_BFD + ": a real server whose only check it is is not imported (hanode would keep it always up); with "
@@ -316,8 +321,10 @@ REAL_SERVER = Table("real_server", "real_server", "virtual_servers[].real_server
     carried("virtualhost", "checks[].virtualhost", _virtualhost, "of its HTTP_GET and SSL_GET checks that set none"),
     *[carried(kind, "checks[]", _check) for kind in CHECKS],
     carried("FILE_CHECK", "checks[]", translate_file_check, "a FILE_CHECK check with the named track_file's file"),
-    unsupported("lvs_method", "hanode sets the forwarding method per service (lb_kind), not per real server"),
-    *same_reason(unsupported, "connection thresholds are not supported by hanode", "uthreshold", "lthreshold"),
+    carried("lvs_method", "lvs_method", _lvs_method, "NAT, DR or TUN; TUN's options as tunnel_type, tunnel_port, "
+            "tunnel_csum"),
+    value("uthreshold", "int"),
+    value("lthreshold", "int"),
     unsupported("smtp_alert", "hanode has smtp_alert per service, not per real server"),
     *[foreign(unsupported(keyword, _CHECKS_ONLY)) for keyword in ("track_file", "track_bfd")],
     unsupported("BFD_CHECK", _BFD_CHECK, _bfd_check),

@@ -10,6 +10,7 @@ from hanode.migrate.keepalived import static
 from hanode.migrate.keepalived.checker_files import translate_ssl
 from hanode.migrate.keepalived.garp_group import translate_garp_group
 from hanode.migrate.keepalived.global_defs import translate_global_defs
+from hanode.migrate.keepalived.lvs_options import translate_virtual_server_group
 from hanode.migrate.keepalived.model import INVALID, NO_MEANING, Node, Parsed, Translation
 from hanode.migrate.keepalived.table import CARRIED, Scope, Table, carried, no_meaning, same_reason, unsupported
 from hanode.migrate.keepalived.translator import Translator, ordered_keys
@@ -65,6 +66,8 @@ TOP = Table("top level", "the top level", "", [
     carried("vrrp_track_file", "track_files.NAME", _block(translate_track_file), "keepalived's deprecated name"),
     carried("vrrp_instance", "vrrp_instances.NAME", _block(translate_vrrp_instance)),
     carried("vrrp_sync_group", "vrrp_sync_groups.NAME", _block(translate_vrrp_sync_group)),
+    carried("virtual_server_group", "virtual_server_groups.NAME", _block(translate_virtual_server_group),
+            "its entries: addresses, ranges, networks and fwmarks"),
     carried("virtual_server", "virtual_servers[]", _block(translate_virtual_server), "and lb_backend: ipvs"),
     carried("SSL", "ssl", translate_ssl, "certificate, key, password and ca of every SSL_GET"),
     *same_reason(no_meaning, why.NAMESPACE, "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets"),
@@ -76,8 +79,6 @@ TOP = Table("top level", "the top level", "", [
     unsupported("bfd_instance", "BFD is not supported by hanode"),
     carried("interface_up_down_delays", "interface_up_down_delays", _up_down_delays,
             "interface: down delay, or [down, up]"),
-    unsupported("virtual_server_group", "virtual server groups are not supported by hanode: write one "
-                                        "virtual_server per address"),
 ], note="keywords outside any block")
 
 _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notification_email", "notification_email_from",
@@ -85,7 +86,8 @@ _TOP_ORDER = ("router_id", "script_user", "enable_script_security", "notificatio
               "notify_fifo_format", "vrrp_garp_interval", "vrrp_gna_interval", "garp_groups",
               "interface_up_down_delays", "static_ipaddress", "static_routes", "static_rules", "vrrp_scripts",
               "vrrp_track_processes", "track_files", "vrrp_instances", "vrrp_sync_groups", "lb_backend",
-              "checker_log_all_failures", "ssl", "virtual_servers")
+              "checker_log_all_failures", "ssl", "lvs_timeouts",
+              "virtual_server_groups", "virtual_servers")
 
 
 def _run(tr: Translator) -> dict[str, Any]:

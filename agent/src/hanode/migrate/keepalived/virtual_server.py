@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
+from hanode.migrate.keepalived.lvs_options import (VIRTUAL_SERVER_GROUP, group_reference, put_forwarding,
+                                                   sched_flag)
+from hanode.migrate.keepalived.model import INVALID, NO_MEANING, Node
 from hanode.migrate.keepalived.real_server import translate_real_server
 from hanode.migrate.keepalived import reasons as why
-from hanode.migrate.keepalived.table import Scope, Table, carried, not_carried_block, same_reason, unsupported, value
+from hanode.migrate.keepalived.table import (Scope, Table, carried, no_meaning, unsupported,
+                                             value)
 from hanode.migrate.keepalived.translator import Translator, is_ip, join, label_of, notify, number_text, ordered_keys
 
 
 def _forwarding(tr: Translator, node: Node, scope: Scope) -> None:
     """lb_kind / lvs_method NAT|DR|TUN [tunnel options]."""
-    found = tr.read(node, "word")
-    if found is None:
-        return
-    if len(node.args) > 1:
-        tr.skip(node, UNSUPPORTED, "tunnel options %r: hanode uses plain IPIP tunnels" % " ".join(node.args[1:]),
-                "lb_kind " + " ".join(node.args[1:]))
-    tr.put(scope.out, "lb_kind", found, node, scope.path)
+    put_forwarding(tr, node, scope.out, scope.path, "lb_kind")
+
+
+def _sorry_forwarding(tr: Translator, node: Node, scope: Scope) -> None:
+    """sorry_server_lvs_method: joined to the sorry server once the block is read (it may come first)."""
+    scope.sorry_method = node
 
 
 def _protocol(tr: Translator, node: Node, scope: Scope) -> None:
@@ -60,14 +62,15 @@ def _real_server(tr: Translator, node: Node, scope: Scope) -> None:
     translate_real_server(tr, node, scope.path, scope.real_servers)
 
 
-_SCHEDULER_FLAGS = "IPVS scheduler flags are not supported by hanode"
+_TUNNEL = "NAT, DR or TUN; TUN's options as tunnel_type, tunnel_port, tunnel_csum"
+_FLAG = "IPVS scheduler flag (sh-/mh- ones only where lb_algo is sh/mh at that line, as keepalived)"
 
 VIRTUAL_SERVER = Table("virtual_server", "virtual_server", "virtual_servers[]", [
     value("delay_loop", "num"),
     value("lb_algo", "text"),
     value("lvs_sched", "text", key="lb_algo"),
-    carried("lb_kind", "lb_kind", _forwarding, "NAT, DR or TUN; no tunnel options", kind="word"),
-    carried("lvs_method", "lb_kind", _forwarding, "NAT, DR or TUN; no tunnel options", kind="word"),
+    carried("lb_kind", "lb_kind", _forwarding, _TUNNEL, kind="word"),
+    carried("lvs_method", "lb_kind", _forwarding, _TUNNEL, kind="word"),
     carried("persistence_timeout", "persistence_timeout", _persistence_timeout, "360 when given no value",
             kind="int"),
     value("persistence_granularity", "text"),
@@ -89,28 +92,26 @@ VIRTUAL_SERVER = Table("virtual_server", "virtual_server", "virtual_servers[]", 
     carried("quorum_up", "quorum_up", notify, "not its user"),
     carried("quorum_down", "quorum_down", notify, "not its user"),
     carried("real_server", "real_servers[]", _real_server),
-    *same_reason(unsupported, _SCHEDULER_FLAGS, "hashed", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback",
-                 "mh-port", "mh-fallback"),
-    unsupported("ha_suspend", "hanode keeps services installed whatever the VIP state"),
-    unsupported("persistence_engine", "IPVS persistence engines are not supported by hanode"),
+    *[carried(flag, flag, sched_flag, _FLAG) for flag in ("flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback",
+                                                          "mh-port", "mh-fallback")],
+    no_meaning("hashed", "keepalived 2.2.7 ignores it ('hashed only applies to sh scheduler'): IPVS hashes every "
+                         "service itself"),
+    unsupported("ha_suspend", "not implemented: hanode runs a service's checks whether or not its address is on "
+                              "this host"),
+    value("persistence_engine", "text"),
     unsupported("ip_family", "hanode takes the family from the addresses"),
-    unsupported("sorry_server_lvs_method", "the sorry server uses the service's lb_kind in hanode"),
+    carried("sorry_server_lvs_method", "sorry_server.lvs_method", _sorry_forwarding, _TUNNEL),
     unsupported("weight", "hanode has no service weight"),
     unsupported("snmp_name", why.SNMP),
 ], note="a top-level `virtual_server ADDRESS PORT { }` or `virtual_server fwmark N { }` block")
 
-VIRTUAL_SERVER_GROUP = not_carried_block(
-    "virtual_server_group", "virtual_server_group", "virtual server groups are not supported by hanode: write one "
-    "virtual_server per address", ["fwmark"], note="a top-level `virtual_server_group NAME { }` block; its other "
-    "entries are addresses and ranges with ports")
+__all__ = ["VIRTUAL_SERVER", "VIRTUAL_SERVER_GROUP", "translate_virtual_server"]
 
 
-def _service_address(tr: Translator, block: Node, label: str) -> dict[str, Any] | None:
+def _service_address(tr: Translator, block: Node, label: str, config: dict[str, Any]) -> dict[str, Any] | None:
     args = block.args
     if args[:1] == ["group"]:
-        tr.skip(block, UNSUPPORTED, "virtual_server group: virtual server groups are not supported by hanode; "
-                "write one virtual_server per address", label)
-        return None
+        return group_reference(tr, block, config, label)
     if args[:1] == ["fwmark"] and len(args) == 2:
         mark = number_text(args[1], True)
         if mark is None:
@@ -139,7 +140,7 @@ def translate_virtual_server(tr: Translator, block: Node, config: dict[str, Any]
         return
     servers = config.setdefault("virtual_servers", [])
     path = "virtual_servers[%d]" % len(servers)
-    out = _service_address(tr, block, label)
+    out = _service_address(tr, block, label, config)
     if out is None:
         if not servers:
             del config["virtual_servers"]
@@ -148,8 +149,10 @@ def translate_virtual_server(tr: Translator, block: Node, config: dict[str, Any]
     for field in out:
         tr.record(join(path, field), block, label)
     real_servers: list[dict[str, Any]] = []
-    tr.walk(VIRTUAL_SERVER, block.children, Scope(out, path, real_servers=real_servers))
+    scope = Scope(out, path, real_servers=real_servers, sorry_method=None)
+    tr.walk(VIRTUAL_SERVER, block.children, scope)
     _defaults(tr, block, out, path, label)
+    _sorry_method(tr, scope)
     if not real_servers:
         for field in [f for f in tr.provenance if f == path or f.startswith(path + ".")]:
             del tr.provenance[field]
@@ -165,7 +168,7 @@ def translate_virtual_server(tr: Translator, block: Node, config: dict[str, Any]
 
 def _defaults(tr: Translator, block: Node, out: dict[str, Any], path: str, label: str) -> None:
     """The protocol keepalived defaults to, and sorry_server_inhibit joined to its sorry_server."""
-    if "protocol" not in out and "address" in out:
+    if "protocol" not in out and ("address" in out or _group_has_addresses(tr, out)):
         out["protocol"] = "UDP"
         tr.record(join(path, "protocol"), block, label)
         tr.note(block, "no protocol given: keepalived 2.2 uses UDP then ('no protocol set - defaulting to UDP'); "
@@ -178,6 +181,23 @@ def _defaults(tr: Translator, block: Node, out: dict[str, Any], path: str, label
         tr.skip(inhibit, NO_MEANING, "this virtual_server has no sorry_server")
 
 
+def _group_has_addresses(tr: Translator, out: dict[str, Any]) -> bool:
+    if "group" not in out:
+        return False
+    node, _label = tr.source("virtual_server_groups.%s" % out["group"])
+    return any(entry.keyword != "fwmark" for entry in node.children or [])
+
+
+def _sorry_method(tr: Translator, scope: Scope) -> None:
+    node = scope.sorry_method
+    if node is None:
+        return
+    if "sorry_server" not in scope.out:
+        tr.skip(node, NO_MEANING, "this virtual_server has no sorry_server")
+        return
+    put_forwarding(tr, node, scope.out["sorry_server"], join(scope.path, "sorry_server"), "lvs_method")
+
+
 # ----- what keepalived changes as it loads a virtual_server --------------------------------------------------
 
 def _as_keepalived_loads(tr: Translator, vs: dict[str, Any], path: str) -> None:
@@ -187,7 +207,7 @@ def _as_keepalived_loads(tr: Translator, vs: dict[str, Any], path: str) -> None:
     _loaded_quorum(tr, vs, path)
     if str(vs.get("protocol")).upper() == "SCTP":
         _sctp_check_ports(tr, vs, path)
-    if str(vs.get("lb_kind", "NAT")).upper() != "NAT":
+    if "group" not in vs:         # for a group keepalived only warns; hanode gives DR/TUN the member's port
         _loaded_ports(tr, vs, path)
 
 
@@ -256,16 +276,19 @@ def _loaded_ports(tr: Translator, vs: dict[str, Any], path: str) -> None:
     for field, entry in entries:
         if "port" not in entry or entry["port"] == vs.get("port"):
             continue
+        if entry.get("lvs_method", vs.get("lb_kind", "NAT")) == "NAT":
+            continue
         node, label = tr.source(join(field, "port"))
         if "fwmark" in vs:
             port = entry.pop("port")
             tr.note(node, "port %d: a fwmark service forwarded by %s has none, keepalived clears it ('has port "
-                          "specified - clearing'); carried over without a port" % (port, vs["lb_kind"]), label)
+                          "specified - clearing'); carried over without a port" % (port, entry.get("lvs_method", vs.get("lb_kind"))),
+                    label)
             _keep_check_port(tr, entry, field, port)
         else:
             tr.note(node, "port %d: %s forwarding does not change ports, keepalived uses the service's ('ports "
                           "don't match - resetting'); carried over as port: %d"
-                    % (entry["port"], vs["lb_kind"], vs["port"]), label)
+                    % (entry["port"], entry.get("lvs_method", vs.get("lb_kind")), vs["port"]), label)
             entry["port"] = vs["port"]
 
 
