@@ -148,7 +148,7 @@ def test_per_real_server_forwarding_tunnels_and_thresholds_reach_the_destination
              "tunnel_csum": "remcsum"},
             {"address": "203.0.113.14", "lvs_method": "DR"}]}]}
     config, _warnings = lvs(raw)
-    (entry,) = desired_state(config, {})[0].values()
+    entry = list(desired_state(config, {})[0].values())[0]
     assert entry.service.flags & (SVC_F_SCHED1 | SVC_F_SCHED2) == SVC_F_SCHED1 | SVC_F_SCHED2
     assert entry.service.pe_name == "sip"
     dests = {d.key.address: d for d in entry.dests.values()}

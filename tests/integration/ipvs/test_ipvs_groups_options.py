@@ -93,14 +93,14 @@ def test_mixed_forwarding_thresholds_and_kernel_options(lb, one_armed):
     assert {r for r in ipvsadm_rules() if r.startswith("-a")} == {
         f"-a -t {VIP}:{PORT} -r {rs_addr(1)}:{PORT} -m -w 1", f"-a -t {VIP}:{PORT} -r {rs_addr(2)}:{PORT} -g -w 1",
         f"-a -t {VIP}:{PORT} -r {rs_addr(3)}:{PORT} -i -w 1 --tun-type ipip"}
-    assert collections.Counter(get(VIP) for _ in range(6)) == {"r1": 2, "r2": 2, "r3": 2}
+    assert collections.Counter(get(VIP) for _request in range(6)) == {"r1": 2, "r2": 2, "r3": 2}
 
     # a service of its own: IPVS would revive r1's destination above with its connection counts
     capped = [{"address": rs_addr(1), "port": PORT, "uthreshold": 1}, {"address": rs_addr(2), "port": PORT}]
     apply(lvs({"virtual_servers": [{"address": VIP2, "port": PORT, "lb_algo": "rr", "real_servers": capped}]}))
     assert re.search(rf"-> {rs_addr(1)}:{PORT}\s+1\s+0\s+0\s+0\s", thresholds()), thresholds()
     # the first connection to r1 stays counted (TIME_WAIT): r1 is over its threshold for the rest
-    assert collections.Counter(get(VIP2) for _ in range(6)) == {"r1": 1, "r2": 5}
+    assert collections.Counter(get(VIP2) for _request in range(6)) == {"r1": 1, "r2": 5}
 
     subprocess.run(["ipvsadm", "-C"], check=True)
     apply(lvs({"lvs_timeouts": {"tcp": 900, "tcpfin": 30, "udp": 45}, "virtual_servers": [
@@ -132,13 +132,13 @@ def test_group_members_share_real_servers_health_and_quorum(lb, one_armed):
     services = [r for r in ipvsadm_rules() if r.startswith("-A")]
     assert sorted(services) == sorted([f"-A -t {VIP}:{PORT} -s rr", f"-A -t {VIP2}:{PORT} -s rr", "-A -f 5 -s rr"])
     for vip in (VIP, VIP2):
-        assert {get(vip) for _ in range(4)} == {"r1", "r2"}
+        assert {get(vip) for _request in range(4)} == {"r1", "r2"}
     quorum = apply(config, {(vs.name, f"{rs_addr(1)}:{PORT}"): RsHealth(False)}, quorum)
     assert not any(rs_addr(1) in r for r in ipvsadm_rules())
     assert quorum[vs.name].up is False          # 1 live of quorum 2: the sorry server for every member
     for vip in (VIP, VIP2):
-        assert {get(vip) for _ in range(3)} == {"r4"}
+        assert {get(vip) for _request in range(3)} == {"r4"}
     quorum = apply(config, {}, quorum)
     assert quorum[vs.name].up and sum(rs_addr(1) in r for r in ipvsadm_rules()) == 3
     for vip in (VIP, VIP2):
-        assert {get(vip) for _ in range(4)} == {"r1", "r2"}
+        assert {get(vip) for _request in range(4)} == {"r1", "r2"}
