@@ -22,8 +22,9 @@ import textwrap
 import pytest
 
 from hanode.config.parse import parse_config
+from hanode.config.problems import ConfigError
 from hanode.lab import netns
-from hanode.lvs.desired import desired_state
+from hanode.lvs.desired import RsHealth, desired_state
 from hanode.lvs.kernel import DestKey
 from hanode.lvs.nft import NftBackend
 from hanode.lvs.plan import AddDest, EditDest
@@ -377,3 +378,29 @@ def test_a_failed_batch_changes_nothing_and_the_next_reconcile_repairs(lb):
         loop.close()
     assert_slots_match(lb.kernel(), {"203.0.113.11:8080": 1, "203.0.113.12:8080": 3, "203.0.113.13:8080": 1})
     assert collections.Counter(lb.names(10)) == {"r1": 2, "r2": 6, "r3": 2}
+
+
+def test_a_groups_vips_share_real_servers_and_health_on_nftables(lb):
+    """virtual_server_groups on nftables: a range of two VIPs is two DNAT services with the same real servers;
+    one health entry (r1 down) takes r1 out of both; a fwmark entry or a threshold is refused by name."""
+    vip2 = "198.51.100.101"
+    lb.lab.run(lb.director, ["ip", "addr", "add", f"{vip2}/32", "dev", "eth0"])
+    raw = {"lb_backend": "nftables", "virtual_server_groups": {"pair": [{"address": f"{VIP}-101", "port": 80}]},
+           "virtual_servers": [{"group": "pair", "protocol": "TCP", "lb_algo": "rr", "real_servers": [
+               {"address": f"203.0.113.{11 + i}", "port": 8080} for i in range(3)]}]}
+    config = parse_config(raw)[0].sections["lvs"]
+    lb.apply(config)
+    for vip in (VIP, vip2):
+        assert sorted(set(lb.names(6, url=f"http://{vip}/"))) == ["r1", "r2", "r3"]
+    vs = config.virtual_servers[0]
+    state, _quorum = desired_state(config, {(vs.name, "203.0.113.11:8080"): RsHealth(False)})
+    assert asyncio.new_event_loop().run_until_complete(lb.reconciler.reconcile(state)).ok
+    for vip in (VIP, vip2):
+        assert sorted(set(lb.names(6, url=f"http://{vip}/"))) == ["r2", "r3"]
+    assert lb.dump() == state
+    raw["virtual_server_groups"]["pair"].append({"fwmark": 7})
+    raw["virtual_servers"][0]["real_servers"][0]["uthreshold"] = 5
+    with pytest.raises(ConfigError) as refused:
+        parse_config(raw)
+    assert {p.path for p in refused.value.problems} == {"virtual_servers[0].group",
+                                                        "virtual_servers[0].real_servers[0].uthreshold"}
