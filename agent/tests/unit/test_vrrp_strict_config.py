@@ -86,6 +86,14 @@ def test_preempt_delay_is_cleared_where_keepalived_clears_it(overrides, why):
     assert one(instance_raw(preempt_delay=5, state="BACKUP"))[0].preempt_delay_ms == 5000
 
 
+def test_strict_resets_down_timer_adverts():
+    inst, warnings = one(instance_raw(strict_mode=True, down_timer_adverts=5))
+    assert inst.down_timer_adverts == 3 and warnings == [
+        "warning: vrrp_instances.VI_1.down_timer_adverts: is reset to 3 by strict_mode, as keepalived resets it"]
+    assert one(instance_raw(), vrrp_strict=True, vrrp_down_timer_adverts=5)[0].down_timer_adverts == 3
+    assert one(instance_raw(), vrrp_down_timer_adverts=5)[0].down_timer_adverts == 5
+
+
 def test_promote_secondaries_and_skip_check_adv_addr():
     inst = one(instance_raw(promote_secondaries=True))[0]
     assert inst.promote_secondaries and not inst.skip_check_adv_addr
@@ -137,6 +145,12 @@ def test_strict_resets_state_master_preempt_delay_and_v2_accept():
     assert inst == {"strict_mode": True}
     assert [i[1] for i in items] == ["state", "preempt_delay", "accept"]
     assert "State MASTER must match being address owner" in items[0][3]
+
+
+def test_strict_resets_down_timer_adverts_and_lower_priority_garps():
+    inst, items, _result = imported("  strict_mode\n  down_timer_adverts 5\n  garp_lower_prio_repeat 2\n")
+    assert inst == {"strict_mode": True}
+    assert [i[1] for i in items] == ["down_timer_adverts", "garp_lower_prio_repeat"]
 
 
 def test_the_owner_keeps_state_master_and_accept_in_strict_mode():

@@ -51,6 +51,10 @@ def resolve(reader: Reader, instances: Mapping[str, VrrpInstance],
             notify = group.notify_priority_changes if group and group.notify_priority_changes is not None \
                 else notify_default
         adverts = inst.down_timer_adverts if inst.down_timer_adverts is not None else adverts_default
+        if inst.strict_mode and adverts != 3:   # keepalived: "down_timer_adverts is incompatible with strict mode"
+            reader.problems.warn(f"vrrp_instances.{name}.down_timer_adverts", "is reset to 3 by strict_mode, as "
+                                                                              "keepalived resets it")
+            adverts = 3
         resolved[name] = replace(inst, notify_priority_changes=notify, down_timer_adverts=adverts)
     return resolved
 

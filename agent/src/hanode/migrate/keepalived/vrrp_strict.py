@@ -72,6 +72,15 @@ def finish_strict(tr: Translator, out: dict[str, Any], path: str, block: Node, c
                if out.get("state") == "MASTER" else "strict mode: keepalived resets it (\"preempt_delay is "
                "incompatible with strict mode\")" if strict else "with nopreempt keepalived resets it")
         _drop(tr, out, path, "preempt_delay", why)
+    for key in ("down_timer_adverts", "garp_lower_prio_delay", "garp_lower_prio_repeat"):
+        if not strict or key not in out or out[key] == (3 if key == "down_timer_adverts" else 0):
+            continue
+        if tr.source(join(path, key))[0] is tr.defaults.get(key, (None, None))[1]:
+            del out[key]            # global_defs' default: keepalived does not apply it to a strict instance
+            tr.provenance.pop(join(path, key), None)
+        else:
+            _drop(tr, out, path, key, "strict mode: keepalived resets it (\"... incompatible with strict mode - "
+                                      "resetting\")")
     if strict and out.get("accept") and not owner and out.get("version", config.get("vrrp_version", 2)) == 2:
         _drop(tr, out, path, "accept", "strict mode with VRRP version 2: keepalived resets accept (\"accept mode for "
                                        "VRRP version 2 does not comply with RFC3768\"); no_accept applies")
