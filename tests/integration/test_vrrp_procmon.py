@@ -1,17 +1,20 @@
 """The proc connector as vrrp_track_process uses it, opened here in the test's own (initial) network namespace:
 fork, exec and exit of a real process arrive as events within milliseconds, threads are left out, and the
-table built from them counts the process in and out; and the /proc polling used where no connector can be had."""
+table built from them counts the process in and out; and the /proc polling used where no connector can be had
+or the kernel never answers the subscription."""
 
 from __future__ import annotations
 
 import asyncio
 import select
 import subprocess
+import sys
 import time
 
 import pytest
 
 from hanode.config.model import TrackProcess
+from hanode.lab.procs import python_env
 from hanode.vrrp import procmon
 from hanode.vrrp.procmon import (EVENT_EXEC, EVENT_EXIT, EVENT_FORK, ConnectorReader, all_procs, open_connector,
                                  read_proc)
@@ -84,3 +87,46 @@ def test_without_a_connector_proc_is_polled(monkeypatch):
         monitor.close()
 
     asyncio.run(main())
+
+
+IN_OWN_PID_NAMESPACE = """
+import asyncio, subprocess, time
+from hanode.config.model import TrackProcess
+from hanode.vrrp import procmon
+from hanode.vrrp.proctrack import ProcessTable
+procmon.POLL_S, procmon.ACK_WAIT_S = 0.1, 0.3
+
+async def main():
+    changes = []
+    table = ProcessTable({"p": TrackProcess(name="p", process="sleep", params=("30.9",), param_match="exact",
+                                            full_command=True)})
+    monitor = procmon.ProcessMonitor(asyncio.get_running_loop(), table, lambda found, _n: changes.extend(found),
+                                     lambda: time.monotonic_ns() // 1000)
+    monitor.start()
+    print("subscribed", monitor.sock is not None)
+    deadline = time.monotonic() + 5
+    while monitor.sock is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    print("polling", monitor.sock is None)
+    proc = subprocess.Popen(["sleep", "30.9"])
+    while ("p", True) not in changes and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    while ("p", False) not in changes and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    print("changes", changes)
+    monitor.close()
+
+asyncio.run(main())
+"""
+
+
+def test_a_subscription_the_kernel_never_answers_falls_back_to_polling():
+    """In a PID namespace of its own the kernel drops the subscription without a word (keepalived then never
+    sees a process event): no answer within ACK_WAIT_S means /proc polling."""
+    result = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", IN_OWN_PID_NAMESPACE],
+                            capture_output=True, text=True, timeout=60, env=python_env())
+    assert result.stdout.splitlines() == ["subscribed True", "polling True", "changes [('p', True), ('p', False)]"], \
+        result.stdout + result.stderr
+    assert "subscription refused (no answer in 0.3 s)" in result.stderr

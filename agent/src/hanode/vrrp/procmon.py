@@ -4,8 +4,10 @@ process forks, execs, renames itself or exits, as keepalived uses it) and /proc,
 The connector exists only in the initial network namespace: an agent in another one (a container, the lab's
 namespaces) opens its socket there, from a thread that enters the namespace of PID 1, else of the nearest
 ancestor process that is in another namespace, and leaves it with the socket made (keepalived in a network
-namespace gets no events at all). Where no socket can be had, /proc is read every POLL_S instead, and a warning
-says that a process exit is then seen that much later. Lost events (ENOBUFS) mean /proc is read again."""
+namespace gets no events at all). Where no socket can be had, or the kernel refuses the subscription or never
+answers it (it drops it silently outside the initial PID and user namespaces), /proc is read every POLL_S
+instead, and a warning says that a process exit is then seen that much later. Lost events (ENOBUFS) mean /proc
+is read again."""
 
 from __future__ import annotations
 
@@ -27,10 +29,11 @@ CN_IDX_PROC, CN_VAL_PROC = 1, 1
 PROC_CN_MCAST_LISTEN = 1
 NLMSG_DONE = 3
 CLONE_NEWNET = 0x40000000
-EVENT_FORK, EVENT_EXEC, EVENT_COMM, EVENT_EXIT = 0x1, 0x2, 0x200, 0x80000000
+EVENT_NONE, EVENT_FORK, EVENT_EXEC, EVENT_COMM, EVENT_EXIT = 0x0, 0x1, 0x2, 0x200, 0x80000000
 EVENT_AT = 16 + 20          # nlmsghdr, cn_msg; then proc_event: what, cpu, timestamp_ns, data
 DATA_AT = EVENT_AT + 16
 POLL_S = 1.0
+ACK_WAIT_S = 1.0        # the kernel answers a subscription at once, or never
 
 
 def read_proc(pid: int, want_cmdline: bool) -> ProcInfo | None:
@@ -139,7 +142,7 @@ class ConnectorReader:
         sock.setblocking(False)
 
     def read(self) -> None:
-        while True:
+        while self.sock.fileno() >= 0:      # closed by a handler (a refused subscription): stop
             try:
                 data, sender = self.sock.recvfrom(256)
             except BlockingIOError:
@@ -154,7 +157,9 @@ class ConnectorReader:
 
     def _event(self, data: bytes) -> None:
         what = struct.unpack_from("=I", data, EVENT_AT)[0]
-        if what == EVENT_FORK and len(data) >= DATA_AT + 16:
+        if what == EVENT_NONE:      # the answer to the subscription: 0, or why it was refused (EPERM...)
+            self.handle(EVENT_NONE, struct.unpack_from("=I", data, DATA_AT)[0], 0, "")
+        elif what == EVENT_FORK and len(data) >= DATA_AT + 16:
             _ppid, parent, child_pid, child = struct.unpack_from("=iiii", data, DATA_AT)
             if child_pid == child:
                 self.handle(EVENT_FORK, parent, child, "")
@@ -179,6 +184,7 @@ class ProcessMonitor:
         self.reader: ConnectorReader | None = None
         self.timer = None
         self.poller = None
+        self.ack_timer = None
 
     def start(self) -> list:
         """Opens the event source first (no exit between the scan and it is missed), then reads /proc; returns
@@ -187,6 +193,7 @@ class ProcessMonitor:
         if self.sock is not None:
             self.reader = ConnectorReader(self.sock, self._on_event, self._rescan)
             self.loop.add_reader(self.sock.fileno(), self._readable)
+            self.ack_timer = self.loop.call_later(ACK_WAIT_S, self._no_ack)
         else:
             self.poller = self.loop.call_later(POLL_S, self._poll)
         return self.table.scan(all_procs(self.want_cmdline), self.clock_us(), initial=True)
@@ -196,7 +203,7 @@ class ProcessMonitor:
             self.loop.remove_reader(self.sock.fileno())
             self.sock.close()
             self.sock = None
-        for handle in (self.timer, self.poller):
+        for handle in (self.timer, self.poller, self.ack_timer):
             if handle is not None:
                 handle.cancel()
 
@@ -208,6 +215,13 @@ class ProcessMonitor:
 
     def _on_event(self, kind: int, a: int, b: int, comm: str) -> None:
         now_us, table = self.clock_us(), self.table
+        if kind == EVENT_NONE:
+            if self.ack_timer is not None:
+                self.ack_timer.cancel()
+                self.ack_timer = None
+            if a:
+                self._refused(os.strerror(a))
+            return
         if kind == EVENT_EXIT:
             changes = table.exit(a, now_us)
         elif kind == EVENT_FORK:
@@ -218,6 +232,20 @@ class ProcessMonitor:
             info = read_proc(a, self.want_cmdline)
             changes = table.exec(info, now_us) if info is not None else table.exit(a, now_us)
         self._deliver(changes)
+
+    def _no_ack(self) -> None:
+        """No answer to the subscription: the kernel drops it silently outside the initial user and PID namespaces."""
+        self.ack_timer = None
+        self._refused(f"no answer in {ACK_WAIT_S:g} s")
+
+    def _refused(self, why: str) -> None:
+        """The kernel refused the subscription (no CAP_NET_ADMIN) or never answered it: poll /proc."""
+        log.warning("proc connector: subscription refused (%s): vrrp_track_process reads /proc every %.1f s "
+                    "instead", why, POLL_S)
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self.sock = None
+        self.poller = self.loop.call_later(POLL_S, self._poll)
 
     def _rescan(self) -> None:
         log.warning("proc connector: events lost (ENOBUFS); reading /proc again")
