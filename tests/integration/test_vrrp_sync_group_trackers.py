@@ -1,6 +1,7 @@
-"""A sync group's own trackers and its notify scripts: a group track_interface, and a group vrrp_track_process whose
-process is killed, put every member in FAULT; a group track_file's weight lowers every member until the whole group moves to the peer, and the group's notify_master /
-notify_backup / notify_fault and `notify GROUP G1 STATE 0` run for each group transition, in order."""
+"""A sync group's own trackers and its notify scripts: a group track_interface, and a group vrrp_track_process
+whose process is killed, put every member in FAULT; a group track_file's weight lowers every member until the
+whole group moves to the peer; and the group's notify_master / notify_backup / notify_fault and
+`notify GROUP G1 STATE 0` run for each group transition, in order."""
 
 from __future__ import annotations
 
@@ -43,7 +44,10 @@ def test_group_trackers_move_every_member_and_group_notify_scripts_run(lab_facto
         binary = directory / f"vr3grp{secrets.token_hex(3)}"     # a name no other process on the machine has
         shutil.copy("/bin/sleep", binary)
         daemon = subprocess.Popen([str(binary), "600"])
-        request.addfinalizer(lambda: daemon.kill())        # the one running when the test ends, if it fails
+
+        def kill_daemon() -> None:          # the one running when the test ends, if it fails
+            daemon.kill()
+        request.addfinalizer(kill_daemon)
         group = {"track_interfaces": ["trk0"], "track_files": [{"name": "prio", "weight": -1}],
                  "track_processes": ["daemon"],
                  "notify_master": f"{directory}/master.sh G1", "notify_backup": f"{directory}/backup.sh",
