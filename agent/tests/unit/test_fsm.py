@@ -587,3 +587,16 @@ def test_force_state_follows_the_sync_group_only_between_backup_and_master():
 def test_params_replace_keeps_owner_property():
     assert replace(params(), base_priority=255).owner
     assert not params().owner
+
+
+def test_lower_prio_no_advert_leaves_a_lower_master_unanswered_but_still_reports_it():
+    """keepalived's lower_prio_no_advert (strict mode's default): no advert in answer to a lower priority, in the
+    take-over exchange or after it; the split brain is still reported (and lower-priority GARPs, if any, sent)."""
+    p = params(base_priority=200, lower_prio_no_advert=True, garp=GarpSettings(lower_prio_repeat=0))
+    st = as_backup(p)
+    st, _taken = step(p, st, Tick(), st.master_down_at_us)
+    took_over_us, advert_at = st.last_transition_us, st.advert_at_us
+    st, actions = step(p, st, Advert(PEER4, 100, 100), took_over_us + 1)
+    assert actions == [] and st.advert_at_us == advert_at
+    st, actions = step(p, st, Advert(PEER4, 100, 100), took_over_us + 2 * SECOND)
+    assert [type(a) for a in actions] == [Conflict] and st.state == State.MASTER

@@ -42,6 +42,7 @@ global_defs {
   vmac_prefix vr
   vmac_addr_prefix va
   vrrp_skip_check_adv_addr
+  vrrp_lower_prio_no_advert
   vrrp_min_garp
   vrrp_garp_lower_prio_delay 5
   vrrp_gna_interval 0.001
@@ -102,6 +103,7 @@ vrrp_instance VI_1 {
   advert_int 1
   version 2
   preempt_delay 10
+  lower_prio_no_advert false
   unicast_src_ip 198.51.100.11
   unicast_peer {
     198.51.100.12

@@ -94,6 +94,16 @@ def test_strict_resets_down_timer_adverts():
     assert one(instance_raw(), vrrp_down_timer_adverts=5)[0].down_timer_adverts == 5
 
 
+def test_lower_prio_no_advert_defaults_and_strict_forces_it():
+    assert one(instance_raw())[0].lower_prio_no_advert is False
+    assert one(instance_raw(), vrrp_lower_prio_no_advert=True)[0].lower_prio_no_advert is True
+    assert one(instance_raw(lower_prio_no_advert=False), vrrp_lower_prio_no_advert=True)[0].lower_prio_no_advert is False
+    inst, warnings = one(instance_raw(strict_mode=True, lower_prio_no_advert=False))
+    assert inst.lower_prio_no_advert is True and "is forced by strict mode" in warnings[0]
+    inst, items, _result = imported("  strict_mode\n  lower_prio_no_advert off\n")
+    assert inst == {"strict_mode": True} and [i[1] for i in items] == ["lower_prio_no_advert"]
+
+
 def test_promote_secondaries_and_skip_check_adv_addr():
     inst = one(instance_raw(promote_secondaries=True))[0]
     assert inst.promote_secondaries and not inst.skip_check_adv_addr

@@ -176,6 +176,7 @@ class VrrpInstance:
     accept: bool = True                     # False: traffic to the VIPs dropped while MASTER (hanode.vrrp.noaccept)
     promote_secondaries: bool = False
     skip_check_adv_addr: bool = False
+    lower_prio_no_advert: bool = False      # a MASTER does not answer a lower priority's advert (strict: always)
 
     @property
     def unicast(self) -> bool:

@@ -106,7 +106,7 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
     net = parse_instance_net(reader, family=family, unicast=bool(fields["unicast_peers"]), g=g, problems=problems,
                              host=host)
     fields.update(net.fields)
-    fields.update(strict_fields(reader, fields, g.strict, g.skip_check_adv_addr, path, problems))
+    fields.update(strict_fields(reader, fields, g, path, problems))
     if fields.get("strict_mode"):
         fields["garp"] = _strict_garp(reader, fields["garp"], path, problems)
     reader.finish()

@@ -40,6 +40,7 @@ class VrrpGlobals:
     vmac_addr_prefix: str | None = None
     strict: bool = False                # vrrp_strict (hanode.config.parse_vrrp_strict)
     skip_check_adv_addr: bool = False   # vrrp_skip_check_adv_addr
+    lower_prio_no_advert: bool = False  # vrrp_lower_prio_no_advert
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def parse_vrrp_globals(reader: Reader, problems: Problems) -> VrrpGlobals:
                        garp_extra_if=_garp_extra_if(reader, "vrrp_garp_extra_if", (0, False), problems),
                        vmac_prefix=prefix or "vrrp", vmac_addr_prefix=addr_prefix,
                        strict=reader.boolean("vrrp_strict", False),
-                       skip_check_adv_addr=reader.boolean("vrrp_skip_check_adv_addr", False))
+                       skip_check_adv_addr=reader.boolean("vrrp_skip_check_adv_addr", False),
+                       lower_prio_no_advert=reader.boolean("vrrp_lower_prio_no_advert", False))
 
 
 def _group(reader: Reader, key: str, family: int, default: str, problems: Problems) -> str:

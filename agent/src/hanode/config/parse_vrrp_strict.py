@@ -9,7 +9,9 @@ vrrp_complete_instance):
   false for a non-owner (RFC 3768 has no accept mode);
 - preempt_delay with state MASTER is cleared with a warning, strict or not (keepalived clears it: such an
   instance would otherwise wait instead of preempting when it comes back from FAULT);
-- promote_secondaries and skip_check_adv_addr (default: the top-level vrrp_skip_check_adv_addr) are carried.
+- promote_secondaries and skip_check_adv_addr (default: the top-level vrrp_skip_check_adv_addr) are carried;
+- lower_prio_no_advert (default: the top-level vrrp_lower_prio_no_advert; strict mode forces it, warning when it
+  was set false): a MASTER hearing a lower priority's advert does not answer with one of its own.
 """
 
 from __future__ import annotations
@@ -19,14 +21,20 @@ from typing import Any
 from hanode.config.problems import Problems, Reader, join
 
 
-def strict_fields(reader: Reader, fields: dict[str, Any], strict_default: bool, skip_default: bool,
-                  path: str, problems: Problems) -> dict[str, Any]:
-    """The strict/accept fields of an instance, and the fields strict mode resets (given in `fields`)."""
-    strict = reader.boolean("strict_mode", strict_default)
+def strict_fields(reader: Reader, fields: dict[str, Any], g: Any, path: str, problems: Problems) -> dict[str, Any]:
+    """The strict/accept fields of an instance, and the fields strict mode resets (given in `fields`); g: the
+    top-level defaults (parse_vrrp_net.VrrpGlobals)."""
+    strict = reader.boolean("strict_mode", g.strict)
     accept = reader.boolean("accept", None)
+    no_advert = reader.boolean("lower_prio_no_advert", None)
+    if strict and no_advert is False:
+        problems.warn(join(path, "lower_prio_no_advert"), "is forced by strict mode, as keepalived forces it (\"Strict "
+                                                          "mode requires no lower priority advert\")")
     out: dict[str, Any] = {"strict_mode": strict,
                            "promote_secondaries": reader.boolean("promote_secondaries", False),
-                           "skip_check_adv_addr": reader.boolean("skip_check_adv_addr", skip_default)}
+                           "skip_check_adv_addr": reader.boolean("skip_check_adv_addr", g.skip_check_adv_addr),
+                           "lower_prio_no_advert": strict or (g.lower_prio_no_advert if no_advert is None
+                                                              else no_advert)}
     owner = fields.get("priority") == 255
     if strict:
         _strict_resets(reader, fields, owner, path, problems, out)

@@ -90,7 +90,7 @@ def build_params(cfg: VrrpInstance, iface: InterfaceInfo | None) -> fsm.Params:
         name=cfg.name, vrid=cfg.virtual_router_id, version=cfg.version, base_priority=cfg.priority,
         advert_int_cs=cfg.advert_int_cs, nopreempt=cfg.nopreempt, preempt_delay_us=cfg.preempt_delay_ms * 1000,
         primary_address=primary_address(cfg, iface), vips=cfg.vips + cfg.excluded_vips, garp=cfg.garp,
-        down_timer_adverts=cfg.down_timer_adverts)
+        down_timer_adverts=cfg.down_timer_adverts, lower_prio_no_advert=cfg.lower_prio_no_advert)
 
 
 def identity(cfg: VrrpInstance) -> tuple:

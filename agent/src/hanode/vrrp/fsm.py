@@ -38,6 +38,7 @@ class Params:
     vips: tuple[Vip, ...] = ()
     garp: GarpSettings = field(default_factory=GarpSettings)
     down_timer_adverts: int = 3
+    lower_prio_no_advert: bool = False   # a MASTER does not answer a lower priority's advert (strict mode's default)
 
     @property
     def owner(self) -> bool:
@@ -350,6 +351,8 @@ def _master_rx(params: Params, st: InstanceState, ev: Advert, now_us: int, actio
     if _in_takeover_exchange(params, st, ev, now_us):
         # The master we have just taken over from: its last advert as it gives way, or one that crossed our
         # first. Answer it (RFC 9568, keepalived's "forcing new election"), but two masters did not persist.
+        if params.lower_prio_no_advert:
+            return
         _send_advert(st, st.effective_priority, actions)
         st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
         return
@@ -370,10 +373,12 @@ def _in_takeover_exchange(params: Params, st: InstanceState, ev: Advert, now_us:
 
 
 def _reassert(params: Params, st: InstanceState, conflict: Conflict, now_us: int, actions: list[Action]) -> None:
-    """Advert now, and (rate-limited) gratuitous ARP / NA so that clients converge on this master."""
+    """Advert now (unless lower_prio_no_advert: keepalived's strict mode), and (rate-limited) gratuitous ARP / NA
+    so that clients converge on this master."""
     actions.append(conflict)
-    _send_advert(st, st.effective_priority, actions)
-    st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
+    if not params.lower_prio_no_advert:
+        _send_advert(st, st.effective_priority, actions)
+        st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
     garp = params.garp
     if params.vips and garp.lower_prio_repeat and (st.conflict_garp_at_us is None or now_us >= st.conflict_garp_at_us):
         # keepalived's garp_lower_prio_repeat now and again after garp_lower_prio_delay (rate-limited here)

@@ -195,7 +195,6 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     *same_reason(no_meaning, why.FIREWALL, "vrrp_iptables", "vrrp_ipsets", "nftables", "nftables_priority",
                  "nftables_ifindex", "nftables_counters"),
     *same_reason(unsupported, _IPVS_FWMARKS, "nftables_ipvs", "nftables_ipvs_priority", "nftables_ipvs_start_fwmark"),
-    unsupported("vrrp_lower_prio_no_advert", why.RE_ASSERT),
     unsupported("vrrp_higher_prio_send_advert", why.NO_OPTION),
     _default("vrrp_garp_lower_prio_delay", "garp_lower_prio_delay"),
     _default("vrrp_garp_lower_prio_repeat", "garp_lower_prio_repeat"),

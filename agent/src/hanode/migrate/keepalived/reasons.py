@@ -9,4 +9,3 @@ NAMESPACE = "run hanode inside the namespace instead (ip netns exec NAME hanode 
 NO_OPTION = "hanode has no such option"
 NO_PRIORITY_NOTIFY = "hanode does not notify priority changes"
 GNA = "keepalived 2.2.7 has no gna_interval in vrrp_instance (vrrp_gna_interval in global_defs and garp_group are carried)"
-RE_ASSERT = "hanode always re-asserts with an advert (RFC 9568)"

@@ -260,7 +260,6 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     foreign(unsupported("gna_interval", why.GNA)),
     value("down_timer_adverts", "int"),
     foreign(unsupported("timer_expired_backup", why.NO_OPTION)),
-    unsupported("lower_prio_no_advert", why.RE_ASSERT),
     unsupported("higher_prio_send_advert", why.NO_OPTION),
     no_meaning("kernel_rx_buf_size", why.PROCESS),
 ], note="a `vrrp_instance NAME { }` block")

@@ -32,12 +32,15 @@ INSTANCE_ROWS: list[Row] = [
             "the agent sets net.ipv4.conf.IF.promote_secondaries=1 while it runs"),
     value("skip_check_adv_addr", "flag", text="a BACKUP does not re-check the address list of adverts from the "
           "master it already follows"),
+    value("lower_prio_no_advert", "flag", text="a MASTER does not answer a lower priority's advert (strict mode "
+          "forces it)"),
 ]
 
 GLOBAL_ROWS: list[Row] = [
     carried("vrrp_strict", "vrrp_strict", _bare("vrrp_strict"), "strict_mode of every instance that sets none"),
     carried("vrrp_skip_check_adv_addr", "vrrp_skip_check_adv_addr", _bare("vrrp_skip_check_adv_addr"),
             "skip_check_adv_addr of every instance that sets none"),
+    value("vrrp_lower_prio_no_advert", "flag", text="lower_prio_no_advert of every instance that sets none"),
 ]
 
 
@@ -81,6 +84,9 @@ def finish_strict(tr: Translator, out: dict[str, Any], path: str, block: Node, c
         else:
             _drop(tr, out, path, key, "strict mode: keepalived resets it (\"... incompatible with strict mode - "
                                       "resetting\")")
+    if strict and out.get("lower_prio_no_advert") is False:
+        _drop(tr, out, path, "lower_prio_no_advert", "strict mode: keepalived forces it (\"Strict mode requires no "
+                                                     "lower priority advert\")")
     if strict and out.get("accept") and not owner and out.get("version", config.get("vrrp_version", 2)) == 2:
         _drop(tr, out, path, "accept", "strict mode with VRRP version 2: keepalived resets accept (\"accept mode for "
                                        "VRRP version 2 does not comply with RFC3768\"); no_accept applies")
