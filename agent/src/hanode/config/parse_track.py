@@ -14,13 +14,18 @@ PARAM_MATCHES = ("exact", "initial", "partial")
 DELAY_MAX_S = 3600
 
 
-def parse_track_processes(data: Mapping, path: str, problems: Problems) -> dict[str, TrackProcess]:
+def _named(data: Mapping, path: str, problems: Problems, parse_one: Callable[[str, Any, str, Problems], Any]) -> dict:
+    """NAME: {...} blocks, each parsed by parse_one(name, body, path, problems); the unusable ones left out."""
     found = {}
     for name, body in data.items():
-        tracker = _track_process(str(name), body, join(path, name), problems)
-        if tracker is not None:
-            found[str(name)] = tracker
+        parsed = parse_one(str(name), body, join(path, name), problems)
+        if parsed is not None:
+            found[str(name)] = parsed
     return found
+
+
+def parse_track_processes(data: Mapping, path: str, problems: Problems) -> dict[str, TrackProcess]:
+    return _named(data, path, problems, _track_process)
 
 
 def _track_process(name: str, body: Any, path: str, problems: Problems) -> TrackProcess | None:
@@ -56,12 +61,7 @@ def _delay_ms(reader: Reader, key: str, default_ms: int) -> int:
 
 
 def parse_track_files(data: Mapping, path: str, problems: Problems) -> dict[str, TrackFile]:
-    found = {}
-    for name, body in data.items():
-        tracker = _track_file(str(name), body, join(path, name), problems)
-        if tracker is not None:
-            found[str(name)] = tracker
-    return found
+    return _named(data, path, problems, _track_file)
 
 
 def _track_file(name: str, body: Any, path: str, problems: Problems) -> TrackFile | None:
