@@ -104,6 +104,15 @@ def test_lower_prio_no_advert_defaults_and_strict_forces_it():
     assert inst == {"strict_mode": True} and [i[1] for i in items] == ["lower_prio_no_advert"]
 
 
+def test_strict_clears_a_vmac_mac_and_vmac_xmit_base():
+    inst, warnings = one(instance_raw(strict_mode=True, use_vmac="vr51 02:00:00:00:00:33", vmac_xmit_base=True))
+    assert inst.vmac.mac == "00:00:5e:00:01:33" and not inst.vmac_xmit_base
+    assert len([w for w in warnings if "by strict mode" in w]) == 2
+    assert one(instance_raw(use_vmac="vr51 02:00:00:00:00:33"))[0].vmac.mac == "02:00:00:00:00:33"
+    inst, items, _result = imported("  strict_mode\n  use_vmac\n  vmac_xmit_base\n")
+    assert inst == {"strict_mode": True, "use_vmac": True} and [i[1] for i in items] == ["vmac_xmit_base"]
+
+
 def test_promote_secondaries_and_skip_check_adv_addr():
     inst = one(instance_raw(promote_secondaries=True))[0]
     assert inst.promote_secondaries and not inst.skip_check_adv_addr

@@ -12,7 +12,7 @@ from hanode.config.model import (Authentication, GarpSettings, NotifyScripts, Sy
 from hanode.config.parse_track import tracked_refs
 from hanode.config.parse_vrrp_net import InstanceNet, VrrpGlobals, assign_vmacs, parse_instance_net
 from hanode.config.parse_vrrp_notify import instance_fields
-from hanode.config.parse_vrrp_strict import strict_fields
+from hanode.config.parse_vrrp_strict import strict_fields, strict_net
 from hanode.config.problems import MISSING, Problems, Reader, join
 from hanode.config.vip import parse_vip
 
@@ -109,6 +109,7 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
     fields.update(strict_fields(reader, fields, g, path, problems))
     if fields.get("strict_mode"):
         fields["garp"] = _strict_garp(reader, fields["garp"], path, problems)
+        net = strict_net(net, fields, path, problems)
     reader.finish()
     if interface is None or fields["virtual_router_id"] is None:
         return None

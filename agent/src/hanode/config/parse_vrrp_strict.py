@@ -16,6 +16,7 @@ vrrp_complete_instance):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hanode.config.problems import Problems, Reader, join
@@ -57,6 +58,19 @@ def strict_fields(reader: Reader, fields: dict[str, Any], g: Any, path: str, pro
         accept = False
     out["accept"] = accept or owner
     return out
+
+
+def strict_net(net: Any, fields: dict[str, Any], path: str, problems: Problems) -> Any:
+    """Strict mode's VMAC resets (keepalived: "cannot specify MAC address with strict mode - clearing", "xmit_base
+    is incompatible with strict mode - resetting"): the RFC's MAC, adverts from the VMAC. net: InstanceNet."""
+    if net.vmac is not None and net.vmac.mac:
+        problems.warn(join(path, "use_vmac"), f"MAC {net.vmac.mac} is cleared by strict mode (the RFC's MAC is used), "
+                                              "as keepalived clears it")
+        net = replace(net, vmac=replace(net.vmac, mac=None, mac_uses_vrid=False))
+    if fields.get("vmac_xmit_base"):
+        problems.warn(join(path, "vmac_xmit_base"), "is reset by strict mode, as keepalived resets it")
+        fields["vmac_xmit_base"] = False
+    return net
 
 
 def _strict_resets(reader: Reader, fields: dict[str, Any], owner: bool, path: str, problems: Problems,

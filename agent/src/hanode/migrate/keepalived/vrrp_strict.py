@@ -84,6 +84,9 @@ def finish_strict(tr: Translator, out: dict[str, Any], path: str, block: Node, c
         else:
             _drop(tr, out, path, key, "strict mode: keepalived resets it (\"... incompatible with strict mode - "
                                       "resetting\")")
+    if strict and out.get("vmac_xmit_base"):
+        _drop(tr, out, path, "vmac_xmit_base", "strict mode: keepalived resets it (\"xmit_base is incompatible with "
+                                               "strict mode - resetting\")")
     if strict and out.get("lower_prio_no_advert") is False:
         _drop(tr, out, path, "lower_prio_no_advert", "strict mode: keepalived forces it (\"Strict mode requires no "
                                                      "lower priority advert\")")
