@@ -117,3 +117,13 @@ def test_garp_lower_prio_repeat_zero_and_strict_mode_send_none():
     assert actions(h.rx(wire_advert(PEER4, 100)), SendGarp) == []
     strict = make_config({"VI_1": instance_raw(priority=200, strict_mode=True, garp_lower_prio_repeat=3)})
     assert strict.vrrp_instances["VI_1"].garp.lower_prio_repeat == 0
+
+
+def test_the_priority_trackers_give_before_the_start_is_not_a_change():
+    config = make_config({"VI_1": instance_raw(priority=150, notify_priority_changes=True,
+                                               track_files=[{"name": "f", "weight": -1}])},
+                         track_files={"f": {"file": "/run/f"}})
+    h = Harness(config, start=False)
+    assert actions(h.take(h.engine.trackers_observed(h.clock.now_us, file_values={"f": 30})), PriorityChanged) == []
+    h.take(h.engine.start(h.clock.now_us))
+    assert h.engine.instances["VI_1"].state.effective_priority == 120

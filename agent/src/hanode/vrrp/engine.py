@@ -240,7 +240,7 @@ class Engine:
             pending[name] = tracking.pending
             if tracking.effective_priority != inst.state.effective_priority:
                 outputs += self._step(name, fsm.SetPriority(tracking.effective_priority), now_us)
-                if inst.config.notify_priority_changes:
+                if inst.config.notify_priority_changes and self.started:   # not the start's first tracking
                     outputs.append(Output(name, PriorityChanged(inst.state.state, inst.state.effective_priority),
                                           inst.config, inst.params))
         for name, inst in self.instances.items():
