@@ -106,7 +106,7 @@ class VrrpRunner:
         self.start_timer: asyncio.TimerHandle | None = None     # vrrp_startup_delay
         self.links = LinkView(self.loop, now_us, self._links_shown)   # interface_up_down_delays
         self.pacer = GarpPacer(config.sections.get("garp_pacing") or GarpPacing())
-        self.paced: dict[str, list[asyncio.TimerHandle]] = {}   # instance -> its GARPs / NAs waiting for pacing
+        self.pace_timers: dict[tuple[str, int], asyncio.TimerHandle] = {}   # paced timeline -> its next send
 
     def _netlink_talk(self, message: bytearray) -> int:
         return self.netlink.requests.talk(message)
@@ -157,8 +157,8 @@ class VrrpRunner:
             task.cancel()
         if self.trackers is not None:
             self.trackers.close()
-        for name in list(self.paced):
-            self._stop_garp_burst(name)
+        for handle in self.pace_timers.values():
+            handle.cancel()
         await self.notify.drain(10.0)
         await self.notify.stop()
         for task in self.tasks:
@@ -183,6 +183,9 @@ class VrrpRunner:
         self.links.configure(config)
         pacing = config.sections.get("garp_pacing") or GarpPacing()
         if pacing != self.pacer.pacing:
+            for handle in self.pace_timers.values():
+                handle.cancel()
+            self.pace_timers.clear()
             self.pacer = GarpPacer(pacing)
         if await self.plumbing.prepare(config):     # new VMACs: the engine and the VIPs must know them
             self._feed(self.engine.set_interfaces(self.links.show(await self.netlink.interfaces()), self._now()))
@@ -556,8 +559,7 @@ class VrrpRunner:
         task = self.garp_bursts.pop(name, None)
         if task is not None:
             task.cancel()
-        for handle in self.paced.pop(name, ()):
-            handle.cancel()
+        self.pacer.drop(name)
 
     def _announce(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
         """One GARP / NA per VIP: now, or when the interface's garp_interval / gna_interval allows (garp_pace)."""
@@ -568,13 +570,25 @@ class VrrpRunner:
             iface = interfaces.get(vip.dev or cfg.interface)
             if iface is None or not iface.mac:
                 continue
-            at_us = self.pacer.slot(bases.get(iface.name, iface.name), vip.family, now)
-            if at_us <= now:
+            key, send_now = self.pacer.submit(bases.get(iface.name, iface.name), vip.family, cfg.name,
+                                              (cfg, iface, vip), now)
+            if send_now:
                 self._send_announcement(cfg, iface, vip)
             else:
-                handles = self.paced.setdefault(cfg.name, [])
-                handles[:] = [h for h in handles if h.when() > self.loop.time()]
-                handles.append(self.loop.call_later((at_us - now) / 1e6, self._send_announcement, cfg, iface, vip))
+                self._arm_pacing(key)
+
+    def _arm_pacing(self, key: tuple[str, int]) -> None:
+        if key not in self.pace_timers:
+            delay_us = max(0, self.pacer.next_free_us[key] - now_us())
+            self.pace_timers[key] = self.loop.call_later(delay_us / 1e6, self._paced_due, key)
+
+    def _paced_due(self, key: tuple[str, int]) -> None:
+        del self.pace_timers[key]
+        waiting = self.pacer.due(key, now_us())
+        if waiting is not None:
+            self._send_announcement(*waiting)
+        if self.pacer.waiting(key):
+            self._arm_pacing(key)
 
     def _send_announcement(self, cfg: VrrpInstance, iface: InterfaceInfo, vip: Vip) -> None:
         mac = garp.parse_mac(iface.mac)
