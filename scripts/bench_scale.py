@@ -481,7 +481,8 @@ def verdict(rows: list[dict]) -> dict:
     cpu_ok = all(r[role]["cpu_ratio"] is not None and r[role]["cpu_ratio"] <= TARGET_CPU_RATIO
                  for r in rows for role in ("master", "backup"))
     pss = [r[role]["hanode_pss_mb"] for r in rows for role in ("master", "backup") if r[role]["hanode_pss_mb"]]
-    clean = all(not r["errors"] and not any(r["false_transitions"].values()) and not any(r["backup_adverts"].values())
+    # the target is hanode's (keepalived's count is shown beside it in the table)
+    clean = all(not r["errors"] and not r["false_transitions"].get("hanode") and not r["backup_adverts"].get("hanode")
                 for r in rows)
     return {"cpu_within_1_5x": cpu_ok, "max_hanode_pss_mb": max(pss) if pss else None,
             "pss_within_target": bool(pss) and max(pss) <= TARGET_PSS_MB, "no_false_transitions": clean}
@@ -520,7 +521,7 @@ def markdown(doc: dict) -> str:
     lines += ["", f"Targets: CPU at most {TARGET_CPU_RATIO}x keepalived's in every cell: "
                   f"**{'met' if v['cpu_within_1_5x'] else 'NOT met'}**; PSS at most {TARGET_PSS_MB} MB per node: "
                   f"**{'met' if v['pss_within_target'] else 'NOT met'}** (largest {fmt(v['max_hanode_pss_mb'], 1)} MB); "
-                  f"no false transition: **{'met' if v['no_false_transitions'] else 'NOT met'}**."]
+                  f"no false transition of hanode's: **{'met' if v['no_false_transitions'] else 'NOT met'}**."]
     procs = next((r.get("backup", {}).get("processes") for r in reversed(doc["results"])
                   if r["impl"] == "hanode" and "backup" in r), None)
     if procs:
