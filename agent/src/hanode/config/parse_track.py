@@ -102,21 +102,24 @@ def _init_value(value: int, path: str, problems: Problems) -> int:
 
 def tracked_refs(reader: Reader, key: str, known: Mapping[str, Any], what: str) -> tuple[TrackedRef, ...]:
     """An instance's or group's track_processes / track_files: NAME or {name, weight}."""
-    return reader.items(key, _ref_reader(reader.problems, known, what))
+    return reader.items(key, ref_reader(reader.problems, known, what))
 
 
-def _ref_reader(problems: Problems, known: Mapping[str, Any], what: str) -> Callable[[Any, str], TrackedRef | None]:
-    def read(value: Any, path: str) -> TrackedRef | None:
+def ref_reader(problems: Problems, known: Mapping[str, Any], what: str, weight_max: int = TRACK_WEIGHT_MAX,
+               make: Callable[..., Any] = TrackedRef) -> Callable[[Any, str], Any]:
+    """Reads one reference to a named tracker (NAME or {name, weight}) into make(name=, weight=); an unknown name is
+    an error naming the known ones. Also serves track_scripts (what="vrrp_script", its own weight bound)."""
+    def read(value: Any, path: str) -> Any:
         if isinstance(value, str):
             value = {"name": value}
         sub = Reader(value, path, problems)
         name = sub.string("name")
-        weight = sub.integer("weight", None, -TRACK_WEIGHT_MAX, TRACK_WEIGHT_MAX)
+        weight = sub.integer("weight", None, -weight_max, weight_max)
         sub.finish()
         if name is None:
             return None
         if name not in known:
             problems.error(sub.at("name"), f"no {what} named {name!r} (known: {', '.join(sorted(known)) or 'none'})")
             return None
-        return TrackedRef(name=name, weight=weight)
+        return make(name=name, weight=weight)
     return read

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from hanode.config.host import HostCaps
 from hanode.config.model import (Authentication, GarpSettings, NotifyScripts, SyncGroup, TrackedInterface,
                                  TrackedScript, VrrpInstance, VrrpScript)
-from hanode.config.parse_track import tracked_refs
+from hanode.config.parse_track import ref_reader, tracked_refs
 from hanode.config.parse_vrrp_net import InstanceNet, VrrpGlobals, assign_vmacs, parse_instance_net
 from hanode.config.parse_vrrp_notify import instance_fields
 from hanode.config.parse_vrrp_strict import strict_fields, strict_net
@@ -91,7 +91,7 @@ def _parse_instance(name: str, body: Any, path: str, problems: Problems, scripts
         preempt_delay_ms=round(reader.number("preempt_delay", 0, 0, 1000) * 1000),
         excluded_vips=reader.items("virtual_ipaddress_excluded", lambda v, p: parse_vip(v, p, problems)),
         track_interfaces=reader.items("track_interfaces", lambda v, p: _tracked_interface(v, p, problems)),
-        track_scripts=reader.items("track_scripts", lambda v, p: _tracked_script(v, p, problems, scripts)),
+        track_scripts=reader.items("track_scripts", ref_reader(problems, scripts, "vrrp_script", WEIGHT_MAX, TrackedScript)),
         track_processes=tracked_refs(reader, "track_processes", trackers[0], "vrrp_track_process"),
         track_files=tracked_refs(reader, "track_files", trackers[1], "track_file"),
         dont_track_primary=reader.boolean("dont_track_primary", False),
@@ -204,21 +204,6 @@ def _tracked_interface(value: Any, path: str, problems: Problems) -> TrackedInte
     return TrackedInterface(name=name, weight=weight) if name else None
 
 
-def _tracked_script(value: Any, path: str, problems: Problems, scripts: Mapping[str, VrrpScript]) -> TrackedScript | None:
-    if isinstance(value, str):
-        value = {"name": value}
-    reader = Reader(value, path, problems)
-    name = reader.string("name")
-    weight = reader.integer("weight", None, -WEIGHT_MAX, WEIGHT_MAX)
-    reader.finish()
-    if name is None:
-        return None
-    if name not in scripts:
-        problems.error(reader.at("name"), f"no vrrp_script named {name!r} (known: {', '.join(sorted(scripts)) or 'none'})")
-        return None
-    return TrackedScript(name=name, weight=weight)
-
-
 def _garp(reader: Reader) -> GarpSettings:
     return GarpSettings(
         master_delay_ms=round(reader.number("garp_master_delay", 5, 0, 3600) * 1000),
@@ -295,7 +280,7 @@ def _group_trackers(reader: Reader, scripts: Mapping[str, VrrpScript], trackers:
     problems = reader.problems
     return dict(
         track_interfaces=reader.items("track_interfaces", lambda v, p: _tracked_interface(v, p, problems)),
-        track_scripts=reader.items("track_scripts", lambda v, p: _tracked_script(v, p, problems, scripts)),
+        track_scripts=reader.items("track_scripts", ref_reader(problems, scripts, "vrrp_script", WEIGHT_MAX, TrackedScript)),
         track_processes=tracked_refs(reader, "track_processes", trackers[0], "vrrp_track_process"),
         track_files=tracked_refs(reader, "track_files", trackers[1], "track_file"),
         tracking_weight=reader.boolean("sync_group_tracking_weight", False),
