@@ -169,10 +169,25 @@ def run_both(pairs, workdir: Path, texts: dict, complete: bool = True) -> tuple[
     return keepalived, hanode
 
 
-def same_on_the_wire(keepalived: Pair, hanode: Pair) -> dict:
+def same_on_the_wire(keepalived: Pair, hanode: Pair, moved_from: dict | None = None) -> dict:
+    """The settled placement, the same for both. With moved_from (the placement before an event), first waits until
+    both implementations have left it: a change can take longer than SETTLE_S to begin (a tracking script's fall
+    count, then Master_Down_Interval), and an unchanged placement would otherwise look settled."""
+    if moved_from is not None:
+        wait_until_moved(moved_from, keepalived, hanode)
     k_place, h_place = settle(keepalived, hanode)
     assert h_place == k_place, f"keepalived: {k_place}\nhanode:     {h_place}"
     return h_place
+
+
+def wait_until_moved(before: dict, *pairs: Pair) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    waiting = list(pairs)
+    while waiting:
+        waiting = [pair for pair in waiting if pair.placement() == before]
+        if waiting and time.monotonic() > deadline:
+            raise AssertionError(f"VIPs never left {before}: " + ", ".join(p.kind for p in waiting))
+        time.sleep(0.2)
 
 
 def cidrs(placement: dict) -> dict:
@@ -221,12 +236,14 @@ def test_unicast_pair_with_tracking_script_fails_over_like_keepalived(pairs, wor
         (workdir / "state" / f"{node}-healthy").touch()
     texts = {n: (SAMPLES / f"unicast-tracking/node{n[1]}.conf").read_text() for n in ("n1", "n2")}
     keepalived, hanode = run_both(pairs, workdir, texts)
-    assert cidrs(same_on_the_wire(keepalived, hanode)) == {"n1": ["198.51.100.110/24"], "n2": []}
+    placement = same_on_the_wire(keepalived, hanode)
+    assert cidrs(placement) == {"n1": ["198.51.100.110/24"], "n2": []}
     (workdir / "state" / "n1-healthy").unlink()          # n1's backend check fails: 100 - 20 < 90
-    assert cidrs(same_on_the_wire(keepalived, hanode)) == {"n1": [], "n2": ["198.51.100.110/24"]}
+    placement = same_on_the_wire(keepalived, hanode, moved_from=placement)
+    assert cidrs(placement) == {"n1": [], "n2": ["198.51.100.110/24"]}
     assert masters(hanode.states()) == {"VI_0": "n2"}
     (workdir / "state" / "n1-healthy").touch()           # healthy again: n1 preempts back
-    assert cidrs(same_on_the_wire(keepalived, hanode)) == {"n1": ["198.51.100.110/24"], "n2": []}
+    assert cidrs(same_on_the_wire(keepalived, hanode, moved_from=placement)) == {"n1": ["198.51.100.110/24"], "n2": []}
 
 
 @pytestmark_netns
@@ -238,7 +255,7 @@ def test_sync_group_moves_both_addresses_when_a_link_fails(pairs, workdir):
     assert ("eth0", "198.51.100.105/24", "eth0:pub", "global", None) in placement["n1"]
     for pair in (keepalived, hanode):
         pair.lab.port_set("n1", "eth1", False)            # n1 loses the private network: the whole group moves
-    assert cidrs(same_on_the_wire(keepalived, hanode)) == {"n1": [], "n2": ["198.51.100.105/24", "203.0.113.205/24"]}
+    assert cidrs(same_on_the_wire(keepalived, hanode, moved_from=placement)) == {"n1": [], "n2": ["198.51.100.105/24", "203.0.113.205/24"]}
     states = hanode.states()
     assert {inst: per_node["n1"] for inst, per_node in states.items()} == {"VI_EXT": "FAULT", "VI_INT": "FAULT"}
     assert {inst: per_node["n2"] for inst, per_node in states.items()} == {"VI_EXT": "MASTER", "VI_INT": "MASTER"}
