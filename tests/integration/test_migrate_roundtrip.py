@@ -247,6 +247,29 @@ def test_unicast_pair_with_tracking_script_fails_over_like_keepalived(pairs, wor
 
 
 @pytestmark_netns
+def test_reverse_weights_move_the_master_like_keepalived(pairs, workdir):
+    """`weight 20 reverse` on a script: its success (the node is drained) costs 20 points; `weight 1 reverse` on
+    a track_file: its value is subtracted. Both implementations move the VIP the same way at each step."""
+    state = workdir / "state"
+    for node in ("n1", "n2"):
+        (state / f"{node}-maint").write_text("0\n")
+    texts = {n: (SAMPLES / f"reverse-weights/node{n[1]}.conf").read_text() for n in ("n1", "n2")}
+    keepalived, hanode = run_both(pairs, workdir, texts)
+    placement = same_on_the_wire(keepalived, hanode)
+    assert cidrs(placement) == {"n1": ["198.51.100.120/24"], "n2": []}
+    (state / "n1-drain").touch()                        # drained: 100 - 20 < 90
+    placement = same_on_the_wire(keepalived, hanode, moved_from=placement)
+    assert cidrs(placement) == {"n1": [], "n2": ["198.51.100.120/24"]}
+    (state / "n1-drain").unlink()                       # back at 100: n1 preempts
+    placement = same_on_the_wire(keepalived, hanode, moved_from=placement)
+    assert cidrs(placement) == {"n1": ["198.51.100.120/24"], "n2": []}
+    (state / "n1-maint").write_text("15\n")             # 100 - 15 < 90
+    placement = same_on_the_wire(keepalived, hanode, moved_from=placement)
+    assert cidrs(placement) == {"n1": [], "n2": ["198.51.100.120/24"]}
+    assert masters(hanode.states()) == {"VI_R": "n2"}
+
+
+@pytestmark_netns
 def test_sync_group_moves_both_addresses_when_a_link_fails(pairs, workdir):
     texts = {n: (SAMPLES / f"sync-group/node{n[1]}.conf").read_text() for n in ("n1", "n2")}
     keepalived, hanode = run_both(pairs, workdir, texts)

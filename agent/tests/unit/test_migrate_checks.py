@@ -71,8 +71,9 @@ def test_file_check_problems_are_reported_as_keepalived_ignores_them():
     assert report(bad_weight) == [(11, "weight", "invalid")] and "weight" not in checks_of(bad_weight)[0]
     reverse = tr("track_file maint {\n  file /run/lb/maint\n  weight 3 reverse\n}\n"
                  + service("    FILE_CHECK {\n      track_file maint\n    }\n    TCP_CHECK {\n    }"))
-    assert ("track_file", "invalid") in [(i.keyword, i.category) for i in reverse.items]
-    assert "was not carried over" in [i.reason for i in reverse.items if i.keyword == "track_file"][0]
+    assert reverse.items == []
+    assert reverse.config["track_files"]["maint"] == {"file": "/run/lb/maint", "weight": 3, "weight_reverse": True}
+    assert checks_of(reverse)[0] == {"type": "FILE_CHECK", "track_file": "maint"}
 
 
 def test_bfd_check_alone_refuses_the_real_server_and_with_other_checks_is_reported():

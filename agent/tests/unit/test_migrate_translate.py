@@ -405,8 +405,8 @@ NOT_CARRIED = [
     (HEAD + "  authentication {\n    auth_type AH\n  }\n}\n", [(4, "authentication", "no meaning here")],
      "no password"),
     (HEAD + "  track_script {\n    nope\n  }\n}\n", [(5, "track_script nope", "invalid")], "no vrrp_script named nope"),
-    (HEAD + "  track_interface {\n    eth1 weight 10 reverse\n  }\n}\n",
-     [(5, "track_interface eth1 weight 10 reverse", "unsupported")], "reverse"),
+    (HEAD + "  track_interface {\n    eth1 weight 10 noreverse\n  }\n}\n",
+     [(5, "track_interface eth1 weight 10 noreverse", "no meaning here")], "'noreverse' are ignored by keepalived"),
     (HEAD + "  virtual_ipaddress {\n    198.51.100.10/24 dev eth0 no_track\n    198.51.100.11 peer 198.51.100.12\n  }\n}\n",
      [(5, "virtual_ipaddress 198.51.100.10/24 dev eth0 no_track", "unsupported"),
       (6, "virtual_ipaddress 198.51.100.11 peer 198.51.100.12", "unsupported")], "carried over without it"),
@@ -422,8 +422,8 @@ NOT_CARRIED = [
     (HEAD + "  priority 100 200\n}\n", [(4, "priority 200", "no meaning here")], "ignored by keepalived"),
     (HEAD + "  prority 100\n}\n", [(4, "prority", "unsupported")], "not a keepalived 2.2 keyword of vrrp_instance"),
     (HEAD + "}\n" + HEAD + "}\n", [(5, "vrrp_instance VI_1", "invalid")], "already defined on line 1"),
-    ("vrrp_script s {\n  script /bin/true\n  weight 10 reverse\n}\n" + HEAD + "  track_script {\n    s\n  }\n}\n",
-     [(1, "vrrp_script s", "unsupported"), (9, "track_script s", "unsupported")], "no reverse weights"),
+    ("vrrp_script s {\n  script /bin/true\n  weight 10 sideways\n}\n" + HEAD + "  track_script {\n    s\n  }\n}\n",
+     [(3, "weight", "no meaning here")], "unknown weight option 'sideways'"),
     ("vrrp_script s {\n  interval 2\n}\n", [(1, "vrrp_script s", "invalid")], "has no script"),
     ("global_defs {\n  enable_snmp_vrrp\n  vrrp_priority -10\n  lvs_flush_onstop\n}\n",
      [(2, "enable_snmp_vrrp", "unsupported"), (3, "vrrp_priority", "no meaning here"),
@@ -452,9 +452,9 @@ NOT_CARRIED = [
     ("virtual_server 198.51.100.100 80 {\n  real_server 203.0.113.11 80 {\n    BFD_CHECK {\n      name b\n    }\n"
      "  }\n  real_server 203.0.113.12 80 {\n    TCP_CHECK {\n      nb_get_retry 3\n    }\n  }\n}\n",
      [(2, "real_server 203.0.113.11 80", "unsupported"), (9, "nb_get_retry", "no meaning here")], "always up"),
-    ("vrrp_track_process p {\n  process haproxy\n  weight 5 reverse\n}\nbfd_instance b {\n}\nsomething_new 1\n",
-     [(1, "vrrp_track_process p", "unsupported"), (5, "bfd_instance b", "unsupported"),
-      (7, "something_new", "unsupported")], "no reverse weights"),
+    ("vrrp_track_process p {\n  process haproxy\n  weight 5 upside\n}\nbfd_instance b {\n}\nsomething_new 1\n",
+     [(3, "weight", "no meaning here"), (5, "bfd_instance b", "unsupported"),
+      (7, "something_new", "unsupported")], "unknown weight option 'upside'"),
     (HEAD + "  track_process {\n    nope\n  }\n  track_file {\n    nofile weight 2\n  }\n}\n",
      [(5, "track_process nope", "invalid"), (8, "track_file nofile weight 2", "invalid")],
      "no vrrp_track_process named nope"),
@@ -471,9 +471,29 @@ def test_not_carried_over_is_reported_with_line_and_why(text, expected, phrase):
 
 
 def test_what_is_reported_is_not_in_the_output():
-    result = tr(HEAD + "  track_src_ip\n  track_interface {\n    eth1 weight 10 reverse\n  }\n"
-                "  authentication {\n    auth_type AH\n  }\n}\n")
+    result = tr(HEAD + "  track_src_ip\n  authentication {\n    auth_type AH\n  }\n}\n")
     assert result.config["vrrp_instances"]["VI_1"] == {"interface": "eth0", "virtual_router_id": 51}
+
+
+def test_reverse_weights_are_carried_as_keepalived_reads_them():
+    """`weight N reverse` on a vrrp_script, vrrp_track_process and track_file, and on each reference: a reference
+    with its own weight keeps the tracker's reverse unless it says reverse or noreverse (keepalived's
+    vrrp_track.c); track_interface takes reverse only."""
+    result = tr("vrrp_script s {\n  script /bin/true\n  weight 10 reverse\n}\n"
+                "vrrp_track_process p {\n  process haproxy\n  weight -5 reverse\n}\n"
+                "track_file f {\n  file /run/f\n  weight 2 reverse\n}\n"
+                + HEAD + "  track_script {\n    s\n  }\n  track_process {\n    p weight 7 noreverse\n  }\n"
+                "  track_file {\n    f weight 3\n  }\n  track_interface {\n    eth1 weight -4 reverse\n  }\n}\n")
+    assert result.items == []
+    config = result.config
+    assert config["vrrp_scripts"]["s"]["weight_reverse"] is True
+    assert config["vrrp_track_processes"]["p"]["weight_reverse"] is True
+    assert config["track_files"]["f"]["weight_reverse"] is True
+    instance = config["vrrp_instances"]["VI_1"]
+    assert instance["track_scripts"] == [{"name": "s"}]
+    assert instance["track_processes"] == [{"name": "p", "weight": 7, "weight_reverse": False}]
+    assert instance["track_files"] == [{"name": "f", "weight": 3}]
+    assert instance["track_interfaces"] == [{"name": "eth1", "weight": -4, "weight_reverse": True}]
 
 
 def test_a_complete_translation_has_no_items():

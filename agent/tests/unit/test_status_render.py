@@ -59,8 +59,8 @@ def test_instance_status_carries_the_contract_fields():
                                          "seconds_ago": 2.0}
     assert status["peers"][PEER4]["priority"] == 100 and status["peers"][PEER4]["seconds_ago"] == 0.5
     assert status["trackers"] == {
-        "interfaces": [{"name": "eth1", "weight": -20, "up": False}],
-        "scripts": [{"name": "chk", "weight": 10, "ok": True, "last_exit": 0, "last_error": None}],
+        "interfaces": [{"name": "eth1", "weight": -20, "weight_reverse": False, "up": False}],
+        "scripts": [{"name": "chk", "weight": 10, "weight_reverse": False, "ok": True, "last_exit": 0, "last_error": None}],
         "processes": [], "files": []}
 
 

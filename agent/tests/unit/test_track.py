@@ -118,6 +118,36 @@ def test_tracked_interface(weight, up, effective, faults):
     assert (result.effective_priority, result.fault_reasons) == (effective, faults)
 
 
+@pytest.mark.parametrize("weight, up, effective, faults", [
+    (0, True, 100, ("tracked interface eth1 up (reverse)",)),    # reversed weight 0: FAULT while up
+    (0, False, 100, ()),
+    (10, True, 90, ()),          # reversed weight > 0: subtracted while up
+    (10, False, 100, ()),
+    (-10, True, 100, ()),
+    (-10, False, 110, ()),       # reversed weight < 0: added while down
+])
+def test_tracked_interface_reversed_turns_each_effect_round(weight, up, effective, faults):
+    instance, scripts = tracked(interfaces=[{"name": "eth1", "weight": weight, "weight_reverse": True}])
+    result = evaluate(instance, {"eth0": True, "eth1": up}, scripts, {})
+    assert (result.effective_priority, result.fault_reasons) == (effective, faults)
+
+
+def test_reverse_of_a_script_comes_from_the_script_unless_the_reference_says_otherwise():
+    reverse_scripts = {"up_rev": {"script": "/bin/true", "weight": 20, "weight_reverse": True},
+                       "fault_rev": {"script": "/bin/true", "weight_reverse": True}}
+    raw = instance_raw(priority=100, track_scripts=["up_rev", {"name": "fault_rev"}])
+    config = make_config({"VI_1": raw}, scripts=reverse_scripts)
+    instance, scripts = config.vrrp_instances["VI_1"], config.vrrp_scripts
+    both_ok = evaluate(instance, UP, scripts, health(up_rev=True, fault_rev=True))
+    assert (both_ok.effective_priority, both_ok.fault_reasons) == (80, ("script fault_rev succeeded (reverse)",))
+    both_failed = evaluate(instance, UP, scripts, health(up_rev=False, fault_rev=False))
+    assert (both_failed.effective_priority, both_failed.fault_reasons) == (100, ())
+    raw = instance_raw(priority=100, track_scripts=[{"name": "up_rev", "weight": 20, "weight_reverse": False}])
+    config = make_config({"VI_1": raw}, scripts=reverse_scripts)
+    assert evaluate(config.vrrp_instances["VI_1"], UP, config.vrrp_scripts,
+                    health(up_rev=True)).effective_priority == 120
+
+
 def test_a_tracked_interface_that_does_not_exist_counts_as_down():
     instance, scripts = tracked(interfaces=["eth9"])
     assert evaluate(instance, UP, scripts, {}).fault_reasons == ("tracked interface eth9 down",)

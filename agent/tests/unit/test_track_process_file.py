@@ -144,6 +144,26 @@ def test_file_status_is_keepalived_s(weight, value, status):
     assert file_status(weight, value) == status
 
 
+@pytest.mark.parametrize("weight, value, status", [
+    (0, 0, None), (0, 3, 0), (1, 10, -10), (2, -5, 10), (-10, 30, 253), (1, 254, None), (254, 1, None),
+])
+def test_file_status_reversed_is_keepalived_s(weight, value, status):
+    """keepalived's weight_multiplier -1: value * weight * -1, and with weight 0 a zero value is the FAULT."""
+    assert file_status(weight, value, reverse=True) == status
+
+
+def test_reversed_processes_and_files_from_the_tracker_or_the_reference():
+    cfg = make_config({"VI_1": instance_raw()}).vrrp_instances["VI_1"]
+    cfg = replace(cfg, track_processes=(TrackedRef("p"), TrackedRef("q", weight=0, weight_reverse=True)),
+                  track_files=(TrackedRef("f"),))
+    seen = Observed(processes={"p": proc(weight=-30, weight_reverse=True), "q": proc(tracker="q")},
+                    files={"f": TrackFile("f", "/run/f", weight=2, weight_reverse=True)},
+                    process_up={"p": False, "q": True}, file_values={"f": 4})
+    result = evaluate(cfg, {"eth0": True}, {}, {}, seen)
+    assert result.effective_priority == 100 + 30 - 8
+    assert result.fault_reasons == ("tracked process q: quorum reached (reverse)",)
+
+
 def observed(up=None, values=None) -> Observed:
     return Observed(processes={"p": proc(weight=-30), "q": proc(tracker="q")}, process_up=up or {},
                     files={"f": TrackFile("f", "/run/f", weight=2)}, file_values=values or {})
@@ -189,9 +209,10 @@ def parse(raw: dict):
 def test_config_keys_parse_into_the_model():
     config = parse({"router_id": "a", "vrrp_track_processes": {
         "web": {"process": "/usr/sbin/nginx -g daemon", "param_match": "partial", "weight": -20, "quorum": 2,
-                "quorum_max": 4, "delay": 0.5, "terminate_delay": 2}},
+                "quorum_max": 4, "delay": 0.5, "terminate_delay": 2, "weight_reverse": True}},
         "track_files": {"f": {"file": "/run/prio", "weight": 3, "init_file": {"value": 7, "overwrite": True}}},
-        "vrrp_instances": {"VI_1": instance_raw(track_processes=["web"], track_files=[{"name": "f", "weight": 0}])},
+        "vrrp_instances": {"VI_1": instance_raw(track_processes=["web"], track_files=[
+            {"name": "f", "weight": 0, "weight_reverse": True}])},
         "vrrp_sync_groups": {"G": {"group": ["VI_1"], "track_files": ["f"], "sync_group_tracking_weight": True}}})[0]
     web = config.vrrp_track_processes["web"]
     expected = ("/usr/sbin/nginx", ("-g", "daemon"), "partial", True)
@@ -199,7 +220,8 @@ def test_config_keys_parse_into_the_model():
     assert (web.quorum, web.quorum_max, web.fork_delay_ms, web.terminate_delay_ms) == (2, 4, 500, 2000)
     assert config.track_files["f"] == TrackFile("f", "/run/prio", 3, 7, True)
     vi = config.vrrp_instances["VI_1"]
-    assert vi.track_processes == (TrackedRef("web"),) and vi.track_files == (TrackedRef("f", 0),)
+    assert web.weight_reverse
+    assert vi.track_processes == (TrackedRef("web"),) and vi.track_files == (TrackedRef("f", 0, True),)
     assert config.vrrp_sync_groups["G"].track_files == (TrackedRef("f"),)
     assert config.vrrp_sync_groups["G"].tracking_weight
 
@@ -218,6 +240,9 @@ def test_arguments_mean_an_exact_match_and_quorum_max_zero_a_quorum_of_zero():
     ({"vrrp_track_processes": {"a": {"weight": 3}}}, "vrrp_track_processes.a.process"),
     ({"track_files": {"f": {"file": "relative"}}}, "track_files.f.file"),
     ({"track_files": {"f": {"file": "/x", "weight": 300}}}, "track_files.f.weight"),
+    ({"track_files": {"f": {"file": "/x", "weight_reverse": "yes"}}}, "track_files.f.weight_reverse"),
+    ({"vrrp_instances": {"VI_1": instance_raw(track_interfaces=[{"name": "eth1", "weight_reverse": 1}])}},
+     "vrrp_instances.VI_1.track_interfaces[0].weight_reverse"),
     ({"vrrp_instances": {"VI_1": instance_raw(track_processes=["nope"])}}, "vrrp_instances.VI_1.track_processes[0].name"),
     ({"vrrp_instances": {"VI_1": instance_raw(track_files=["nope"])}}, "vrrp_instances.VI_1.track_files[0].name"),
 ])

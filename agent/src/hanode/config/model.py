@@ -29,12 +29,14 @@ class Vip:
 class TrackedInterface:
     name: str
     weight: int = 0  # 0: down means FAULT
+    weight_reverse: bool = False  # keepalived's `weight N reverse`: the effect turned round (hanode.vrrp.track)
 
 
 @dataclass(frozen=True, slots=True)
 class TrackedScript:
     name: str
     weight: int | None = None  # None: the vrrp_script's own weight
+    weight_reverse: bool | None = None  # None: the vrrp_script's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class VrrpScript:
     fall: int = 1
     user: str | None = None
     init_fail: bool = False
+    weight_reverse: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class TrackedRef:
     """An instance's (or sync group's) track_process / track_file entry."""
     name: str
     weight: int | None = None  # None: the tracker's own weight
+    weight_reverse: bool | None = None  # None: the tracker's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,7 @@ class TrackProcess:
     quorum_max: int | None = None   # None: no upper bound
     fork_delay_ms: int = 0          # quorum gained: reported this much later (delay sets both)
     terminate_delay_ms: int = 0     # quorum lost: reported this much later
+    weight_reverse: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ class TrackFile:
     weight: int = 1
     init_value: int | None = None   # init_file: written at start when the file is missing (or always: overwrite)
     init_overwrite: bool = False
+    weight_reverse: bool = False
 
 
 @dataclass(frozen=True, slots=True)

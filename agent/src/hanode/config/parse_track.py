@@ -47,7 +47,8 @@ def _track_process(name: str, body: Any, path: str, problems: Problems) -> Track
         full_command=full_command, weight=reader.integer("weight", 0, -TRACK_WEIGHT_MAX, TRACK_WEIGHT_MAX),
         quorum=quorum, quorum_max=quorum_max,
         fork_delay_ms=_delay_ms(reader, "fork_delay", delay_ms),
-        terminate_delay_ms=_delay_ms(reader, "terminate_delay", delay_ms))
+        terminate_delay_ms=_delay_ms(reader, "terminate_delay", delay_ms),
+        weight_reverse=reader.boolean("weight_reverse", False))
     reader.finish()
     if words and not full_command and len(words[0]) > COMM_MAX:
         problems.error(reader.at("process"), f"{words[0]!r} is longer than a process name can be ({COMM_MAX} "
@@ -73,7 +74,8 @@ def _track_file(name: str, body: Any, path: str, problems: Problems) -> TrackFil
         problems.error(reader.at("file"), f"must be an absolute path, got {file!r}")
     init_value, overwrite = _init_file(reader, problems)
     weight = reader.integer("weight", 1, -TRACK_WEIGHT_MAX, TRACK_WEIGHT_MAX)
-    tracker = TrackFile(name=name, file=file or "", weight=weight, init_value=init_value, init_overwrite=overwrite)
+    tracker = TrackFile(name=name, file=file or "", weight=weight, init_value=init_value, init_overwrite=overwrite,
+                        weight_reverse=reader.boolean("weight_reverse", False))
     reader.finish()
     return tracker if file else None
 
@@ -101,25 +103,27 @@ def _init_value(value: int, path: str, problems: Problems) -> int:
 
 
 def tracked_refs(reader: Reader, key: str, known: Mapping[str, Any], what: str) -> tuple[TrackedRef, ...]:
-    """An instance's or group's track_processes / track_files: NAME or {name, weight}."""
+    """An instance's or group's track_processes / track_files: NAME or {name, weight, weight_reverse}."""
     return reader.items(key, ref_reader(reader.problems, known, what))
 
 
 def ref_reader(problems: Problems, known: Mapping[str, Any], what: str, weight_max: int = TRACK_WEIGHT_MAX,
                make: Callable[..., Any] = TrackedRef) -> Callable[[Any, str], Any]:
-    """Reads one reference to a named tracker (NAME or {name, weight}) into make(name=, weight=); an unknown name is
-    an error naming the known ones. Also serves track_scripts (what="vrrp_script", its own weight bound)."""
+    """Reads one reference to a named tracker (NAME or {name, weight, weight_reverse}) into make(name=, weight=,
+    weight_reverse=); an unknown name is an error naming the known ones. Also serves track_scripts
+    (what="vrrp_script", its own weight bound). Unset weight / weight_reverse: the tracker's own (keepalived)."""
     def read(value: Any, path: str) -> Any:
         if isinstance(value, str):
             value = {"name": value}
         sub = Reader(value, path, problems)
         name = sub.string("name")
         weight = sub.integer("weight", None, -weight_max, weight_max)
+        reverse = sub.boolean("weight_reverse", None)
         sub.finish()
         if name is None:
             return None
         if name not in known:
             problems.error(sub.at("name"), f"no {what} named {name!r} (known: {', '.join(sorted(known)) or 'none'})")
             return None
-        return make(name=name, weight=weight)
+        return make(name=name, weight=weight, weight_reverse=reverse)
     return read

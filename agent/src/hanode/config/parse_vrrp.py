@@ -44,6 +44,7 @@ def _parse_script(name: str, body: Any, path: str, problems: Problems) -> VrrpSc
         fall=reader.integer("fall", 1, 1, 1000),
         user=reader.string("user", None),
         init_fail=reader.boolean("init_fail", False),
+        weight_reverse=reader.boolean("weight_reverse", False),
     )
     reader.finish()
     return script if command else None
@@ -200,8 +201,9 @@ def _tracked_interface(value: Any, path: str, problems: Problems) -> TrackedInte
     reader = Reader(value, path, problems)
     name = reader.string("name")
     weight = reader.integer("weight", 0, -WEIGHT_MAX, WEIGHT_MAX)
+    reverse = reader.boolean("weight_reverse", False)
     reader.finish()
-    return TrackedInterface(name=name, weight=weight) if name else None
+    return TrackedInterface(name=name, weight=weight, weight_reverse=reverse) if name else None
 
 
 def _garp(reader: Reader) -> GarpSettings:

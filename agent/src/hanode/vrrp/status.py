@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hanode.vrrp.engine import Engine, Instance
 from hanode.vrrp.timers import master_down_interval_us, skew_time_us
-from hanode.vrrp.track import ScriptHealth, file_status
+from hanode.vrrp.track import ScriptHealth, file_status, resolved_weight
 
 
 def _seconds_ago(now_us: int, then_us: int | None) -> float | None:
@@ -57,25 +57,26 @@ def _timers(inst: Instance) -> dict:
 def _trackers(engine: Engine, name: str) -> dict:
     """The instance's trackers with its sync group's (what it really tracks)."""
     cfg = engine.tracked_config(name)
-    interfaces = [{"name": t.name, "weight": t.weight, "up": engine.interfaces.get(t.name).up if t.name in engine.interfaces else False}
+    interfaces = [{"name": t.name, "weight": t.weight, "weight_reverse": t.weight_reverse,
+                   "up": engine.interfaces.get(t.name).up if t.name in engine.interfaces else False}
                   for t in cfg.track_interfaces]
     scripts = []
     for tracked in cfg.track_scripts:
-        script = engine.config.vrrp_scripts[tracked.name]
+        weight, reverse = resolved_weight(tracked, engine.config.vrrp_scripts[tracked.name])
         health = engine.health.get(tracked.name, ScriptHealth())
-        scripts.append({"name": tracked.name, "weight": script.weight if tracked.weight is None else tracked.weight,
+        scripts.append({"name": tracked.name, "weight": weight, "weight_reverse": reverse,
                         "ok": health.ok, "last_exit": health.last_exit, "last_error": health.last_error})
     processes = []
     for ref in cfg.track_processes:
-        spec = engine.config.vrrp_track_processes[ref.name]
-        processes.append({"name": ref.name, "weight": spec.weight if ref.weight is None else ref.weight,
+        weight, reverse = resolved_weight(ref, engine.config.vrrp_track_processes[ref.name])
+        processes.append({"name": ref.name, "weight": weight, "weight_reverse": reverse,
                           "up": engine.process_up.get(ref.name, False), "running": engine.process_counts.get(ref.name)})
     files = []
     for ref in cfg.track_files:
-        spec = engine.config.track_files[ref.name]
-        weight = spec.weight if ref.weight is None else ref.weight
+        weight, reverse = resolved_weight(ref, engine.config.track_files[ref.name])
         value = engine.file_values.get(ref.name, 0)
-        files.append({"name": ref.name, "weight": weight, "value": value, "status": file_status(weight, value)})
+        files.append({"name": ref.name, "weight": weight, "weight_reverse": reverse, "value": value,
+                      "status": file_status(weight, value, reverse)})
     return {"interfaces": interfaces, "scripts": scripts, "processes": processes, "files": files}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from hanode.config.model import SyncGroup, TrackedInterface, TrackFile, TrackProcess, VrrpInstance, VrrpScript
+from hanode.config.model import SyncGroup, TrackFile, TrackProcess, VrrpInstance, VrrpScript
 
 OWNER_PRIORITY = 255
 FILE_FAULT = -254     # a track_file's value times its weight at or below this: FAULT (keepalived)
@@ -54,19 +54,30 @@ class Observed:
     file_values: Mapping[str, int] = field(default_factory=dict)
 
 
-def file_status(weight: int, value: int) -> int | None:
+def file_status(weight: int, value: int, reverse: bool = False) -> int | None:
     """keepalived's track_file rule: weight 0 -> a non-zero value is a failure (None); otherwise value * weight,
-    capped at 253, and FAULT (None) at -254 or below."""
+    capped at 253, and FAULT (None) at -254 or below. Reversed (`weight N reverse`): weight 0 -> a zero value is
+    the failure; otherwise -value * weight (keepalived's weight_multiplier -1)."""
     if weight == 0:
-        return None if value else 0
-    status = value * weight
+        return None if bool(value) != reverse else 0
+    status = value * weight * (-1 if reverse else 1)
     return None if status <= FILE_FAULT else min(FILE_MAX, status)
+
+
+def resolved_weight(ref, spec=None) -> tuple[int, bool]:
+    """A tracker reference's weight and reverse flag: the reference's own where it gives them, else the tracker's
+    (keepalived: `track_script { NAME weight N }` keeps the vrrp_script's reverse unless it says reverse or
+    noreverse)."""
+    weight = spec.weight if ref.weight is None else ref.weight
+    reverse = ref.weight_reverse if ref.weight_reverse is not None else bool(spec and spec.weight_reverse)
+    return weight, reverse
 
 
 def evaluate(instance: VrrpInstance, links_up: Mapping[str, bool], scripts: Mapping[str, VrrpScript],
              health: Mapping[str, ScriptHealth], observed: Observed | None = None) -> Tracking:
     """keepalived's rules: weight 0 -> FAULT on failure; weight > 0 added while OK; weight < 0 added while failed
-    (a track_file: its value times the weight, see file_status)."""
+    (a track_file: its value times the weight, see file_status). A reversed weight turns each round: weight 0 ->
+    FAULT while OK; weight > 0 subtracted while OK; weight < 0 subtracted (so added) while failed."""
     delta = 0
     faults: list[str] = []
     pending: list[str] = []
@@ -79,19 +90,18 @@ def evaluate(instance: VrrpInstance, links_up: Mapping[str, bool], scripts: Mapp
         faults.append("unicast without any peers (unicast_fault_no_peer)")
     for tracked in instance.track_interfaces:
         up = links_up.get(tracked.name, False)
-        if tracked.weight == 0 and not up:
-            faults.append(f"tracked interface {tracked.name} down")
-        delta += _weighted(tracked.weight, up)
+        if _faulted(tracked.weight, tracked.weight_reverse, up):
+            faults.append(f"tracked interface {tracked.name} {'up (reverse)' if up else 'down'}")
+        delta += _weighted(tracked.weight, up, tracked.weight_reverse)
     for tracked in instance.track_scripts:
-        script = scripts[tracked.name]
-        weight = script.weight if tracked.weight is None else tracked.weight
+        weight, reverse = resolved_weight(tracked, scripts[tracked.name])
         ok = health.get(tracked.name, ScriptHealth()).ok
         if ok is None:
             pending.append(tracked.name)
             continue
-        if weight == 0 and not ok:
-            faults.append(f"script {tracked.name} failed")
-        delta += _weighted(weight, ok)
+        if _faulted(weight, reverse, ok):
+            faults.append(f"script {tracked.name} {'succeeded (reverse)' if ok else 'failed'}")
+        delta += _weighted(weight, ok, reverse)
     if instance.priority == OWNER_PRIORITY:
         effective = OWNER_PRIORITY
     else:
@@ -102,16 +112,14 @@ def evaluate(instance: VrrpInstance, links_up: Mapping[str, bool], scripts: Mapp
 def _processes_and_files(instance: VrrpInstance, observed: Observed) -> tuple[int, list[str]]:
     delta, faults = 0, []
     for ref in instance.track_processes:
-        spec = observed.processes[ref.name]
-        weight = spec.weight if ref.weight is None else ref.weight
+        weight, reverse = resolved_weight(ref, observed.processes[ref.name])
         up = observed.process_up.get(ref.name, False)
-        if weight == 0 and not up:
-            faults.append(f"tracked process {ref.name}: quorum lost")
-        delta += _weighted(weight, up)
+        if _faulted(weight, reverse, up):
+            faults.append(f"tracked process {ref.name}: {'quorum reached (reverse)' if up else 'quorum lost'}")
+        delta += _weighted(weight, up, reverse)
     for ref in instance.track_files:
-        spec = observed.files[ref.name]
         value = observed.file_values.get(ref.name, 0)
-        status = file_status(spec.weight if ref.weight is None else ref.weight, value)
+        status = _file_status_of(ref, observed.files[ref.name], value)
         if status is None:
             faults.append(f"tracked file {ref.name}: value {value}")
         else:
@@ -131,13 +139,13 @@ def with_group_trackers(instance: VrrpInstance, group: SyncGroup | None, scripts
     if group is None:
         return instance
     if owner_in_group:
-        group = replace(group, track_interfaces=tuple(TrackedInterface(t.name, 0) for t in group.track_interfaces),
+        group = replace(group, track_interfaces=tuple(replace(t, weight=0) for t in group.track_interfaces),
                         track_scripts=tuple(replace(t, weight=0) for t in group.track_scripts),
                         track_processes=tuple(replace(t, weight=0) for t in group.track_processes),
                         track_files=tuple(replace(t, weight=0) for t in group.track_files))
     own_if, own_sc, own_files = instance.track_interfaces, instance.track_scripts, instance.track_files
     if not group.tracking_weight:
-        own_if = tuple(TrackedInterface(t.name, 0) for t in own_if)
+        own_if = tuple(replace(t, weight=0) for t in own_if)
         own_sc = tuple(t for t in own_sc if (scripts[t.name].weight if t.weight is None else t.weight) == 0)
         own_files = tuple(replace(t, weight=0) for t in own_files
                           if (files[t.name].weight if t.weight is None else t.weight) in (0, 1))
@@ -172,12 +180,22 @@ def _own_links(instance: VrrpInstance, links_up: Mapping[str, bool]) -> list[str
     return faults
 
 
-def _weighted(weight: int, ok: bool) -> int:
+def _weighted(weight: int, ok: bool, reverse: bool = False) -> int:
     if weight > 0 and ok:
-        return weight
+        return -weight if reverse else weight
     if weight < 0 and not ok:
-        return weight
+        return -weight if reverse else weight
     return 0
+
+
+def _faulted(weight: int, reverse: bool, ok: bool) -> bool:
+    """A weight-0 tracker puts the instance in FAULT when it fails, or, reversed, when it succeeds."""
+    return weight == 0 and ok == reverse
+
+
+def _file_status_of(ref, spec: TrackFile, value: int) -> int | None:
+    weight, reverse = resolved_weight(ref, spec)
+    return file_status(weight, value, reverse)
 
 
 def parse_file_value(data: bytes) -> int | None:

@@ -17,8 +17,11 @@ def value_result(probe: Probe, value: int | None) -> CheckResult:
     if value is None:
         value = _last.get(tracked.name, 0)
     _last[tracked.name] = value
-    weight = tracked.weight if probe.check.file_weight is None else probe.check.file_weight
-    outcome = file_outcome(value, weight, probe.check.file_reverse, probe.rs_weight, tracked.file)
+    if probe.check.file_weight is None:      # keepalived: the track_file's weight, and its reverse
+        weight, reverse = tracked.weight, tracked.weight_reverse or probe.check.file_reverse
+    else:
+        weight, reverse = probe.check.file_weight, probe.check.file_reverse
+    outcome = file_outcome(value, weight, reverse, probe.rs_weight, tracked.file)
     return CheckResult(outcome.ok, 0, outcome.reason, outcome.weight)
 
 

@@ -28,17 +28,21 @@ def _param_match(tr: Translator, node: Node, scope: Scope) -> None:
         tr.skip(node, INVALID, "%r is not initial or partial (keepalived ignores it)" % node.args[0])
 
 
-def _weight(what: str):
-    def convert(tr: Translator, node: Node, scope: Scope) -> None:
-        if node.args[1:2] == ["reverse"]:
-            tr.skip(scope.block, UNSUPPORTED, "weight %s reverse: hanode has no reverse weights, so the %s and its "
-                    "trackers are not carried over" % (node.args[0], what), "%s %s" % (what, scope.name))
-            scope.stop = True
-            return
-        found = tr.integer(node, node.args[0] if node.args else None)
-        if found is not None:
-            tr.put(scope.out, "weight", found, node, scope.path)
-    return convert
+def weighted(tr: Translator, node: Node, scope: Scope, word: str | None) -> None:
+    """`weight N [reverse]` of a vrrp_script / vrrp_track_process / track_file -> weight (and weight_reverse);
+    another word after N is reported and ignored, as keepalived ignores it."""
+    found = tr.integer(node, word)
+    if found is None:
+        return
+    tr.put(scope.out, "weight", found, node, scope.path)
+    if node.args[1:2] == ["reverse"]:
+        tr.put(scope.out, "weight_reverse", True, node, scope.path)
+    elif node.args[1:]:
+        tr.skip(node, NO_MEANING, "unknown weight option %r: keepalived ignores it" % " ".join(node.args[1:]))
+
+
+def _weight(tr: Translator, node: Node, scope: Scope) -> None:
+    weighted(tr, node, scope, node.args[0] if node.args else None)
 
 
 def _flag_true(tr: Translator, node: Node, scope: Scope) -> None:
@@ -62,8 +66,7 @@ def _init_file(tr: Translator, node: Node, scope: Scope) -> None:
 VRRP_TRACK_PROCESS = Table("vrrp_track_process", "vrrp_track_process", "vrrp_track_processes.NAME", [
     carried("process", "process", _process, "the name, or argv[0] and its arguments (an exact match of them)"),
     carried("param_match", "param_match", _param_match, "exact (no word), initial or partial"),
-    carried("weight", "weight", _weight("vrrp_track_process"),
-            "no reverse weights: such a tracker is not carried over"),
+    carried("weight", "weight", _weight, "with reverse as weight_reverse"),
     value("quorum", "int"),
     value("quorum_max", "int"),
     value("delay", "num"),
@@ -74,7 +77,7 @@ VRRP_TRACK_PROCESS = Table("vrrp_track_process", "vrrp_track_process", "vrrp_tra
 
 _FILE_ROWS = [
     value("file", "text"),
-    carried("weight", "weight", _weight("track_file"), "no reverse weights: such a tracker is not carried over"),
+    carried("weight", "weight", _weight, "with reverse as weight_reverse"),
     carried("init_file", "init_file", _init_file, "the value, and overwrite"),
 ]
 TRACK_FILE = Table("track_file", "track_file", "track_files.NAME", _FILE_ROWS,

@@ -9,6 +9,7 @@ from hanode.migrate.keepalived.model import INVALID, UNSUPPORTED, Node
 from hanode.migrate.keepalived.table import (Scope, Table, carried, not_carried_block,
                                              unsupported, value)
 from hanode.migrate.keepalived.translator import Translator, join, notify
+from hanode.migrate.keepalived.track_objects import weighted
 from hanode.migrate.keepalived.vrrp import NOTIFY, tracked
 
 
@@ -19,14 +20,7 @@ def _script(tr: Translator, node: Node, scope: Scope) -> None:
 
 
 def _weight(tr: Translator, node: Node, scope: Scope) -> None:
-    if node.args[1:2] == ["reverse"]:
-        tr.skip(scope.block, UNSUPPORTED, "weight %s reverse: hanode has no reverse weights, so the script and its "
-                "trackers are not carried over" % node.args[0], "vrrp_script " + scope.name)
-        scope.stop = True
-        return
-    found = tr.integer(node)
-    if found is not None:
-        tr.put(scope.out, "weight", found, node, scope.path)
+    weighted(tr, node, scope, node.args[0] if node.args else None)
 
 
 def _user(tr: Translator, node: Node, scope: Scope) -> None:
@@ -43,7 +37,7 @@ VRRP_SCRIPT = Table("vrrp_script", "vrrp_script", "vrrp_scripts.NAME", [
     value("timeout", "num"),
     value("rise", "int"),
     value("fall", "int"),
-    carried("weight", "weight", _weight, "no reverse weights: such a script is not carried over"),
+    carried("weight", "weight", _weight, "with reverse as weight_reverse"),
     carried("user", "user", _user),
     carried("init_fail", "init_fail", _init_fail),
 ], note="a top-level `vrrp_script NAME { }` block")

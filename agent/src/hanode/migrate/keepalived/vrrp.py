@@ -163,7 +163,7 @@ def tracked(key: str):
             label = "%s %s" % (block.keyword, " ".join([entry.keyword] + entry.args))
             if tr.refused(entry, label):
                 continue
-            item = _tracker(tr, entry, label)
+            item = _tracker(tr, entry, label, interface=key == "track_interfaces")
             if item is None:
                 continue
             if attribute and entry.keyword not in getattr(tr, attribute):
@@ -177,21 +177,22 @@ def tracked(key: str):
     return convert
 
 
-def _tracker(tr: Translator, entry: Node, label: str) -> dict[str, Any] | None:
-    """`NAME [weight N]`; None (reported) when it cannot be carried."""
+def _tracker(tr: Translator, entry: Node, label: str, interface: bool = False) -> dict[str, Any] | None:
+    """`NAME [weight N [reverse|noreverse]]` (a track_interface takes reverse only; keepalived ignores noreverse
+    there); None (reported) when it cannot be carried."""
     item: dict[str, Any] = {"name": entry.keyword}
     args = entry.args
     if args[:1] == ["weight"] and len(args) >= 2:
-        if args[2:3] == ["reverse"]:
-            tr.skip(entry, UNSUPPORTED, "weight %s reverse: hanode has no reverse weights; the tracker is not "
-                    "carried over" % args[1], label)
-            return None
         weight = tr.integer(entry, args[1])
         if weight is None:
             return None
         item["weight"] = weight
-        if len(args) > 2:
-            tr.skip(entry, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(args[2:]), label)
+        extra = args[2:]
+        if extra[:1] == ["reverse"] or (extra[:1] == ["noreverse"] and not interface):
+            item["weight_reverse"] = extra[0] == "reverse"
+            extra = extra[1:]
+        if extra:
+            tr.skip(entry, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(extra), label)
     elif args:
         tr.skip(entry, NO_MEANING, "extra words %r are ignored by keepalived" % " ".join(args), label)
     return item
@@ -234,10 +235,10 @@ VRRP_INSTANCE = Table("vrrp_instance", "vrrp_instance", "vrrp_instances.NAME", [
     carried("virtual_ipaddress_excluded", "virtual_ipaddress_excluded", _vips),
     carried("unicast_peer", "unicast_peers", _peers, "no per-peer TTL limits"),
     carried("authentication", "authentication", _authentication),
-    carried("track_interface", "track_interfaces", tracked("track_interfaces"), "no reverse weights"),
-    carried("track_script", "track_scripts", tracked("track_scripts"), "no reverse weights"),
-    carried("track_process", "track_processes", tracked("track_processes"), "no reverse weights"),
-    carried("track_file", "track_files", tracked("track_files"), "no reverse weights"),
+    carried("track_interface", "track_interfaces", tracked("track_interfaces"), "weight N [reverse] as weight / weight_reverse"),
+    carried("track_script", "track_scripts", tracked("track_scripts"), "weight N [reverse] as weight / weight_reverse"),
+    carried("track_process", "track_processes", tracked("track_processes"), "weight N [reverse] as weight / weight_reverse"),
+    carried("track_file", "track_files", tracked("track_files"), "weight N [reverse] as weight / weight_reverse"),
     *[carried(keyword, keyword, notify, "not its user") for keyword in NOTIFY],
     *INSTANCE_ROWS,
     unsupported("old_unicast_checksum", "hanode speaks only the current unicast checksum"),
