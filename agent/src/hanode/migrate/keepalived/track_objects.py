@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hanode.migrate.keepalived.model import INVALID, NO_MEANING, UNSUPPORTED, Node
+from hanode.migrate.keepalived.model import INVALID, NO_MEANING, Node
 from hanode.migrate.keepalived.table import Scope, Table, carried, value
 from hanode.migrate.keepalived.translator import Translator
 
