@@ -47,6 +47,9 @@ def test_garp_and_gna_intervals_space_the_takeover_s_announcements(lab_factory):
 
 
 def test_a_master_hearing_a_lower_priority_sends_garp_lower_prio_repeat_and_again_after_the_delay(lab_factory):
+    """n1's VI_1 hears n2's lower-priority master after a partition heals: it re-announces VIP4 (2 GARPs, again
+    after 1 s), and so does VI_2, its sync group's other MASTER, for VIP4_B with its own count and delay (3, 0.5 s),
+    though VI_2 itself heard nothing (n2 runs no VI_2): keepalived 2.2.7's vrrp_state_master_rx."""
     lab = new_lab(lab_factory, nodes=2, clients=1)
     n1, n2 = lab.nodes
     client = lab.clients[0]
@@ -55,23 +58,30 @@ def test_a_master_hearing_a_lower_priority_sends_garp_lower_prio_repeat_and_agai
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(capture.popen.stdout), daemon=True).start()
     quiet = {"version": 3, "advert_int": 0.3, "garp_master_repeat": 1, "garp_master_delay": 0}
-    a1 = lab.start_agent(n1, agent_config("n1", {"VI_1": instance(51, 150, garp_lower_prio_repeat=2,
-                                                                  garp_lower_prio_delay=1, **quiet)}))
+    a1 = lab.start_agent(n1, agent_config("n1", {
+        "VI_1": instance(51, 150, garp_lower_prio_repeat=2, garp_lower_prio_delay=1, **quiet),
+        "VI_2": instance(52, 150, vips=(VIP4_B,), garp_lower_prio_repeat=3, garp_lower_prio_delay=0.5, **quiet)},
+        vrrp_sync_groups={"G": {"group": ["VI_1", "VI_2"]}}))
     a2 = lab.start_agent(n2, agent_config("n2", {"VI_1": instance(51, 100, **quiet)}))
     wait_state(a1, "MASTER", timeout=20)
     wait_state(a2, "BACKUP")
     lab.partition(n1, n2)
     wait_state(a2, "MASTER", timeout=10)
 
-    def from_n1() -> list[float]:
-        return [float(line.split()[0]) for line in list(lines) if n1.mac in line.split()[1] and VIP4 in line]
+    def from_n1(vip: str) -> list[float]:
+        return [float(line.split()[0]) for line in list(lines) if n1.mac in line.split()[1] and f"{vip} " in line]
 
-    before = len(from_n1())
+    before = {vip: len(from_n1(vip)) for vip in (VIP4, VIP4_B)}
     lab.heal()
     wait_state(a2, "BACKUP", timeout=10)
-    wait_for(lambda: len(from_n1()) >= before + 4, 10, what="n1's two bursts of garp_lower_prio_repeat 2")
-    times = from_n1()[before:]
+    wait_for(lambda: len(from_n1(VIP4)) >= before[VIP4] + 4 and len(from_n1(VIP4_B)) >= before[VIP4_B] + 6, 10,
+             what="n1's two bursts of garp_lower_prio_repeat for each member")
+    times = from_n1(VIP4)[before[VIP4]:]
+    group = from_n1(VIP4_B)[before[VIP4_B]:]
     capture.kill()
-    print(f"GARPs after the heal at +{[round(t - times[0], 3) for t in times]} s")
+    print(f"GARPs after the heal: VI_1 at +{[round(t - times[0], 3) for t in times]} s, "
+          f"VI_2 at +{[round(t - times[0], 3) for t in group]} s")
     assert times[1] - times[0] < 0.1 and 0.9 <= times[2] - times[0] < 1.5 and times[3] - times[2] < 0.1
     assert len(times) == 4
+    assert abs(group[0] - times[0]) < 0.1 and group[2] - group[0] < 0.1 and 0.4 <= group[3] - group[0] < 0.9
+    assert len(group) == 6

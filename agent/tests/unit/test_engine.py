@@ -322,6 +322,30 @@ def test_sync_group_member_does_not_preempt_while_another_member_follows_a_maste
     assert h.engine.group_states["G"] == State.MASTER and h.engine.want_master == set()
 
 
+def test_a_master_reasserting_itself_makes_every_master_of_its_group_re_announce_its_vips():
+    """keepalived 2.2.7's vrrp_state_master_rx: a lower-priority master heard by VI_1 makes VI_1 and VI_2 both
+    send their garp_lower_prio_repeat GARPs (VI_2 with its own count), and again after each's delay."""
+    h = Harness(group_config(garp_lower_prio_repeat=3, garp_lower_prio_delay=2), group_links())
+    h.run_for(3_700_000)
+    h.run_for(1_500_000)         # both MASTER for longer than the take-over exchange
+    out = h.rx(wire_advert(PEER4, 100))
+    assert actions(out, Conflict, "VI_1") and not actions(out, Conflict, "VI_2")
+    assert actions(out, SendGarp, "VI_1") == [SendGarp(actions(out, SendGarp, "VI_1")[0].vips, 5)]
+    (garp2,) = actions(out, SendGarp, "VI_2")
+    assert ([v.address for v in garp2.vips], garp2.repeat) == (["203.0.113.100"], 3)
+    later = h.run_for(2_100_000)
+    assert [a.repeat for a in actions(later, SendGarp, "VI_2")] == [3]
+
+
+def test_a_backup_member_sends_no_gratuitous_arp_for_the_group():
+    h = Harness(group_config(), group_links())
+    h.run_for(3_700_000)
+    h.run_for(1_500_000)
+    h.engine.instances["VI_2"].state.state = State.BACKUP       # as if it had just left MASTER
+    out = h.rx(wire_advert(PEER4, 100))
+    assert actions(out, SendGarp, "VI_1") and not actions(out, SendGarp, "VI_2")
+
+
 # INIT, scripts and interfaces ----------------------------------------------------------------------
 
 def scripted(init_fail=False, weight=0):

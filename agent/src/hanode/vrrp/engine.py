@@ -163,7 +163,24 @@ class Engine:
             for action in actions:
                 if isinstance(action, StateChanged):
                     outputs += self._sync_group(name, action, now_us)
+            if any(isinstance(a, Conflict) for a in actions) and any(isinstance(a, SendGarp) for a in actions):
+                outputs += self._group_garps(name, now_us)
         outputs += self._group_states(name, now_us)
+        return outputs
+
+    def _group_garps(self, name: str, now_us: int) -> list[Output]:
+        """A MASTER re-announcing its VIPs against a lower-priority master: the other MASTERs of its sync group
+        re-announce theirs too (keepalived 2.2.7's vrrp_state_master_rx, each with its own garp_lower_prio_repeat
+        and delay), so that clients of every member converge on this node."""
+        group = self.config.sync_group_of(name)
+        outputs: list[Output] = []
+        for member in group.group if group else ():
+            inst = self.instances.get(member)
+            if member == name or inst is None:
+                continue
+            outputs += [Output(member, a, inst.config, inst.params)
+                        for a in fsm.conflict_garps(inst.params, inst.state, now_us)]
+            self.deadlines.lower(member, self._earliest(member))
         return outputs
 
     def _sync_group(self, name: str, change: StateChanged, now_us: int) -> list[Output]:

@@ -379,14 +379,22 @@ def _reassert(params: Params, st: InstanceState, conflict: Conflict, now_us: int
     if not params.lower_prio_no_advert:
         _send_advert(st, st.effective_priority, actions)
         st.advert_at_us = now_us + advert_interval_us(params.advert_int_cs)
+    actions += conflict_garps(params, st, now_us)
+
+
+def conflict_garps(params: Params, st: InstanceState, now_us: int) -> list[Action]:
+    """keepalived's garp_lower_prio_repeat GARPs now and again after garp_lower_prio_delay (rate-limited here),
+    from a MASTER that re-asserts itself against a lower-priority one, and from every other MASTER of its sync
+    group that holds VIPs (keepalived's vrrp_state_master_rx sends them for each member too)."""
     garp = params.garp
-    if params.vips and garp.lower_prio_repeat and (st.conflict_garp_at_us is None or now_us >= st.conflict_garp_at_us):
-        # keepalived's garp_lower_prio_repeat now and again after garp_lower_prio_delay (rate-limited here)
-        actions.append(SendGarp(params.vips, garp.lower_prio_repeat))
-        st.conflict_garp_at_us = now_us + CONFLICT_GARP_INTERVAL_US
-        if garp.lower_prio_delay_ms:
-            st.garp_delay_at_us = now_us + garp.lower_prio_delay_ms * 1000
-            st.garp_delay_repeat = garp.lower_prio_repeat
+    if st.state != State.MASTER or not params.vips or not garp.lower_prio_repeat or \
+            (st.conflict_garp_at_us is not None and now_us < st.conflict_garp_at_us):
+        return []
+    st.conflict_garp_at_us = now_us + CONFLICT_GARP_INTERVAL_US
+    if garp.lower_prio_delay_ms:
+        st.garp_delay_at_us = now_us + garp.lower_prio_delay_ms * 1000
+        st.garp_delay_repeat = garp.lower_prio_repeat
+    return [SendGarp(params.vips, garp.lower_prio_repeat)]
 
 
 def _yield_to(params: Params, st: InstanceState, ev: Advert, now_us: int, actions: list[Action]) -> None:
