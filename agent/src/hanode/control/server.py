@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from hanode.control.protocol import (MAX_CLIENTS, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_MS, WRITE_TIMEOUT_MS, Request,
                                      RequestError, parse_request)
+from hanode.daemon.parts import Encoded
 
 log = logging.getLogger("hanode.control")
 
@@ -240,6 +241,8 @@ class ControlServer:
 
 
 def _encode(message: Any) -> bytes:
+    if isinstance(message, Encoded):   # a status answer, written from its parts (daemon/parts.py)
+        return b"".join(message.chunks) + b"\n"
     return json.dumps(message, default=str).encode() + b"\n"
 
 

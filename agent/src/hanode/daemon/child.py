@@ -15,6 +15,7 @@ from hanode.daemon.beat import BeatPage
 from hanode.daemon.fork import ForkedProcess, can_fork, spawn_forked
 from hanode.daemon.imports import asyncio_has_tls
 from hanode.daemon.ipc import encode, open_socket, read_message
+from hanode.daemon.parts import Entry, encode_value
 
 log = logging.getLogger("hanode.supervisor")
 
@@ -37,6 +38,7 @@ class Child:
         self.beating = False  # has this run sent its first heartbeat (imports done, loop running)?
         self.restarts = 0
         self.pending: dict[int, asyncio.Future] = {}
+        self.parts: dict[int, dict[str, list[Entry]]] = {}   # request id -> the entries of its answer so far
         self.ids = itertools.count(1)
         self.stopping = False
         self.killed_at: float | None = None   # when the watchdog killed it for silence (not yet restarted)
@@ -108,7 +110,13 @@ class Child:
             if kind == "heartbeat":
                 self.last_heartbeat = time.monotonic()
                 self.beating = True
+            elif kind == "part" and message.get("id") in self.pending:
+                # kept as JSON bytes, not as the objects it was read into (daemon/parts.py)
+                entries = self.parts.setdefault(message["id"], {}).setdefault(message.get("key"), [])
+                entries.append((message.get("name"), encode_value(message.get("value"))))
             elif kind == "reply" and message.get("id") in self.pending:
+                parts = self.parts.pop(message["id"], {})
+                message["parts"] = {key: parts.get(key, []) for key in message.get("parts") or ()}
                 future = self.pending.pop(message["id"])
                 if not future.done():
                     future.set_result(message)
@@ -118,6 +126,7 @@ class Child:
             if not future.done():
                 future.set_exception(ConnectionError(f"{self.name} process went away"))
         self.pending.clear()
+        self.parts.clear()
         if self.gone is not None and not self.gone.done():
             self.gone.set_result(None)
 
@@ -143,6 +152,7 @@ class Child:
             return await asyncio.wait_for(future, timeout_s)
         finally:
             self.pending.pop(request_id, None)
+            self.parts.pop(request_id, None)
 
     async def wait(self) -> int:
         return await self.proc.wait()

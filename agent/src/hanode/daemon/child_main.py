@@ -14,6 +14,7 @@ from hanode.daemon.beat import BeatPage
 from hanode.daemon.imports import release_free_memory
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
+from hanode.daemon.parts import LazyEntries
 from hanode.lvs.state_file import unsaved
 
 HEARTBEAT_S = 0.25  # the supervisor's watchdog and systemd's want a beat well within a second
@@ -76,13 +77,7 @@ class ChildProcess:
                 if self.runner is None:
                     raise  # nothing runs: exit, the supervisor restarts this process
         elif kind == "status":
-            try:
-                status = await self.status()
-            except Exception:  # noqa: BLE001 - answer anyway: the supervisor shows the last good status
-                log.exception("%s: status failed", self.name)
-                status = {}
-            status["state_files"] = unsaved()   # files it could not write (the supervisor lists them in agent)
-            self.send({"type": "reply", "id": message.get("id"), "status": status})
+            await self.answer_status(message.get("id"))
         elif kind == "control":
             try:
                 reply = await self.control(message)
@@ -96,6 +91,24 @@ class ChildProcess:
             self.vrrp_states(message.get("states") or {})
         elif kind == "stop":
             self.stopping.set()
+
+    async def answer_status(self, request_id: int | None) -> None:
+        """The status, its LazyEntries sent one entry at a time (a `part` message each, daemon/parts.py), then
+        the reply with the rest (those keys empty there, named in `parts`)."""
+        lazy: list[str] = []
+        try:
+            status = await self.status()
+            for key, value in status.items():
+                if isinstance(value, LazyEntries):
+                    for name, entry in value.items():
+                        self.send({"type": "part", "id": request_id, "key": key, "name": name, "value": entry})
+                    lazy.append(key)
+            status.update(dict.fromkeys(lazy, {}))
+        except Exception:  # noqa: BLE001 - answer anyway: the supervisor shows the last good status
+            log.exception("%s: status failed", self.name)
+            status, lazy = {}, []
+        status["state_files"] = unsaved()   # files it could not write (the supervisor lists them in agent)
+        self.send({"type": "reply", "id": request_id, "status": status, "parts": lazy})
 
     async def configure(self, message: dict) -> None:
         raise NotImplementedError

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirect
 from hanode.daemon.child import Child
 from hanode.daemon.events import EventLog
 from hanode.daemon.imports import release_free_memory
+from hanode.daemon.parts import Encoded, Entry, encode_document, encode_value
 from hanode.daemon.processes import ApplyFailed, Processes, apply_timeout_s
 from hanode.daemon.wanted import CHILD_MODULES, NEEDS_TLS, child_wanted
 from hanode.daemon.logs import fields
@@ -57,6 +59,7 @@ class Supervisor(Processes):
                          for name, module in CHILD_MODULES.items()}
         self.failures: dict[str, int] = dict.fromkeys(self.children, 0)
         self.cached_status: dict[str, dict] = {name: {} for name in self.children}
+        self.cached_parts: dict[str, dict[str, list[Entry]]] = {name: {} for name in self.children}
         self.instance_states: dict[str, str] = {}
         self.transitions: collections.Counter = collections.Counter()
         self.control = ControlServer(loaded.config.control_socket, self.handle)
@@ -294,28 +297,39 @@ class Supervisor(Processes):
             self.publish(control_event(request))
         return answer
 
-    async def status_reply(self) -> dict:
-        return {"ok": True, "status": await self.status()}
+    async def status_reply(self) -> Encoded:
+        """{"ok": true, "status": ...}, written from the children's parts as they are (daemon/parts.py)."""
+        return Encoded([b'{"ok": true, "status": ', *await self._status_chunks(), b"}"])
 
     async def status(self) -> dict:
+        return json.loads(b"".join(await self._status_chunks()))
+
+    async def _status_chunks(self) -> list[bytes]:
         """Each child reports its own part (VRRP: instances...; checker: virtual_servers), asked at the same
         time; a child that is restarting, or silent (no heartbeat for STALE_HEARTBEAT_S: frozen or busy), is
         shown from its last report, flagged stale, without waiting for it."""
         names = [name for name, child in self.children.items() if child.running or child_wanted(name, self.loaded)]
         answers = await asyncio.gather(*(self._child_status(name) for name in names))
         merged: dict[str, Any] = {}
+        parts: dict[str, list[Entry]] = {}
         unsaved = []
         for name in names:
             part = self.cached_status[name]
             merged.update((key, value) for key, value in part.items() if key != "state_files")
+            parts.update(self.cached_parts[name])
             unsaved += [dict(entry, process=name) for entry in part.get("state_files", ())]
-        for name, inst in merged.setdefault("instances", {}).items():
-            inst["transitions"] = self.transitions[name]
+        if "instances" not in parts:
+            parts["instances"] = [(name, encode_value(inst)) for name, inst in merged.get("instances", {}).items()]
+        merged.setdefault("instances", {})
         agent = self._agent_info([name for name, fresh in zip(names, answers) if not fresh])
         agent["state_files"] = sorted(unsaved, key=lambda entry: entry["path"])
         document = {"schema_version": SCHEMA_VERSION, "agent": agent}
         document.update((key, value) for key, value in merged.items() if key not in document)
-        return document
+        return encode_document(document, parts, self._instance_extra)
+
+    def _instance_extra(self, key: str, name: str) -> dict[str, Any]:
+        """What the supervisor adds to each instance's entry: the state changes it counted (across restarts)."""
+        return {"transitions": self.transitions[name]} if key == "instances" else {}
 
     async def _child_status(self, name: str) -> bool:
         """Refreshes the child's cached part of status; False when it could not (the part is stale)."""
@@ -327,6 +341,7 @@ class Supervisor(Processes):
         except (ConnectionError, asyncio.TimeoutError):
             return False
         self.cached_status[name] = reply.get("status", {})
+        self.cached_parts[name] = reply.get("parts") or {}
         return True
 
     def _agent_info(self, stale: list[str]) -> dict:

@@ -150,18 +150,20 @@ class Plumbing:
 
     # ---- status --------------------------------------------------------------------------------------------------
 
-    def annotate(self, instances: dict[str, dict]) -> dict:
-        """Adds `vmac`, `multicast_group`, `virtual_routes` and `virtual_rules` to each instance's status (see
-        docs/status-schema.md); returns the static part."""
-        for name, entry in instances.items():
-            inst = self.config.vrrp_instances.get(name)
-            if inst is None:
-                continue
-            entry["vmac"] = self.vmacs.status(inst)
-            entry["multicast_group"] = None if inst.unicast else inst.multicast_group
-            owned = self.routes.status(name)
-            entry["virtual_routes"] = _listing(inst.virtual_routes, owned, "route")
-            entry["virtual_rules"] = _listing(inst.virtual_rules, owned, "rule")
+    def annotate(self, name: str, entry: dict) -> None:
+        """Adds `vmac`, `multicast_group`, `virtual_routes` and `virtual_rules` to an instance's status (see
+        docs/status-schema.md)."""
+        inst = self.config.vrrp_instances.get(name)
+        if inst is None:
+            return
+        entry["vmac"] = self.vmacs.status(inst)
+        entry["multicast_group"] = None if inst.unicast else inst.multicast_group
+        owned = self.routes.status(name)
+        entry["virtual_routes"] = _listing(inst.virtual_routes, owned, "route")
+        entry["virtual_rules"] = _listing(inst.virtual_rules, owned, "rule")
+
+    def static_status(self) -> dict:
+        """The static addresses, routes and rules (status: vrrp.static)."""
         static = self.config.sections.get(STATIC) or StaticConfig()
         owned = self.routes.status(STATIC)
         return {"addresses": _listing(static.addresses, owned, "address"),

@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 from hanode.config.model import AgentConfig, Vip, VrrpInstance
 from hanode.config.parse_garp import GarpPacing
 from hanode.daemon.logs import fields
+from hanode.daemon.parts import LazyEntries
 from hanode.vrrp import garp
 from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, PriorityChanged, RxLowerPriority,
                                  SendAdvert, SendGarp, State, StateChanged)
@@ -38,7 +39,7 @@ from hanode.vrrp.notify import group_notify, instance_notify
 from hanode.vrrp.plumbing import Plumbing
 from hanode.vrrp.datagram import advert_datagram, uses_ah
 from hanode.vrrp.scripts import NOTIFY_TIMEOUT_S, NotifyQueue, ScriptResult, run_command, run_periodically
-from hanode.vrrp.status import engine_status
+from hanode.vrrp.status import engine_summary, instance_status, jitter_status
 from hanode.vrrp.tracker_io import TrackerMonitors
 
 log = logging.getLogger("hanode.vrrp")
@@ -203,14 +204,20 @@ class VrrpRunner:
         if self.engine is None:
             return {"instances": {}, "vrrp": {"io_errors": dict(self.io_errors)}}
         self._read_all()   # what already arrived counts (status is computed on request, not kept per packet)
-        status = engine_status(self.engine, now_us())
-        status.setdefault("vrrp", {})["io_errors"] = dict(self.io_errors)
-        status["vrrp"]["static"] = self.plumbing.annotate(status["instances"])
-        for name, inst in status["instances"].items():
-            late = self.engine.instances[name].advert_late
-            inst["advert_jitter_ms"] = {"last": round(late.last_us / 1000, 3), "max": round(late.max_us / 1000, 3),
-                                        "mean": round(late.sum_us / late.count / 1000, 3)} if late else None
+        at_us = now_us()
+        # each instance made when it is sent, not all at once (daemon/parts.py)
+        status = {"instances": LazyEntries(self.engine.instances, functools.partial(self._instance_status, at_us=at_us)),
+                  **engine_summary(self.engine, at_us)}
+        status["vrrp"]["io_errors"] = dict(self.io_errors)
+        status["vrrp"]["static"] = self.plumbing.static_status()
         return status
+
+    def _instance_status(self, name: str, at_us: int) -> dict:
+        inst = self.engine.instances[name]
+        entry = instance_status(self.engine, name, inst, at_us)
+        self.plumbing.annotate(name, entry)
+        entry["advert_jitter_ms"] = jitter_status(inst.advert_late)
+        return entry
 
     # engine plumbing ----------------------------------------------------------------------------
 

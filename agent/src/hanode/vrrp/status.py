@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hanode.vrrp.engine import Engine, Instance
+from hanode.vrrp.repeat import Lateness
 from hanode.vrrp.timers import master_down_interval_us, skew_time_us
 from hanode.vrrp.track import ScriptHealth, file_status, resolved_weight
 
@@ -85,12 +86,27 @@ def _foreign(entry: dict, now_us: int) -> dict:
     return {**public, "seconds_ago": _seconds_ago(now_us, entry.get("last_seen_us"))}
 
 
-def engine_status(engine: Engine, now_us: int) -> dict:
+def jitter_status(late: Lateness | None) -> dict | None:
+    """How late the instance's adverts left (vrrp/runner.py measures it), in ms."""
+    if not late:
+        return None
+    return {"last": round(late.last_us / 1000, 3), "max": round(late.max_us / 1000, 3),
+            "mean": round(late.sum_us / late.count / 1000, 3)}
+
+
+def engine_summary(engine: Engine, now_us: int) -> dict:
+    """Everything but the instances."""
     return {
-        "instances": {name: instance_status(engine, name, inst, now_us) for name, inst in engine.instances.items()},
         "sync_groups": {name: {"state": engine.group_states.get(name).value if name in engine.group_states else "INIT",
                                "members": list(group.group)}
                         for name, group in engine.config.vrrp_sync_groups.items()},
         "vrrp": {"stats": dict(engine.global_stats),
                  "foreign_vrids": [_foreign(e, now_us) for e in engine.foreign.values()]},
+    }
+
+
+def engine_status(engine: Engine, now_us: int) -> dict:
+    return {
+        "instances": {name: instance_status(engine, name, inst, now_us) for name, inst in engine.instances.items()},
+        **engine_summary(engine, now_us),
     }
