@@ -21,19 +21,20 @@ from helpers_vrrp import (PASSWORD, VIP4, inst, keepalived_complaints, keepalive
 pytestmark = pytest.mark.netns
 
 HIGH, LOW = 150, 100
+LINK_LOCAL_VIP = "fe80::5:1"
 AUTH = {"auth_type": "PASS", "auth_pass": PASSWORD}
 ERROR_COUNTERS = ("packet_len_err", "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err",
                   "invalid_authtype", "authtype_mismatch", "auth_failure", "vers_err", "chk_err")
 
 
-def blocked(lab, host) -> list[str] | None:
-    """The addresses in hanode's no_accept set on host (None: no table)."""
-    proc = lab.run(host, ["nft", "-j", "list", "set", "inet", "hanode_noaccept", "vips4"], check=False)
+def blocked(lab, host, set_name: str = "vips4") -> list | None:
+    """The elements of hanode's no_accept set on host (None: no table)."""
+    proc = lab.run(host, ["nft", "-j", "list", "set", "inet", "hanode_noaccept", set_name], check=False)
     if proc.returncode:
         return None
     for item in json.loads(proc.stdout)["nftables"]:
         if "set" in item:
-            return sorted(item["set"].get("elem", []))
+            return sorted(item["set"].get("elem", []), key=str)
     return []
 
 
@@ -78,19 +79,23 @@ def test_strict_pair_with_keepalived_elects_blocks_the_vip_and_fails_over(lab_fa
 def test_no_accept_blocks_the_vip_while_master_and_a_reload_to_accept_opens_it(lab_factory):
     lab = new_lab(lab_factory, nodes=1, clients=1)
     node, client = lab.nodes[0], lab.clients[0]
-    config = single(node.name, HIGH, accept=False)
+    config = single(node.name, HIGH, accept=False, virtual_ipaddress_excluded=[f"{LINK_LOCAL_VIP}/64"])
     handle = lab.start_agent(node, config)
     wait_state(handle, "MASTER", timeout=10)
     assert blocked(lab, node) == [VIP4] and node.has_address(VIP4)
+    # a link-local VIP is blocked on its own interface only, as keepalived's vips_link_local set keys it
+    assert blocked(lab, node, "vips6ll") == [{"concat": [LINK_LOCAL_VIP, "eth0"]}]
     assert lab.ping(client, node.ipv4, timeout=1)
     assert not lab.ping(client, VIP4, timeout=1)
+    assert not lab.ping(client, f"{LINK_LOCAL_VIP}%eth0", timeout=1)
     became_master = inst(handle)["stats"]["become_master"]
 
     config["vrrp_instances"]["VI_1"]["accept"] = True
     rewrite_config(handle, config)
     assert "reloaded: applied" in handle.reload().stdout
     assert lab.wait_reachable(client, VIP4, timeout=5)
-    assert blocked(lab, node) == []
+    assert lab.wait_reachable(client, f"{LINK_LOCAL_VIP}%eth0", timeout=5)
+    assert blocked(lab, node) == [] and blocked(lab, node, "vips6ll") == []
     assert inst(handle)["state"] == "MASTER" and inst(handle)["stats"]["become_master"] == became_master
 
     assert handle.stop() == 0

@@ -32,14 +32,24 @@ def test_later_plans_change_only_the_elements():
 
 @pytest.mark.parametrize("overrides, blocked", [
     ({}, set()),                                          # accept (the default outside strict mode)
-    ({"accept": False}, {VIP4}),
-    ({"strict_mode": True}, {VIP4}),                      # strict: no_accept by default
+    ({"accept": False}, {VIP4, "fe80::1%eth0", "fe80::2%eth1"}),
+    ({"strict_mode": True}, {VIP4, "fe80::1%eth0", "fe80::2%eth1"}),   # strict: no_accept by default
     ({"strict_mode": True, "priority": 255}, set()),      # the address owner always accepts
 ])
 def test_what_no_accept_blocks(overrides, blocked):
+    """A link-local VIP is blocked on its own interface (its dev, else the instance's), as keepalived's
+    vips_link_local set keys it."""
     inst = make_config({"VI_1": instance_raw(**overrides)}).vrrp_instances["VI_1"]
-    vips = inst.vips + (Vip("fe80::1", 64, 6),)           # link-local: never blocked
+    vips = inst.vips + (Vip("fe80::1", 64, 6), Vip("fe80::2", 64, 6, dev="eth1"))
     assert blocked_addresses(inst, vips) == blocked
+
+
+def test_link_local_vips_go_into_the_set_keyed_by_address_and_interface():
+    script = plan(set(), {"fe80::1%eth0", VIP4}, table_exists=False)
+    assert "ip6 daddr . iifname @vips6ll drop" in script and "ip6 saddr . oifname @vips6ll drop" in script
+    assert script.splitlines()[-1] == f'add element inet {TABLE} vips6ll {{ fe80::1 . "eth0" }}'
+    assert plan({"fe80::1%eth0"}, set(), table_exists=True).splitlines() == [
+        f'delete element inet {TABLE} vips6ll {{ fe80::1 . "eth0" }}']
 
 
 def backup_following(peer_src, **overrides):

@@ -3,14 +3,19 @@ traffic to and from its VIPs is dropped, as keepalived 2.2.7 does with its nftab
 
     table inet hanode_noaccept
       set vips4 / vips6                       the VIPs of every no_accept instance that is MASTER
-      chain in  (input,  priority -1)         ip daddr @vips4 drop; ip6 daddr @vips6 drop
-      chain out (output, priority -1)         ip saddr @vips4 drop; ip6 saddr @vips6 drop
+      set vips6ll (ipv6_addr . ifname)        its IPv6 link-local VIPs, each with its interface
+      chain in  (input,  priority -1)         ip daddr @vips4 drop; ip6 daddr @vips6 drop;
+                                              ip6 daddr . iifname @vips6ll drop
+      chain out (output, priority -1)         ip saddr @vips4 drop; ip6 saddr @vips6 drop;
+                                              ip6 saddr . oifname @vips6ll drop
       (neighbour solicitations and advertisements pass, so the VIP's IPv6 address still resolves)
 
 The VIPs go into the sets before they are added to the interface and leave them after they are removed, as
 keepalived orders it (vrrp_state_become_master / vrrp_restore_interface). The table is this agent's alone: it is
-created when first needed and deleted at start (a leftover) and at stop. IPv6 link-local VIPs are not blocked
-(keepalived blocks them per interface; an advert's source is never one). ARP is not filtered, as in keepalived.
+created when first needed and deleted at start (a leftover) and at stop. An IPv6 link-local VIP is blocked on its
+own interface only (the same fe80:: address may be another host's on another link), as keepalived's
+vips_link_local set does; elements of the link-local set are written ADDRESS%IFNAME here. ARP is not filtered,
+as in keepalived.
 
 plan() is pure; NoAccept runs `nft -f -` (milliseconds, once per change of a MASTER's VIP set)."""
 
@@ -29,25 +34,38 @@ _ND = "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"
 _TABLE_TEXT = f"""table inet {TABLE} {{
   set vips4 {{ type ipv4_addr; }}
   set vips6 {{ type ipv6_addr; }}
+  set vips6ll {{ type ipv6_addr . ifname; }}
   chain in {{ type filter hook input priority -1; policy accept;
     ip daddr @vips4 drop
     ip6 daddr @vips6 {_ND}
     ip6 daddr @vips6 drop
+    ip6 daddr . iifname @vips6ll {_ND}
+    ip6 daddr . iifname @vips6ll drop
   }}
   chain out {{ type filter hook output priority -1; policy accept;
     ip saddr @vips4 drop
     ip6 saddr @vips6 {_ND}
     ip6 saddr @vips6 drop
+    ip6 saddr . oifname @vips6ll {_ND}
+    ip6 saddr . oifname @vips6ll drop
   }}
 }}
 """
 
 
 def blocked_addresses(inst: VrrpInstance, vips: Iterable[Vip]) -> set[str]:
-    """The addresses no_accept blocks for these VIPs of the instance (none when it accepts)."""
+    """The addresses no_accept blocks for these VIPs of the instance (none when it accepts): ADDRESS, or for an
+    IPv6 link-local VIP ADDRESS%IFNAME (its interface: the VIP's dev, else the instance's)."""
     if inst.accept or inst.is_owner:
         return set()
-    return {vip.address for vip in vips if not ipaddress.ip_address(vip.address).is_link_local}
+    return {blocked_key(inst, vip) for vip in vips}
+
+
+def blocked_key(inst: VrrpInstance, vip: Vip) -> str:
+    address = ipaddress.ip_address(vip.address)
+    if address.version == 6 and address.is_link_local:
+        return f"{vip.address}%{vip.dev or inst.interface}"
+    return vip.address
 
 
 def plan(current: set[str], wanted: set[str], table_exists: bool) -> str:
@@ -59,10 +77,16 @@ def plan(current: set[str], wanted: set[str], table_exists: bool) -> str:
         lines += [f"add table inet {TABLE}", f"delete table inet {TABLE}", _TABLE_TEXT]
         current = set()
     for verb, addresses in (("add", wanted - current), ("delete", current - wanted)):
-        for family, name in ((4, "vips4"), (6, "vips6")):
-            chosen = sorted(a for a in addresses if ipaddress.ip_address(a).version == family)
-            if chosen:
-                lines.append(f"{verb} element inet {TABLE} {name} {{ {', '.join(chosen)} }}")
+        by_set: dict[str, list[str]] = {}
+        for key in sorted(addresses):
+            address, _sep, ifname = key.partition("%")
+            if ifname:
+                by_set.setdefault("vips6ll", []).append(f'{address} . "{ifname}"')
+            else:
+                by_set.setdefault(f"vips{ipaddress.ip_address(address).version}", []).append(address)
+        for name in ("vips4", "vips6", "vips6ll"):
+            if name in by_set:
+                lines.append(f"{verb} element inet {TABLE} {name} {{ {', '.join(by_set[name])} }}")
     return "\n".join(lines) + "\n"
 
 
@@ -91,7 +115,7 @@ class NoAccept:
     def vips_removed(self, inst: VrrpInstance, vips: tuple[Vip, ...]) -> None:
         held = self.blocked.get(inst.name)
         if held:
-            held.difference_update(vip.address for vip in vips)
+            held.difference_update(blocked_key(inst, vip) for vip in vips)
             if not held:
                 del self.blocked[inst.name]
             self._sync()
