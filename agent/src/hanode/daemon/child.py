@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 
 from hanode.daemon.beat import BeatPage
-from hanode.daemon.fork import ForkedProcess, can_fork, spawn_forked
+from hanode.daemon.fork import ForkedProcess, can_fork, loaded_digest, spawn_forked
 from hanode.daemon.imports import asyncio_has_tls
 from hanode.daemon.ipc import encode, open_socket, read_message
 from hanode.daemon.parts import Entry, encode_value
@@ -45,6 +45,7 @@ class Child:
         self.hung_s: float | None = None      # how long it had been silent then
         self.gone: asyncio.Future | None = None   # done when this run's messages end (it exited or was killed)
         self.applied_generation: int | None = None  # the last config generation this run reported applied
+        self.inherited_digest: str | None = None   # the config this run has from the fork (daemon/fork.py)
 
     @property
     def pid(self) -> int | None:
@@ -91,7 +92,9 @@ class Child:
     async def _spawn(self, sock_fd: int, beat_fd: int) -> ForkedProcess | asyncio.subprocess.Process:
         """Forked from this process when that is safe (shared pages: daemon/fork.py), else exec'd."""
         args = ["--fd", str(sock_fd), "--log-level", self.log_level, "--beat-fd", str(beat_fd)]
+        self.inherited_digest = None
         if self.fork and can_fork() and (asyncio_has_tls() or not self.tls):
+            self.inherited_digest = loaded_digest()
             return spawn_forked(self.module, args, (sock_fd, beat_fd), title=f"hanode-{self.name}")
         return await asyncio.create_subprocess_exec(sys.executable, "-m", self.module, *args, pass_fds=(sock_fd, beat_fd))
 

@@ -84,6 +84,13 @@ def _set_comm(title: str) -> None:
         pass
 
 
+def loaded_digest() -> str | None:
+    """The digest of the config this process loaded last (what a child forked now inherits), if any."""
+    load = sys.modules.get("hanode.config.load")
+    last = load.last_loaded() if load is not None else None
+    return last.digest if last is not None else None
+
+
 def inherited_config(digest: str | None) -> Any:
     """The AgentConfig the supervisor loaded with this digest, when this process was forked from it after it
     loaded that config (None otherwise: exec'd, or another config since). Taking it instead of parsing the

@@ -78,7 +78,9 @@ class Processes:
         future = asyncio.get_running_loop().create_future()
         self.apply_waiters[key] = future
         try:
-            if not child.send({"type": "config", "config": loaded.raw, "digest": loaded.digest,
+            # a child forked after this config was loaded has it parsed already (daemon/fork.py): not sent again
+            raw = None if child.inherited_digest == loaded.digest else loaded.raw
+            if not child.send({"type": "config", "config": raw, "digest": loaded.digest,
                                "generation": generation, "router_id": loaded.config.router_id,
                                "resume": resume or {}}):
                 raise ApplyFailed(name, f"is not running (generation {generation} not applied)")

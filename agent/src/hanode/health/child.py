@@ -45,6 +45,8 @@ class CheckerChild(ChildProcess):
         try:
             # a config with thousands of real servers takes a while to parse: off the loop, which keeps beating
             if config is None:
+                if message.get("config") is None:
+                    raise RuntimeError(f"config {message.get('digest')} was neither sent nor inherited")
                 config, _problems = await asyncio.to_thread(parse_config, message["config"],
                                                             default_router_id=message.get("router_id", "hanode"))
         except ConfigError as exc:  # the parent validated it: only a version skew gets here

@@ -41,6 +41,8 @@ class VrrpChild(ChildProcess):
         # this host's capabilities (VMAC drivers, iproute2's names for routes and rules), as the parent's check had
         config = inherited_config(message.get("digest"))   # forked from the supervisor: its copy (shared pages)
         if config is None:
+            if message.get("config") is None:
+                raise RuntimeError(f"config {message.get('digest')} was neither sent nor inherited")
             config, _problems = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"),
                                              host=HostCaps.from_facts(caps.gather()))
         self.drained_file = drained_path(config.control_socket)
