@@ -161,6 +161,25 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def wakeups(pid: int) -> int:
+    """How often the process's threads went to sleep and were woken (voluntary context switches, every thread:
+    /proc/PID/task/TID/status); unlike CPU time, other load on the machine does not change it."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as handle:
+                for line in handle:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+    return total
+
+
 def user_system_s(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a process, every thread (fields 14, 15 of /proc/PID/stat; tick-sampled)."""
     try:
@@ -213,9 +232,9 @@ class NodeMeter:
     def pids(self) -> list[int]:
         return [p for p in netns_pids(self.netns) if p not in self.exclude]
 
-    def cpu(self) -> dict[int, tuple[int, float, float]]:
-        """pid -> (ns on CPU, user s, system s)."""
-        return {pid: (cpu_ns(pid), *user_system_s(pid)) for pid in self.pids()}
+    def cpu(self) -> dict[int, tuple[int, float, float, int]]:
+        """pid -> (ns on CPU, user s, system s, wake-ups)."""
+        return {pid: (cpu_ns(pid), *user_system_s(pid), wakeups(pid)) for pid in self.pids()}
 
     def memory(self) -> dict:
         procs = []
@@ -234,6 +253,16 @@ def cpu_percent(before: dict, after: dict, seconds: float) -> tuple[float, float
     user = sum(after[pid][1] - before.get(pid, zero)[1] for pid in after)
     system = sum(after[pid][2] - before.get(pid, zero)[2] for pid in after)
     return round(100 * used / 1e9 / seconds, 3), round(100 * system / (user + system), 1) if user + system else 0.0
+
+
+def wakeups_per_s(before: dict, after: dict, seconds: float) -> tuple[float, dict[str, float]]:
+    """(wake-ups a second of the whole node, of each process by name)."""
+    per_process: dict[str, float] = {}
+    for pid in after:
+        name = process_name(pid)
+        count = after[pid][3] - before.get(pid, (0, 0.0, 0.0, 0))[3]
+        per_process[name] = round(per_process.get(name, 0) + count / seconds, 1)
+    return round(sum(per_process.values()), 1), per_process
 
 
 class WireCounters:
@@ -395,8 +424,10 @@ def measure(lab: Lab, pair: Pair, wires: dict[str, WireCounters], warm_s: float,
         for role in roles:
             mem = max(mem0[role], mem1[role], key=lambda m: m["pss_kb"])
             cpu, system_share = cpu_percent(cpu0[role], cpu1[role], seconds)
+            wakes, wakes_by_process = wakeups_per_s(cpu0[role], cpu1[role], seconds)
             result[role] = {
                 "cpu_percent": cpu, "system_share_percent": system_share,
+                "wakeups_per_s": wakes, "wakeups_per_s_by_process": wakes_by_process,
                 "pss_mb": round(mem["pss_kb"] / 1024, 1),
                 "processes": mem["processes"],
                 "transitions": trans1[role] - trans0[role],
@@ -469,7 +500,9 @@ def rows_by_cell(results: list[dict]) -> list[dict]:
             h, k = hanode.get(role, {}), ka.get(role, {})
             row[role] = {"hanode_cpu": h.get("cpu_percent"), "keepalived_cpu": k.get("cpu_percent"),
                          "cpu_ratio": ratio(h.get("cpu_percent"), k.get("cpu_percent")),
-                         "hanode_pss_mb": h.get("pss_mb"), "keepalived_pss_mb": k.get("pss_mb")}
+                         "hanode_pss_mb": h.get("pss_mb"), "keepalived_pss_mb": k.get("pss_mb"),
+                         "hanode_wakeups_per_s": h.get("wakeups_per_s"),
+                         "keepalived_wakeups_per_s": k.get("wakeups_per_s")}
         row["false_transitions"] = {impl: r.get("false_transitions") for impl, r in cell_results.items()}
         row["backup_adverts"] = {impl: r.get("backup_adverts") for impl, r in cell_results.items()}
         row["errors"] = {impl: r["error"] for impl, r in cell_results.items() if "error" in r}
@@ -499,15 +532,20 @@ def markdown(doc: dict) -> str:
              f"start, {'/'.join(map(str, doc['load']['end']))} at end, {doc['duration_s']:.0f} s. {m['hanode']}, "
              f"{m['keepalived']}. VRRPv3/IPv4, one /32 VIP per instance, 250 VRIDs per VLAN; MASTER priority 200, "
              f"BACKUP 100; {doc['config']['window_s']:g} s windows after {doc['config']['warm_s']:g} s of warm-up. "
-             "CPU: CPU time of every process in the node's namespace, in % of one CPU. PSS: summed the same way.", "",
+             "CPU: CPU time of every process in the node's namespace, in % of one CPU. Wake-ups: voluntary context "
+             "switches of every thread, a second. PSS: summed the same way.", "",
              "| instances | advert_int | MASTER CPU % hanode / keepalived (ratio) | BACKUP CPU % hanode / keepalived "
-             "(ratio) | PSS MB hanode / keepalived | false transitions hanode / keepalived |",
-             "|---:|---:|---:|---:|---:|---:|"]
+             "(ratio) | wake-ups/s MASTER hanode / keepalived | wake-ups/s BACKUP hanode / keepalived "
+             "| PSS MB hanode / keepalived | false transitions hanode / keepalived |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in doc["rows"]:
         cells = []
         for role in ("master", "backup"):
             x = r[role]
             cells.append(f"{fmt(x['hanode_cpu'])} / {fmt(x['keepalived_cpu'])} ({fmt(x['cpu_ratio'], 2, 'x')})")
+        for role in ("master", "backup"):
+            x = r[role]
+            cells.append(f"{fmt(x.get('hanode_wakeups_per_s'), 1)} / {fmt(x.get('keepalived_wakeups_per_s'), 1)}")
         pss_h = max((r[role]["hanode_pss_mb"] or 0 for role in ("master", "backup")), default=0) or None
         pss_k = max((r[role]["keepalived_pss_mb"] or 0 for role in ("master", "backup")), default=0) or None
         ft = r["false_transitions"]
@@ -516,7 +554,7 @@ def markdown(doc: dict) -> str:
         if any(wire.values()):
             trans += f" (BACKUP sent {wire.get('hanode', '–')} / {wire.get('keepalived', '–')} packets)"
         errors = "; ".join(f"{impl}: {e}" for impl, e in r["errors"].items())
-        lines.append(f"| {r['instances']} | {r['advert_int_s']:g} s | {cells[0]} | {cells[1]} | {fmt(pss_h, 1)} / "
+        lines.append(f"| {r['instances']} | {r['advert_int_s']:g} s | {' | '.join(cells)} | {fmt(pss_h, 1)} / "
                      f"{fmt(pss_k, 1)} | {trans}{' ERROR ' + errors if errors else ''} |")
     lines += ["", f"Targets: CPU at most {TARGET_CPU_RATIO}x keepalived's in every cell: "
                   f"**{'met' if v['cpu_within_1_5x'] else 'NOT met'}**; PSS at most {TARGET_PSS_MB} MB per node: "
