@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from hanode.vrrp.child import select_loop
+from hanode.vrrp.child import select_selector
 from hanode.vrrp.deadlines import wake_at_us
 from hanode.vrrp.runner import FINAL_WAIT_US, SPIN_AHEAD_US
 
@@ -37,7 +37,7 @@ def test_a_takeover_woken_early_then_waits_the_short_rest():
 def test_the_select_loop_waits_a_timer_out_in_one_select():
     """The VRRP process's real loop on a fake clock that moves by what each select() waits: a 50 ms timer is
     waited for in one select() (microsecond timeouts, no early wake) and fires then."""
-    loop = select_loop()
+    loop = asyncio.SelectorEventLoop(select_selector())
     clock = [1000.0]
     waits: list[float | None] = []
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import selectors
 import signal
 import time
 from typing import Callable
 
+from hanode.daemon.alarm import Alarm
 from hanode.daemon.beat import BeatPage
+from hanode.daemon.beating import BeatingSelector
 from hanode.daemon.imports import release_free_memory
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
 from hanode.daemon.parts import LazyEntries
 from hanode.lvs.state_file import unsaved
 
-HEARTBEAT_S = 0.25  # the supervisor's watchdog and systemd's want a beat well within a second
 CONCURRENT = ("status", "control")  # answered while a reload is still being applied
 
 log = logging.getLogger("hanode.child")
@@ -34,7 +36,6 @@ class ChildProcess:
         self.runner = None
         self.stopping = asyncio.Event()
         self.requests: set[asyncio.Task] = set()  # status/control requests in flight (strong references)
-        self.beat_timer: asyncio.TimerHandle | None = None
 
     def send(self, message: dict) -> None:
         if not self.writer.is_closing():
@@ -48,21 +49,10 @@ class ChildProcess:
     def applied(self, message: dict) -> None:
         self.send({"type": "applied", "digest": message.get("digest"), "generation": message.get("generation")})
 
-    def heartbeat(self, page: BeatPage | None) -> asyncio.TimerHandle:
-        """Beats every HEARTBEAT_S: the first beat as a message (imports done, loop running), the others into
-        the supervisor's beat page (daemon/beat.py; as messages without one). Returns the next beat's timer."""
-        loop = asyncio.get_running_loop()
+    def heartbeat(self) -> None:
+        """The first beat, as a message: imports done, loop running. The others are the loop's own (its selector
+        writes them into the supervisor's beat page: daemon/beating.py)."""
         self.send({"type": "heartbeat", "ts": time.time()})
-
-        def beat() -> None:
-            if page is None:
-                self.send({"type": "heartbeat", "ts": time.time()})
-            else:
-                page.write(time.monotonic())
-            self.beat_timer = loop.call_later(HEARTBEAT_S, beat)
-
-        self.beat_timer = loop.call_later(HEARTBEAT_S, beat)
-        return self.beat_timer
 
     async def handle(self, message: dict) -> None:
         kind = message.get("type")
@@ -127,13 +117,13 @@ class ChildProcess:
             await self.runner.stop()
 
 
-async def serve(child_class: type[ChildProcess], fd: int, beat_fd: int | None = None) -> int:
+async def serve(child_class: type[ChildProcess], fd: int) -> int:
     """Until the supervisor says stop, goes away, or SIGTERM: then stops the runner and says so."""
     reader, writer = await open_fd(fd)
     child = child_class(writer)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, child.stopping.set)
-    child.heartbeat(BeatPage(beat_fd) if beat_fd is not None else None)
+    child.heartbeat()
 
     async def pump() -> None:
         while True:
@@ -157,7 +147,6 @@ async def serve(child_class: type[ChildProcess], fd: int, beat_fd: int | None = 
     pumping.cancel()
     await child.stop_runner()
     child.send({"type": "stopped"})
-    child.beat_timer.cancel()
     try:
         await writer.drain()
         writer.close()
@@ -166,15 +155,19 @@ async def serve(child_class: type[ChildProcess], fd: int, beat_fd: int | None = 
     return 0
 
 
-def run_child(child_class: type[ChildProcess], loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
-    """main() of a child process: `python -m MODULE --fd N --log-level L`."""
+def run_child(child_class: type[ChildProcess],
+              selector: Callable[[], selectors.BaseSelector] = selectors.DefaultSelector) -> int:
+    """main() of a child process: `python -m MODULE --fd N --beat-fd B --alarm-fd A --log-level L`. Its event
+    loop runs on `selector`, wrapped so that it beats (daemon/beating.py)."""
     parser = argparse.ArgumentParser(prog=f"hanode-{child_class.name}")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--log-level", default="info")
-    parser.add_argument("--beat-fd", type=int, help="the supervisor's beat page (a memfd): heartbeats go there")
+    parser.add_argument("--beat-fd", type=int, required=True, help="the supervisor's beat page (a memfd)")
+    parser.add_argument("--alarm-fd", type=int, required=True, help="the supervisor's dead man's switch (a timerfd)")
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(args.log_level, process=child_class.name)
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(serve(child_class, args.fd, args.beat_fd))
+    beating = BeatingSelector(selector(), BeatPage(args.beat_fd), Alarm(args.alarm_fd))
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(beating)) as runner:
+        return runner.run(serve(child_class, args.fd))

@@ -12,6 +12,7 @@ import os
 import time
 
 from hanode.config.load import LoadedConfig
+from hanode.daemon.beat import beat_period_s
 from hanode.daemon.child import Child
 from hanode.daemon.logs import fields
 from hanode.daemon.wanted import child_wanted
@@ -20,7 +21,6 @@ log = logging.getLogger("hanode.supervisor")
 
 APPLY_TIMEOUT_S = 30.0  # a child that has not applied a config by then is killed (HANODE_APPLY_TIMEOUT_S overrides)
 LONG_RUN_S = 60.0
-STARTUP_GRACE_S = 30.0  # a child's first heartbeat may take this long (imports on a slow or loaded host)
 
 
 class ApplyFailed(Exception):
@@ -47,7 +47,8 @@ def restart_delay_s(ran_s: float, failures: int) -> float:
 
 
 class Processes:
-    """Mixed into Supervisor: uses its children, tasks, loaded config, generation, reload lock and publish()."""
+    """Mixed into Supervisor: uses its children, tasks, loaded config, generation, reload lock, systemd notifier
+    and publish()."""
 
     async def _start_first(self, name: str) -> None:
         """At start: a child that does not apply the config is killed; _supervise restarts it with back-off."""
@@ -150,30 +151,46 @@ class Processes:
                 except OSError as exc:
                     log.error("%s process did not come back: %s", name, exc)
 
-    async def _watchdog(self) -> None:
-        """A child that stops sending heartbeats is hung: kill it, _supervise restarts it. A child that has not
-        beaten yet gets STARTUP_GRACE_S; and when this loop itself was stalled (its own sleep overran), the
-        children's heartbeats are merely unread: the round is skipped so the readers can catch up."""
-        last_round = time.monotonic()
-        while True:
-            timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
-            period_s = min(0.5, timeout_s / 4)
-            await asyncio.sleep(period_s)
-            now = time.monotonic()
-            round_s, last_round = now - last_round, now
-            if round_s > period_s + timeout_s / 2:
-                log.warning("supervisor loop stalled for %.1f s: not judging heartbeats this round", round_s - period_s)
-                continue
-            for name, child in self.children.items():
-                silent_s = now - child.last_heartbeat
-                limit_s = timeout_s if child.beating else max(timeout_s, STARTUP_GRACE_S)
-                killed_lately = child.killed_at is not None and now - child.killed_at < timeout_s
-                if child.running and silent_s > limit_s and not killed_lately:
-                    log.error("%s process sent no heartbeat for %.1f s: killing it", name, silent_s,
-                              extra=fields(event="process_hung", process=name))
-                    self.publish({"event": "process_hung", "process": name, "silent_s": round(silent_s, 3)})
-                    child.killed_at, child.hung_s = now, silent_s
-                    child.proc.kill()
+    def _set_watchdog_limits(self) -> None:
+        """Each child's watchdog timeout and beat period (daemon/beat.py), from the running config and systemd's
+        watchdog interval; at start and after each reload."""
+        timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
+        period_s = beat_period_s(timeout_s, self.systemd.watchdog_interval_s)
+        for child in self.children.values():
+            child.set_limits(timeout_s, period_s)
+
+    def _on_alarm(self, child: Child) -> None:
+        """A child's dead man's switch went off: it has not beaten for its limit (then it is hung: kill it,
+        _supervise restarts it), or the switch was armed early (then it is moved to the real deadline). When
+        this loop itself was stalled (it woke well after the deadline), the round is skipped: the children's loops
+        were held up alike and get a beat period to catch up."""
+        child.alarm.consume()
+        if not child.running:
+            return
+        now = time.monotonic()
+        if child.killed_at is not None:   # killed for its silence and still there (not reaped yet, unkillable)
+            if now - child.killed_at >= child.timeout_s:
+                child.killed_at = now
+                child.proc.kill()
+            child.alarm.arm_at(child.killed_at + child.timeout_s)
+            return
+        deadline = child.last_heartbeat + child.limit_s
+        if now < deadline:
+            child.stall_excused = False
+            child.alarm.arm_at(deadline)
+            return
+        if now - deadline > child.timeout_s / 2 and not child.stall_excused:
+            log.warning("supervisor loop stalled for %.1f s: not judging heartbeats this round", now - deadline)
+            child.stall_excused = True
+            child.alarm.arm_at(now + child.period_s)
+            return
+        silent_s = now - child.last_heartbeat
+        log.error("%s process sent no heartbeat for %.1f s: killing it", child.name, silent_s,
+                  extra=fields(event="process_hung", process=child.name))
+        self.publish({"event": "process_hung", "process": child.name, "silent_s": round(silent_s, 3)})
+        child.killed_at, child.hung_s = now, silent_s
+        child.proc.kill()
+        child.alarm.arm_at(now + child.timeout_s)
 
 
 async def _exit_text(child: Child) -> str:

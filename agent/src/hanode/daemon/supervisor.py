@@ -36,7 +36,6 @@ log = logging.getLogger("hanode.supervisor")
 
 SCHEMA_VERSION = 1
 SHUTDOWN_MAIL_FLUSH_S = 5.0  # alert mail queued at shutdown (the STOP transitions) gets this long to go out
-STALE_HEARTBEAT_S = 1.0  # a child silent this long (4 missed heartbeats) holds back systemd's WATCHDOG=1
 
 
 class Supervisor(Processes):
@@ -55,7 +54,8 @@ class Supervisor(Processes):
         self.reloading: dict[str, Any] | None = None   # the config being applied, while a reload runs
         self.sighup_pending = False
         self.background: set[asyncio.Task] = set()
-        self.children = {name: Child(name, module, self._on_message, log_level, tls=name in NEEDS_TLS)
+        self.children = {name: Child(name, module, self._on_message, log_level, tls=name in NEEDS_TLS,
+                                     on_alarm=self._on_alarm)
                          for name, module in CHILD_MODULES.items()}
         self.failures: dict[str, int] = dict.fromkeys(self.children, 0)
         self.cached_status: dict[str, dict] = {name: {} for name in self.children}
@@ -86,11 +86,12 @@ class Supervisor(Processes):
         try:
             await self._configure_outputs(self.loaded)
             await run_lifecycle_script(self.loaded.config, "startup")
+            self._set_watchdog_limits()
             for name in self.children:
                 if child_wanted(name, self.loaded):
                     await self._start_first(name)
             self.systemd.ready(self._summary())
-            helpers = [loop.create_task(self._watchdog())]
+            helpers = []   # the watchdog itself is each child's alarm (Processes._on_alarm): no loop of its own
             if self.systemd.watchdog_interval_s:
                 helpers.append(loop.create_task(self._systemd_watchdog()))
             await self.stop_event.wait()
@@ -143,10 +144,8 @@ class Supervisor(Processes):
         again or our own watchdog has replaced it; one that cannot be killed leaves the agent to systemd."""
         while True:
             await asyncio.sleep(self.systemd.watchdog_interval_s)
-            timeout_s = self.loaded.config.sections["ops"].watchdog_timeout_ms / 1000
-            fresh_s = min(STALE_HEARTBEAT_S, timeout_s)
             now = time.monotonic()
-            if all(now - c.last_heartbeat < fresh_s for c in self.children.values() if c.running):
+            if not any(c.late(now) for c in self.children.values() if c.running):
                 self.systemd.watchdog()
 
     # messages from the children -----------------------------------------------------------------
@@ -232,6 +231,7 @@ class Supervisor(Processes):
         finally:
             self.reloading = None
         self.loaded = loaded
+        self._set_watchdog_limits()
 
     async def _roll_back(self, failed: LoadedConfig, exc: ApplyFailed) -> dict:
         """The child that failed is killed (it restarts with the running config and its VRRP states); every
@@ -306,7 +306,7 @@ class Supervisor(Processes):
 
     async def _status_chunks(self) -> list[bytes]:
         """Each child reports its own part (VRRP: instances...; checker: virtual_servers), asked at the same
-        time; a child that is restarting, or silent (no heartbeat for STALE_HEARTBEAT_S: frozen or busy), is
+        time; a child that is restarting, or late (it missed a beat: frozen or busy; Child.late), is
         shown from its last report, flagged stale, without waiting for it."""
         names = [name for name, child in self.children.items() if child.running or child_wanted(name, self.loaded)]
         answers = await asyncio.gather(*(self._child_status(name) for name in names))
@@ -334,7 +334,7 @@ class Supervisor(Processes):
     async def _child_status(self, name: str) -> bool:
         """Refreshes the child's cached part of status; False when it could not (the part is stale)."""
         child = self.children[name]
-        if child.beating and time.monotonic() - child.last_heartbeat > STALE_HEARTBEAT_S:
+        if child.beating and child.late(time.monotonic()):
             return False
         try:
             reply = await child.request({"type": "status"}, 2.0)

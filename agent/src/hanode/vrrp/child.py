@@ -87,13 +87,13 @@ class VrrpChild(ChildProcess):
         return True
 
 
-def select_loop() -> asyncio.AbstractEventLoop:
+def select_selector() -> selectors.BaseSelector:
     """select() takes its timeout in microseconds; epoll (asyncio's default) rounds up to whole milliseconds,
     which made every advert and down timer fire up to 1 ms late (measured: see docs/benchmarks.md). This
     process holds a handful of descriptors, far below select()'s limit of 1024. The kernel's slack on a long
     select() timeout is handled where precision matters, for takeovers (vrrp/runner.py, FINAL_WAIT_US)."""
-    return asyncio.SelectorEventLoop(selectors.SelectSelector())
+    return selectors.SelectSelector()
 
 
 if __name__ == "__main__":
-    sys.exit(run_child(VrrpChild, loop_factory=select_loop))
+    sys.exit(run_child(VrrpChild, selector=select_selector))

@@ -1,0 +1,78 @@
+"""A child's heartbeat without a timer of its own: its event loop's selector beats when the loop goes to sleep
+and when it wakes, and never sleeps longer than the beat period.
+
+A loop busy with its own work (a MASTER's adverts, a checker's checks) therefore beats at no cost in wake-ups;
+an idle one wakes once per beat period. A beat writes the time into the supervisor's beat page (daemon/beat.py)
+and moves the dead man's switch (daemon/alarm.py) to that time plus the watchdog timeout, at most once per
+half the slack between the two (no system call per loop turn), never later than the last beat plus the timeout:
+the supervisor's loop wakes when the child has been silent for the timeout, and not before."""
+
+from __future__ import annotations
+
+import selectors
+import time
+from typing import Callable, Protocol
+
+
+class Page(Protocol):
+    def write(self, monotonic_s: float) -> None: ...
+    def limits(self) -> tuple[float, float]: ...
+
+
+class Switch(Protocol):
+    def arm_at(self, monotonic_s: float) -> None: ...
+
+
+def rearm_due(now_s: float, armed_s: float, timeout_s: float, period_s: float) -> bool:
+    """Whether a beat at now_s moves the switch (armed for armed_s) on to now_s + timeout_s: when it gained half
+    the slack (timeout - period), so that the switch stays ahead of a loop that beats at least every period."""
+    return now_s + timeout_s - armed_s >= (timeout_s - period_s) / 2
+
+
+class BeatingSelector(selectors.BaseSelector):
+    """Wraps the loop's selector (asyncio.SelectorEventLoop(BeatingSelector(...)))."""
+
+    def __init__(self, inner: selectors.BaseSelector, page: Page, switch: Switch,
+                 clock: Callable[[], float] = time.monotonic):
+        self.inner, self.page, self.switch, self.clock = inner, page, switch, clock
+        self.armed_s = float("-inf")
+        self.timeout_s = 0.0
+
+    def beat(self) -> float:
+        """Beats; returns the beat period."""
+        now = self.clock()
+        self.page.write(now)
+        timeout_s, period_s = self.page.limits()
+        if timeout_s > 0:
+            if timeout_s != self.timeout_s:   # a reload changed it (the supervisor armed the switch itself)
+                self.timeout_s, self.armed_s = timeout_s, float("-inf")
+            if rearm_due(now, self.armed_s, timeout_s, period_s):
+                self.armed_s = now + timeout_s
+                self.switch.arm_at(self.armed_s)
+        return period_s
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        period_s = self.beat()
+        if period_s > 0 and (timeout is None or timeout > period_s):
+            timeout = period_s
+        ready = self.inner.select(timeout)
+        self.beat()
+        return ready
+
+    def register(self, fileobj, events, data=None) -> selectors.SelectorKey:
+        return self.inner.register(fileobj, events, data)
+
+    def unregister(self, fileobj) -> selectors.SelectorKey:
+        return self.inner.unregister(fileobj)
+
+    def modify(self, fileobj, events, data=None) -> selectors.SelectorKey:
+        return self.inner.modify(fileobj, events, data)
+
+    def get_key(self, fileobj) -> selectors.SelectorKey:
+        return self.inner.get_key(fileobj)
+
+    def get_map(self):
+        return self.inner.get_map()
+
+    def close(self) -> None:
+        self.inner.close()
