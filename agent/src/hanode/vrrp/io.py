@@ -59,6 +59,11 @@ def attach_filter(sock: socket.socket, program: list[bpf.Instruction]) -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, SOCK_FPROG.pack(len(program), code.buffer_info()[0]))
 
 
+def now_us() -> int:
+    """This process's monotonic clock in µs (the engine's time base)."""
+    return time.monotonic_ns() // 1000
+
+
 class ArrivalClock:
     """Kernel receive stamps (CLOCK_REALTIME) -> this process's monotonic clock (µs), for one read pass: the
     offset between the two clocks is taken once per pass; when it moved since the last pass (the wall clock was

@@ -2,48 +2,35 @@
 
 Actions run at once, inside the callback that produced them (a timer, a readable socket, a link change), in
 the engine's order: a takeover's VIPs are in the kernel and its advert is on the wire before the callback
-returns, with no hop through a queue. Every action is synchronous; the only thing that waits is a GARP burst
-with a garp_interval, whose later rounds run as a task of their own (cancelled when the VIPs go), so that it
-never holds back an advert.
-
-Receiving (see vrrp/io.py and vrrp/bpf.py): adverts that need action now (priority 0, and those for a VRID
-this node is MASTER of) wake the loop at once; the ordinary ones a BACKUP only notes are read in batches, at
-most one batch per BULK_GAP_US, and always before a takeover deadline is judged. Each packet is fed at its
-kernel arrival time, in arrival order, so no deadline moves. An advert identical to the last one an instance
-accepted only re-arms its timer (Engine.receive_repeat)."""
+returns, with no hop through a queue (vrrp/effects.py). Receiving: vrrp/receiving.py. Here: the lifecycle
+(start, reload, stop), the one event-loop timer at the engine's next deadline, and the trackers' callbacks."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-import shlex
-import time
-from operator import itemgetter
 from typing import Callable, Iterable
 
-from hanode.config.model import AgentConfig, Vip, VrrpInstance
+from hanode.config.model import AgentConfig
 from hanode.config.parse_garp import GarpPacing
 from hanode.daemon.logs import fields
 from hanode.daemon.parts import LazyEntries
-from hanode.vrrp import garp
-from hanode.vrrp.actions import (AddVips, Conflict, DelVips, GroupStateChanged, PriorityChanged, RxLowerPriority,
-                                 SendAdvert, SendGarp, State, StateChanged)
+from hanode.vrrp.actions import State, StateChanged
 from hanode.vrrp.deadlines import wake_at_us
+from hanode.vrrp.effects import Effects
 from hanode.vrrp.engine import Engine, InterfaceInfo, Output
 from hanode.vrrp.garp_pace import GarpPacer
 from hanode.vrrp.linkview import LinkView
-from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, Packet, VrrpSocket
+from hanode.vrrp.io import ArrivalClock, NeighbourAnnouncer, VrrpSocket, now_us
 from hanode.vrrp.netlink import Netlink, watch_links
-from hanode.vrrp.notify import group_notify, instance_notify
 from hanode.vrrp.plumbing import Plumbing
-from hanode.vrrp.datagram import advert_datagram, uses_ah
-from hanode.vrrp.scripts import NOTIFY_TIMEOUT_S, NotifyQueue, ScriptResult, run_command, run_periodically
+from hanode.vrrp.receiving import Receiving
+from hanode.vrrp.scripts import NotifyQueue, ScriptResult, run_periodically
 from hanode.vrrp.status import engine_summary, instance_status, jitter_status
 from hanode.vrrp.tracker_io import TrackerMonitors
 
 log = logging.getLogger("hanode.vrrp")
-CONFLICT_REPORT_US = 30_000_000
 # A takeover deadline (a BACKUP's Master_Down) wakes the loop this much early; the rest is waited in a busy
 # loop, so that the wake-up's own latency (the kernel's timer and scheduler, the event loop: 0.2-0.3 ms measured
 # in the lab) is not added to the failover time. Only takeovers: a MASTER's advert timer is served without it
@@ -54,27 +41,11 @@ SPIN_AHEAD_US = 300
 # on a VRRPv2 Master_Down_Interval. A takeover's wait is therefore cut this much short, and the rest waited
 # with a short timeout (late by 0.1% of it: 20 µs). keepalived's timerfd gets the default 50 µs.
 FINAL_WAIT_US = 20_000
-# Without a takeover deadline pending, the ordinary adverts (the bulk sockets) are read at most once per this
-# long. With one, they are read when it comes up (it cannot pass before they are: each re-arms it), so a BACKUP
-# at any scale wakes about once per Master_Down_Interval minus an advert interval in steady state.
-BULK_GAP_US = 20_000
-BY_ARRIVAL = itemgetter(0)
 
 
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
+class VrrpRunner(Receiving, Effects):
+    """One per VRRP process: the engine, its sockets and netlink, and the tasks around them."""
 
-
-def ipv6_forwarding(ifname: str) -> bool:
-    """keepalived sets the NA Router flag when the interface forwards IPv6."""
-    try:
-        with open(f"/proc/sys/net/ipv6/conf/{ifname}/forwarding", encoding="ascii") as handle:
-            return handle.read().strip() == "1"
-    except OSError:
-        return False
-
-
-class VrrpRunner:
     def __init__(self, config: AgentConfig, emit: Callable[[dict], None]):
         self.config = config
         self.emit = emit
@@ -264,87 +235,6 @@ class VrrpRunner:
             self._read_all()   # what arrived up to the deadline comes first (kernel arrival time)
         self._feed(self.engine.tick(self._now()))
 
-    # receiving ----------------------------------------------------------------------------------
-
-    def _on_urgent(self) -> None:
-        self._read_all()
-
-    def _on_bulk(self) -> None:
-        """Ordinary adverts while no takeover is pending: read them now unless the last read was under
-        BULK_GAP_US ago. Then the readers go off (the kernel queues) and the sockets are read every BULK_GAP_US
-        while adverts keep coming; a read that finds none turns the readers on again."""
-        wait_us = self.bulk_read_us + BULK_GAP_US - now_us()
-        if wait_us <= 0:
-            self._read_all()
-            return
-        self.bulk_gap = True
-        self._set_bulk_readers()
-        self.bulk_timer = self.loop.call_later(wait_us / 1e6, self._bulk_tick)
-
-    def _bulk_tick(self) -> None:
-        self.bulk_timer = None
-        if self._read_all() and not self.takeover_pending:
-            self.bulk_timer = self.loop.call_later(BULK_GAP_US / 1e6, self._bulk_tick)
-            return
-        self.bulk_gap = False
-        self._set_bulk_readers()
-
-    def _set_bulk_readers(self) -> None:
-        reading = not self.takeover_pending and not self.bulk_gap
-        if reading == self.bulk_reading:
-            return
-        self.bulk_reading = reading
-        for sock in self.sockets.values():
-            if reading:
-                self.loop.add_reader(sock.bulk.fileno(), self._on_bulk)
-            else:
-                self.loop.remove_reader(sock.bulk.fileno())
-
-    def _read_all(self) -> int:
-        """Every packet waiting on every socket, into the engine in arrival order, each at its arrival time;
-        returns how many there were. Repeats only move deadlines later: the timer stays as it is (it fires
-        early, finds the deadline moved and is set again: Deadlines is lazy the same way)."""
-        if self.engine is None:
-            return 0
-        packets: list[Packet] = []
-        self.arrivals.begin()
-        for sock in self.sockets.values():
-            sock.drain(packets, self.arrivals)
-        self.bulk_read_us = self.arrivals.mono_ns // 1000
-        if not packets:
-            return 0
-        packets.sort(key=BY_ARRIVAL)
-        engine = self.engine
-        repeat = engine.receive_repeat
-        outputs: list[Output] = []
-        full = False
-        last_arrival, last_ident = None, None
-        for packet in packets:
-            arrival, ident = packet[0], packet[1]
-            if arrival == last_arrival and ident == last_ident:
-                continue   # the same packet from both sockets while their filters changed
-            last_arrival, last_ident = arrival, ident
-            if not repeat(ident, arrival):
-                full = True
-                outputs += engine.receive(packet[2].received(packet), arrival, ident)
-        self.clock_us = max(self.clock_us, packets[-1][0])
-        if full:
-            self._feed(outputs)
-        return len(packets)
-
-    def _sync_filters(self) -> None:
-        """Each socket's urgent VRIDs: those its instances are MASTER of."""
-        masters: dict[tuple[str, int], set[int]] = {key: set() for key in self.sockets}
-        for inst in self.engine.instances.values():
-            cfg = inst.config
-            if inst.state.state == State.MASTER and (cfg.wire_interface, cfg.family) in masters:
-                masters[(cfg.wire_interface, cfg.family)].add(cfg.virtual_router_id)
-        for key, sock in self.sockets.items():
-            try:
-                sock.set_masters(frozenset(masters[key]))
-            except OSError as exc:
-                log.error("cannot set the receive filters on %s (IPv%d): %s", key[0], key[1], exc)
-
     def _on_script(self, name: str, result: ScriptResult) -> None:
         before = self.engine.health.get(name)
         self._read_all()
@@ -393,43 +283,6 @@ class VrrpRunner:
             names.update(t.name for t in inst.track_interfaces)
         return names
 
-    # resources ----------------------------------------------------------------------------------
-
-    def _sync_sockets(self, interfaces: dict[str, InterfaceInfo]) -> None:
-        wanted: dict[tuple[str, int], set[str]] = {}   # (the interface adverts use, family) -> multicast groups
-        ah: set[tuple[str, int]] = set()                # ... where an instance authenticates with AH
-        for inst in self.config.vrrp_instances.values():
-            if inst.wire_interface in interfaces:
-                wanted.setdefault((inst.wire_interface, inst.family), set()).add(inst.multicast_group)
-                if uses_ah(inst):
-                    ah.add((inst.wire_interface, inst.family))
-        for key in list(self.sockets):
-            sock = self.sockets[key]
-            if (key not in wanted or sock.ifindex != interfaces[key[0]].index or set(sock.groups) != wanted[key]
-                    or (sock.ah is not None) != (key in ah)):
-                self._close_socket(self.sockets.pop(key))
-        for key in set(wanted) - set(self.sockets):
-            ifname, family = key
-            try:
-                sock = VrrpSocket(ifname, interfaces[ifname].index, family, tuple(sorted(wanted[key])), key in ah)
-            except OSError as exc:
-                log.error("cannot open VRRP socket on %s (IPv%d): %s", ifname, family, exc)
-                continue
-            self.sockets[key] = sock
-            urgent, bulk = sock.filenos()
-            self.loop.add_reader(urgent, self._on_urgent)
-            if sock.ah is not None:
-                self.loop.add_reader(sock.ah.fileno(), self._on_urgent)
-            if self.bulk_reading:
-                self.loop.add_reader(bulk, self._on_bulk)
-        if self.engine is not None:
-            self._sync_filters()
-
-    def _close_socket(self, sock: VrrpSocket) -> None:
-        for fd in sock.filenos() + ((sock.ah.fileno(),) if sock.ah is not None else ()):
-            self.loop.remove_reader(fd)
-        sock.close()
-
     def _sync_script_tasks(self) -> None:
         used = {t.name for i in self.config.vrrp_instances.values() for t in i.track_scripts}
         for name in list(self.script_tasks):
@@ -475,190 +328,3 @@ class VrrpRunner:
                                     name, vip.address, vip.dev or inst.interface)
                 except OSError as exc:
                     log.error("%s: cannot remove stale VIP %s: %s", name, vip.address, exc)
-
-    # actions ------------------------------------------------------------------------------------
-
-    def _execute(self, output: Output) -> None:
-        action, cfg = output.action, output.config
-        if isinstance(action, SendAdvert):
-            self._send_advert(output, action.priority)
-        elif isinstance(action, AddVips):
-            self._add_vips(cfg, action.vips)
-        elif isinstance(action, DelVips):
-            self._stop_garp_burst(cfg.name)
-            self._del_vips(cfg, action.vips)
-        elif isinstance(action, SendGarp):
-            self._send_garp(cfg, action.vips, action.repeat)
-        elif isinstance(action, StateChanged):
-            self._state_changed(output, action)
-        elif isinstance(action, GroupStateChanged):
-            self._group_changed(action)
-        elif isinstance(action, Conflict):
-            self._conflict(output, action)
-        elif isinstance(action, RxLowerPriority):
-            self._rx_lower_priority(output.config, action)
-        elif isinstance(action, PriorityChanged):
-            self.emit({"event": "priority", "instance": output.instance, "state": action.state.value,
-                       "priority": action.priority, "vrid": output.config.virtual_router_id})
-
-    def _send_advert(self, output: Output, priority: int) -> None:
-        cfg, src = output.config, output.params.primary_address
-        sock = self.sockets.get((cfg.wire_interface, cfg.family))
-        if sock is None or src is None:
-            return
-        hop_limit = cfg.unicast_ttl if cfg.unicast and cfg.family == 6 else None
-        seq = self.engine.next_ah_seq(cfg.name) if uses_ah(cfg) else 0    # AH: one sequence number per advert
-        for dst in cfg.unicast_peers or (cfg.multicast_group,):
-            key = (cfg.name, priority, src, dst)
-            data = self.datagrams.get(key)
-            if seq:
-                data = advert_datagram(cfg, priority, src, dst, seq)
-            elif data is None:
-                data = self.datagrams[key] = advert_datagram(cfg, priority, src, dst)
-            try:
-                sock.send(data, dst, src=src, hop_limit=hop_limit)
-            except OSError as exc:
-                self.io_errors["send_err"] += 1
-                log.warning("%s: cannot send advert to %s: %s", cfg.name, dst, exc)
-
-    def _add_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
-        self.plumbing.noaccept.vips_added(cfg, vips)    # no_accept: blocked before they answer (keepalived's order)
-        for vip in vips:
-            try:
-                self.netlink.add_vip(vip, cfg.interface)
-            except OSError as exc:
-                self.io_errors["netlink_err"] += 1
-                log.error("%s: cannot add VIP %s: %s", cfg.name, vip.text(), exc)
-
-    def _del_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
-        for vip in vips:
-            if (vip.address, vip.dev or cfg.interface) in self.protected_vips:
-                continue
-            try:
-                self.netlink.del_vip(vip, cfg.interface)
-            except OSError as exc:
-                self.io_errors["netlink_err"] += 1
-                log.error("%s: cannot remove VIP %s: %s", cfg.name, vip.text(), exc)
-        self.plumbing.noaccept.vips_removed(cfg, vips)
-
-    def _send_garp(self, cfg: VrrpInstance, vips: tuple[Vip, ...], repeat: int) -> None:
-        """A burst of `repeat` rounds: all at once without a garp_interval, else the first now and the others
-        from a task, one garp_interval apart (a newer burst of the instance replaces it)."""
-        self._stop_garp_burst(cfg.name)
-        rounds = 1 if cfg.garp.interval_ms else repeat
-        for _round in range(rounds):
-            self._announce(cfg, vips)
-        if repeat > rounds:
-            task = self.loop.create_task(self._garp_burst(cfg, vips, repeat - rounds), name=f"garp {cfg.name}")
-            self.garp_bursts[cfg.name] = task
-            task.add_done_callback(functools.partial(self._garp_burst_ended, cfg.name))
-
-    def _garp_burst_ended(self, name: str, task: asyncio.Task) -> None:
-        if self.garp_bursts.get(name) is task:
-            del self.garp_bursts[name]
-
-    async def _garp_burst(self, cfg: VrrpInstance, vips: tuple[Vip, ...], rounds: int) -> None:
-        for _round in range(rounds):
-            await asyncio.sleep(cfg.garp.interval_ms / 1000)
-            self._announce(cfg, vips)
-
-    def _stop_garp_burst(self, name: str) -> None:
-        task = self.garp_bursts.pop(name, None)
-        if task is not None:
-            task.cancel()
-        self.pacer.drop(name)
-
-    def _announce(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
-        """One GARP / NA per VIP: now, or when the interface's garp_interval / gna_interval allows (garp_pace)."""
-        interfaces = self.engine.interfaces
-        bases = {v.ifname: v.base for v in cfg.vmacs}
-        now = now_us()
-        for vip in vips:
-            iface = interfaces.get(vip.dev or cfg.interface)
-            if iface is None or not iface.mac:
-                continue
-            key, send_now = self.pacer.submit(bases.get(iface.name, iface.name), vip.family, cfg.name,
-                                              (cfg, iface, vip), now)
-            if send_now:
-                self._send_announcement(cfg, iface, vip)
-            else:
-                self._arm_pacing(key)
-
-    def _arm_pacing(self, key: tuple[str, int]) -> None:
-        if key not in self.pace_timers:
-            delay_us = max(0, self.pacer.next_free_us[key] - now_us())
-            self.pace_timers[key] = self.loop.call_later(delay_us / 1e6, self._paced_due, key)
-
-    def _paced_due(self, key: tuple[str, int]) -> None:
-        del self.pace_timers[key]
-        waiting = self.pacer.due(key, now_us())
-        if waiting is not None:
-            self._send_announcement(*waiting)
-        if self.pacer.waiting(key):
-            self._arm_pacing(key)
-
-    def _send_announcement(self, cfg: VrrpInstance, iface: InterfaceInfo, vip: Vip) -> None:
-        mac = garp.parse_mac(iface.mac)
-        try:
-            if vip.family == 4:
-                self.announcer.send_arp(iface.name, garp.gratuitous_arp_frame(mac, vip.address))
-            else:
-                router = ipv6_forwarding(iface.name)
-                self.announcer.send_na(iface.index, garp.unsolicited_na(mac, vip.address, router=router))
-        except OSError as exc:
-            self.io_errors["send_err"] += 1
-            log.warning("%s: cannot announce %s: %s", cfg.name, vip.address, exc)
-
-    def _state_changed(self, output: Output, change: StateChanged) -> None:
-        log.info("%s: %s -> %s (%s)", output.instance, change.old.value, change.new.value, change.reason,
-                 extra=fields(event="transition", instance=output.instance, vrid=output.config.virtual_router_id,
-                              from_state=change.old.value, to_state=change.new.value, priority=change.priority,
-                              reason=change.reason))
-        self.emit({"event": "transition", "instance": output.instance, "from": change.old.value,
-                   "to": change.new.value, "reason": change.reason, "priority": change.priority,
-                   "vrid": output.config.virtual_router_id, "resumed": change.resumed})
-        self.plumbing.state_changed(output.config, change.old, change.new)
-        for argv in instance_notify(output.config, change):
-            self.notify.put(argv)
-
-    def _group_changed(self, change: GroupStateChanged) -> None:
-        log.info("sync group %s: %s -> %s (%s)", change.group, change.old.value, change.new.value, change.reason,
-                 extra=fields(event="group_transition", group=change.group, from_state=change.old.value,
-                              to_state=change.new.value, reason=change.reason))
-        self.emit({"event": "group_transition", "group": change.group, "from": change.old.value,
-                   "to": change.new.value, "reason": change.reason})
-        for argv in group_notify(self.config.vrrp_sync_groups.get(change.group), change):
-            self.notify.put(argv)
-
-    def _rx_lower_priority(self, cfg: VrrpInstance, event: RxLowerPriority) -> None:
-        """keepalived's MASTER_RX_LOWER_PRI: notify_master_rx_lower_pri runs (no arguments), the event goes out."""
-        log.debug("%s: MASTER heard %s with lower priority %d", cfg.name, event.peer, event.peer_priority)
-        self.emit({"event": "master_rx_lower_pri", "instance": cfg.name, "peer": event.peer,
-                   "peer_priority": event.peer_priority, "priority": event.priority, "vrid": cfg.virtual_router_id})
-        running = self.rx_scripts.get(cfg.name)
-        if cfg.notify_master_rx_lower_pri and (running is None or running.done()):
-            # its own task, not the notify queue: a run per advert while a lower master persists must not hold
-            # back the state notify scripts; while one runs, the next advert starts none (no pile-up)
-            self.rx_scripts[cfg.name] = self.loop.create_task(self._run_rx_script(cfg))
-
-    async def _run_rx_script(self, cfg: VrrpInstance) -> None:
-        argv = shlex.split(cfg.notify_master_rx_lower_pri)
-        result = await run_command(argv, NOTIFY_TIMEOUT_S, self.config.script_user,
-                                   secure=self.config.enable_script_security)
-        if not result.success:
-            log.warning("%s: notify_master_rx_lower_pri failed: %s", cfg.name,
-                        result.error or f"exit {result.exit_code}")
-
-    def _conflict(self, output: Output, conflict: Conflict) -> None:
-        """Counted every time (engine); logged, evented and so alerted once per peer and kind every 30 s."""
-        key = (output.instance, conflict.peer, conflict.kind)
-        now = now_us()
-        if now - self.conflicts_reported.get(key, -CONFLICT_REPORT_US) < CONFLICT_REPORT_US:
-            return
-        self.conflicts_reported[key] = now
-        log.warning("%s: %s: %s", output.instance, conflict.kind, conflict.detail,
-                    extra=fields(event="conflict", instance=output.instance, kind=conflict.kind, peer=conflict.peer,
-                                 peer_priority=conflict.peer_priority, reason=conflict.detail))
-        self.emit({"event": "conflict", "instance": output.instance, "peer": conflict.peer,
-                   "peer_priority": conflict.peer_priority, "kind": conflict.kind, "detail": conflict.detail,
-                   "vrid": output.config.virtual_router_id})
