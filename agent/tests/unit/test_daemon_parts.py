@@ -4,31 +4,49 @@ import json
 
 import pytest
 
-from hanode.daemon.parts import LazyEntries, encode_document, encode_value, extended
+from hanode.daemon.parts import LazyEntries, PackedEntries, encode_document, encode_value, write_extended
+
+INSTANCES = {"VI_1": {"state": "MASTER", "vips": ["198.51.100.1/32"]}, "VI_é": {"state": "BACKUP"}, "VI_0": {}}
+
+
+def packed(entries: dict) -> PackedEntries:
+    kept = PackedEntries()
+    for name, value in entries.items():
+        kept.add(name, encode_value(value))
+    return kept.finish()
 
 
 def test_encode_document_is_json_dumps_of_the_whole_document_with_the_extra_keys():
-    instances = {"VI_1": {"state": "MASTER", "vips": ["198.51.100.1/32"]}, "VI_é": {"state": "BACKUP"}}
     document = {"schema_version": 1, "agent": {"pid": 7}, "instances": {}, "vrrp": {"stats": {}}}
-    parts = {"instances": [(name, encode_value(value)) for name, value in instances.items()]}
-    counts = {"VI_1": 2, "VI_é": 0}
+    counts = {"VI_1": 2, "VI_é": 0, "VI_0": 5}
 
-    chunks = encode_document(document, parts, lambda key, name: {"transitions": counts[name]})
+    out = encode_document(document, {"instances": packed(INSTANCES)}, lambda key, name: {"transitions": counts[name]},
+                          bytearray(b"["))
 
-    expected = dict(document, instances={name: dict(value, transitions=counts[name]) for name, value in instances.items()})
-    assert b"".join(chunks) == json.dumps(expected).encode()
+    expected = dict(document, instances={name: dict(value, transitions=counts[name]) for name, value in INSTANCES.items()})
+    assert out == b"[" + json.dumps(expected).encode()
+
+
+def test_packed_entries_give_back_what_was_added_in_order_and_can_be_read_again():
+    kept = packed(INSTANCES)
+    for _ in range(2):
+        assert [(name, json.loads(bytes(value))) for name, value in kept] == list(INSTANCES.items())
+    assert list(PackedEntries().finish()) == []
 
 
 def test_a_key_without_parts_is_written_as_it_is_and_no_extra_leaves_an_entry_unchanged():
     document = {"instances": {}, "sync_groups": {"G": {"members": ["VI_1"]}}}
-    chunks = encode_document(document, {"instances": []}, lambda key, name: {})
-    assert json.loads(b"".join(chunks)) == document
+    assert json.loads(encode_document(document, {"instances": []}, lambda key, name: {})) == document
+    assert json.loads(encode_document(document, {}, lambda key, name: {})) == document
 
 
-def test_extended_adds_keys_to_an_empty_object_too():
-    assert json.loads(extended(b"{}", {"transitions": 3})) == {"transitions": 3}
-    assert json.loads(extended(b'{"a": 1}', {"transitions": 3})) == {"a": 1, "transitions": 3}
-    assert extended(b'{"a": 1}', {}) == b'{"a": 1}'
+def test_write_extended_adds_keys_to_an_empty_object_too():
+    for encoded, extra, expected in ((b"{}", {"transitions": 3}, {"transitions": 3}),
+                                     (b'{"a": 1}', {"transitions": 3}, {"a": 1, "transitions": 3}),
+                                     (b'{"a": 1}', {}, {"a": 1})):
+        out = bytearray()
+        write_extended(out, memoryview(encoded), extra)
+        assert json.loads(out) == expected
 
 
 def test_lazy_entries_make_each_value_when_asked_and_only_then():

@@ -240,9 +240,10 @@ class ControlServer:
         return False
 
 
-def _encode(message: Any) -> bytes:
+def _encode(message: Any) -> bytes | bytearray:
     if isinstance(message, Encoded):   # a status answer, written from its parts (daemon/parts.py)
-        return b"".join(message.chunks) + b"\n"
+        message.data += b"\n"
+        return message.data
     return json.dumps(message, default=str).encode() + b"\n"
 
 

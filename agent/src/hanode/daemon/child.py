@@ -16,7 +16,7 @@ from hanode.daemon.beat import BeatPage, late_after_s
 from hanode.daemon.fork import ForkedProcess, can_fork, loaded_digest, spawn_forked
 from hanode.daemon.imports import asyncio_has_tls
 from hanode.daemon.ipc import encode, open_socket, read_message
-from hanode.daemon.parts import Entry, encode_value
+from hanode.daemon.parts import PackedEntries, encode_value
 
 log = logging.getLogger("hanode.supervisor")
 
@@ -46,7 +46,7 @@ class Child:
         self.beating = False  # has this run sent its first heartbeat (imports done, loop running)?
         self.restarts = 0
         self.pending: dict[int, asyncio.Future] = {}
-        self.parts: dict[int, dict[str, list[Entry]]] = {}   # request id -> the entries of its answer so far
+        self.parts: dict[int, dict[str, PackedEntries]] = {}   # request id -> the entries of its answer so far
         self.ids = itertools.count(1)
         self.stopping = False
         self.killed_at: float | None = None   # when the watchdog killed it for silence (not yet restarted)
@@ -151,11 +151,11 @@ class Child:
                 self.beating = True
             elif kind == "part" and message.get("id") in self.pending:
                 # kept as JSON bytes, not as the objects it was read into (daemon/parts.py)
-                entries = self.parts.setdefault(message["id"], {}).setdefault(message.get("key"), [])
-                entries.append((message.get("name"), encode_value(message.get("value"))))
+                entries = self.parts.setdefault(message["id"], {}).setdefault(message.get("key"), PackedEntries())
+                entries.add(message.get("name"), encode_value(message.get("value")))
             elif kind == "reply" and message.get("id") in self.pending:
                 parts = self.parts.pop(message["id"], {})
-                message["parts"] = {key: parts.get(key, []) for key in message.get("parts") or ()}
+                message["parts"] = {key: parts.get(key, PackedEntries()).finish() for key in message.get("parts") or ()}
                 future = self.pending.pop(message["id"])
                 if not future.done():
                     future.set_result(message)

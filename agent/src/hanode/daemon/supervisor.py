@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from hanode import __version__
 from hanode.config.load import LoadedConfig, load_config
@@ -21,7 +21,7 @@ from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirect
 from hanode.daemon.child import Child
 from hanode.daemon.events import EventLog
 from hanode.daemon.imports import release_free_memory
-from hanode.daemon.parts import Encoded, Entry, encode_document, encode_value
+from hanode.daemon.parts import Encoded, PackedEntries, encode_document, encode_value
 from hanode.daemon.processes import ApplyFailed, Processes, apply_timeout_s
 from hanode.daemon.wanted import CHILD_MODULES, NEEDS_TLS, child_wanted
 from hanode.daemon.logs import fields
@@ -59,7 +59,7 @@ class Supervisor(Processes):
                          for name, module in CHILD_MODULES.items()}
         self.failures: dict[str, int] = dict.fromkeys(self.children, 0)
         self.cached_status: dict[str, dict] = {name: {} for name in self.children}
-        self.cached_parts: dict[str, dict[str, list[Entry]]] = {name: {} for name in self.children}
+        self.cached_parts: dict[str, dict[str, PackedEntries]] = {name: {} for name in self.children}
         self.instance_states: dict[str, str] = {}
         self.transitions: collections.Counter = collections.Counter()
         self.control = ControlServer(loaded.config.control_socket, self.handle)
@@ -299,19 +299,21 @@ class Supervisor(Processes):
 
     async def status_reply(self) -> Encoded:
         """{"ok": true, "status": ...}, written from the children's parts as they are (daemon/parts.py)."""
-        return Encoded([b'{"ok": true, "status": ', *await self._status_chunks(), b"}"])
+        out = await self._status_json(bytearray(b'{"ok": true, "status": '))
+        out += b"}"
+        return Encoded(out)
 
     async def status(self) -> dict:
-        return json.loads(b"".join(await self._status_chunks()))
+        return json.loads(await self._status_json(bytearray()))
 
-    async def _status_chunks(self) -> list[bytes]:
+    async def _status_json(self, out: bytearray) -> bytearray:
         """Each child reports its own part (VRRP: instances...; checker: virtual_servers), asked at the same
         time; a child that is restarting, or late (it missed a beat: frozen or busy; Child.late), is
         shown from its last report, flagged stale, without waiting for it."""
         names = [name for name, child in self.children.items() if child.running or child_wanted(name, self.loaded)]
         answers = await asyncio.gather(*(self._child_status(name) for name in names))
         merged: dict[str, Any] = {}
-        parts: dict[str, list[Entry]] = {}
+        parts: dict[str, Iterable[tuple[str, bytes | memoryview]]] = {}
         unsaved = []
         for name in names:
             part = self.cached_status[name]
@@ -325,7 +327,7 @@ class Supervisor(Processes):
         agent["state_files"] = sorted(unsaved, key=lambda entry: entry["path"])
         document = {"schema_version": SCHEMA_VERSION, "agent": agent}
         document.update((key, value) for key, value in merged.items() if key not in document)
-        return encode_document(document, parts, self._instance_extra)
+        return encode_document(document, parts, self._instance_extra, out)
 
     def _instance_extra(self, key: str, name: str) -> dict[str, Any]:
         """What the supervisor adds to each instance's entry: the state changes it counted (across restarts)."""
