@@ -600,3 +600,85 @@ def test_defaults_and_service_flags(lab):
         "-A -t 198.51.100.139:0 -s wlc -p 360", "-a -t 198.51.100.139:0 -r 203.0.113.11:0 -m -w 1",
         "-A -t 198.51.100.140:80 -s wlc -p 360 -M 255.255.255.0", "-a -t 198.51.100.140:80 -r 203.0.113.11:80 -m -w 1")
     compare(lab, "defaults", DEFAULTS_CONF, [{"table": table}])
+
+
+GROUPS_CONF = """\
+! issue 13: a virtual_server_group (a range and a fwmark) sharing its real servers, their checks and the quorum;
+! per-real-server forwarding with tunnel options, scheduler flags, a persistence engine, the sorry server's method
+virtual_server_group grp {
+    198.51.100.150-151 80
+    fwmark 9
+}
+virtual_server group grp {
+    protocol TCP
+    lb_algo rr
+    delay_loop 1
+    sorry_server 203.0.113.50 8080
+    real_server 203.0.113.11 8080 {
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 203.0.113.12 8080 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+virtual_server 198.51.100.152 8080 {
+    protocol TCP
+    lb_algo sh
+    sh-port
+    persistence_timeout 60
+    persistence_engine sip
+    sorry_server 203.0.113.50 8080
+    sorry_server_lvs_method DR
+    sorry_server_inhibit
+    real_server 203.0.113.11 8080 {
+        uthreshold 100
+    }
+    real_server 203.0.113.100 80 {
+        lvs_method DR
+    }
+    real_server 203.0.113.101 8080 {
+        lvs_method TUN type gue port 6080
+    }
+}
+"""
+
+
+def test_groups_and_ipvs_options(lab):
+    """GROUPS_CONF: keepalived and hanode build the same table for a group's three members (two addresses of a
+    range and a fwmark) and keep it the same as the group's real servers fail: one stops listening and leaves
+    every member, the inhibited one goes to weight 0 in every member while the sorry server comes in, both come
+    back. The second service mixes NAT, DR and TUN (GUE) real servers with sh-port, the SIP persistence engine and
+    a DR sorry server. A GET through the range's second address reaches a real server."""
+    vips = ("198.51.100.150", "198.51.100.151", "198.51.100.152")
+    for vip in vips:
+        in_ns(DIRECTOR, "ip", "addr", "add", f"{vip}/32", "dev", "lo")
+    members = ["-t 198.51.100.150:80", "-t 198.51.100.151:80", "-f 9"]
+    mixed = ["-A -t 198.51.100.152:8080 -s sh -p 60 --pe sip -b sh-port",
+             "-a -t 198.51.100.152:8080 -r 203.0.113.11:8080 -m -w 1",
+             "-a -t 198.51.100.152:8080 -r 203.0.113.50:8080 -g -w 0",
+             "-a -t 198.51.100.152:8080 -r 203.0.113.100:8080 -g -w 1",
+             "-a -t 198.51.100.152:8080 -r 203.0.113.101:8080 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum"]
+
+    def table(*dests: str):
+        return expect(*[line for m in members for line in [f"-A {m} -s rr", *(f"-a {m} -r {d}" for d in dests)]],
+                      *mixed)
+
+    up = table("203.0.113.11:8080 -m -w 1", "203.0.113.12:8080 -m -w 1")
+    stages = [
+        {"table": up, "get": ("http://198.51.100.151/", {body("203.0.113.11", "/").decode(),
+                                                              body("203.0.113.12", "/").decode()})},
+        {"down": ["203.0.113.12:8080"], "table": table("203.0.113.11:8080 -m -w 1")},
+        {"down": ["203.0.113.12:8080", "203.0.113.11:8080"],
+         "table": table("203.0.113.11:8080 -m -w 0", "203.0.113.50:8080 -m -w 1")},
+        {"table": up},
+    ]
+    try:
+        compare(lab, "groups", GROUPS_CONF, stages)
+    finally:
+        for vip in vips:
+            in_ns(DIRECTOR, "ip", "addr", "del", f"{vip}/32", "dev", "lo", check=False)
