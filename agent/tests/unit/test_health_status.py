@@ -9,7 +9,7 @@ from hanode.lvs.kernel import Dest, DestKey, Entry, Service, ServiceKey
 from hanode.lvs.model import RealServer, SorryServer, VirtualServer, rs_dest_key
 
 VS_FIELDS = {"name", "address", "port", "fwmark", "group", "protocol", "lb_algo", "lb_kind", "backend", "in_kernel", "quorum",
-             "sorry_server", "sorry_server_active", "summary", "real_servers", "diff"}
+             "sorry_server", "sorry_server_active", "checks_suspended", "summary", "real_servers", "diff"}
 RS_FIELDS = {"name", "address", "port", "weight", "dynamic_weight", "kernel_weight", "health", "failure_reason",
              "last_check", "checks"}
 LAST_CHECK_FIELDS = {"type", "ok", "latency_ms", "at", "reason"}

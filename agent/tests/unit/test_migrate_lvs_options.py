@@ -119,7 +119,21 @@ def test_persistence_engine_sorry_server_method_and_lvs_timeouts():
     assert lvs.lvs_timeouts == (7200, None, 300)
     assert vs["persistence_engine"] == "sip"
     assert vs["sorry_server"] == {"address": "203.0.113.50", "port": 8080, "lvs_method": "DR"}  # DR: service's port
-    assert [(line, kw, cat) for line, kw, cat, _why in items] == [(10, "ha_suspend", "unsupported")]
+    assert vs["ha_suspend"] is True and lvs.virtual_servers[0].ha_suspend
+    assert items == []
+
+
+def test_ha_suspend_is_set_whatever_follows_it_and_dropped_with_fwmarks_as_keepalived():
+    raw, lvs, items = imported(service("  ha_suspend off"))
+    assert raw["virtual_servers"][0]["ha_suspend"] is True and lvs.virtual_servers[0].ha_suspend
+    assert items == []
+    marks = "virtual_server_group marks {\n  198.51.100.10 80\n  fwmark 7\n}\n"
+    _raw, lvs, items = imported(marks + service("  ha_suspend", head="group marks")
+                                + service("  ha_suspend", head="fwmark 9"))
+    assert [vs.ha_suspend for vs in lvs.virtual_servers] == [False, False]
+    assert [(line, kw, cat) for line, kw, cat, _why in items] == [(7, "ha_suspend", "no meaning here"),
+                                                                  (13, "ha_suspend", "no meaning here")]
+    assert all("clearing ha_suspend" in why for _line, kw, _cat, why in items)
 
 
 def test_sorry_server_lvs_method_without_a_sorry_server_means_nothing():

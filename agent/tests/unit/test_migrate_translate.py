@@ -441,9 +441,9 @@ NOT_CARRIED = [
      [(3, "group VI_9", "invalid"), (5, "track_bfd", "unsupported")], "no vrrp_instance named VI_9"),
     ("virtual_server_group G {\n}\nvirtual_server group H {\n}\n",
      [(1, "virtual_server_group G", "invalid"), (3, "virtual_server group H", "invalid")], "has no entries"),
-    ("virtual_server 198.51.100.100 80 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n"
+    ("virtual_server fwmark 9 {\n  protocol SCTP\n  ha_suspend\n  lb_kind TUN type gue port 6080\n"
      "  real_server 203.0.113.11 80 {\n  }\n}\n",
-     [(3, "ha_suspend", "unsupported")], "not implemented"),
+     [(3, "ha_suspend", "no meaning here")], "cannot use ha_suspend with fwmarks"),
     ("virtual_server 198.51.100.100 80 {\n  sorry_server_inhibit\n  real_server 203.0.113.11 80 {\n    uthreshold 100\n"
      "    FILE_CHECK {\n      track_file f\n    }\n    HTTP_GET {\n      url {\n        path /\n        regex ok\n      }\n"
      "      http_protocol 1.0\n    }\n  }\n}\n",

@@ -206,6 +206,7 @@ virtual_server 198.51.100.100 80 {
   persistence_timeout 300
   persistence_granularity 24
   persistence_engine sip
+  ha_suspend
   protocol TCP
   quorum 1
   hysteresis 0

@@ -258,6 +258,9 @@ def _check_virtual_server(vs: VirtualServer, reader: Reader, problems: Problems)
     if any(m.fwmark is None and m.port == 0 for m in vs.members) and not vs.persistence_timeout_s:
         problems.error(reader.at("group"), f"group {vs.group} has a port 0 (all ports) entry: that needs "
                                            "persistence_timeout, as in IPVS")
+    if vs.ha_suspend and (vs.fwmark is not None or any(m.fwmark is not None for m in vs.members)):
+        problems.error(reader.at("ha_suspend"), "cannot be used with a fwmark service (it has no address to watch; "
+                                                "keepalived clears it then)")
     if vs.ops and vs.protocol != "UDP":
         problems.error(reader.at("ops"), "one-packet scheduling works with protocol UDP only")
     if not vs.real_servers and vs.sorry_server is None:

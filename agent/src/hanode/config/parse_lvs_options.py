@@ -1,8 +1,8 @@
 """The IPVS options of a virtual server, real server and sorry server, named as keepalived's keywords:
 
     virtual server: hashed, flag-1, flag-2, flag-3, sh-port, sh-fallback, mh-port, mh-fallback (true/false),
-                    persistence_engine: sip, tunnel_type / tunnel_port / tunnel_csum (lb_kind TUN); ha_suspend is
-                    refused (not implemented)
+                    persistence_engine: sip, tunnel_type / tunnel_port / tunnel_csum (lb_kind TUN),
+                    ha_suspend (true/false: checks wait while no address of the service is on this host)
     real server:    lvs_method: NAT|DR|TUN, tunnel_type / tunnel_port / tunnel_csum, uthreshold, lthreshold
     sorry_server:   lvs_method (keepalived: sorry_server_lvs_method), tunnel_type / tunnel_port / tunnel_csum
     top level:      lvs_timeouts: {tcp: 7200, tcpfin: 120, udp: 300}   (seconds)
@@ -62,10 +62,7 @@ def virtual_server_options(reader: Reader, lb_algo: str | None) -> dict:
     if reader.boolean("hashed", False):
         reader.problems.warn(reader.at("hashed"), "has no effect: IPVS hashes every service itself (keepalived "
                                                   "2.2.7 ignores it too)")
-    if reader.boolean("ha_suspend", False):
-        reader.problems.error(reader.at("ha_suspend"), "is not implemented: hanode runs a service's checks whether "
-                                                       "or not its address is on this host")
-    return {"sched_flags": tuple(flags),
+    return {"sched_flags": tuple(flags), "ha_suspend": bool(reader.boolean("ha_suspend", False)),
             "persistence_engine": reader.string("persistence_engine", None, PERSISTENCE_ENGINES, upper=False)}
 
 

@@ -9,6 +9,9 @@
   DOWN, and all are checked again within their warmup, so a restart neither flaps servers nor re-adds
   failed ones.
 - Operator drain (rs_disable) puts a real server at weight 0 and survives reloads.
+- ha_suspend: while any service has it, this host's addresses are followed over netlink (health/addrwatch.py)
+  and the checks of a service none of whose addresses is local probe nothing (health/suspend.py decides); the
+  kernel table is left as it is, as keepalived 2.2.7 leaves its IPVS service and real servers.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from itertools import repeat
 from typing import Callable, Iterable, Mapping
 
 from hanode.config.model import AgentConfig
+from hanode.health.addrwatch import HaSuspend
 from hanode.health.grid import tick_ahead
 from hanode.health.scheduler import Scheduler, ServerKey
 from hanode.health.spec import check_specs
@@ -140,6 +144,7 @@ class CheckerRunner:
         self.errors = 0
         self.last_ok_at: float | None = None
         self.last_dump_at = 0.0
+        self.ha_suspend = HaSuspend(self.scheduler)
 
     # lifecycle ----------------------------------------------------------------------------------
 
@@ -157,6 +162,7 @@ class CheckerRunner:
             resume = await self._resume_from_kernel()
         self.scheduler.apply(specs, resume)
         self.known = self._all_health()
+        await self.ha_suspend.follow(self.lvs.virtual_servers)   # before the first check: a suspended service
         self.scheduler.start()
         await self._reconcile(refresh=False)
         settle_heap()
@@ -178,6 +184,7 @@ class CheckerRunner:
         if self.notify is not None:
             self.notify.user, self.notify.secure = config.script_user, config.enable_script_security
         counts = self.scheduler.apply(specs)
+        await self.ha_suspend.follow(self.lvs.virtual_servers)
         log.info("checker reload: checks kept %(kept)d, changed %(changed)d, added %(added)d, removed %(removed)d",
                  counts)
         if self.disabled - self.servers.keys():
@@ -208,6 +215,7 @@ class CheckerRunner:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self.scheduler.stop()
+        await self.ha_suspend.close()
         for vs in self.lvs.virtual_servers:
             self._omega(vs)
         async with self.lock:
@@ -497,7 +505,8 @@ class CheckerRunner:
             if actual is None:
                 diff = ["kernel state unknown: "
                         + (self.backend_error or "the last apply failed; the next reconcile dumps it")]
-            services.append(virtual_server_status(vs, backend, self.quorum.get(vs.name), servers, entry, diff))
+            services.append(virtual_server_status(vs, backend, self.quorum.get(vs.name), servers, entry, diff,
+                                                  vs.name in self.scheduler.suspended))
         other = [line for key, lines in sorted(diffs.items()) if key not in configured for line in lines]
         last = reconciler.last_result if reconciler else None
         stats = self.scheduler.stats.summary()

@@ -12,6 +12,8 @@
   and this health, so no weight can stay at 0 and no recovered server can stay out of the table after a
   reload (keepalived's bugs).
 - `on_change(server)` is called whenever a real server's health (UP/DOWN or misc_dynamic weight) changes.
+- ha_suspend: the checks of the services in `suspended` (health/suspend.py decides which) wake every
+  delay_loop and probe nothing, so their servers keep their health, as keepalived's disabled checkers do.
 """
 
 from __future__ import annotations
@@ -196,6 +198,8 @@ class Scheduler:
         self.fast: FastProbes | None = None
         self.wheel: TimerWheel | None = None
         self.files: FileMonitor | None = None   # FILE_CHECK: tracked files, applied as soon as they change
+        self.suspended: frozenset[str] = frozenset()   # ha_suspend: services whose checks probe nothing
+        self.skipped = 0                        # runs that probed nothing because their service was suspended
 
     # configuration ------------------------------------------------------------------------------
 
@@ -361,11 +365,15 @@ class Scheduler:
         stats = self.stats
         late_append, late_max, late_floor_ms = stats.late_ms.append, stats.late_max_ms, LATE_OVER_MS[0]
         fast = self.fast
+        suspended = self.suspended
         launch = []
         for slot in slots:
             if slot.armed != bucket or slot.cancelled:
                 continue
             slot.armed = None
+            if suspended and slot.spec.vs in suspended:
+                self._skip(slot, now_ms)
+                continue
             late_ms = now_ms - slot.due_ms
             late_append(late_ms)
             if late_ms > late_max:
@@ -388,6 +396,13 @@ class Scheduler:
         stats.late_max_ms = late_max
         if launch:
             fast.launch_all(launch)
+
+    def _skip(self, slot: Slot, now_ms: int) -> None:
+        """A suspended check's run: nothing probed, the health kept, the next run one delay_loop later
+        (keepalived's disabled checker re-arms its timer the same way)."""
+        self.skipped += 1
+        slot.due_ms = now_ms + slot.delay_ms
+        self.wheel.add(slot, slot.due_ms)
 
     def _task_done(self, slot: Slot, task: asyncio.Task) -> None:
         if task.cancelled() or slot.task is not task:

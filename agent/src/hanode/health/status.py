@@ -56,13 +56,15 @@ def real_server_status(rs: RealServer, dest_key: DestKey, health: RsHealth, disa
 
 
 def virtual_server_status(vs: VirtualServer, backend: str | None, quorum, servers: list[dict],
-                          actual: Entry | None, diff: list[str]) -> dict:
+                          actual: Entry | None, diff: list[str], checks_suspended: bool = False) -> dict:
     up = sum(1 for s in servers if s["health"] == "up")
     quorum_up = bool(quorum.up) if quorum is not None else None
     sorry = vs.sorry_server
     summary = f"{up}/{len(servers)} real servers up, quorum {'up' if quorum_up else 'DOWN'}"
     if quorum is not None and quorum.sorry_active:
         summary += ", sorry server active"
+    if checks_suspended:
+        summary += ", checks suspended (ha_suspend: its address is not on this host)"
     if diff:
         summary += f", {len(diff)} differences with the kernel"
     return {
@@ -81,6 +83,7 @@ def virtual_server_status(vs: VirtualServer, backend: str | None, quorum, server
                    "threshold": getattr(quorum, "threshold", None)},
         "sorry_server": _sorry_name(sorry),
         "sorry_server_active": bool(quorum is not None and quorum.sorry_active),
+        "checks_suspended": checks_suspended,
         "summary": summary,
         "real_servers": servers,
         "diff": diff,

@@ -151,6 +151,7 @@ class VirtualServer:
     tunnel: Tunnel | None = None               # lb_kind TUN's options (keepalived: lvs_method TUN type ...)
     sched_flags: tuple[str, ...] = ()          # keepalived's flag-1..3, sh-port, sh-fallback, mh-port, mh-fallback
     persistence_engine: str | None = None      # IPVS persistence engine ("sip")
+    ha_suspend: bool = False                   # checks wait while none of the service's addresses is local
     group: str | None = None                   # `virtual_server group NAME`: the services are the group's members
     members: tuple[GroupMember, ...] = ()      # the group's members, resolved when the config is read
     real_servers: tuple[RealServer, ...] = ()

@@ -58,6 +58,26 @@ def _sorry_server_inhibit(tr: Translator, node: Node, scope: Scope) -> None:
         tr.sorry_inhibit[scope.path] = node
 
 
+def _ha_suspend(tr: Translator, node: Node, scope: Scope) -> None:
+    """keepalived sets it whatever follows the keyword, and clears it for a fwmark service (or a group with
+    fwmark entries): 'cannot use ha_suspend with fwmarks - clearing ha_suspend'."""
+    if "fwmark" in scope.out or _group_has_fwmarks(tr, scope.out):
+        tr.skip(node, NO_MEANING, "keepalived clears it for a service with fwmarks ('cannot use ha_suspend with "
+                                  "fwmarks - clearing ha_suspend')")
+        return
+    if node.args:
+        tr.note(node, "keepalived ignores %r after ha_suspend and sets it; carried over as ha_suspend: true"
+                % " ".join(node.args))
+    tr.put(scope.out, "ha_suspend", True, node, scope.path)
+
+
+def _group_has_fwmarks(tr: Translator, out: dict[str, Any]) -> bool:
+    if "group" not in out:
+        return False
+    node, _label = tr.source("virtual_server_groups.%s" % out["group"])
+    return any(entry.keyword == "fwmark" for entry in node.children or [])
+
+
 def _real_server(tr: Translator, node: Node, scope: Scope) -> None:
     translate_real_server(tr, node, scope.path, scope.real_servers)
 
@@ -96,8 +116,9 @@ VIRTUAL_SERVER = Table("virtual_server", "virtual_server", "virtual_servers[]", 
                                                           "mh-port", "mh-fallback")],
     no_meaning("hashed", "keepalived 2.2.7 ignores it ('hashed only applies to sh scheduler'): IPVS hashes every "
                          "service itself"),
-    unsupported("ha_suspend", "not implemented: hanode runs a service's checks whether or not its address is on "
-                              "this host"),
+    carried("ha_suspend", "ha_suspend", _ha_suspend, "true: the checks probe nothing while none of the service's "
+            "addresses is on this host (the service stays; its servers keep their health), as in keepalived 2.2.7; "
+            "dropped for a fwmark service, as keepalived clears it", kind="flag"),
     value("persistence_engine", "text"),
     unsupported("ip_family", "hanode takes the family from the addresses"),
     carried("sorry_server_lvs_method", "sorry_server.lvs_method", _sorry_forwarding, _TUNNEL),
