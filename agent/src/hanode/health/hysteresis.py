@@ -23,7 +23,7 @@ from hanode.lvs.desired import RsHealth
 RANDOM_RANGE = 1_000_000  # `draw` arguments are integers in [0, RANDOM_RANGE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timing:
     delay_loop_ms: int
     retry: int = 1
@@ -39,7 +39,7 @@ class CheckResult(NamedTuple):
     weight: int | None = None         # misc_dynamic: the weight the script asked for (None: configured)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckState:
     up: bool
     has_run: bool = False
@@ -53,7 +53,7 @@ class CheckState:
         return self.up and self.has_run and not self.retry_it and self.weight is None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     state: CheckState
     next_due_ms: int

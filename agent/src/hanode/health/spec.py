@@ -15,7 +15,7 @@ from hanode.health.hysteresis import Timing
 from hanode.lvs.model import Check, LvsConfig, RealServer, SslConfig, VirtualServer, real_server_name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Probe:
     """Everything a check adapter needs for one run."""
     type: str
@@ -35,7 +35,7 @@ class Probe:
     rs_weight: int = 1                # FILE_CHECK: the real server's weight its file's value moves
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckSpec:
     vs: str                           # VirtualServer.name
     rs: str                           # real_server_name()
@@ -86,6 +86,7 @@ def probe_of(vs: VirtualServer, rs: RealServer, check: Check, script_user: str |
 
 def check_specs(config: LvsConfig, script_user: str | None = None, secure: bool = True) -> list[CheckSpec]:
     specs = []
+    timings: dict[Timing, Timing] = {}   # one Timing object per distinct value (thousands of servers share one)
     for vs in config.virtual_servers:
         for rs in vs.real_servers:
             rs_alpha = vs.alpha if rs.alpha is None else rs.alpha
@@ -94,8 +95,9 @@ def check_specs(config: LvsConfig, script_user: str | None = None, secure: bool 
                 alpha = False if check.type == "FILE_CHECK" else rs_alpha if check.alpha is None else check.alpha
                 log_all = config.log_all_failures if check.log_all_failures is None else check.log_all_failures
                 probe = probe_of(vs, rs, check, script_user, secure, config.ssl)
-                specs.append(CheckSpec(vs.name, real_server_name(rs), index, probe, timing_of(vs, rs, check), alpha,
-                                       log_all))
+                timing = timing_of(vs, rs, check)
+                timing = timings.setdefault(timing, timing)
+                specs.append(CheckSpec(vs.name, real_server_name(rs), index, probe, timing, alpha, log_all))
     return specs
 
 

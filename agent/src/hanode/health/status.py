@@ -17,7 +17,7 @@ from hanode.lvs.kernel import DestKey, Entry
 from hanode.lvs.model import RealServer, VirtualServer, real_server_name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckView:
     type: str
     up: bool
