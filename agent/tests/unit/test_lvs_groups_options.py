@@ -11,7 +11,7 @@ import pytest
 from hanode.config.parse import parse_config
 from hanode.config.parse_lvs_group import expand_range
 from hanode.config.problems import ConfigError
-from hanode.lvs import ipvs
+from hanode.lvs import ipvs, nft
 from hanode.lvs.desired import RsHealth, desired_state, desired_update
 from hanode.lvs.kernel import SVC_F_SCHED1, SVC_F_SCHED2, Dest, DestKey, Service, ServiceKey
 
@@ -131,7 +131,7 @@ def test_nftables_runs_address_groups_and_refuses_fwmark_entries():
     config, _warnings = lvs(group_config([{"address": "198.51.100.10-11", "port": 80}], backend="nftables"))
     assert len(desired_state(config, {})[0]) == 2
     said = errors(group_config([{"address": "198.51.100.10", "port": 80}, {"fwmark": 7}], backend="nftables"))
-    assert any(e.startswith("virtual_servers[0].group: group web's fwmark entries needs lb_backend: ipvs")
+    assert any(e.startswith("virtual_servers[0].group: group web's fwmark entries (nftables has no fwmark services at all) needs lb_backend: ipvs")
                for e in said), said
 
 
@@ -190,9 +190,30 @@ def test_nftables_refuses_each_ipvs_only_option_by_name():
                                 "real_servers": [{"address": "203.0.113.6", "port": 8080, "uthreshold": 9},
                                                  {"address": "203.0.113.10", "lvs_method": "DR"}]}]}
     fields = {e.split(":", 1)[0] for e in errors(raw) if "needs lb_backend: ipvs" in e}
-    assert fields == {"lvs_timeouts", "virtual_servers[0].sh-port", "virtual_servers[0].persistence_engine",
+    assert fields == {"virtual_servers[0].sh-port", "virtual_servers[0].persistence_engine",
                       "virtual_servers[0].sorry_server.lvs_method", "virtual_servers[0].real_servers[0].uthreshold",
                       "virtual_servers[0].real_servers[1].lvs_method"}
+
+
+def test_lvs_timeouts_on_nftables_are_conntrack_timeout_policies_for_the_services():
+    config, _warnings = lvs({"lb_backend": "nftables", "lvs_timeouts": {"tcp": 900, "tcpfin": 20, "udp": 40}})
+    assert nft.timeout_policies(config.lvs_timeouts) == {
+        "tcp": {"established": 900, "fin_wait": 20, "close_wait": 20, "last_ack": 20, "time_wait": 20},
+        "udp": {"unreplied": 40, "replied": 40}}
+    assert nft.timeout_policies((None, 30, None)) == {
+        "tcp": {"fin_wait": 30, "close_wait": 30, "last_ack": 30, "time_wait": 30}}
+    script = nft.Script()
+    nft.render_timeouts(script, 6, (None, None, 40))
+    lines = script.lines
+    assert "add ct timeout ip6 hanode lvs_udp { protocol udp; l3proto ip6; policy = { unreplied: 40, replied: 40 }; }" \
+        in lines
+    assert not any("lvs_tcp" in line for line in lines)
+    # the policy is made again (the kernel cannot edit one), after the rules that use it are flushed
+    assert [line.split(" {")[0] for line in lines if "ct timeout ip6" in line] == [
+        "add ct timeout ip6 hanode lvs_udp", "delete ct timeout ip6 hanode lvs_udp", "add ct timeout ip6 hanode lvs_udp"]
+    assert lines.index("flush chain ip6 hanode timeouts_in") < lines.index("delete ct timeout ip6 hanode lvs_udp")
+    assert lines[-1] == ('add rule ip6 hanode timeouts_out meta l4proto udp ip6 daddr . meta l4proto . th dport '
+                         '@services ct timeout set "lvs_udp"')
 
 
 def test_lvs_timeouts_are_one_set_config_request():

@@ -5,7 +5,7 @@
                     ha_suspend (true/false: checks wait while no address of the service is on this host)
     real server:    lvs_method: NAT|DR|TUN, tunnel_type / tunnel_port / tunnel_csum, uthreshold, lthreshold
     sorry_server:   lvs_method (keepalived: sorry_server_lvs_method), tunnel_type / tunnel_port / tunnel_csum
-    top level:      lvs_timeouts: {tcp: 7200, tcpfin: 120, udp: 300}   (seconds)
+    top level:      lvs_timeouts: {tcp: 7200, tcpfin: 120, udp: 300}   (seconds; nftables: conntrack timeouts)
 
 keepalived writes the tunnel options after the method (`lvs_method TUN type gue port 6080 csum`); here they are
 tunnel_type (ipip, gue, gre), tunnel_port (gue's port, required with gue and only there) and tunnel_csum

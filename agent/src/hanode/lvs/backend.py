@@ -80,7 +80,7 @@ async def open_backend(config: LvsConfig) -> Backend:
         await backend.open()  # type: ignore[attr-defined]
     except Exception as exc:
         raise BackendError(f"lb_backend {name}: {exc}") from exc
-    if config.lvs_timeouts is not None and name == "ipvs":
+    if config.lvs_timeouts is not None:
         try:
             await backend.set_timeouts(*config.lvs_timeouts)  # type: ignore[attr-defined]
         except Exception as exc:

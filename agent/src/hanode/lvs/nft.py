@@ -117,6 +117,7 @@ class NftBackend:
         self.state: KernelState | None = None
         self.slots: dict[ServiceKey, Slots] = {}
         self.tables: set[int] = set()        # families whose table exists
+        self.timeouts: tuple[int | None, int | None, int | None] | None = None   # lvs_timeouts: tcp, tcpfin, udp
         self.netlink: _Netlink | None = None
 
     async def open(self) -> None:
@@ -173,7 +174,7 @@ class NftBackend:
         before = self.state
         after = apply_ops(before, list(ops))
         self.state = None                           # until the kernel confirms: a failure means "dump again"
-        script = render_structure(ops, before, self.tables)
+        script = render_structure(ops, before, self.tables, self.timeouts)
         if script.lines:
             _out, err, rc = await self._run(["-f", "-"], script.text())
             if rc != 0:
@@ -191,6 +192,19 @@ class NftBackend:
                 self.slots[key].handle = handle
         self.state = after
         return []
+
+    async def set_timeouts(self, tcp_s: int | None, tcpfin_s: int | None, udp_s: int | None) -> None:
+        """keepalived's lvs_timeouts as conntrack timeout policies for the connections to the services (in
+        every table now, and in each table made later)."""
+        self.timeouts = (tcp_s, tcpfin_s, udp_s)
+        await self.dump()
+        script = Script()
+        for family in sorted(self.tables):
+            render_timeouts(script, family, self.timeouts)
+        if script.lines:
+            _out, err, rc = await self._run(["-f", "-"], script.text())
+            if rc != 0:
+                raise NftError(f"cannot set the conntrack timeouts: {err.strip()}")
 
     async def release(self) -> None:
         """Deletes hanode's tables once no service is left in them."""
@@ -295,12 +309,16 @@ class _Netlink:
 
 # ----- the structure script (pure): tables, and the chain and maps of a new service -----------------------
 
-def render_structure(ops: Sequence[Op], before: Mapping[ServiceKey, Entry], tables: set[int]) -> Script:
-    """New tables and, per new service, its chain, maps, `services` entry and an empty rule (`counter`, the
-    service in @nodest): a consistent empty service, which the netlink batch then fills."""
+def render_structure(ops: Sequence[Op], before: Mapping[ServiceKey, Entry], tables: set[int],
+                     timeouts: tuple[int | None, int | None, int | None] | None = None) -> Script:
+    """New tables (with the lvs_timeouts policies) and, per new service, its chain, maps, `services` entry
+    and an empty rule (`counter`, the service in @nodest): a consistent empty service, which the netlink batch
+    then fills."""
     script = Script()
     for family in sorted({op.service.key.family for op in ops if isinstance(op, AddService)} - tables):
         _render_table(script, family)
+        if timeouts is not None:
+            render_timeouts(script, family, timeouts)
     for op in ops:
         if isinstance(op, AddService) and op.service.key not in before:
             _render_add_service(script, op.service)
@@ -322,6 +340,49 @@ def _render_table(script: Script, family: int) -> None:
         script.add(f"add rule {t} {chain} {lookup} vmap @services")
     for chain in ("input", "forward"):
         script.add(f"add rule {t} {chain} {lookup} @nodest reject")
+
+
+# keepalived's lvs_timeouts (IPVS's tcp, tcpfin, udp) as conntrack timeout policy states
+TIMEOUT_STATES = {"tcp": (("established",), ("fin_wait", "close_wait", "last_ack", "time_wait")),
+                  "udp": (("unreplied", "replied"),)}
+
+
+def timeout_policies(timeouts: tuple[int | None, int | None, int | None]) -> dict[str, dict[str, int]]:
+    """{protocol: {conntrack state: seconds}}: tcp -> established; tcpfin (IPVS: a connection after a FIN)
+    -> fin_wait, close_wait, last_ack, time_wait; udp -> unreplied and replied. A value not given leaves
+    its states at the kernel's defaults."""
+    tcp_s, tcpfin_s, udp_s = timeouts
+    out: dict[str, dict[str, int]] = {}
+    for proto, values in (("tcp", (tcp_s, tcpfin_s)), ("udp", (udp_s,))):
+        policy = {state: value for states, value in zip(TIMEOUT_STATES[proto], values) if value
+                  for state in states}
+        if policy:
+            out[proto] = policy
+    return out
+
+
+def render_timeouts(script: Script, family: int, timeouts: tuple[int | None, int | None, int | None]) -> None:
+    """ct timeout objects `lvs_tcp` / `lvs_udp` and, in nat chains that run just before hanode's own (a nat
+    chain sees a connection's first packet only), `ct timeout set` for connections to a service: made again
+    in one transaction, so a changed value replaces the old policy (the kernel cannot edit one in place)."""
+    _addr_type, fam = _types(family)
+    t = f"{fam} {TABLE}"
+    for chain, hook in (("timeouts_in", "prerouting"), ("timeouts_out", "output")):
+        script.add(f"add chain {t} {chain} {{ type nat hook {hook} priority -101; policy accept; }}")
+        script.add(f"flush chain {t} {chain}")
+    policies = timeout_policies(timeouts)
+    for proto in ("tcp", "udp"):
+        policy = policies.get(proto)
+        if policy is None:
+            continue
+        body = ", ".join(f"{state}: {value}" for state, value in policy.items())
+        definition = f"{{ protocol {proto}; l3proto {fam}; policy = {{ {body} }}; }}"
+        script.add(f"add ct timeout {t} lvs_{proto} {definition}")
+        script.add(f"delete ct timeout {t} lvs_{proto}")
+        script.add(f"add ct timeout {t} lvs_{proto} {definition}")
+        for chain in ("timeouts_in", "timeouts_out"):
+            script.add(f"add rule {t} {chain} meta l4proto {proto} {fam} daddr . meta l4proto . th dport @services "
+                       f"ct timeout set \"lvs_{proto}\"")
 
 
 def _render_add_service(script: Script, service: Service) -> None:

@@ -2,7 +2,7 @@
 
 IPVS holds everything keepalived configures. The nftables backend implements a subset with DNAT: rr and
 wrr (numgen), sh and dh (jhash), NAT forwarding only, address services only, no persistence and no
-one-packet scheduling. Anything else is refused with the field and the backend it needs.
+one-packet scheduling (lvs_timeouts become conntrack timeout policies: nft.py). Anything else is refused with the field and the backend it needs.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ def nft_problems(config: LvsConfig, backend: str = "nftables", why: str | None =
     """Problems of a config for the nftables backend. `backend` is what the user wrote (nftables or auto);
     `explicit[i]` names the keys virtual server i spelled out (to tell a default from a choice)."""
     problems = []
-    if config.lvs_timeouts is not None:
-        problems.append(Problem("lvs_timeouts", _needs("IPVS connection timeouts", backend, why)))
     for i, vs in enumerate(config.virtual_servers):
         keys = (explicit or {}).get(i)
         for field, message in _vs_nft_issues(vs, keys) + _options_nft_issues(vs):
@@ -46,7 +44,7 @@ def _options_nft_issues(vs: VirtualServer) -> list[tuple[str, str]]:
     if vs.persistence_engine:
         issues.append(("persistence_engine", f"the {vs.persistence_engine} persistence engine"))
     if any(m.fwmark is not None for m in vs.members):
-        issues.append(("group", f"group {vs.group}'s fwmark entries"))
+        issues.append(("group", f"group {vs.group}'s fwmark entries (nftables has no fwmark services at all)"))
     if vs.sorry_server is not None and (vs.sorry_server.lvs_method or "NAT") not in NFT_KINDS:
         issues.append(("sorry_server.lvs_method", f"{vs.sorry_server.lvs_method} forwarding"))
     for j, rs in enumerate(vs.real_servers):

@@ -218,7 +218,9 @@ GLOBAL_DEFS = Table("global_defs", "global_defs", "", [
     unsupported("lvs_flush", "hanode reconciles only the services it owns and never flushes others"),
     unsupported("lvs_flush_on_stop", _FLUSH_ON_STOP),
     deprecated("lvs_flush_onstop", "keepalived renamed it lvs_flush_on_stop; " + _FLUSH_ON_STOP),
-    carried("lvs_timeouts", "lvs_timeouts", lvs_timeouts, "{tcp, tcpfin, udp} in seconds (IPVS; nftables refuses them)"),
+    carried("lvs_timeouts", "lvs_timeouts", lvs_timeouts, "{tcp, tcpfin, udp} in seconds: IPVS's own; on nftables conntrack "
+            "timeout policies for the connections to the services (tcp: established; tcpfin: fin_wait, close_wait, "
+            "last_ack, time_wait; udp: unreplied, replied)"),
     carried("lvs_sync_daemon", None, _lvs_sync_daemon, "lvs_sync_daemon: {interface, instance, id, maxlen, port, ttl, "
             "group} for IPVS, and conntrack_sync: {interface, instance} (conntrackd) for nftables"),
     *same_reason(unsupported, _SMTP_ALERTS, "smtp_alert_vrrp", "smtp_alert_checker"),
