@@ -29,7 +29,7 @@ def test_encode_document_is_json_dumps_of_the_whole_document_with_the_extra_keys
 
 def test_packed_entries_give_back_what_was_added_in_order_and_can_be_read_again():
     kept = packed(INSTANCES)
-    for _ in range(2):
+    for _reading in range(2):
         assert [(name, json.loads(bytes(value))) for name, value in kept] == list(INSTANCES.items())
     assert list(PackedEntries().finish()) == []
 

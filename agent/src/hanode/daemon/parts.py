@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterable, Iterator
 
 
-
 class LazyEntries(Mapping):
     """A mapping whose values are made when asked for, one at a time."""
 
