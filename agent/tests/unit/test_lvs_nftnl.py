@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hanode.lvs import nft, nftnl
+from hanode.lvs import nft, nft_layout, nftnl
 from hanode.lvs.kernel import Dest, DestKey, Entry, Service, ServiceKey
 from hanode.lvs.plan import AddDest, AddService, DelDest, DelService, EditDest, EditService, apply_ops
-from hanode.lvs.slots import SlotTable
+from hanode.lvs.slots import SlotTable, slot_count
 
 C4 = "svc_tcp_198.51.100.100_80"
 C6 = "svc_tcp_2001-db8--100_80"
 U4 = "svc_udp_198.51.100.100_53"
-SEED = nft.JHASH_SEED
+SEED = nft_layout.JHASH_SEED
 
 GOLDEN = {      # `nft --debug=mnl` of nft 1.0.6 on this kernel: the message after its nlmsghdr
     # add element ip hanode w_svc_tcp_198.51.100.100_80 { 203.0.113.12 . 8080 : 3 }
@@ -396,7 +396,7 @@ def state(*weights: int, scheduler: str = "wrr") -> dict:
 
 def slots_of(st_: dict, key=KEY, handle: int | None = 5) -> dict:
     service, dests = st_[key]
-    table = SlotTable.build({dk: nft.slot_count(service.scheduler, d.weight) for dk, d in dests.items()})
+    table = SlotTable.build({dk: slot_count(service.scheduler, d.weight) for dk, d in dests.items()})
     return {key: nft.Slots(table, (service.scheduler, table.size), handle, table.size == 0)}
 
 
