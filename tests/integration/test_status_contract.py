@@ -88,7 +88,7 @@ def test_status_json_matches_the_documented_schema_and_the_text_view(lab_factory
         assert document["lvs"]["backend"] == "nftables" and document["lvs"]["last_reconcile"]["ok"] is True
         vi1, vi6, vib = (document["instances"][n] for n in ("VI_1", "VI_6", "VI_B"))
         assert (vi1["family"], vi6["family"]) == ("ipv4", "ipv6") and vi1["sync_group"] == "G1"
-        assert vi1["trackers"]["interfaces"] == [{"name": "eth0", "weight": 0, "up": True}]
+        assert vi1["trackers"]["interfaces"] == [{"name": "eth0", "weight": 0, "weight_reverse": False, "up": True}]
         assert vib["peers"][n2.ipv4]["priority"] == 200 and vib["state"] == "BACKUP"
         assert document["sync_groups"] == {"G1": {"state": "MASTER", "members": ["VI_1", "VI_6"]}}
         assert [f["vrid"] for f in document["vrrp"]["foreign_vrids"]] == [90]
