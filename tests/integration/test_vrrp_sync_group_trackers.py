@@ -60,7 +60,7 @@ def test_group_trackers_move_every_member_and_group_notify_scripts_run(lab_facto
         for name in ("VI_1", "VI_2"):
             wait_state(a1, "MASTER", name, timeout=20)
         wait_for(lambda: _group_state(a1) == "MASTER", 5, what="G1 MASTER on n1")
-        assert inst(a1, "VI_2")["trackers"]["interfaces"] == [{"name": "trk0", "weight": 0, "up": True}]
+        assert inst(a1, "VI_2")["trackers"]["interfaces"] == [{"name": "trk0", "weight": 0, "weight_reverse": False, "up": True}]
 
         def logged() -> list[str]:
             return log.read_text().splitlines() if log.exists() else []

@@ -56,8 +56,8 @@ def test_killed_process_faults_within_one_advert_and_a_track_file_moves_the_prio
             wait_sole_holder(lab.nodes, VIP4, n1)
             assert prio_file.read_text() == "0\n"        # init_file
             trackers = inst(a1)["trackers"]
-            assert trackers["processes"] == [{"name": "daemon", "weight": 0, "up": True, "running": 1}]
-            assert trackers["files"] == [{"name": "prio", "weight": -1, "value": 0, "status": 0}]
+            assert trackers["processes"] == [{"name": "daemon", "weight": 0, "weight_reverse": False, "up": True, "running": 1}]
+            assert trackers["files"] == [{"name": "prio", "weight": -1, "weight_reverse": False, "value": 0, "status": 0}]
 
             killed_at = time.time()
             proc.send_signal(signal.SIGKILL)
@@ -81,7 +81,7 @@ def test_killed_process_faults_within_one_advert_and_a_track_file_moves_the_prio
             write_atomic(prio_file, "60\n")
             wait_state(a2, "MASTER", timeout=10)
             assert inst(a1)["effective_priority"] == 90
-            assert inst(a1)["trackers"]["files"] == [{"name": "prio", "weight": -1, "value": 60, "status": -60}]
+            assert inst(a1)["trackers"]["files"] == [{"name": "prio", "weight": -1, "weight_reverse": False, "value": 60, "status": -60}]
             prio_file.write_text("0\n")
             wait_state(a1, "MASTER", timeout=10)
             wait_sole_holder(lab.nodes, VIP4, n1)

@@ -33,11 +33,11 @@ def test_tracked_interface_down_means_fault_and_the_vip_moves(lab_factory):
     n1, n2 = lab.nodes
     add_track_link(lab, n1)
     a1, a2 = _pair(lab, single("n1", 150, track_interfaces=["trk0"], **V3))
-    assert inst(a1)["trackers"]["interfaces"] == [{"name": "trk0", "weight": 0, "up": True}]
+    assert inst(a1)["trackers"]["interfaces"] == [{"name": "trk0", "weight": 0, "weight_reverse": False, "up": True}]
     lab.link_set(n1, "trk0", False)
     entry = wait_state(a1, "FAULT", timeout=5)
     assert entry["fault_reasons"] == ["tracked interface trk0 down"]
-    assert entry["trackers"]["interfaces"] == [{"name": "trk0", "weight": 0, "up": False}]
+    assert entry["trackers"]["interfaces"] == [{"name": "trk0", "weight": 0, "weight_reverse": False, "up": False}]
     assert entry["last_transition"]["reason"] == "tracked interface trk0 down"
     wait_state(a2, "MASTER", timeout=5)
     wait_sole_holder(lab.nodes, VIP4, n2)
