@@ -36,3 +36,17 @@ def test_run_imports_neither_the_lab_nor_asyncio_before_it_starts():
             "print(sorted(m for m in ('asyncio', 'ssl', 'hanode.lab.registry', 'hanode.control.client') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_loading_a_config_without_an_ssl_block_imports_neither_ssl_nor_the_health_checks(tmp_path):
+    """The agent loads its config before deciding on asyncio without TLS (daemon/imports.py): the SSL block's
+    check must not bring ssl, asyncio and every health check's module into a VRRP-only agent (~2 MB per node)."""
+    path = tmp_path / "agent.yaml"
+    path.write_text("router_id: n1\nvrrp_instances:\n  VI_1:\n    interface: lo\n    virtual_router_id: 51\n"
+                    "    priority: 100\n    virtual_ipaddresses: [198.51.100.1/32]\n")
+    path.chmod(0o600)
+    code = ("import sys; from hanode.config.load import load_config;"
+            f"loaded = load_config({str(path)!r}); assert 'VI_1' in loaded.config.vrrp_instances;"
+            "print(sorted(m for m in sys.modules if m in ('ssl', 'asyncio') or m.startswith('hanode.health.checks')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -16,7 +16,6 @@ from hanode.config.model import AgentConfig
 from hanode.config.parse import parse_config
 from hanode.config.problems import ConfigError, Problem, Problems
 from hanode.config.security import check_config_security
-from hanode.health.checks.http import ssl_load_problem
 from hanode.lvs import caps
 
 
@@ -87,6 +86,9 @@ def _ssl_problems(config: AgentConfig) -> list[Problem]:
     lvs = config.sections.get("lvs")
     if lvs is None or lvs.ssl is None:
         return []
+    # imported here: the health checks' modules (and ssl) cost every agent without an SSL block ~3 MB
+    from hanode.health.checks.http import ssl_load_problem  # pylint: disable=import-outside-toplevel
+
     problem = ssl_load_problem(lvs.ssl)
     return [Problem("ssl", problem)] if problem else []
 
