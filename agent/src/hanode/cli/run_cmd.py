@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from hanode.config.load import load_config
+    from hanode.config.forked_load import load_config_forked
     from hanode.config.problems import ConfigError
     from hanode.daemon.imports import asyncio_without_tls, fixed_mmap_threshold
     from hanode.daemon.logs import setup_logging
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     fixed_mmap_threshold()
     setup_logging(args.log_level, process="hanode")
     try:
-        loaded = load_config(args.config)
+        loaded = load_config_forked(args.config)   # parsed apart: its garbage stays out of this process
     except ConfigError as exc:
         for problem in exc.problems:
             logging.getLogger("hanode.supervisor").error("%s", problem)

@@ -111,7 +111,7 @@ def load_config(path: str, *, check_files: bool = True, host: HostCaps | None = 
         if any(not p.warning for p in file_problems):
             raise ConfigError(problems.items)
     loaded = LoadedConfig(path=path, raw=raw, digest=hashlib.sha256(data).hexdigest(), config=config, problems=problems)
-    _LAST_LOADED[:] = [loaded]
+    remember_loaded(loaded)
     return loaded
 
 
@@ -124,6 +124,11 @@ def loaded_here(digest: str | None) -> LoadedConfig | None:
     message's copy keeps its objects one copy, shared (1,000 instances: ~3 MB less per child)."""
     last = last_loaded()
     return last if last is not None and digest is not None and last.digest == digest else None
+
+
+def remember_loaded(loaded: LoadedConfig) -> None:
+    """The config this process loaded last (config/forked_load.py loads it in a child and keeps it here)."""
+    _LAST_LOADED[:] = [loaded]
 
 
 def last_loaded() -> LoadedConfig | None:

@@ -14,7 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable
 
 from hanode import __version__
-from hanode.config.load import LoadedConfig, load_config
+from hanode.config.forked_load import load_config_forked
+from hanode.config.load import LoadedConfig
 from hanode.config.problems import ConfigError
 from hanode.control.protocol import CHILD_COMMANDS, Request, child_message, control_event
 from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirectory
@@ -203,7 +204,7 @@ class Supervisor(Processes):
         async with self.reload_lock:
             self.sighup_pending = False
             try:
-                loaded = load_config(self.path)
+                loaded = load_config_forked(self.path)
             except ConfigError as exc:
                 return self._reload_refused([str(p) for p in exc.problems])
             if loaded.config.control_socket != self.loaded.config.control_socket:
