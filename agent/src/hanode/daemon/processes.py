@@ -15,7 +15,7 @@ from hanode.config.load import LoadedConfig
 from hanode.daemon.beat import beat_period_s
 from hanode.daemon.child import Child
 from hanode.daemon.logs import fields
-from hanode.daemon.wanted import child_wanted
+from hanode.daemon.wanted import child_wanted, config_keeper
 
 log = logging.getLogger("hanode.supervisor")
 
@@ -92,6 +92,8 @@ class Processes:
                     raise ApplyFailed(name, f"could not apply generation {generation}: {future.result()['error']}")
                 if name == "checker":
                     self.relay_states()
+                if name == config_keeper(loaded):
+                    self.applied = {"digest": loaded.digest, "generation": generation, "at": time.time()}
                 return
             if child.gone.done():
                 raise ApplyFailed(name, f"exited while applying generation {generation}{await _exit_text(child)}")
@@ -117,8 +119,18 @@ class Processes:
                 await self._start_child(name, loaded, generation, resume={})
             elif not wanted and child.running:
                 await self._stop_child(name)
+                if name == "vrrp":   # its instances are gone with it: the checker no longer follows them
+                    self.instance_states.clear()
+                    self.relay_states()
             elif wanted:
                 await self._apply_to(name, loaded, generation)
+        self._applied_without_children(loaded, generation)
+
+    def _applied_without_children(self, loaded: LoadedConfig, generation: int) -> None:
+        """A config that runs no process (neither VRRP nor the checker) is applied once the processes it does
+        not want are stopped: status says so (ha_config waits for applied_digest)."""
+        if config_keeper(loaded) is None:
+            self.applied = {"digest": loaded.digest, "generation": generation, "at": time.time()}
 
     async def _supervise(self, name: str) -> None:
         child = self.children[name]
@@ -142,6 +154,9 @@ class Processes:
             await child.close()
             await asyncio.sleep(delay)
             async with self.reload_lock:  # a reload in progress decides which config the new process gets
+                if not child_wanted(name, self.loaded):   # a reload meanwhile left it nothing to run
+                    log.info("%s process not restarted: the config no longer needs it", name)
+                    return
                 try:
                     await child.start()
                     await self._apply_to(name, self.loaded, self.generation, resume)

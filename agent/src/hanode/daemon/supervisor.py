@@ -91,6 +91,7 @@ class Supervisor(Processes):
             for name in self.children:
                 if child_wanted(name, self.loaded):
                     await self._start_first(name)
+            self._applied_without_children(self.loaded, self.generation)
             self.systemd.ready(self._summary())
             helpers = []   # the watchdog itself is each child's alarm (Processes._on_alarm): no loop of its own
             if self.systemd.watchdog_interval_s:
@@ -156,9 +157,6 @@ class Supervisor(Processes):
         if kind == "applied":
             if not message.get("error"):
                 child.applied_generation = message.get("generation")
-                if child.name == "vrrp":
-                    self.applied = {"digest": message.get("digest"), "generation": message.get("generation"),
-                                    "at": time.time()}
             future = self.apply_waiters.get((child.name, message.get("generation")))
             if future and not future.done():
                 future.set_result(message)
