@@ -179,6 +179,15 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
+def wakeups(pid: int) -> int:
+    """Voluntary context switches of a process's main thread (its event loop's sleeps: load does not change them)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("voluntary_ctxt_switches"))
+    except (FileNotFoundError, StopIteration):
+        return -1
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -373,9 +382,9 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         time.sleep(warm_s)
         pid = checker.pid
         spy = profiler(checker, window_s, profile)
-        syn0, (user0, sys0), t0 = ns.syns(), cpu_times(checker.pid), time.monotonic()
+        syn0, (user0, sys0), wake0, t0 = ns.syns(), cpu_times(checker.pid), wakeups(checker.pid), time.monotonic()
         time.sleep(window_s)
-        syn1, (user1, sys1), t1 = ns.syns(), cpu_times(checker.pid), time.monotonic()
+        syn1, (user1, sys1), wake1, t1 = ns.syns(), cpu_times(checker.pid), wakeups(checker.pid), time.monotonic()
         if spy is not None:
             spy.wait(30)
         checks = syn1 - syn0
@@ -410,6 +419,7 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         "cpu_ms_per_1000_checks": round(1000 * 1000 * cpu / checks, 1) if checks and cpu is not None else None,
         "user_ms_per_1000_checks": round(1000 * 1000 * user / checks, 1) if checks and cpu is not None else None,
         "sys_ms_per_1000_checks": round(1000 * 1000 * system / checks, 1) if checks and cpu is not None else None,
+        "wakeups_per_s": round((wake1 - wake0) / (t1 - t0), 1) if min(wake0, wake1) >= 0 else None,
         "detected": len(latencies), "failed": len(victims),
         "detect_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "detect_max_s": round(latencies[-1], 3) if latencies else None,

@@ -8,7 +8,7 @@ from test_purity import SRC, impurities, module_file
 
 HEALTH_PURE = ["hanode.health.hysteresis", "hanode.health.spec", "hanode.health.httpwire", "hanode.health.dnswire",
                "hanode.health.status", "hanode.health.filecheck", "hanode.health.regex",
-               "hanode.health.suspend"]
+               "hanode.health.suspend", "hanode.health.duequeue"]
 
 
 @pytest.mark.parametrize("module", HEALTH_PURE)

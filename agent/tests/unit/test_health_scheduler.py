@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from virtual_time import run_virtual
 
-from hanode.health.grid import TICK_MS
 from hanode.health.hysteresis import CheckResult
 from hanode.health.scheduler import Scheduler
 from hanode.health.spec import check_specs
@@ -176,7 +175,7 @@ def test_misc_dynamic_weight_reaches_the_kernel_weight():
 def test_check_tasks_detect_and_recover_within_delay_loop_times_retry_plus_one():
     """Checks run concurrently as tasks on their delay_loop, on a virtual clock (virtual_time.py), against two
     servers the test takes away and brings back (the probe answers as the servers are): each is detected down
-    within delay_loop x (retry + 1) and back up within one delay_loop, up to the timer wheel's tick."""
+    within delay_loop x (retry + 1) and back up within one delay_loop, to the millisecond."""
     fast = Check(type="TCP_CHECK", connect_timeout_ms=200, retry=1, delay_before_retry_ms=100, warmup_ms=0)
     servers = tuple(RealServer(address=a, port=8080, checks=(fast,)) for a in ("127.0.0.1", "127.0.0.2"))
     config = LvsConfig(virtual_servers=(VirtualServer(address="198.51.100.100", port=80, delay_loop_ms=100,
@@ -209,7 +208,7 @@ def test_check_tasks_detect_and_recover_within_delay_loop_times_retry_plus_one()
 
     (runs, changes), detected, recovered, health = run_virtual(scenario)
     assert runs >= 6 and changes == []  # two checks every 100 ms for 300 ms
-    tick_s = TICK_MS / 1000
+    tick_s = 0.001   # due times are whole milliseconds
     # down: the next run fails, and its retry after delay_before_retry: within delay_loop x (retry 1 + 1)
     assert len(detected) == 2 and all(0.1 <= t <= 0.1 * 2 + tick_s for t in detected), detected
     assert len(recovered) == 2 and all(0 < t <= 0.1 + tick_s for t in recovered), recovered

@@ -1,11 +1,10 @@
-"""The checker's 20 ms grid: the timer wheel's ticks (scheduler.TimerWheel). The fast path's timeout sweeps
-and the loop-lag watch wake on the same grid points, so they share the wheel's wakeups (each wakeup of its
-own costs the checker ~100 us of CPU here)."""
+"""The checker's 20 ms grid for its periodic chores: the fast path's timeout sweeps and the loop-lag watch wake
+on the same grid points, so they share their wakeups (each wakeup of its own costs the checker ~100 us of CPU
+here). The checks themselves start on their own due times, to the millisecond (health/duequeue.py)."""
 
 from __future__ import annotations
 
 TICK_MS = 20
-HALF_TICK_MS = TICK_MS // 2
 TICKS_PER_S = 1000 // TICK_MS
 
 

@@ -411,7 +411,7 @@ class CheckerRunner:
         loop = asyncio.get_running_loop()
         while True:
             before, cpu_before = loop.time(), time.thread_time()
-            due = tick_ahead(before, LAG_TICKS)     # 80 to 100 ms ahead, on a wakeup of the timer wheel
+            due = tick_ahead(before, LAG_TICKS)     # 80 to 100 ms ahead, on the grid the sweeps share
             await asyncio.sleep(due - before)
             lag_ms = round((loop.time() - due) * 1000)
             if lag_ms >= 20:

@@ -1,6 +1,7 @@
 """Runs every check on its own timer, concurrently, and keeps each real server's health.
 
-- A timer wheel (20 ms buckets, one loop timer) holds every check's next run. When due, the check runs
+- A timer wheel (health/duequeue.py: due times to the millisecond, one loop timer) holds every check's next
+  run, delay_loop after its previous run ended, as keepalived's. When due, the check runs
   (TCP_CHECK and plain HTTP_GET on the callback fast path of checks/fast.py, every other check in a
   coroutine adapter; a MISC_CHECK script is a subprocess the loop does not wait on); its result goes
   to the pure hysteresis and the check goes back on the wheel for its next run. Nothing here blocks.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import heapq
 import logging
 import random
 import time
@@ -31,7 +31,7 @@ from hanode.health.checks import close_pingers, run_probe
 from hanode.health.checks.fast import FastProbes, Flight
 from hanode.health.checks.fast import prepare as prepare_fast
 from hanode.health.checks.file import value_result
-from hanode.health.grid import HALF_TICK_MS, TICK_MS
+from hanode.health.duequeue import DueQueue
 from hanode.health.hysteresis import (RANDOM_RANGE, CheckResult, CheckState, carried_over, first_due_ms,
                                       initial_state, observe, resumed_state, server_health)
 from hanode.health.spec import CheckSpec, Probe
@@ -123,57 +123,42 @@ class Stats:
 
 
 class TimerWheel:
-    """Due times bucketed by TICK_MS, one loop timer for the earliest bucket: thousands of checks a second
-    without a TimerHandle (and its Python-level heap comparisons) per check, and the checks of one bucket
-    start together, so their completions wake the loop together. Entries fire at the nearest tick (half a
-    tick early or late at most, so the mean period stays delay_loop); `fire(slots, bucket)` gets a bucket's
-    slots at once and runs those whose `armed` is still that bucket (lazy deletion: a cancelled or re-armed
-    slot is skipped)."""
+    """The asyncio shell of DueQueue: one loop timer, at the earliest due bucket (to the millisecond), and no
+    TimerHandle (with its Python-level heap comparisons) per check. `fire(slots, bucket)` gets a bucket's slots
+    at once and runs those whose `armed` is still that bucket (lazy deletion: a cancelled or re-armed slot is
+    skipped)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[list[Slot], int], None]):
         self.loop = loop
         self.fire = fire
-        self.buckets: dict[int, list[Slot]] = {}
-        self.heap: list[int] = []
+        self.queue = DueQueue()
+        self.buckets = self.queue.buckets       # read by Scheduler._settle's inlined add
         self.handle: asyncio.TimerHandle | None = None
-        self.armed_bucket: int | None = None
+        self.armed_ms: int | None = None
 
     def add(self, slot: Slot, due_ms: int) -> None:
-        bucket = (due_ms + HALF_TICK_MS) // TICK_MS   # nearest tick: delay_loop kept on average
-        slot.armed = bucket
-        entries = self.buckets.get(bucket)
-        if entries is None:
-            self.buckets[bucket] = [slot]
-            heapq.heappush(self.heap, bucket)
-            if self.armed_bucket is None or bucket < self.armed_bucket:
-                self._arm(bucket)
-        else:
-            entries.append(slot)
+        if self.queue.add(slot, due_ms) and (self.armed_ms is None or due_ms < self.armed_ms):
+            self._arm(due_ms)
 
-    def _arm(self, bucket: int) -> None:
+    def _arm(self, due_ms: int) -> None:
         if self.handle is not None:
             self.handle.cancel()
-        self.armed_bucket = bucket
-        self.handle = self.loop.call_at(bucket * TICK_MS / 1000, self._run)
+        self.armed_ms = due_ms
+        self.handle = self.loop.call_at(due_ms / 1000, self._run)
 
     def _run(self) -> None:
-        self.handle = self.armed_bucket = None
-        now_bucket = int(self.loop.time() * 1000) // TICK_MS
-        heap, buckets = self.heap, self.buckets
-        due = []
-        while heap and heap[0] <= now_bucket:
-            bucket = heapq.heappop(heap)
-            due.append((buckets.pop(bucket), bucket))
-        if heap:
-            self._arm(heap[0])
+        self.handle = self.armed_ms = None
+        due = self.queue.pop_due(int(self.loop.time() * 1000))
+        earliest = self.queue.earliest()
+        if earliest is not None:
+            self._arm(earliest)
         for slots, bucket in due:
             self.fire(slots, bucket)
 
     def close(self) -> None:
         if self.handle is not None:
             self.handle.cancel()
-        self.buckets.clear()
-        self.heap.clear()
+        self.queue.clear()
 
 
 def loop_ms() -> int:
@@ -441,12 +426,11 @@ class Scheduler:
             else:
                 self._record_safely(slot, CheckResult(True, latency_us), now_ms)
                 due = slot.due_ms
-            bucket = (due + HALF_TICK_MS) // TICK_MS
-            entries = buckets.get(bucket)
+            entries = buckets.get(due)
             if entries is None:
                 wheel.add(slot, due)
             else:
-                slot.armed = bucket
+                slot.armed = due
                 entries.append(slot)
         self.stats.runs += runs
         for slot, result in results:

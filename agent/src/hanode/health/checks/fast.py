@@ -277,7 +277,7 @@ class FastProbes:
         return sock
 
     def _arm_sweeper(self) -> None:
-        """The next sweep, 40 to 60 ms ahead on the checker's 20 ms grid: it shares the wheel's wakeup."""
+        """The next sweep, 40 to 60 ms ahead on the checker's 20 ms grid: it shares the lag watch's wakeups."""
         self.sweeper = self.loop.call_at(tick_ahead(self.loop.time(), _SWEEP_TICKS), self._sweep)
 
     def _release(self, flight: Flight) -> None:
