@@ -28,6 +28,8 @@ EXPECTED = {
     "quickstart/node2.conf": ((), []),
     "unicast-tracking/node1.conf": ((), []),
     "unicast-tracking/node2.conf": ((), []),
+    "reverse-weights/node1.conf": ((), []),
+    "reverse-weights/node2.conf": ((), []),
     "sync-group/node1.conf": ((), []),
     "sync-group/node2.conf": ((), []),
     "lvs-nat-http/keepalived.conf": ((), []),
