@@ -314,3 +314,18 @@ def test_fwmark_service_takes_its_family_from_its_real_servers_for_persistence_g
     assert (vs.family, vs.persistence_granularity) == (6, "64")
     with pytest.raises(ConfigError, match=r"virtual_servers\[0\]\.persistence_granularity: must be a prefix length for IPv6"):
         parse_config(fwmark_service("255.255.255.0"))
+
+
+def test_equal_checks_are_one_object_and_different_ones_stay_apart():
+    """8,000 real servers with the same check hold one Check (and one tuple of checks), not 8,000 copies."""
+    raw = copy.deepcopy(BASE)
+    tcp = {"type": "TCP_CHECK", "connect_timeout": 1}
+    raw["virtual_servers"][0]["real_servers"] = [
+        {"address": f"203.0.113.{i}", "port": 8080, "checks": [dict(tcp)]} for i in range(11, 14)]
+    raw["virtual_servers"][0]["real_servers"].append(
+        {"address": "203.0.113.20", "port": 8080, "checks": [dict(tcp, connect_timeout=2)]})
+    lvs, _problems = parse(raw)
+    servers = lvs.virtual_servers[0].real_servers
+    assert servers[0].checks is servers[1].checks is servers[2].checks
+    assert servers[3].checks[0].connect_timeout_ms == 2000 and servers[0].checks[0].connect_timeout_ms == 1000
+    assert [s.address for s in servers] == ["203.0.113.11", "203.0.113.12", "203.0.113.13", "203.0.113.20"]

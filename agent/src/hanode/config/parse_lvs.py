@@ -57,7 +57,9 @@ def parse(reader: Reader, problems: Problems, config: AgentConfig, host: HostCap
     explicit: dict[int, set[str]] = {}
     scripts: list[tuple[str, str, str | None]] = []
     groups = parse_groups(reader.mapping("virtual_server_groups"), "virtual_server_groups", problems)
-    servers = reader.items("virtual_servers", lambda v, p: _virtual_server(v, p, problems, explicit, scripts, groups))
+    shared: dict = {}   # one object per distinct check (and tuple of checks): 8,000 real servers' one check is one
+    servers = reader.items("virtual_servers",
+                           lambda v, p: _virtual_server(v, p, problems, explicit, scripts, groups, shared))
     lvs = LvsConfig(backend=backend, keep_on_stop=keep, reconcile_interval_ms=_ms(interval_s),
                     ssl=ssl_config(reader), log_all_failures=reader.boolean("checker_log_all_failures", False),
                     virtual_servers=servers, lvs_timeouts=options.lvs_timeouts(reader))
@@ -100,7 +102,7 @@ def _check_unique_services(lvs: LvsConfig, problems: Problems) -> None:
 # ----- virtual servers -----------------------------------------------------------------------------
 
 def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[int, set[str]],
-                    scripts: list[tuple[str, str, str | None]], groups: dict) -> VirtualServer | None:
+                    scripts: list[tuple[str, str, str | None]], groups: dict, shared: dict) -> VirtualServer | None:
     reader = Reader(value, path, problems)
     if not reader.ok:
         return None
@@ -141,7 +143,8 @@ def _virtual_server(value: Any, path: str, problems: Problems, explicit: dict[in
     fields["tunnel"] = options.tunnel(reader, fields["lb_kind"])
     fields["sorry_server"] = _sorry_server(reader, family, problems)
     fields["real_servers"] = reader.items(
-        "real_servers", lambda v, p: _real_server(v, p, problems, family, defaults, scripts, fields["virtualhost"]))
+        "real_servers",
+        lambda v, p: _real_server(v, p, problems, family, defaults, scripts, fields["virtualhost"], shared))
     reader.finish()
     if address is None and fwmark is None and not members:
         return None
@@ -308,7 +311,8 @@ def _check_sctp_checks(checks, path: str, problems: Problems) -> None:
 # ----- real servers and checks -----------------------------------------------------------------------
 
 def _real_server(value: Any, path: str, problems: Problems, family: int | None, vs_defaults: dict,
-                 scripts: list[tuple[str, str, str | None]], virtualhost: str | None) -> RealServer | None:
+                 scripts: list[tuple[str, str, str | None]], virtualhost: str | None,
+                 shared: dict) -> RealServer | None:
     reader = Reader(value, path, problems)
     if not reader.ok:
         return None
@@ -326,11 +330,17 @@ def _real_server(value: Any, path: str, problems: Problems, family: int | None, 
         delay_loop_ms=_ms(reader.number("delay_loop", None, 0.001, 86400)),
         alpha=reader.boolean("alpha", None),
     )
-    fields["checks"] = reader.items("checks", lambda v, p: _check(v, p, problems, defaults, scripts, virtualhost))
+    checks = reader.items("checks", lambda v, p: _shared(shared, _check(v, p, problems, defaults, scripts, virtualhost)))
+    fields["checks"] = _shared(shared, checks)
     reader.finish()
     if address:
         link_local_problems(address, fields["checks"], path, problems)
     return RealServer(address=address, **fields) if address else None
+
+
+def _shared(shared: dict, value: Any) -> Any:
+    """The object equal to `value` met before in this parse, else `value` (frozen, so one may stand for all)."""
+    return value if value is None else shared.setdefault(value, value)
 
 
 def _check(value: Any, path: str, problems: Problems, defaults: dict, scripts: list[tuple[str, str, str | None]],

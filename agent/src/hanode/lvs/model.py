@@ -20,7 +20,7 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 BACKENDS = ("auto", "ipvs", "nftables")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UrlCheck:
     path: str = "/"
     status_codes: tuple[tuple[int, int], ...] = ((200, 299),)  # inclusive ranges; keepalived's default is 2xx
@@ -33,7 +33,7 @@ class UrlCheck:
     regex_options: tuple[str, ...] = ()        # keepalived's PCRE2 option names (health/regex.py maps them)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     type: str                                  # one of CHECK_TYPES
     connect_ip: str | None = None              # default: the real server's address
@@ -78,7 +78,7 @@ class Check:
     file_reverse: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tunnel:
     """keepalived's `lvs_method TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`."""
     type: str = "ipip"
@@ -86,7 +86,7 @@ class Tunnel:
     csum: str = "nocsum"                       # gue and gre (remcsum: gue only)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SorryServer:
     address: str
     port: int | None = None
@@ -95,7 +95,7 @@ class SorryServer:
     tunnel: Tunnel | None = None               # with lvs_method TUN; None: the virtual server's
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupMember:
     """One kernel service of a virtual_server_group: an address and port (a range is one member per address) or
     a fwmark."""
@@ -105,7 +105,7 @@ class GroupMember:
     fwmark: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RealServer:
     address: str
     port: int | None = None                    # None for fwmark services (keepalived allows a port anyway)
