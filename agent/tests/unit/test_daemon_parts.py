@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from hanode.daemon.parts import LazyEntries, PackedEntries, encode_document, encode_value, write_extended
+from hanode.daemon.parts import (LazyEntries, LazyItems, PackedEntries, encode_document, encode_value, lazy_values,
+                                 write_extended)
 
 INSTANCES = {"VI_1": {"state": "MASTER", "vips": ["198.51.100.1/32"]}, "VI_é": {"state": "BACKUP"}, "VI_0": {}}
 
@@ -62,3 +63,40 @@ def test_lazy_entries_make_each_value_when_asked_and_only_then():
     with pytest.raises(KeyError):
         entries["c"]   # pylint: disable=pointless-statement
     assert [name for name, _value in entries.items()] == ["b", "a"] and made == ["a", "b", "a"]
+
+
+def test_a_list_inside_the_document_is_written_from_its_parts_where_the_document_holds_it():
+    servers = [{"name": "203.0.113.11:8080", "health": "up"}, {"name": "203.0.113.12:8080", "health": "down"}]
+    document = {"agent": {"pid": 7}, "instances": {},
+                "virtual_servers": [{"name": "vs1", "real_servers": [], "diff": []},
+                                    {"name": "vs2", "real_servers": [], "diff": ["x"]}]}
+    kept = PackedEntries()
+    for server in servers:
+        kept.add(None, encode_value(server))
+    parts = {"instances": packed(INSTANCES), "virtual_servers/0/real_servers": kept.finish(),
+             "virtual_servers/1/real_servers": PackedEntries().finish()}
+
+    out = encode_document(document, parts, lambda key, name: {})
+
+    expected = json.loads(json.dumps(document))
+    expected["instances"] = INSTANCES
+    expected["virtual_servers"][0]["real_servers"] = servers
+    assert out == json.dumps(expected).encode()
+
+
+def test_lazy_values_finds_lazy_mappings_and_lists_at_any_depth_and_lazy_items_make_each_item_when_asked():
+    made = []
+
+    def make(item):
+        made.append(item)
+        return {"n": item}
+
+    items = LazyItems((1, 2, 3), make)
+    entries = LazyEntries(["a"], dict)
+    status = {"instances": entries, "virtual_servers": [{"real_servers": items}], "lvs": {"checks": 3}}
+    found = lazy_values(status)
+    assert sorted((path, key) for path, _holder, key, _value in found) == [
+        ("instances", "instances"), ("virtual_servers/0/real_servers", "real_servers")]
+    assert made == [] and len(items) == 3
+    assert items[1] == {"n": 2} and made == [2]
+    assert list(items) == [{"n": 1}, {"n": 2}, {"n": 3}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import selectors
 import signal
@@ -17,10 +18,11 @@ from hanode.daemon.beating import BeatingSelector
 from hanode.daemon.imports import release_free_memory
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
-from hanode.daemon.parts import LazyEntries
+from hanode.daemon.parts import LazyEntries, lazy_values
 from hanode.lvs.state_file import unsaved
 
 CONCURRENT = ("status", "control")  # answered while a reload is still being applied
+PART_YIELD_EVERY = 256   # a status of thousands of entries lets the process's own work run meanwhile
 
 log = logging.getLogger("hanode.child")
 
@@ -83,17 +85,25 @@ class ChildProcess:
             self.stopping.set()
 
     async def answer_status(self, request_id: int | None) -> None:
-        """The status, its LazyEntries sent one entry at a time (a `part` message each, daemon/parts.py), then
-        the reply with the rest (those keys empty there, named in `parts`)."""
+        """The status, its LazyEntries and LazyItems (at any depth) sent one entry at a time (a `part` message
+        each, daemon/parts.py), then the reply with the rest (those places empty there, their paths in
+        `parts`). Checks, adverts and heartbeats run between every PART_YIELD_EVERY parts."""
         lazy: list[str] = []
         try:
             status = await self.status()
-            for key, value in status.items():
-                if isinstance(value, LazyEntries):
-                    for name, entry in value.items():
-                        self.send({"type": "part", "id": request_id, "key": key, "name": name, "value": entry})
-                    lazy.append(key)
-            status.update(dict.fromkeys(lazy, {}))
+            sent = 0
+            for path, holder, key, value in lazy_values(status):
+                named = isinstance(value, LazyEntries)
+                for name, entry in value.items() if named else zip(itertools.repeat(None), value):
+                    part = {"type": "part", "id": request_id, "key": path, "value": entry}
+                    if named:
+                        part["name"] = name
+                    self.send(part)
+                    sent += 1
+                    if sent % PART_YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+                holder[key] = {} if named else []
+                lazy.append(path)
         except Exception:  # noqa: BLE001 - answer anyway: the supervisor shows the last good status
             log.exception("%s: status failed", self.name)
             status, lazy = {}, []

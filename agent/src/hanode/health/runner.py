@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import gc
 import logging
 import shlex
@@ -26,6 +27,7 @@ from itertools import repeat
 from typing import Callable, Iterable, Mapping
 
 from hanode.config.model import AgentConfig
+from hanode.daemon.parts import LazyItems
 from hanode.health.addrwatch import HaSuspend
 from hanode.health.grid import tick_ahead
 from hanode.health.scheduler import Scheduler, ServerKey
@@ -48,7 +50,6 @@ LAG_TICKS = 5                  # the loop lag is sampled every ~0.1 s, on the ch
 LAG_WINDOW_S = 60.0            # status shows the longest stall of the last minute
 RETRY_MS = 1000                 # after a failed apply (or a backend that would not open)
 STATUS_DUMP_MAX_AGE_S = 1.0     # status shows the kernel as dumped at most this long ago (1 s per 2,000 servers)
-STATUS_YIELD_EVERY = 256        # status of thousands of real servers lets checks and heartbeats run meanwhile
 DISABLED_REASON = "disabled by operator"
 UP = RsHealth(True)            # a real server not checked yet
 
@@ -490,23 +491,19 @@ class CheckerRunner:
         backend = self.backend.name if self.backend else None
         services = []
         configured = set()
-        done = 0
         for vs in lvs.virtual_servers:
             key, keys = service_key(vs), service_keys(vs)
             configured.update(keys)
             entry = actual.get(key) if actual is not None else None
-            servers = []
-            for rs in vs.real_servers:
-                servers.append(self._rs_status(vs, rs, entry))
-                done += 1
-                if done % STATUS_YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
+            # each real server's entry made as it is sent (daemon/parts.py), not thousands held at once
+            servers = LazyItems(vs.real_servers, functools.partial(self._rs_status, vs, entry=entry))
+            up = sum(1 for rs in vs.real_servers if self._rs_up(vs, rs))
             diff = [line for k in keys for line in diffs.get(k, ())]
             if actual is None:
                 diff = ["kernel state unknown: "
                         + (self.backend_error or "the last apply failed; the next reconcile dumps it")]
             services.append(virtual_server_status(vs, backend, self.quorum.get(vs.name), servers, entry, diff,
-                                                  vs.name in self.scheduler.suspended))
+                                                  vs.name in self.scheduler.suspended, up=up))
         other = [line for key, lines in sorted(diffs.items()) if key not in configured for line in lines]
         last = reconciler.last_result if reconciler else None
         stats = self.scheduler.stats.summary()
@@ -517,6 +514,11 @@ class CheckerRunner:
                                   round(time.time() - self.last_ok_at, 3) if self.last_ok_at else None,
                                   len(self.scheduler.slots), {"check_" + k: v for k, v in stats.items()}, other,
                                   self._recent_lag_ms())}
+
+    def _rs_up(self, vs: VirtualServer, rs: RealServer) -> bool:
+        """What _rs_status says as health "up" (healthy and not disabled by an operator)."""
+        key = (vs.name, real_server_name(rs))
+        return key not in self.disabled and self.scheduler.health_cache.get(key, UP).up
 
     def _rs_status(self, vs: VirtualServer, rs: RealServer, entry) -> dict:
         key = (vs.name, real_server_name(rs))

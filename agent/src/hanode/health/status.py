@@ -9,7 +9,7 @@ would bring the kernel to the desired state (empty when in sync).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from hanode.health.hysteresis import CheckResult
 from hanode.lvs.desired import RsHealth
@@ -55,9 +55,13 @@ def real_server_status(rs: RealServer, dest_key: DestKey, health: RsHealth, disa
     }
 
 
-def virtual_server_status(vs: VirtualServer, backend: str | None, quorum, servers: list[dict],
-                          actual: Entry | None, diff: list[str], checks_suspended: bool = False) -> dict:
-    up = sum(1 for s in servers if s["health"] == "up")
+def virtual_server_status(vs: VirtualServer, backend: str | None, quorum, servers: Sequence[dict],
+                          actual: Entry | None, diff: list[str], checks_suspended: bool = False,
+                          up: int | None = None) -> dict:
+    """`servers`: each real server's status (real_server_status), or a LazyItems making them when sent; then
+    `up` counts those whose health is "up" (else it is counted from `servers`)."""
+    if up is None:
+        up = sum(1 for s in servers if s["health"] == "up")
     quorum_up = bool(quorum.up) if quorum is not None else None
     sorry = vs.sorry_server
     summary = f"{up}/{len(servers)} real servers up, quorum {'up' if quorum_up else 'DOWN'}"
