@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -75,7 +74,7 @@ def run_once(ns: bh.Namespace, work: Path, n: int, src: str | None) -> dict:
         request(checker.socket, {"cmd": "status"}, 60)
         time.sleep(SETTLE_S)
         result["after_status"] = snapshot(proc.pid)
-        for _ in range(4):
+        for _request in range(4):
             request(checker.socket, {"cmd": "status"}, 60)
         time.sleep(SETTLE_S)
         result["after_5_status"] = snapshot(proc.pid)
@@ -108,9 +107,9 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_checker_mem: needs root (a network namespace, nftables)")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
     ns = bh.Namespace()
-    servers = [bh.spawn(ns.argv([sys.executable, bh.__file__, "--serve", "tcp"])) for _ in range(args.server_procs)]
+    servers = [bh.spawn(ns.argv([sys.executable, bh.__file__, "--serve", "tcp"])) for _proc in range(args.server_procs)]
     results = []
     try:
         for _repetition in range(args.repeat):
