@@ -37,7 +37,9 @@ time ansible-playbook "${INV[@]}" site.yml
 say "4. ansible ha_nodes -m hanode.fleet.ha_info"
 ANSIBLE_CALLBACK_RESULT_FORMAT=json ansible "${INV[@]}" ha_nodes -b -m hanode.fleet.ha_info | python3 scripts/demo_info.py
 
-master() { for h in n1 n2 n3; do in_ns "$h" ip -o addr show dev eth0 2>/dev/null | grep -q " $VIP/" && echo "$h"; done; true; }
+# The output is read whole before matching: `ip ... | grep -q` under pipefail fails when grep exits first
+# and ip dies of SIGPIPE, which made the demo name no master now and then.
+master() { local h addrs; for h in n1 n2 n3; do addrs=$(in_ns "$h" ip -o addr show dev eth0 2>/dev/null || true); [[ $addrs == *" $VIP/"* ]] && echo "$h"; done; true; }
 traffic() {
   local ok=0 fail=0 seen=()
   for _ in $(seq 10); do
