@@ -57,9 +57,16 @@ def snapshot(pid: int) -> dict[str, list[float]]:
     return out
 
 
-def run_once(ns: bh.Namespace, work: Path, n: int, src: str | None) -> dict:
+def run_once(ns: bh.Namespace, work: Path, n: int, src: str | None, reconcile_s: float | None = None) -> dict:
+    """reconcile_s: the config's lb_reconcile_interval instead of bench_health's 3600 s (the first measure is
+    then taken after one refresh from the kernel has run)."""
     from hanode.control.client import request
+    import yaml
     checker = bh.Hanode(ns, work, "TCP_CHECK", n, src)
+    if reconcile_s is not None:
+        config = yaml.safe_load((work / "agent.yaml").read_text())
+        config["lb_reconcile_interval"] = reconcile_s
+        (work / "agent.yaml").write_text(yaml.safe_dump(config))
     hanode = str(Path(sys.executable).parent / "hanode")
     env = dict(os.environ, PYTHONPATH=src) if src else None
     log = open(work / "agent.log", "wb")
@@ -68,8 +75,9 @@ def run_once(ns: bh.Namespace, work: Path, n: int, src: str | None) -> dict:
         bh.wait_for(lambda: "checker" in titled_children(proc.pid), 120, "the checker process")
         if not bh.steady(ns, n, 120):
             raise RuntimeError("checks never reached 90 % of the asked rate")
-        time.sleep(SETTLE_S)
+        time.sleep(SETTLE_S if reconcile_s is None else reconcile_s + SETTLE_S)
         result = {"src": src or "worktree", "n": n, "load": open("/proc/loadavg").read().split()[0],
+                  "lb_reconcile_interval": reconcile_s or 3600,
                   "after_start": snapshot(proc.pid)}
         request(checker.socket, {"cmd": "status"}, 60)
         time.sleep(SETTLE_S)
@@ -104,6 +112,7 @@ def main() -> int:
     parser.add_argument("--src", action="append", default=[], help="another agent/src to run too (A/B)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--server-procs", type=int, default=2)
+    parser.add_argument("--reconcile-interval", type=float, help="lb_reconcile_interval (s) instead of 3600")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_checker_mem: needs root (a network namespace, nftables)")
@@ -115,7 +124,7 @@ def main() -> int:
         for _repetition in range(args.repeat):
             for src in [None, *args.src]:
                 with tempfile.TemporaryDirectory(prefix="hck-mem-") as work:
-                    result = run_once(ns, Path(work), args.n, src)
+                    result = run_once(ns, Path(work), args.n, src, args.reconcile_interval)
                 results.append(result)
                 print(json.dumps(result), flush=True)
     finally:
