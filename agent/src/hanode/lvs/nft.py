@@ -45,7 +45,6 @@ nft_netlink.py (the socket); all but this one and the socket are pure.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Sequence
 
@@ -54,6 +53,7 @@ from hanode.lvs.kernel import KernelState, ServiceKey
 from hanode.lvs.nft_batch import render_batch
 from hanode.lvs.nft_layout import (FAMILIES, TABLE, NftError, Script, Slots, chain_name, render_structure,
                                    render_timeouts, timeout_policies)
+from hanode.lvs.nft_apart import parsed_apart, parsed_here
 from hanode.lvs.nft_netlink import NftNetlink
 from hanode.lvs.nft_parse import check_slots, parse_slots, parse_table
 from hanode.lvs.plan import AddService, Op, apply_ops
@@ -62,6 +62,8 @@ __all__ = ["NftBackend", "NftError", "Script", "Slots", "chain_name", "check_slo
            "render_batch", "render_structure", "render_timeouts", "timeout_policies"]
 
 log = logging.getLogger("hanode.lvs")
+
+PARSE_APART_BYTES = 256 * 1024   # a dump's JSON larger than this (~500 destinations) is parsed in a helper process
 
 
 class NftBackend:
@@ -102,8 +104,7 @@ class NftBackend:
     # ----- dump ----------------------------------------------------------------------------------
 
     async def dump(self) -> KernelState:
-        state: KernelState = {}
-        slots: dict[ServiceKey, Slots] = {}
+        texts = []
         self.tables = set()
         for family, fam in FAMILIES.items():
             out, err, rc = await self._run(["-j", "list", "table", fam, TABLE])
@@ -112,11 +113,10 @@ class NftBackend:
                     continue
                 raise NftError(f"nft list table {fam} {TABLE}: {err.strip()}")
             self.tables.add(family)
-            doc = json.loads(out)
-            weights = parse_table(doc, family)
-            found = parse_slots(doc, family, weights)
-            state.update(check_slots(weights, found))
-            slots.update(found)
+            texts.append((family, out))
+        # the JSON parsed in a short-lived helper process when it is large (lvs/nft_apart.py: memory)
+        apart = sum(len(text) for _family, text in texts) > PARSE_APART_BYTES
+        state, slots = await parsed_apart(texts) if apart else parsed_here(texts)
         self.state, self.slots = state, slots
         return state
 
