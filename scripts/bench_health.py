@@ -188,6 +188,16 @@ def wakeups(pid: int) -> int:
         return -1
 
 
+def run_delay_s(pid: int) -> float:
+    """Time the process's main thread has waited for a CPU while runnable (/proc/PID/schedstat, field 2): how
+    much of a check's lateness the machine's load explains."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (FileNotFoundError, IndexError):
+        return float("nan")
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -383,8 +393,10 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         pid = checker.pid
         spy = profiler(checker, window_s, profile)
         syn0, (user0, sys0), wake0, t0 = ns.syns(), cpu_times(checker.pid), wakeups(checker.pid), time.monotonic()
+        wait0 = run_delay_s(checker.pid)
         time.sleep(window_s)
         syn1, (user1, sys1), wake1, t1 = ns.syns(), cpu_times(checker.pid), wakeups(checker.pid), time.monotonic()
+        wait1 = run_delay_s(checker.pid)
         if spy is not None:
             spy.wait(30)
         checks = syn1 - syn0
@@ -420,6 +432,7 @@ def measure(ns: Namespace, checker, n: int, warm_s: float, window_s: float, fail
         "user_ms_per_1000_checks": round(1000 * 1000 * user / checks, 1) if checks and cpu is not None else None,
         "sys_ms_per_1000_checks": round(1000 * 1000 * system / checks, 1) if checks and cpu is not None else None,
         "wakeups_per_s": round((wake1 - wake0) / (t1 - t0), 1) if min(wake0, wake1) >= 0 else None,
+        "cpu_wait_ms_per_s": round(1000 * (wait1 - wait0) / (t1 - t0), 1) if wait1 >= wait0 else None,
         "detected": len(latencies), "failed": len(victims),
         "detect_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "detect_max_s": round(latencies[-1], 3) if latencies else None,

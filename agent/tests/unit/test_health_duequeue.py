@@ -106,3 +106,23 @@ def test_checks_due_close_together_start_together_and_stay_together():
     assert runs[0] == runs[1]                             # together on every run
     assert [round(t * 1000) % 1000 for t in runs[0]] == [100] * 4
     assert [round((b - a) * 1000) for a, b in zip(runs[2], runs[3])] == [5, 5, 5, 5]
+
+
+def test_status_lateness_spans_about_the_last_second_of_starts():
+    """With 4,000 checks a second the status samples one start in 4: its 1,000 samples span the last second,
+    so a status request that held the loop for 150 ms (the last 600 starts late by 40 ms) moves the p99, not
+    the median (the last 1,000 starts alone would have put the median at 40 ms)."""
+    check = Check(type="TCP_CHECK", connect_timeout_ms=500)
+    servers = tuple(RealServer(address=f"203.0.113.{i // 200 + 1}", port=8000 + i % 200, checks=(check,))
+                    for i in range(2000))
+    config = LvsConfig(virtual_servers=(VirtualServer(address="198.51.100.100", port=80, delay_loop_ms=500,
+                                                      real_servers=servers),))
+    scheduler = Scheduler(clock_ms=lambda: 1_000_000, draw=lambda: 0)
+    scheduler.apply(check_specs(config))
+    stats = scheduler.stats
+    assert stats.stride == 4
+    for late_ms in [1] * 3400 + [40] * 600:
+        stats.started(late_ms)
+    summary = stats.summary()
+    assert summary["late_ms"] == {"p50": 1, "p99": 40, "max": 40}
+    assert summary["runs"] == 0 and summary["late_starts"] == {"over_100ms": 0, "over_1000ms": 0}

@@ -41,7 +41,7 @@ from hanode.vrrp.filetrack import FileMonitor
 log = logging.getLogger("hanode.health")
 
 ServerKey = tuple[str, str]              # (VirtualServer.name, real_server_name)
-LATE_WINDOW = 1000                       # lateness statistics over the last N check starts
+LATE_WINDOW = 1000                       # lateness statistics over N samples of the last check starts
 LATE_OVER_MS = (100, 1000)               # check starts counted as late by more than these (metrics: a rate)
 
 
@@ -101,9 +101,20 @@ class Stats:
         self.late_ms: collections.deque[int] = collections.deque(maxlen=LATE_WINDOW)   # how late checks started
         self.late_max_ms = 0
         self.late_over = [0] * len(LATE_OVER_MS)    # starts later than each LATE_OVER_MS bound, since start
+        self.stride = 1                             # one start in `stride` is sampled into late_ms
+        self.countdown = 1                          # starts until the next sample
+
+    def sample_over(self, checks_per_s: float) -> None:
+        """Samples enough starts that late_ms spans about the last second of them: with 8,000 checks a second,
+        the last 1,000 starts were 125 ms, so a status request (which holds the loop for a while) saw mostly
+        the starts it had delayed itself."""
+        self.stride = max(1, int(checks_per_s // LATE_WINDOW))
 
     def started(self, late_ms: int) -> None:
-        self.late_ms.append(late_ms)
+        self.countdown -= 1
+        if self.countdown <= 0:
+            self.countdown = self.stride
+            self.late_ms.append(late_ms)
         if late_ms > self.late_max_ms:
             self.late_max_ms = late_ms
         if late_ms >= LATE_OVER_MS[0]:
@@ -214,6 +225,7 @@ class Scheduler:
         for key in sorted(new_slots):
             self.by_server.setdefault(key[:2], []).append(new_slots[key])
         self.health_cache = {server: self._compute(server) for server in new_specs}
+        self.stats.sample_over(sum(1000 / max(1, slot.delay_ms) for slot in new_slots.values()))
         if self.started:
             self._watch_files()
             self._start_tasks()
@@ -349,6 +361,7 @@ class Scheduler:
         now_ms = self.clock_ms()
         stats = self.stats
         late_append, late_max, late_floor_ms = stats.late_ms.append, stats.late_max_ms, LATE_OVER_MS[0]
+        countdown = stats.countdown
         fast = self.fast
         suspended = self.suspended
         launch = []
@@ -360,7 +373,10 @@ class Scheduler:
                 self._skip(slot, now_ms)
                 continue
             late_ms = now_ms - slot.due_ms
-            late_append(late_ms)
+            countdown -= 1
+            if countdown <= 0:   # Stats.started(), inlined
+                countdown = stats.stride
+                late_append(late_ms)
             if late_ms > late_max:
                 late_max = late_ms
             if late_ms >= late_floor_ms:
@@ -378,7 +394,7 @@ class Scheduler:
             slot.task = self.loop.create_task(self.runner(slot.spec.probe),
                                               name=f"check {slot.spec.vs} {slot.spec.rs}")
             slot.task.add_done_callback(functools.partial(self._task_done, slot))
-        stats.late_max_ms = late_max
+        stats.late_max_ms, stats.countdown = late_max, countdown
         if launch:
             fast.launch_all(launch)
 
