@@ -99,8 +99,40 @@ def test_a_reload_that_changes_the_timeout_moves_the_switch_at_the_next_beat(pag
     beating.select(0.001)
     assert switch.armed == [pytest.approx(130.0)]
     page.set_limits(2.0, 1.0)
-    beating.select(0.001)       # its first beat (at 100.001) moves the switch in, to the new timeout
-    assert switch.armed[1:] == [pytest.approx(102.001)]
+    beating.select(0.001)       # its next beat (waking at 100.002; the quick turn before did not beat) moves
+    assert switch.armed[1:] == [pytest.approx(102.002)]   # the switch in, to the new timeout
+
+
+class CountingPage:
+    """The real page, with every beat written noted."""
+
+    def __init__(self, page: BeatPage):
+        self.page, self.written = page, []
+
+    def write(self, monotonic_s: float) -> None:
+        self.written.append(monotonic_s)
+        self.page.write(monotonic_s)
+
+    def limits(self) -> tuple[float, float]:
+        return self.page.limits()
+
+
+def test_a_quick_turn_beats_once_on_waking_and_a_slow_one_before_sleeping_too(page):
+    clock = [100.0]
+    inner, switch, counting = FakeSelector(clock), Switch(), CountingPage(page)
+    page.set_limits(2.0, 1.0)
+    beating = BeatingSelector(inner, counting, switch, clock=lambda: clock[0])
+    beating.select(0.1)         # the first sleep beats before and after
+    assert counting.written == [100.0, 100.1]
+    for _turn in range(10):     # quick turns (under 5% of the 1 s beat period): a beat per wake-up only
+        clock[0] += 0.001       # the turn's work
+        beating.select(0.1)
+    assert len(counting.written) == 2 + 10
+    assert page.read() == clock[0]
+    clock[0] += 0.2             # a slow turn: the page must not keep its wake-up time while it sleeps
+    slept_at = clock[0]
+    beating.select(0.1)
+    assert counting.written[-2:] == [slept_at, pytest.approx(slept_at + 0.1)]
 
 
 @pytest.mark.parametrize("now, armed, due", [

@@ -15,6 +15,7 @@ from hanode.config.host import HostCaps  # noqa: E402
 from hanode.config.parse import parse_config  # noqa: E402
 from hanode.daemon.child_main import ChildProcess, run_child  # noqa: E402
 from hanode.daemon.fork import inherited_config  # noqa: E402
+from hanode.daemon.pwait import precise_selector  # noqa: E402
 from hanode.lvs import caps  # noqa: E402
 from hanode.lvs.state_file import load_state, save_state, state_path  # noqa: E402
 from hanode.vrrp.runner import VrrpRunner  # noqa: E402
@@ -88,11 +89,12 @@ class VrrpChild(ChildProcess):
 
 
 def select_selector() -> selectors.BaseSelector:
-    """select() takes its timeout in microseconds; epoll (asyncio's default) rounds up to whole milliseconds,
-    which made every advert and down timer fire up to 1 ms late (measured: see docs/benchmarks.md). This
-    process holds a handful of descriptors, far below select()'s limit of 1024. The kernel's slack on a long
-    select() timeout is handled where precision matters, for takeovers (vrrp/runner.py, FINAL_WAIT_US)."""
-    return selectors.SelectSelector()
+    """A timeout in microseconds: epoll (asyncio's default) rounds up to whole milliseconds, which made every
+    advert and down timer fire up to 1 ms late (measured: see docs/benchmarks.md). epoll_pwait2 where there is
+    one, else select() (this process holds a handful of descriptors, far below its limit of 1024); see
+    daemon/pwait.py. The kernel's slack on a long timeout is handled where precision matters, for takeovers
+    (vrrp/runner.py, FINAL_WAIT_US)."""
+    return precise_selector()
 
 
 if __name__ == "__main__":
