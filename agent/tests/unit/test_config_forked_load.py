@@ -2,11 +2,13 @@
 LoadedConfig or ConfigError as load_config in this process; loaded here when a fork is not safe or fails."""
 
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
 
-from hanode.config import forked_load, load
+from hanode.config import forked_load, load, loaded as loaded_module
 from hanode.config.load import load_config
 from hanode.config.problems import ConfigError
 
@@ -47,8 +49,8 @@ def test_the_forked_load_gives_what_load_config_gives_and_is_remembered(tmp_path
     assert loaded.problems == here.problems
     assert len(loaded.config.vrrp_instances) == 20
     forked_load.load_config_forked(path)
-    assert load.last_loaded().digest == loaded.digest
-    assert load.loaded_here(loaded.digest) is load.last_loaded()
+    assert loaded_module.last_loaded().digest == loaded.digest
+    assert loaded_module.loaded_here(loaded.digest) is loaded_module.last_loaded()
 
 
 def test_a_bad_config_raises_the_same_problems(tmp_path, forks):
@@ -93,3 +95,15 @@ def test_no_fork_while_another_thread_runs(tmp_path, forks):
         release.set()
         thread.join()
     assert forks == [] and len(loaded.config.vrrp_instances) == 20
+
+
+def test_the_process_that_asked_imports_neither_the_yaml_parser_nor_the_validation(tmp_path):
+    """Only the child parses: the supervisor (and the VRRP process forked from it) do without PyYAML and the
+    config parser's modules (~1.9 MB USS with 1,000 instances)."""
+    path = _config(tmp_path, GOOD)
+    code = ("import sys; from hanode.config.forked_load import load_config_forked;"
+            f"loaded = load_config_forked({path!r}); assert len(loaded.config.vrrp_instances) == 20;"
+            "print(sorted(m for m in ('yaml', 'hanode.config.load', 'hanode.config.parse', 'hanode.config.parse_vrrp')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -21,23 +21,29 @@ import sys
 import threading
 import traceback
 
-from hanode.config import load
-from hanode.config.load import LoadedConfig
+from hanode.config.loaded import LoadedConfig, remember_loaded
 from hanode.config.problems import ConfigError
 
 
 def load_config_forked(path: str) -> LoadedConfig:
     """What load_config(path) returns or raises, the work done in a forked child (see the module's doc)."""
     if threading.active_count() != 1:
-        return load.load_config(path)
+        return _load_here(path)
     result = _in_child(path)
     if result is None:   # the child died, or failed in a way a ConfigError does not say: load it here
-        return load.load_config(path)
+        return _load_here(path)
     kind, value = result
     if kind == "error":
         raise ConfigError(value)
-    load.remember_loaded(value)
+    remember_loaded(value)
     return value
+
+
+def _load_here(path: str) -> LoadedConfig:
+    """load_config in this process (its modules, the YAML parser's among them, imported only then)."""
+    from hanode.config import load  # pylint: disable=import-outside-toplevel
+
+    return load.load_config(path)
 
 
 def _in_child(path: str) -> tuple[str, object] | None:
@@ -72,7 +78,7 @@ def _child(path: str, write_fd: int, mask: set[signal.Signals]) -> None:
                 signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
-            result: tuple[str, object] = ("ok", load.load_config(path))
+            result: tuple[str, object] = ("ok", _load_here(path))
         except ConfigError as exc:
             result = ("error", exc.problems)
         data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)

@@ -6,36 +6,17 @@ import hashlib
 import json
 import os
 import socket
-import zlib
 from typing import Any
 
 import yaml
 
 from hanode.config.host import HostCaps
+from hanode.config.loaded import LoadedConfig, remember_loaded
 from hanode.config.model import AgentConfig
 from hanode.config.parse import parse_config
-from hanode.config.problems import ConfigError, Problem, Problems
+from hanode.config.problems import ConfigError, Problem
 from hanode.config.security import check_config_security
 from hanode.lvs import caps
-
-
-class LoadedConfig:
-    """A config file read and validated: its parsed model (`config`), and the file's data (`raw`), which only a
-    child that was not forked from this process needs (it is sent to it). That data is kept as compressed JSON,
-    not as the objects it was read into: 8,000 real servers' dicts are ~5 MB, their JSON zlib'd ~0.1 MB."""
-
-    __slots__ = ("path", "digest", "config", "problems", "_raw")
-
-    def __init__(self, path: str, raw: Any, digest: str, config: AgentConfig, problems: Problems):
-        self.path, self.digest, self.config, self.problems = path, digest, config, problems
-        try:
-            self._raw: Any = zlib.compress(json.dumps(raw).encode(), 1)
-        except (TypeError, ValueError):   # not JSON (never for a valid config): kept as it is
-            self._raw = [raw]
-
-    @property
-    def raw(self) -> Any:
-        return self._raw[0] if isinstance(self._raw, list) else json.loads(zlib.decompress(self._raw))
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -123,23 +104,3 @@ def load_config(path: str, *, check_files: bool = True, host: HostCaps | None = 
     loaded = LoadedConfig(path=path, raw=raw, digest=hashlib.sha256(data).hexdigest(), config=config, problems=problems)
     remember_loaded(loaded)
     return loaded
-
-
-_LAST_LOADED: list[LoadedConfig] = []   # the config this process loaded last
-
-
-def loaded_here(digest: str | None) -> LoadedConfig | None:
-    """The config this process loaded last, when its digest is `digest`. A child forked from the supervisor
-    (daemon/fork.py) finds there the config the supervisor loaded and sends it: taking it instead of parsing the
-    message's copy keeps its objects one copy, shared (1,000 instances: ~3 MB less per child)."""
-    last = last_loaded()
-    return last if last is not None and digest is not None and last.digest == digest else None
-
-
-def remember_loaded(loaded: LoadedConfig) -> None:
-    """The config this process loaded last (config/forked_load.py loads it in a child and keeps it here)."""
-    _LAST_LOADED[:] = [loaded]
-
-
-def last_loaded() -> LoadedConfig | None:
-    return _LAST_LOADED[0] if _LAST_LOADED else None

@@ -86,7 +86,7 @@ def _set_comm(title: str) -> None:
 
 def loaded_digest() -> str | None:
     """The digest of the config this process loaded last (what a child forked now inherits), if any."""
-    load = sys.modules.get("hanode.config.load")
+    load = sys.modules.get("hanode.config.loaded")
     last = load.last_loaded() if load is not None else None
     return last.digest if last is not None else None
 
@@ -95,7 +95,7 @@ def inherited_config(digest: str | None) -> Any:
     """The AgentConfig the supervisor loaded with this digest, when this process was forked from it after it
     loaded that config (None otherwise: exec'd, or another config since). Taking it instead of parsing the
     config message's copy keeps the config's objects one copy, shared with the supervisor."""
-    load = sys.modules.get("hanode.config.load")   # imported only where a config file was loaded
+    load = sys.modules.get("hanode.config.loaded")   # imported only where a config was loaded
     loaded = load.loaded_here(digest) if load is not None else None
     return loaded.config if loaded is not None else None
 

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 
-from hanode.config.load import LoadedConfig
+from hanode.config.loaded import LoadedConfig
 from hanode.daemon.beat import beat_period_s
 from hanode.daemon.child import Child
 from hanode.daemon.logs import fields

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from hanode import __version__
 from hanode.config.forked_load import load_config_forked
-from hanode.config.load import LoadedConfig
+from hanode.config.loaded import LoadedConfig
 from hanode.config.problems import ConfigError
 from hanode.control.protocol import CHILD_COMMANDS, Request, child_message, control_event
 from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirectory

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hanode.config.load import LoadedConfig
+from hanode.config.loaded import LoadedConfig
 
 # The supervised processes. VRRP runs when the config has VRRP instances or static addresses, routes or rules
 # (what keepalived 2.2.7 counts as VRRP config: it starts no VRRP child without them, core/main.c running_vrrp);

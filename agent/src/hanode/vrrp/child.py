@@ -11,12 +11,9 @@ import logging  # noqa: E402
 import selectors  # noqa: E402
 import sys  # noqa: E402
 
-from hanode.config.host import HostCaps  # noqa: E402
-from hanode.config.parse import parse_config  # noqa: E402
 from hanode.daemon.child_main import ChildProcess, run_child  # noqa: E402
 from hanode.daemon.fork import inherited_config  # noqa: E402
 from hanode.daemon.pwait import precise_selector  # noqa: E402
-from hanode.lvs import caps  # noqa: E402
 from hanode.lvs.state_file import load_state, save_state, state_path  # noqa: E402
 from hanode.vrrp.runner import VrrpRunner  # noqa: E402
 
@@ -27,6 +24,20 @@ def drained_path(control_socket: str | None) -> str | None:
     """Instances an operator drained, kept next to the control socket (beside the real servers' lvs-drained):
     a restarted VRRP process (or agent) keeps them drained until they are enabled."""
     return state_path(control_socket, "vrrp-drained")
+
+
+def parse_sent(message: dict):
+    """The config a message carries, parsed here (a reload's, or any config of a process that was not forked from
+    the supervisor). The parser's modules are imported then: a VRRP process that runs the config it inherited
+    never needs them."""
+    # pylint: disable=import-outside-toplevel
+    from hanode.config.host import HostCaps
+    from hanode.config.parse import parse_config
+    from hanode.lvs import caps
+
+    config, _problems = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"),
+                                     host=HostCaps.from_facts(caps.gather()))
+    return config
 
 
 class VrrpChild(ChildProcess):
@@ -44,8 +55,7 @@ class VrrpChild(ChildProcess):
         if config is None:
             if message.get("config") is None:
                 raise RuntimeError(f"config {message.get('digest')} was neither sent nor inherited")
-            config, _problems = parse_config(message["config"], default_router_id=message.get("router_id", "hanode"),
-                                             host=HostCaps.from_facts(caps.gather()))
+            config = parse_sent(message)
         self.drained_file = drained_path(config.control_socket)
         if self.runner is None:
             self.drained = load_state(self.drained_file, "drained", str) & set(config.vrrp_instances)
