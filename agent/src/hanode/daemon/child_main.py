@@ -15,7 +15,7 @@ from typing import Callable
 from hanode.daemon.alarm import Alarm
 from hanode.daemon.beat import BeatPage
 from hanode.daemon.beating import BeatingSelector
-from hanode.daemon.imports import release_free_memory
+from hanode.daemon.imports import release_free_heap, release_free_memory
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
 from hanode.daemon.parts import LazyEntries, lazy_values
@@ -109,6 +109,7 @@ class ChildProcess:
             status, lazy = {}, []
         status["state_files"] = unsaved()   # files it could not write (the supervisor lists them in agent)
         self.send({"type": "reply", "id": request_id, "status": status, "parts": lazy})
+        release_free_heap()
 
     async def configure(self, message: dict) -> None:
         raise NotImplementedError

@@ -51,6 +51,13 @@ def release_free_memory() -> None:
     pages mapped otherwise, in the parent and in each child that parsed it. Called after a config is applied;
     a no-op where the C library has no malloc_trim."""
     gc.collect()
+    release_free_heap()
+
+
+def release_free_heap() -> None:
+    """malloc_trim alone (no collection): after a status answer, whose JSON passes through malloc's heap (its
+    blocks are too large for pymalloc and too small for a mapping of their own) and leaves free pages in it,
+    ~0.5 MB per process at 1,000 instances, kept mapped otherwise."""
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)

@@ -21,7 +21,7 @@ from hanode.control.protocol import CHILD_COMMANDS, Request, child_message, cont
 from hanode.control.server import ControlServer, SocketInUse, UnsafeSocketDirectory
 from hanode.daemon.child import Child
 from hanode.daemon.events import EventLog
-from hanode.daemon.imports import release_free_memory
+from hanode.daemon.imports import release_free_heap, release_free_memory
 from hanode.daemon.parts import Encoded, PackedEntries, encode_document, encode_value
 from hanode.daemon.processes import ApplyFailed, Processes, apply_timeout_s
 from hanode.daemon.wanted import CHILD_MODULES, NEEDS_TLS, child_wanted
@@ -300,6 +300,7 @@ class Supervisor(Processes):
         """{"ok": true, "status": ...}, written from the children's parts as they are (daemon/parts.py)."""
         out = await self._status_json(bytearray(b'{"ok": true, "status": '))
         out += b"}"
+        release_free_heap()
         return Encoded(out)
 
     async def status(self) -> dict:
