@@ -13,8 +13,6 @@ SPI is the source address, and that the sequence number is above the last it acc
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import struct
 
 from hanode.vrrp.packet import IPV4_HEADER_LEN, VRRP_PROTO, PacketError, encode_ipv4, pack_address
@@ -34,7 +32,16 @@ def _icv(ip_header: bytes, ah_without_icv: bytes, message: bytes, key: bytes, un
     if unicast:
         header[8] = 0                # TTL
     data = bytes(header) + ah_without_icv + bytes(ICV_LEN) + message
-    return hmac.new(key, data, hashlib.md5).digest()[:ICV_LEN]
+    return _hmac_md5(key, data)[:ICV_LEN]
+
+
+def _hmac_md5(key: bytes, data: bytes) -> bytes:
+    """HMAC-MD5, its modules imported on first use: hashlib loads OpenSSL's libcrypto (~0.4 MB private, and its
+    share of the library's pages), which a VRRP process without AH authentication does without."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+    import hmac  # pylint: disable=import-outside-toplevel
+
+    return hmac.new(key, data, hashlib.md5).digest()
 
 
 def encode_ah_datagram(message: bytes, *, src: str, dst: str, ttl: int, seq: int, key: bytes,
@@ -56,13 +63,20 @@ def split_ah(payload: bytes) -> tuple[bytes, bytes]:
     return payload[:AH_LEN], payload[AH_LEN:]
 
 
+def _same(a: bytes, b: bytes) -> bool:
+    """Compared in constant time (hmac.compare_digest; hmac is imported by then: _hmac_md5)."""
+    import hmac  # pylint: disable=import-outside-toplevel
+
+    return hmac.compare_digest(a, b)
+
+
 def check_ah(ip_header: bytes, ah: bytes, message: bytes, *, src: str, key: bytes, unicast: bool,
              last_seq: int) -> int:
     """The advert's sequence number when its AH holds (ICV, SPI = source, above last_seq); else PacketError
     with keepalived's counter (auth_failure)."""
     _next, _length, _reserved, spi, seq = _AH.unpack_from(ah)
     expected = _icv(ip_header, ah[:AH_LEN - ICV_LEN], message, key, unicast)
-    if not hmac.compare_digest(expected, ah[AH_LEN - ICV_LEN:AH_LEN]):
+    if not _same(expected, ah[AH_LEN - ICV_LEN:AH_LEN]):
         raise PacketError("auth_failure", "AH: invalid HMAC-MD5 (wrong password or a changed packet)")
     if spi != pack_address(src, 4, "src"):
         raise PacketError("auth_failure", f"AH: SPI {spi.hex()} is not the source address {src}")
