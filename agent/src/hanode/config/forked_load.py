@@ -23,6 +23,7 @@ import traceback
 
 from hanode.config.loaded import LoadedConfig, remember_loaded
 from hanode.config.problems import ConfigError
+from hanode.daemon.forked import drop_inherited_handlers, exit_now
 
 
 def load_config_forked(path: str) -> LoadedConfig:
@@ -72,10 +73,7 @@ def _in_child(path: str) -> tuple[str, object] | None:
 def _child(path: str, write_fd: int, mask: set[signal.Signals]) -> None:
     code = 1
     try:
-        signal.set_wakeup_fd(-1)
-        for signum in signal.valid_signals():
-            if callable(signal.getsignal(signum)):
-                signal.signal(signum, signal.SIG_DFL)
+        drop_inherited_handlers()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
             result: tuple[str, object] = ("ok", _load_here(path))
@@ -88,8 +86,4 @@ def _child(path: str, write_fd: int, mask: set[signal.Signals]) -> None:
     except BaseException:  # noqa: BLE001 - the parent loads the config itself and meets the error there
         traceback.print_exc()
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)   # pylint: disable=protected-access
+        exit_now(code)

@@ -24,6 +24,8 @@ import threading
 import traceback
 from typing import Any
 
+from hanode.daemon.forked import drop_inherited_handlers, exit_now
+
 PR_SET_NAME = 15
 
 
@@ -119,10 +121,7 @@ def _child(module: str, args: list[str], pass_fds: tuple[int, ...], title: str) 
     try:
         if title:
             _set_comm(title)
-        signal.set_wakeup_fd(-1)
-        for signum in signal.valid_signals():   # the supervisor's handlers (its event loop's) are not ours
-            if callable(signal.getsignal(signum)):
-                signal.signal(signum, signal.SIG_DFL)
+        drop_inherited_handlers()
         asyncio.events._set_running_loop(None)   # pylint: disable=protected-access
         low = 3
         for fd in sorted(pass_fds):
@@ -137,8 +136,4 @@ def _child(module: str, args: list[str], pass_fds: tuple[int, ...], title: str) 
     except BaseException:  # noqa: BLE001 - whatever it was, this process ends here and says why
         traceback.print_exc()
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)   # pylint: disable=protected-access
+        exit_now(code)
