@@ -9,7 +9,7 @@ import copy
 import pytest
 
 from pure_helpers import config_raw, instance_raw
-from hanode.config.load import LoadedConfig
+from hanode.config.loaded import LoadedConfig
 from hanode.config.parse import parse_config
 from hanode.daemon.wanted import child_wanted, config_keeper
 
@@ -20,7 +20,7 @@ SERVICE = {"lb_backend": "nftables", "virtual_servers": [{
 
 def loaded(raw: dict) -> LoadedConfig:
     config, problems = parse_config(copy.deepcopy(raw))
-    return LoadedConfig(path="agent.yaml", raw=None, digest="d", config=config, problems=problems)
+    return LoadedConfig(path="agent.yaml", raw_json=b"", digest="d", config=config, problems=problems)
 
 
 @pytest.mark.parametrize("raw, vrrp, checker, keeper", [
