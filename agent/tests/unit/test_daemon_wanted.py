@@ -20,7 +20,7 @@ SERVICE = {"lb_backend": "nftables", "virtual_servers": [{
 
 def loaded(raw: dict) -> LoadedConfig:
     config, problems = parse_config(copy.deepcopy(raw))
-    return LoadedConfig(path="agent.yaml", raw_json=b"", digest="d", config=config, problems=problems)
+    return LoadedConfig(path="agent.yaml", raw=None, digest="d", config=config, problems=problems)
 
 
 @pytest.mark.parametrize("raw, vrrp, checker, keeper", [
