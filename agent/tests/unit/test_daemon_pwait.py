@@ -40,7 +40,7 @@ def test_only_what_is_ready_is_reported_with_its_events(selector):
 
 
 def test_more_ready_descriptors_than_its_first_buffer_are_all_reported(selector):
-    pairs = [socket.socketpair() for _ in range(80)]
+    pairs = [socket.socketpair() for _pair in range(80)]
     try:
         for index, (a, b) in enumerate(pairs):
             selector.register(a, selectors.EVENT_READ, index)
