@@ -20,6 +20,7 @@ PURE = [
     "hanode.config.model", "hanode.config.problems", "hanode.config.vip", "hanode.config.parse_vrrp",
     "hanode.config.parse", "hanode.vrrp.packet", "hanode.vrrp.garp", "hanode.vrrp.timers", "hanode.vrrp.actions",
     "hanode.vrrp.fsm", "hanode.vrrp.accept", "hanode.vrrp.track", "hanode.vrrp.engine", "hanode.vrrp.status",
+    "hanode.vrrp.sync_group", "hanode.vrrp.output",
     "hanode.vrrp.notify", "hanode.control.render", "hanode.control.watch_view", "hanode.control.protocol",
     "hanode.lvs.model", "hanode.kernel_time", "hanode.health.grid", "hanode.config.host", "hanode.config.parse_lvs",
     "hanode.config.parse_connsync", "hanode.lvs.kernel", "hanode.lvs.validate", "hanode.lvs.slots", "hanode.lvs.nftnl",
