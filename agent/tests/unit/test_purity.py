@@ -25,7 +25,7 @@ PURE = [
     "hanode.lvs.model", "hanode.kernel_time", "hanode.health.grid", "hanode.config.host", "hanode.config.parse_lvs",
     "hanode.config.parse_connsync", "hanode.lvs.kernel", "hanode.lvs.validate", "hanode.lvs.slots", "hanode.lvs.nftnl",
     "hanode.lvs.syncd", "hanode.lvs.conntrackd", "hanode.lab.topology", "hanode.lvs.nft_layout", "hanode.lvs.nft_batch",
-    "hanode.lvs.nft_parse",
+    "hanode.lvs.nft_parse", "hanode.lvs.nft_read",
     "hanode.vrrp.bpf", "hanode.vrrp.rtnl", "hanode.vrrp.deadlines", "hanode.vrrp.repeat",
     "hanode.vrrp.ah", "hanode.vrrp.datagram", "hanode.config.parse_vrrp_strict",
     "hanode.config.ipnames", "hanode.config.iproute", "hanode.config.iprule", "hanode.config.parse_vrrp_net",

@@ -29,8 +29,9 @@ apply(ops) is one netlink transaction (nftnl.Batch) on a socket the backend keep
 slot-map elements, the rule replaced in place by its handle, and the removal of services. Only new tables and
 the chain/maps of a new service go through an `nft -f` script first (the `nft` tool reads every element of the
 ruleset before it changes any, ~100 ms with 10,000).
-dump() rebuilds the kernel-shaped state from `nft -j list table`: weights from the w_ maps; the slot maps,
-rule handles and moduli for the backend's own bookkeeping. A destination whose slots do not match its weight
+dump() reads the table back over the same netlink socket (nft_read.py: GETSETELEM / GETRULE dumps decoded
+as they arrive; no `nft` process, no JSON document): weights from the w_ maps; the slot maps, rule handles and
+moduli for the backend's own bookkeeping. A destination whose slots do not match its weight
 is reported with weight -1 (no desired weight), so the next plan sets it again; a service whose slot map is
 not a clean 0..N-1 space (or whose modulus or @nodest entry disagrees) reports -1 for all its destinations
 and has its slot map flushed and rebuilt by that change. Slots whose destination is missing from the weight
@@ -38,22 +39,23 @@ map (removed by hand) are taken back by an AddDest of that destination, or dropp
 the service.
 
 The modules: nft.py (this backend: runs `nft`, keeps the bookkeeping), nft_layout.py (names, bookkeeping, the
-structure script and lvs_timeouts), nft_batch.py (the netlink batch), nft_parse.py (reading the dump back),
-nft_netlink.py (the socket); all but this one and the socket are pure.
+structure script and lvs_timeouts), nft_batch.py (the netlink batch), nft_read.py (reading the table back over netlink), nft_parse.py (reading
+`nft -j list table`, for tests), nft_netlink.py (the socket); all but this one and the socket are pure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 from typing import Sequence
 
-from hanode.lvs import nftnl
+from hanode.lvs import nft_read, nftnl
 from hanode.lvs.kernel import KernelState, ServiceKey
 from hanode.lvs.nft_batch import render_batch
 from hanode.lvs.nft_layout import (FAMILIES, TABLE, NftError, Script, Slots, chain_name, render_structure,
                                    render_timeouts, timeout_policies)
-from hanode.lvs.nft_apart import parsed_apart, parsed_here
 from hanode.lvs.nft_netlink import NftNetlink
 from hanode.lvs.nft_parse import check_slots, parse_slots, parse_table
 from hanode.lvs.plan import AddService, Op, apply_ops
@@ -63,7 +65,11 @@ __all__ = ["NftBackend", "NftError", "Script", "Slots", "chain_name", "check_slo
 
 log = logging.getLogger("hanode.lvs")
 
-PARSE_APART_BYTES = 256 * 1024   # a dump's JSON larger than this (~500 destinations) is parsed in a helper process
+DUMP_ATTEMPTS = 3                # a dump is done again while the ruleset's generation changes under it
+
+
+class _Interrupted(Exception):
+    """A netlink dump was interrupted by a change of the ruleset (NLM_F_DUMP_INTR): done again."""
 
 
 class NftBackend:
@@ -104,21 +110,67 @@ class NftBackend:
     # ----- dump ----------------------------------------------------------------------------------
 
     async def dump(self) -> KernelState:
-        texts = []
-        self.tables = set()
-        for family, fam in FAMILIES.items():
-            out, err, rc = await self._run(["-j", "list", "table", fam, TABLE])
-            if rc != 0:
-                if "No such file or directory" in err:
-                    continue
-                raise NftError(f"nft list table {fam} {TABLE}: {err.strip()}")
-            self.tables.add(family)
-            texts.append((family, out))
-        # the JSON parsed in a short-lived helper process when it is large (lvs/nft_apart.py: memory)
-        apart = sum(len(text) for _family, text in texts) > PARSE_APART_BYTES
-        state, slots = await parsed_apart(texts) if apart else parsed_here(texts)
-        self.state, self.slots = state, slots
+        """The kernel's table read back over netlink (nft_read.py), each reply decoded as it arrives; done
+        again when the ruleset changed meanwhile (its generation), as nft does."""
+        if self.netlink is None:
+            raise NftError("the nftables backend is not open")
+        for _attempt in range(DUMP_ATTEMPTS):
+            generation = await self._generation()
+            found = await self._read_tables()
+            if found is not None and await self._generation() == generation:
+                break
+        else:
+            raise NftError(f"the nftables ruleset kept changing during {DUMP_ATTEMPTS} dumps of table {TABLE}")
+        tables, state, slots = found
+        self.tables, self.state, self.slots = tables, state, slots
         return state
+
+    async def _generation(self) -> int:
+        got: list[int] = []
+        seq = self.netlink.take_seq()
+        code = await self.netlink.ask(nft_read.gen_request(seq), seq, lambda r: got.append(nft_read.gen_id(r)), False)
+        if code or not got:
+            raise NftError(f"cannot read the nftables generation: {os.strerror(code) if code else 'no answer'}")
+        return got[0]
+
+    async def _ask(self, request, on_reply, dump: bool = True, what: str = "") -> bool:
+        """One request; False when the kernel answered ENOENT (no such table or set); raises on other errors."""
+        seq = self.netlink.take_seq()
+        code = await self.netlink.ask(request(seq), seq, on_reply, dump)
+        if code == errno.EINTR:
+            raise _Interrupted
+        if code and code != errno.ENOENT:
+            raise NftError(f"nftables dump of {what}: {os.strerror(code)} (errno {code})")
+        return code == 0
+
+    async def _read_tables(self) -> tuple[set[int], KernelState, dict[ServiceKey, Slots]] | None:
+        """Every family's table; None when a dump was interrupted by a change of the ruleset."""
+        tables: set[int] = set()
+        state: KernelState = {}
+        slots: dict[ServiceKey, Slots] = {}
+        try:
+            for family, fam in FAMILIES.items():
+                where = f"table {fam} {TABLE}"
+                if not await self._ask(lambda seq: nft_read.table_request(seq, family), lambda r: None, False, where):
+                    continue
+                tables.add(family)
+                reader = nft_read.TableReader(family, self.state, self.slots)
+                for set_name, on_reply in (("services", reader.add_services), ("nodest", reader.add_nodest)):
+                    await self._ask(lambda seq: nft_read.elements_request(seq, family, set_name), on_reply,
+                                    what=f"{where} set {set_name}")
+                await self._ask(lambda seq: nft_read.rules_request(seq, family), reader.add_rule, what=f"{where} rules")
+                for key, chain in reader.services:
+                    reader.begin_service(key)
+                    for set_name, on_reply in ((f"w_{chain}", reader.add_weights), (f"d_{chain}", reader.add_slots)):
+                        await self._ask(lambda seq: nft_read.elements_request(seq, family, set_name), on_reply,
+                                        what=f"{where} map {set_name}")
+                    reader.end_service(key, chain)
+                family_state, family_slots = reader.result()
+                state.update(family_state)
+                slots.update(family_slots)
+        except _Interrupted:
+            return None
+        return tables, state, slots
 
     # ----- apply ---------------------------------------------------------------------------------
 

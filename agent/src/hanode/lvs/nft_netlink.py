@@ -1,10 +1,13 @@
-"""The nftables backend's NETLINK_NETFILTER socket: one batch at a time, answers read back (see nft.py)."""
+"""The nftables backend's NETLINK_NETFILTER socket: one batch at a time, answers read back; dumps of the table
+(nft_read.py) handed over one recv buffer at a time (see nft.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
+from typing import Callable
 
 from hanode.lvs import nftnl
 from hanode.lvs.nft_layout import TABLE, NftError
@@ -13,6 +16,7 @@ NETLINK_NETFILTER = 12
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+NLM_F_DUMP_INTR = 0x10
 REPLY_TIMEOUT_S = 5           # the kernel answers while send() runs: this only guards against a bug
 
 
@@ -90,6 +94,45 @@ class NftNetlink:
         if errors:
             return errors + [f"nftables transaction of {batch.count} messages aborted"], {}
         return [], handles
+
+    def take_seq(self) -> int:
+        seq = self.seq
+        self.seq = (self.seq + 1) & 0xFFFFFFFF or 1
+        return seq
+
+    async def ask(self, request: bytes, seq: int, on_reply: Callable[[nftnl.Reply], None], dump: bool) -> int:
+        """Sends one request (a dump when `dump`) and hands each answer to on_reply as it arrives, one recv
+        buffer at a time (a dump of 8,000 elements is never held whole). Returns 0, or the errno the kernel
+        answered (ENOENT: no such table or set); EINTR when the dump was interrupted by a change."""
+        self._drain_stale()
+        try:
+            self.sock.send(request)
+        except OSError as exc:
+            raise NftError(f"nftables request not sent: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        interrupted = False
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                try:
+                    data = await asyncio.wait_for(loop.sock_recv(self.sock, 1 << 16), REPLY_TIMEOUT_S)
+                except asyncio.TimeoutError:
+                    raise NftError("no answer from the kernel to an nftables dump") from None
+            except OSError as exc:
+                raise NftError(f"nftables dump lost ({exc})") from exc
+            for reply in nftnl.parse_messages(data):
+                if reply.seq != seq:
+                    continue
+                if reply.type == nftnl.NLMSG_ERROR:
+                    return nftnl.error_code(reply)
+                if reply.type == nftnl.NLMSG_DONE:
+                    code = nftnl.error_code(reply) if len(reply.payload) >= 4 else 0
+                    return code or (errno.EINTR if interrupted else 0)
+                interrupted |= bool(reply.flags & NLM_F_DUMP_INTR)
+                on_reply(reply)
+                if not dump:
+                    return 0
 
     def _drain_stale(self) -> None:
         while True:

@@ -1,4 +1,5 @@
-"""Reading `nft -j list table` back (pure): the services and weights, the slot maps, rules and @nodest the
+"""Reading `nft -j list table` back (pure; the backend reads its table over netlink, nft_read.py, and tests
+read `nft -j` with this to compare): the services and weights, the slot maps, rules and @nodest the
 backend keeps its bookkeeping from, and the checks that send a damaged service to be rebuilt (see nft.py)."""
 
 from __future__ import annotations
@@ -143,3 +144,16 @@ def _service_problem(service: Service, info: Slots) -> str | None:
     if info.nodest != (info.table.size == 0):
         return "is in @nodest with slots" if info.nodest else "has no slot and is missing from @nodest"
     return None
+
+
+def state_of(docs: list[tuple[int, dict]]) -> tuple[KernelState, dict[ServiceKey, Slots]]:
+    """The kernel state and the backend's bookkeeping from each family's `nft -j list table` document (the
+    backend itself reads the table over netlink, nft_read.py; tests compare both)."""
+    state: KernelState = {}
+    slots: dict[ServiceKey, Slots] = {}
+    for family, doc in docs:
+        weights = parse_table(doc, family)
+        found = parse_slots(doc, family, weights)
+        state.update(check_slots(weights, found))
+        slots.update(found)
+    return state, slots
