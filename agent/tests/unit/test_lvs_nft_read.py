@@ -189,6 +189,17 @@ def test_a_slot_map_that_disagrees_with_the_rule_gives_weight_minus_one():
     assert slots[WEB].table is None
 
 
+def test_the_fast_element_reader_reads_what_the_generic_one_reads():
+    """value_elements (one regular expression per message) against elements (attribute by attribute), on the
+    captured maps, and on a message it does not know (the services map: it falls back)."""
+    for captured, layout in ((WEIGHTS, "weights"), (SLOTS, "slots"), (SERVICES, "slots")):
+        for reply in replies(captured):
+            assert list(nft_read.value_elements(reply, 4, layout)) == list(nft_read.elements(reply))
+    weights = replies(WEIGHTS)[0]
+    assert nft_read._layouts(4)["weights"][1].fullmatch(weights.payload, *nft_read._find(
+        weights.payload, 4, len(weights.payload), nft_read.SET_ELEM_LIST_ELEMENTS))      # the fast path ran
+
+
 def test_runs_from_interval_elements():
     assert nft_read._runs([(0, R1), (2, R2)], [2, 3]) == [(0, 1, R1), (2, 2, R2)]
     assert nft_read._runs([(2, R2), (0, R1)], [3, 2]) == [(0, 1, R1), (2, 2, R2)]
