@@ -112,8 +112,13 @@ class NftBackend:
     async def dump(self) -> KernelState:
         """The kernel's table read back over netlink (nft_read.py), each reply decoded as it arrives; done
         again when the ruleset changed meanwhile (its generation), as nft does."""
-        if self.netlink is None:
-            raise NftError("the nftables backend is not open")
+        if self.netlink is None:         # a dump of a backend that is not open (a one-off read): its own socket
+            self.netlink = NftNetlink(self.netns)
+            try:
+                return await self.dump()
+            finally:
+                self.netlink.close()
+                self.netlink = None
         for _attempt in range(DUMP_ATTEMPTS):
             generation = await self._generation()
             found = await self._read_tables()
