@@ -39,8 +39,9 @@ map (removed by hand) are taken back by an AddDest of that destination, or dropp
 the service.
 
 The modules: nft.py (this backend: runs `nft`, keeps the bookkeeping), nft_layout.py (names, bookkeeping, the
-structure script and lvs_timeouts), nft_batch.py (the netlink batch), nft_read.py (reading the table back over netlink), nft_parse.py (reading
-`nft -j list table`, for tests), nft_netlink.py (the socket); all but this one and the socket are pure.
+structure script and lvs_timeouts), nft_batch.py (the netlink batch), nft_read.py (reading the table back
+over netlink), nft_parse.py (reading `nft -j list table`, for tests), nft_netlink.py (the socket); all but
+this one and the socket are pure.
 """
 
 from __future__ import annotations
