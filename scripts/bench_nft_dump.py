@@ -1,7 +1,8 @@
 """CPU and time of one dump of the nftables backend's table (what a checker's status request and each
 lb_reconcile_interval refresh pay): bench_health's service (one rr virtual server of N real servers) written
 by the backend in a namespace of its own, then NftBackend.dump() `--dumps` times; CPU of this process and of
-its children (nft, the helper process of builds that had one) per dump, from getrusage.
+its children (nft, the helper process of builds that had one) per dump, from getrusage, and the longest
+the event loop was held during the dump (a 1 ms sleeper's lateness). Medians over the dumps.
 
     sudo .venv/bin/python scripts/bench_nft_dump.py [--n 8000] [--dumps 20] [--src DIR ...] [--repeat 2]
 
@@ -22,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 WORKTREE_SRC = str(HERE.parent / "agent" / "src")
 
 WORKER = r"""
-import asyncio, json, resource, sys, time
+import asyncio, gc, json, resource, sys, time
 from hanode.config.parse import parse_config
 from hanode.lvs.desired import desired_state
 from hanode.lvs.nft import NftBackend
@@ -45,13 +46,29 @@ async def main():
     reconciler = Reconciler(backend)
     assert (await reconciler.reconcile(state)).ok
     assert await backend.dump() == state
+    gc.collect()
+    gc.freeze()                      # as the checker does after start (health/runner.py settle_heap)
     out = []
+    held = [0.0]
+
+    async def ticker():              # how long the event loop is held: a 1 ms sleeper's lateness
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.001)
+            held[0] = max(held[0], (loop.time() - before - 0.001) * 1000)
+
+    tick = asyncio.get_running_loop().create_task(ticker())
     for _ in range(dumps):
+        await asyncio.sleep(0.01)
+        held[0] = 0.0
         (own0, kids0), t0 = cpu_ms(), time.perf_counter()
         got = await backend.dump()
         (own1, kids1), t1 = cpu_ms(), time.perf_counter()
         assert len(got) == 1 and len(next(iter(got.values())).dests) == n
-        out.append({"own_ms": own1 - own0, "children_ms": kids1 - kids0, "wall_ms": (t1 - t0) * 1000})
+        out.append({"own_ms": own1 - own0, "children_ms": kids1 - kids0, "wall_ms": (t1 - t0) * 1000,
+                    "loop_held_ms": held[0]})
+    tick.cancel()
     await reconciler.cleanup(keep=False)
     await backend.close()
     print(json.dumps(out))
@@ -70,7 +87,8 @@ def run_once(src: str, n: int, dumps: int) -> dict:
     finally:
         subprocess.run(["ip", "netns", "del", netns], check=False)
     samples = json.loads(out)
-    med = {k: round(statistics.median(s[k] for s in samples), 1) for k in ("own_ms", "children_ms", "wall_ms")}
+    med = {k: round(statistics.median(s[k] for s in samples), 1)
+           for k in ("own_ms", "children_ms", "wall_ms", "loop_held_ms")}
     med["cpu_ms"] = round(statistics.median(s["own_ms"] + s["children_ms"] for s in samples), 1)
     return {"src": src, "n": n, "dumps": dumps, "load": os.getloadavg()[0], **med}
 
@@ -88,10 +106,12 @@ def main() -> int:
             result = run_once(src, args.n, args.dumps)
             print(json.dumps(result), flush=True)
             results.append(result)
-    print("| source | load | CPU ms per dump (this process + children) | own | children | wall ms |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| source | load | CPU ms per dump (this process + children) | own | children | wall ms | "
+          "longest loop hold ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['src']} | {r['load']:.2f} | {r['cpu_ms']} | {r['own_ms']} | {r['children_ms']} | {r['wall_ms']} |")
+        print(f"| {r['src']} | {r['load']:.2f} | {r['cpu_ms']} | {r['own_ms']} | {r['children_ms']} | {r['wall_ms']} | "
+              f"{r['loop_held_ms']} |")
     return 0
 
 

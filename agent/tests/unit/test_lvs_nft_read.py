@@ -204,6 +204,9 @@ def test_runs_from_interval_elements():
     assert nft_read._runs([(0, R1), (2, R2)], [2, 3]) == [(0, 1, R1), (2, 2, R2)]
     assert nft_read._runs([(2, R2), (0, R1)], [3, 2]) == [(0, 1, R1), (2, 2, R2)]
     assert nft_read._runs([(5, R1)], []) == [(5, 5, R1)]
+    assert nft_read._runs([(0, R1), (0, R2)], [1]) == [(0, 0, R1), (0, 0, R2)]          # not a clean map
+    assert nft_read._runs([(0, R1), (4, R2)], [2, 5]) == [(0, 1, R1), (4, 4, R2)]      # a hole: 2, 3 unmapped
+    assert nft_read._runs([(0, R1), (2, R2)], [3]) == [(0, 2, R1), (2, 2, R2)]
 
 
 def test_addresses_and_keys():

@@ -170,7 +170,10 @@ class NftBackend:
                     for set_name, on_reply in ((f"w_{chain}", reader.add_weights), (f"d_{chain}", reader.add_slots)):
                         await self._ask(lambda seq: nft_read.elements_request(seq, family, set_name), on_reply,
                                         what=f"{where} map {set_name}")
-                    reader.end_service(key, chain)
+                    runs = reader.slot_runs()
+                    await asyncio.sleep(0)       # the checks run between these steps (a few ms each at 8,000)
+                    reader.end_service(key, chain, runs)
+                    await asyncio.sleep(0)
                 family_state, family_slots = reader.result()
                 state.update(family_state)
                 slots.update(family_slots)

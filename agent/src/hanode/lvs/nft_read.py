@@ -22,6 +22,8 @@ import ipaddress
 import logging
 import re
 import struct
+from itertools import repeat
+from operator import itemgetter, le, lt, sub
 from typing import Iterator, Mapping
 
 from hanode.lvs import nftnl
@@ -356,10 +358,15 @@ class TableReader:
                            "(edited by hand?)")
         return scheduler
 
-    def end_service(self, key: ServiceKey, chain: str) -> None:
-        """After the service's w_ and d_ dumps: its Entry and Slots (nft_parse.parse_table / parse_slots)."""
+    def slot_runs(self) -> list[tuple[int, int, DestKey]]:
+        """The service's slot map as runs (first, last, owner), from the d_ elements read."""
+        return _runs(self._starts, self._ends)
+
+    def end_service(self, key: ServiceKey, chain: str, runs: list[tuple[int, int, DestKey]] | None = None) -> None:
+        """After the service's w_ and d_ dumps: its Entry and Slots (nft_parse.parse_table / parse_slots).
+        `runs`: slot_runs(), when the caller let the event loop run in between."""
         self.state[key] = Entry(Service(key, self.scheduler(chain)).normalized(), self._dests)
-        runs = _runs(self._starts, self._ends)
+        runs = self.slot_runs() if runs is None else runs
         before = self.previous_slots.get(key)
         if before is not None and before.table is not None and before.table.runs() == runs:
             table: SlotTable | None = before.table
@@ -386,11 +393,16 @@ class TableReader:
 
 def _runs(starts: list[tuple[int, DestKey]], ends: list[int]) -> list[tuple[int, int, DestKey]]:
     """Interval map elements -> (first, last, owner): a start runs to the next end key above it (a start
-    with no end above it is one slot, as nft prints it)."""
+    with no end above it is one slot, as nft prints it). When each start has its own end before the next
+    start (a clean map: always, unless edited by hand), at C speed."""
     ends = sorted(set(ends))
+    starts = sorted(starts, key=itemgetter(0))
+    firsts = list(map(itemgetter(0), starts))
+    if len(ends) == len(firsts) and all(map(lt, firsts, ends)) and all(map(le, ends, firsts[1:])):
+        return list(zip(firsts, map(sub, ends, repeat(1)), map(itemgetter(1), starts)))
     out = []
     i = 0
-    for first, owner in sorted(starts, key=lambda start: start[0]):
+    for first, owner in starts:
         while i < len(ends) and ends[i] <= first:
             i += 1
         out.append((first, ends[i] - 1 if i < len(ends) else first, owner))
