@@ -158,3 +158,73 @@ def test_the_alarm_is_a_real_timerfd_that_goes_off_only_when_not_moved_on():
         assert select.select([alarm], [], [], 0)[0] == []
     finally:
         alarm.close()
+
+
+def fake_pwait2(clock: list[float], waits: list):
+    """Stands in for epoll_pwait2: moves the fake clock by the timeout it is given, reports nothing ready."""
+    from hanode.daemon.pwait import _Timespec   # pylint: disable=import-outside-toplevel
+
+    def pwait2(_epfd, _events, _maxevents, timeout, _sigmask, _size):
+        spec = None if timeout is None else _Timespec.from_address(timeout)
+        waited = None if spec is None else spec.tv_sec + spec.tv_nsec / 1e9
+        waits.append(waited)
+        clock[0] += waited or 0
+        return 0
+    return pwait2
+
+
+def test_the_epoll_selector_that_beats_by_itself_beats_as_the_wrapper_does(page):
+    from hanode.daemon.beating import BeatingEpollSelector   # pylint: disable=import-outside-toplevel
+    clock, waits = [100.0], []
+    counting, switch = CountingPage(page), Switch()
+    page.set_limits(2.0, 1.0)
+    beating = BeatingEpollSelector(fake_pwait2(clock, waits), counting, switch, clock=lambda: clock[0])
+    try:
+        beating.select(None)      # no timer: one beat period, a beat before and after
+        beating.select(5.0)       # a quick turn: the wake-up's beat only
+        beating.select(0.25)
+        assert waits == [pytest.approx(1.0), pytest.approx(1.0), pytest.approx(0.25)]
+        assert counting.written == [100.0, pytest.approx(101.0), pytest.approx(102.0), pytest.approx(102.25)]
+        assert switch.armed[-1] == pytest.approx(104.0)   # the last beat gained under half the slack
+    finally:
+        beating.close()
+
+
+def test_the_epoll_selector_that_beats_by_itself_reports_what_is_ready(page):
+    from hanode.daemon.beating import BeatingEpollSelector   # pylint: disable=import-outside-toplevel
+    from hanode.daemon.pwait import _pwait2   # pylint: disable=import-outside-toplevel
+    pwait2 = _pwait2()
+    if pwait2 is None:
+        pytest.skip("no epoll_pwait2 in this C library")
+    page.set_limits(2.0, 1.0)
+    beating = BeatingEpollSelector(pwait2, page, Switch())
+    reader, writer = os.pipe()
+    try:
+        beating.register(reader, selectors.EVENT_READ, "data")
+        assert beating.select(0) == []
+        os.write(writer, b"x")
+        [(key, events)] = beating.select(1.0)
+        assert (key.fd, key.data, events) == (reader, "data", selectors.EVENT_READ)
+        assert page.read() > 0
+    finally:
+        beating.close()
+        os.close(reader)
+        os.close(writer)
+
+
+def test_a_precise_selector_beats_by_itself_and_any_other_is_wrapped(page):
+    from hanode.daemon.beating import BeatingEpollSelector, beating_selector   # pylint: disable=import-outside-toplevel
+    from hanode.daemon.pwait import precise_selector   # pylint: disable=import-outside-toplevel
+    inner = precise_selector()
+    chosen = beating_selector(inner, page, Switch())
+    try:
+        if isinstance(inner, selectors.SelectSelector):
+            assert isinstance(chosen, BeatingSelector) and chosen.inner is inner
+        else:
+            assert isinstance(chosen, BeatingEpollSelector)
+    finally:
+        chosen.close()
+    other = selectors.PollSelector()
+    wrapped = beating_selector(other, page, Switch())
+    assert isinstance(wrapped, BeatingSelector) and wrapped.inner is other
+    wrapped.close()

@@ -50,7 +50,7 @@ def test_the_select_loop_waits_a_timer_out_in_one_select():
         clock[0] += waited or 0
         return 0
     loop.time = lambda: clock[0]
-    loop._selector._pwait2 = pwait2  # pylint: disable=protected-access
+    loop._selector.pwait2 = pwait2
     try:
         fired: list[float] = []
         when = loop.time() + 0.05

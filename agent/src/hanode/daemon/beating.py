@@ -18,6 +18,8 @@ import selectors
 import time
 from typing import Callable, Protocol
 
+from hanode.daemon.pwait import PreciseEpollSelector
+
 QUICK_TURN = 0.05   # of the beat period (1 s by default: 50 ms)
 
 
@@ -36,12 +38,11 @@ def rearm_due(now_s: float, armed_s: float, timeout_s: float, period_s: float) -
     return now_s + timeout_s - armed_s >= (timeout_s - period_s) / 2
 
 
-class BeatingSelector(selectors.BaseSelector):
-    """Wraps the loop's selector (asyncio.SelectorEventLoop(BeatingSelector(...)))."""
+class _Beats:
+    """The beat itself and the limit it puts on a sleep, shared by the two selectors below."""
 
-    def __init__(self, inner: selectors.BaseSelector, page: Page, switch: Switch,
-                 clock: Callable[[], float] = time.monotonic):
-        self.inner, self.page, self.switch, self.clock = inner, page, switch, clock
+    def _init_beats(self, page: Page, switch: Switch, clock: Callable[[], float]) -> None:
+        self.page, self.switch, self.clock = page, switch, clock
         self.armed_s = float("-inf")
         self.timeout_s = 0.0
         self.beat_s = float("-inf")   # the last beat
@@ -63,12 +64,25 @@ class BeatingSelector(selectors.BaseSelector):
         self.period_s = period_s
         return period_s
 
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+    def _sleep_limit(self, timeout: float | None) -> float | None:
+        """Before sleeping: beats unless this turn was quick; the sleep's timeout, at most one beat period."""
         now = self.clock()
         period_s = self.period_s if now - self.beat_s < QUICK_TURN * self.period_s else self.beat(now)
         if period_s > 0 and (timeout is None or timeout > period_s):
-            timeout = period_s
-        ready = self.inner.select(timeout)
+            return period_s
+        return timeout
+
+
+class BeatingSelector(_Beats, selectors.BaseSelector):
+    """Wraps the loop's selector (asyncio.SelectorEventLoop(BeatingSelector(...)))."""
+
+    def __init__(self, inner: selectors.BaseSelector, page: Page, switch: Switch,
+                 clock: Callable[[], float] = time.monotonic):
+        self.inner = inner
+        self._init_beats(page, switch, clock)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self.inner.select(self._sleep_limit(timeout))
         self.beat()
         return ready
 
@@ -89,3 +103,28 @@ class BeatingSelector(selectors.BaseSelector):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class BeatingEpollSelector(_Beats, PreciseEpollSelector):
+    """The epoll_pwait2 selector (daemon/pwait.py) beating by itself: the same beats as a BeatingSelector around
+    it, without the layer of calls between the loop and the wait that a wrapper costs on every wake-up (the VRRP
+    process with one instance spends most of its CPU on the fixed cost of its wake-ups)."""
+
+    def __init__(self, pwait2, page: Page, switch: Switch, clock: Callable[[], float] = time.monotonic):
+        PreciseEpollSelector.__init__(self, pwait2)
+        self._init_beats(page, switch, clock)
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = PreciseEpollSelector.select(self, self._sleep_limit(timeout))
+        self.beat()
+        return ready
+
+
+def beating_selector(inner: selectors.BaseSelector, page: Page, switch: Switch) -> selectors.BaseSelector:
+    """The loop's selector, beating: an epoll_pwait2 selector (still empty) is replaced by one that beats by
+    itself; any other is wrapped."""
+    if type(inner) is PreciseEpollSelector and not inner.get_map():   # pylint: disable=unidiomatic-typecheck
+        pwait2 = inner.pwait2
+        inner.close()
+        return BeatingEpollSelector(pwait2, page, switch)
+    return BeatingSelector(inner, page, switch)

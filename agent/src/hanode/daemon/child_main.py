@@ -14,7 +14,7 @@ from typing import Callable
 
 from hanode.daemon.alarm import Alarm
 from hanode.daemon.beat import BeatPage
-from hanode.daemon.beating import BeatingSelector
+from hanode.daemon.beating import beating_selector
 from hanode.daemon.imports import release_free_heap, release_free_memory
 from hanode.daemon.ipc import encode, open_fd, read_message
 from hanode.daemon.logs import setup_logging
@@ -179,6 +179,6 @@ def run_child(child_class: type[ChildProcess],
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     setup_logging(args.log_level, process=child_class.name)
-    beating = BeatingSelector(selector(), BeatPage(args.beat_fd), Alarm(args.alarm_fd))
+    beating = beating_selector(selector(), BeatPage(args.beat_fd), Alarm(args.alarm_fd))
     with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(beating)) as runner:
         return runner.run(serve(child_class, args.fd))

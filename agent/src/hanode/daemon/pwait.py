@@ -19,6 +19,8 @@ import select
 import selectors
 
 NS_PER_S = 1_000_000_000
+_READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+_NOT_IN, _NOT_OUT = ~select.EPOLLIN, ~select.EPOLLOUT
 # struct epoll_event is packed on x86-64 (12 bytes: events, then the data union whose first 4 bytes are the fd
 # Python registered); elsewhere the union is 8-aligned (16 bytes)
 _PACKED = platform.machine() in ("x86_64", "i386", "i686")
@@ -54,36 +56,37 @@ class PreciseEpollSelector(selectors.EpollSelector):
 
     def __init__(self, pwait2) -> None:
         super().__init__()
-        self._pwait2 = pwait2
+        self.pwait2 = pwait2
         self._events = (_Event * 64)()
         self._events_ptr = ctypes.addressof(self._events)
         self._timespec = _Timespec()
         self._timespec_ptr = ctypes.addressof(self._timespec)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if len(self._events) < len(self._fd_to_key):
-            self._events = (_Event * len(self._fd_to_key))()
+        fd_to_key = self._fd_to_key
+        if len(self._events) < len(fd_to_key):
+            self._events = (_Event * len(fd_to_key))()
             self._events_ptr = ctypes.addressof(self._events)
         if timeout is None:
             spec = None
         else:
             spec = self._timespec_ptr
             self._timespec.tv_sec, self._timespec.tv_nsec = divmod(max(0, math.ceil(timeout * NS_PER_S)), NS_PER_S)
-        count = self._pwait2(self._selector.fileno(), self._events_ptr, len(self._events), spec, None, 0)
+        count = self.pwait2(self._selector.fileno(), self._events_ptr, len(self._events), spec, None, 0)
         if count <= 0:
             err = ctypes.get_errno() if count < 0 else 0
             if err and err != errno.EINTR:
                 raise OSError(err, f"epoll_pwait2: {errno.errorcode.get(err, err)}")
             return []
         ready = []
-        fd_to_key = self._fd_to_key
-        for event in self._events[:count]:
+        events = self._events
+        for index in range(count):
+            event = events[index]
             key = fd_to_key.get(event.fd)
             if key is not None:
                 mask = event.events
-                events = (selectors.EVENT_WRITE if mask & ~select.EPOLLIN else 0) | (
-                    selectors.EVENT_READ if mask & ~select.EPOLLOUT else 0)
-                ready.append((key, events & key.events))
+                ready.append((key, ((_WRITE if mask & _NOT_IN else 0) | (_READ if mask & _NOT_OUT else 0))
+                              & key.events))
         return ready
 
 

@@ -63,12 +63,24 @@ class Effects:
                        "priority": action.priority, "vrid": output.config.virtual_router_id})
 
     def _send_advert(self, output: Output, priority: int) -> None:
+        """The advert's datagrams, made once per (instance, priority, source, destination). The MASTER's steady
+        state sends one Output over and over (engine: its tick's replay): for it, the sends themselves are
+        kept (advert_plans, per instance, while the Output, the sockets and the config stay the same)."""
+        plan = self.advert_plans.get(output.instance)
+        if plan is not None and plan[0] is output:
+            for send, args in plan[1]:
+                try:
+                    send(*args)
+                except OSError as exc:
+                    self._send_failed(output, args[1], exc)
+            return
         cfg, src = output.config, output.params.primary_address
         sock = self.sockets.get((cfg.wire_interface, cfg.family))
         if sock is None or src is None:
             return
         hop_limit = cfg.unicast_ttl if cfg.unicast and cfg.family == 6 else None
         seq = self.engine.next_ah_seq(cfg.name) if uses_ah(cfg) else 0    # AH: one sequence number per advert
+        sends = []
         for dst in cfg.unicast_peers or (cfg.multicast_group,):
             key = (cfg.name, priority, src, dst)
             data = self.datagrams.get(key)
@@ -76,11 +88,19 @@ class Effects:
                 data = advert_datagram(cfg, priority, src, dst, seq)
             elif data is None:
                 data = self.datagrams[key] = advert_datagram(cfg, priority, src, dst)
+            sends.append((sock.tx.sendto, (data, (dst, 0))) if cfg.family == 4 else
+                         (sock.send, (data, dst, src, hop_limit)))   # VrrpSocket.send, without its branch (v4)
             try:
                 sock.send(data, dst, src=src, hop_limit=hop_limit)
             except OSError as exc:
-                self.io_errors["send_err"] += 1
-                log.warning("%s: cannot send advert to %s: %s", cfg.name, dst, exc)
+                self._send_failed(output, dst, exc)
+        if not seq:
+            self.advert_plans[output.instance] = (output, sends)
+
+    def _send_failed(self, output: Output, dst, exc: OSError) -> None:
+        self.io_errors["send_err"] += 1
+        log.warning("%s: cannot send advert to %s: %s", output.config.name, dst[0] if isinstance(dst, tuple) else dst,
+                    exc)
 
     def _add_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
         self.plumbing.noaccept.vips_added(cfg, vips)    # no_accept: blocked before they answer (keepalived's order)

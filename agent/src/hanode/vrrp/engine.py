@@ -134,8 +134,16 @@ class Engine(SyncGroups):
         self._order = {name: index for index, name in enumerate(self.instances)}
 
     def _earliest(self, name: str) -> int | None:
+        """min(state.deadlines()), without the list: it runs several times per advert."""
         inst = self.instances.get(name)
-        return None if inst is None else min(inst.state.deadlines(), default=None)
+        if inst is None:
+            return None
+        st = inst.state
+        best = st.master_down_at_us
+        for at in (st.advert_at_us, st.garp_delay_at_us, st.garp_refresh_at_us):
+            if at is not None and (best is None or at < best):
+                best = at
+        return best
 
     # stepping -----------------------------------------------------------------------------------
 
@@ -333,7 +341,8 @@ class Engine(SyncGroups):
     def tick(self, now_us: int) -> list[Output]:
         """Steps every instance with a deadline at or before now_us (in config order)."""
         due = self.deadlines.pop_due(now_us, self._earliest)
-        due.sort(key=self._order.__getitem__)
+        if len(due) > 1:
+            due.sort(key=self._order.__getitem__)
         outputs: list[Output] = []
         for name in due:
             inst = self.instances[name]
@@ -365,9 +374,11 @@ class Engine(SyncGroups):
         due: the same advert, the timer one interval on."""
         replay, st = inst.tick_repeat, inst.state
         if (replay is None or st is not replay.state or inst.config is not replay.config
-                or inst.params is not replay.params or now_us >= st.advert_at_us + replay.interval_us
-                or sum(1 for at in st.deadlines() if at <= now_us) != 1):
+                or inst.params is not replay.params or now_us >= st.advert_at_us + replay.interval_us):
             return False
+        for at in (st.master_down_at_us, st.garp_delay_at_us, st.garp_refresh_at_us):   # the advert's only
+            if at is not None and at <= now_us:
+                return False
         st.advert_at_us += replay.interval_us
         for key, count in replay.counted:
             st.stats[key] += count

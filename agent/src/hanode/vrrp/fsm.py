@@ -67,6 +67,7 @@ class InstanceState:
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
 
     def deadlines(self) -> list[int]:
+        # engine.Engine._earliest and _replay_tick name these four too (without a list: per advert)
         return [t for t in (self.master_down_at_us, self.advert_at_us, self.garp_delay_at_us,
                             self.garp_refresh_at_us) if t is not None]
 

@@ -108,6 +108,7 @@ class Receiving:
                 log.error("cannot set the receive filters on %s (IPv%d): %s", key[0], key[1], exc)
 
     def _sync_sockets(self, interfaces: dict[str, InterfaceInfo]) -> None:
+        self.advert_plans.clear()   # they hold the sockets they send on
         wanted: dict[tuple[str, int], set[str]] = {}   # (the interface adverts use, family) -> multicast groups
         ah: set[tuple[str, int]] = set()                # ... where an instance authenticates with AH
         for inst in self.config.vrrp_instances.values():

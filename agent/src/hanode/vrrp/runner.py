@@ -73,6 +73,7 @@ class VrrpRunner(Receiving, Effects):
         self.bulk_timer: asyncio.TimerHandle | None = None
         self.takeover_pending = False
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
+        self.advert_plans: dict[str, tuple] = {}  # instance -> (its last SendAdvert Output, its sends): effects.py
         self.trackers: TrackerMonitors | None = None    # vrrp_track_processes, track_files
         self.rx_scripts: dict[str, asyncio.Task] = {}   # instance -> its notify_master_rx_lower_pri run
         self.start_timer: asyncio.TimerHandle | None = None     # vrrp_startup_delay
@@ -151,6 +152,7 @@ class VrrpRunner(Receiving, Effects):
         self.config = config
         self.notify.user, self.notify.secure = config.script_user, config.enable_script_security
         self.datagrams.clear()
+        self.advert_plans.clear()
         self._read_all()
         self.links.configure(config)
         pacing = config.sections.get("garp_pacing") or GarpPacing()
@@ -209,10 +211,15 @@ class VrrpRunner(Receiving, Effects):
         """One event-loop timer, at the engine's next deadline (deadlines.wake_us: a takeover's early); kept as it
         is when that did not change, which is the common case (a BACKUP's deadlines move later, lazily)."""
         upcoming = self.engine.next_timer() if self.engine else None
-        wake_us = None if upcoming is None else wake_at_us(upcoming[0], upcoming[1], now_us(), SPIN_AHEAD_US,
-                                                           FINAL_WAIT_US)
-        self.takeover_pending = upcoming is not None and upcoming[1]
-        self._set_bulk_readers()
+        if upcoming is None:
+            wake_us = None
+        elif upcoming[1]:
+            wake_us = wake_at_us(upcoming[0], True, now_us(), SPIN_AHEAD_US, FINAL_WAIT_US)
+        else:
+            wake_us = upcoming[0]   # an advert timer: at its deadline (wake_at_us)
+        self.takeover_pending = takeover = upcoming is not None and upcoming[1]
+        if (not takeover and not self.bulk_gap) != self.bulk_reading:   # _set_bulk_readers() has to change them
+            self._set_bulk_readers()
         if wake_us == self.timer_at_us and (self.timer is not None or wake_us is None):
             return
         if self.timer:
@@ -223,7 +230,9 @@ class VrrpRunner(Receiving, Effects):
 
     def _on_timer(self) -> None:
         self.timer = self.timer_at_us = None
-        upcoming = self.engine.next_timer()
+        # armed for an advert timer (the MASTER's steady state): no takeover to judge. Everything that makes a
+        # takeover the next deadline goes through _feed() and _rearm(), which set takeover_pending.
+        upcoming = self.engine.next_timer() if self.takeover_pending else None
         if upcoming is not None and upcoming[1]:
             self._read_all()   # the adverts that wait on the bulk sockets come first, at their arrival times
             upcoming = self.engine.next_timer()
