@@ -179,11 +179,19 @@ def test_the_epoll_selector_that_beats_by_itself_beats_as_the_wrapper_does(page)
     counting, switch = CountingPage(page), Switch()
     page.set_limits(2.0, 1.0)
     beating = BeatingEpollSelector(fake_pwait2(clock, waits), counting, switch, clock=lambda: clock[0])
+    coarse: list = []
+
+    def coarse_select(timeout):   # the standard epoll_wait, on the fake clock
+        coarse.append(timeout)
+        clock[0] += timeout
+        return []
+    beating.coarse_select = coarse_select
     try:
-        beating.select(None)      # no timer: one beat period, a beat before and after
+        beating.select(None)      # no timer: one beat period (epoll_wait), a beat before and after
         beating.select(5.0)       # a quick turn: the wake-up's beat only
-        beating.select(0.25)
-        assert waits == [pytest.approx(1.0), pytest.approx(1.0), pytest.approx(0.25)]
+        beating.select(0.25)      # a timer before the beat period: its timeout to the microsecond (epoll_pwait2)
+        assert coarse == [1.0, 1.0]
+        assert waits == [pytest.approx(0.25)]
         assert counting.written == [100.0, pytest.approx(101.0), pytest.approx(102.0), pytest.approx(102.25)]
         assert switch.armed[-1] == pytest.approx(104.0)   # the last beat gained under half the slack
     finally:
@@ -203,7 +211,9 @@ def test_the_epoll_selector_that_beats_by_itself_reports_what_is_ready(page):
         beating.register(reader, selectors.EVENT_READ, "data")
         assert beating.select(0) == []
         os.write(writer, b"x")
-        [(key, events)] = beating.select(1.0)
+        [(key, events)] = beating.select(0.5)    # epoll_pwait2
+        assert (key.fd, key.data, events) == (reader, "data", selectors.EVENT_READ)
+        [(key, events)] = beating.select(None)   # the beat period: epoll_wait
         assert (key.fd, key.data, events) == (reader, "data", selectors.EVENT_READ)
         assert page.read() > 0
     finally:

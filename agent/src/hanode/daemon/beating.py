@@ -21,6 +21,7 @@ from typing import Callable, Protocol
 from hanode.daemon.pwait import PreciseEpollSelector
 
 QUICK_TURN = 0.05   # of the beat period (1 s by default: 50 ms)
+COARSE_S = 0.001    # epoll_wait's resolution
 
 
 class Page(Protocol):
@@ -64,13 +65,15 @@ class _Beats:
         self.period_s = period_s
         return period_s
 
-    def _sleep_limit(self, timeout: float | None) -> float | None:
-        """Before sleeping: beats unless this turn was quick; the sleep's timeout, at most one beat period."""
+    def _sleep_limit(self, timeout: float | None) -> tuple[float | None, bool]:
+        """Before sleeping: beats unless this turn was quick. (The sleep's timeout, at most one beat period;
+        whether the beat period is what limits it: no timer of the loop's comes due before it.)"""
         now = self.clock()
         period_s = self.period_s if now - self.beat_s < QUICK_TURN * self.period_s else self.beat(now)
         if period_s > 0 and (timeout is None or timeout > period_s):
-            return period_s
-        return timeout
+            # epoll_wait rounds a timeout up to the next ms: coarse only when no timer comes within that ms
+            return period_s, timeout is None or timeout > period_s + COARSE_S
+        return timeout, False
 
 
 class BeatingSelector(_Beats, selectors.BaseSelector):
@@ -82,7 +85,7 @@ class BeatingSelector(_Beats, selectors.BaseSelector):
         self._init_beats(page, switch, clock)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = self.inner.select(self._sleep_limit(timeout))
+        ready = self.inner.select(self._sleep_limit(timeout)[0])
         self.beat()
         return ready
 
@@ -115,9 +118,15 @@ class BeatingEpollSelector(_Beats, PreciseEpollSelector):
         self._init_beats(page, switch, clock)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = PreciseEpollSelector.select(self, self._sleep_limit(timeout))
+        timeout, beat_only = self._sleep_limit(timeout)
+        # a sleep that only the beat period limits needs no microseconds (nothing is due at its end): the C
+        # epoll_wait of the standard selector, not the call through ctypes (an idle BACKUP's every wake-up)
+        ready = self.coarse_select(timeout) if beat_only else PreciseEpollSelector.select(self, timeout)
         self.beat()
         return ready
+
+    def coarse_select(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        return selectors.EpollSelector.select(self, timeout)
 
 
 def beating_selector(inner: selectors.BaseSelector, page: Page, switch: Switch) -> selectors.BaseSelector:
