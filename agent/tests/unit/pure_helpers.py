@@ -93,3 +93,16 @@ def wire_advert(src: str, priority: int, *, vrid: int = 51, version: int = 2, fa
     dst = dst or (IPV4_MCAST_GROUP if family == 4 else IPV6_MCAST_GROUP)
     payload = encode_advert(advert, family=family, src=src, dst=dst)
     return Received(interface=interface, family=family, src=src, dst=dst, ttl=ttl, payload=payload)
+
+
+def fake_pwait2(clock: list[float], waits: list):
+    """Stands in for epoll_pwait2: moves the fake clock by the timeout it is given, reports nothing ready."""
+    from hanode.daemon.pwait import _Timespec   # pylint: disable=import-outside-toplevel
+
+    def pwait2(_epfd, _events, _maxevents, timeout, _sigmask, _size):
+        spec = None if timeout is None else _Timespec.from_address(timeout)
+        waited = None if spec is None else spec.tv_sec + spec.tv_nsec / 1e9
+        waits.append(waited)
+        clock[0] += waited or 0
+        return 0
+    return pwait2

@@ -13,6 +13,7 @@ import pytest
 from hanode.daemon.alarm import Alarm
 from hanode.daemon.beat import BeatPage, beat_period_s, late_after_s
 from hanode.daemon.beating import BeatingSelector, rearm_due
+from pure_helpers import fake_pwait2
 
 
 class FakeSelector(selectors.BaseSelector):
@@ -158,19 +159,6 @@ def test_the_alarm_is_a_real_timerfd_that_goes_off_only_when_not_moved_on():
         assert select.select([alarm], [], [], 0)[0] == []
     finally:
         alarm.close()
-
-
-def fake_pwait2(clock: list[float], waits: list):
-    """Stands in for epoll_pwait2: moves the fake clock by the timeout it is given, reports nothing ready."""
-    from hanode.daemon.pwait import _Timespec   # pylint: disable=import-outside-toplevel
-
-    def pwait2(_epfd, _events, _maxevents, timeout, _sigmask, _size):
-        spec = None if timeout is None else _Timespec.from_address(timeout)
-        waited = None if spec is None else spec.tv_sec + spec.tv_nsec / 1e9
-        waits.append(waited)
-        clock[0] += waited or 0
-        return 0
-    return pwait2
 
 
 def test_the_epoll_selector_that_beats_by_itself_beats_as_the_wrapper_does(page):

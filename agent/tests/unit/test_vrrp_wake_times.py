@@ -9,11 +9,11 @@ import asyncio
 
 import pytest
 
-from hanode.daemon.pwait import _Timespec
 
 from hanode.vrrp.child import select_selector
 from hanode.vrrp.deadlines import wake_at_us
 from hanode.vrrp.runner import FINAL_WAIT_US, SPIN_AHEAD_US
+from pure_helpers import fake_pwait2
 
 NOW = 1_000_000_000
 
@@ -43,14 +43,8 @@ def test_the_select_loop_waits_a_timer_out_in_one_select():
     clock = [1000.0]
     waits: list[float | None] = []
 
-    def pwait2(_epfd, _events, _maxevents, timeout, _sigmask, _size):
-        spec = None if timeout is None else _Timespec.from_address(timeout)
-        waited = None if spec is None else spec.tv_sec + spec.tv_nsec / 1e9
-        waits.append(waited)
-        clock[0] += waited or 0
-        return 0
     loop.time = lambda: clock[0]
-    loop._selector.pwait2 = pwait2
+    loop._selector.pwait2 = fake_pwait2(clock, waits)
     try:
         fired: list[float] = []
         when = loop.time() + 0.05

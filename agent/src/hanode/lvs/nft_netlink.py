@@ -69,17 +69,13 @@ class NftNetlink:
         pending = set(batch.what)
         errors: list[str] = []
         handles: dict[tuple[int, str], int] = {}
-        loop = asyncio.get_running_loop()
         while pending:
             try:
-                data = self.sock.recv(1 << 20)
-            except BlockingIOError:
-                try:
-                    data = await asyncio.wait_for(loop.sock_recv(self.sock, 1 << 20), REPLY_TIMEOUT_S)
-                except asyncio.TimeoutError:
-                    return errors + [f"no answer from the kernel for {len(pending)} of {batch.count} messages"], {}
+                data = await self._recv(1 << 20)
             except OSError as exc:        # ENOBUFS: answers were lost; the reconciler dumps after any error
                 return errors + [f"nftables answers lost ({exc}); the kernel state is unknown"], {}
+            if data is None:
+                return errors + [f"no answer from the kernel for {len(pending)} of {batch.count} messages"], {}
             for reply in nftnl.parse_messages(data):
                 if reply.type == nftnl.NLMSG_ERROR:
                     seq = nftnl.acked_seq(reply)
@@ -111,18 +107,14 @@ class NftNetlink:
             self.sock.send(request)
         except OSError as exc:
             raise NftError(f"nftables request not sent: {exc}") from exc
-        loop = asyncio.get_running_loop()
         interrupted = False
         while True:
             try:
-                data = self.sock.recv(1 << 16)
-            except BlockingIOError:
-                try:
-                    data = await asyncio.wait_for(loop.sock_recv(self.sock, 1 << 16), REPLY_TIMEOUT_S)
-                except asyncio.TimeoutError:
-                    raise NftError("no answer from the kernel to an nftables dump") from None
+                data = await self._recv(1 << 16)
             except OSError as exc:
                 raise NftError(f"nftables dump lost ({exc})") from exc
+            if data is None:
+                raise NftError("no answer from the kernel to an nftables dump")
             for reply in nftnl.parse_messages(data):
                 if reply.seq != seq:
                     continue
@@ -136,6 +128,17 @@ class NftNetlink:
                 if not dump:
                     return 0
             await asyncio.sleep(0)      # checks run between two recv buffers (~500 elements, a few ms each)
+
+    async def _recv(self, size: int) -> bytes | None:
+        """The next buffer of answers, waiting for it up to REPLY_TIMEOUT_S (None: the kernel said nothing).
+        OSError (ENOBUFS: answers lost) is the caller's."""
+        try:
+            return self.sock.recv(size)
+        except BlockingIOError:
+            try:
+                return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self.sock, size), REPLY_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                return None
 
     def _drain_stale(self) -> None:
         while True:
