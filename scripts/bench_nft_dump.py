@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     results = []
-    for _ in range(args.repeat):
+    for _round in range(args.repeat):
         for src in args.src + [WORKTREE_SRC]:
             result = run_once(src, args.n, args.dumps)
             print(json.dumps(result), flush=True)

@@ -52,8 +52,8 @@ def same(netlink: tuple, json_read: tuple) -> None:
     assert slots.keys() == want_slots.keys()
     for key, info in slots.items():
         want = want_slots[key]
-        assert (info.rule, info.handle, info.nodest, info.orphans) == (want.rule, want.handle, want.nodest,
-                                                                        want.orphans), key
+        got_info = (info.rule, info.handle, info.nodest, info.orphans)
+        assert got_info == (want.rule, want.handle, want.nodest, want.orphans), key
         assert (info.table.runs() if info.table else None) == (want.table.runs() if want.table else None), key
 
 

@@ -4,7 +4,8 @@ kernel planner then sees (weight 0 for a drained live server, a down server stay
 from __future__ import annotations
 
 from hanode.config.model import AgentConfig
-from hanode.health.runner import DISABLED_REASON, CheckerRunner, drained_state_path, load_drained, save_drained
+from hanode.health.answer import drained_state_path
+from hanode.health.runner import DISABLED_REASON, CheckerRunner, load_drained, save_drained
 from hanode.lvs.desired import RsHealth, desired_state
 from hanode.lvs.kernel import ServiceKey
 from hanode.lvs.model import Check, LvsConfig, RealServer, VirtualServer

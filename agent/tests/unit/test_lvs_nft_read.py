@@ -118,6 +118,7 @@ def replies(captured) -> list[nftnl.Reply]:
     return [nftnl.Reply(kind, flags, 0, bytes.fromhex("".join(text.split()))) for kind, flags, text in captured]
 
 
+# pylint: disable-next=dangerous-default-value
 def read(services=SERVICES, nodest=NODEST, rules=RULES, weights=WEIGHTS, slots=SLOTS, previous=None):
     """The web service's table as nft.py reads it (the other two services' maps are not fed)."""
     reader = nft_read.TableReader(4, *(previous or ()))
@@ -225,7 +226,7 @@ def test_damaged_replies_raise_only_decode_errors():
     for captured, feed in ((SERVICES, "add_services"), (RULES, "add_rule"), (WEIGHTS, "add_weights"),
                            (SLOTS, "add_slots"), (NODEST, "add_nodest")):
         for reply in replies(captured):
-            for _ in range(200):
+            for _attempt in range(200):
                 payload = bytearray(reply.payload)
                 for _flip in range(rng.randint(1, 4)):
                     payload[rng.randrange(len(payload))] = rng.randrange(256)

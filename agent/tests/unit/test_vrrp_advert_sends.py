@@ -45,7 +45,7 @@ def master(**overrides):
     clock = FakeClock()
     engine = Engine(config, links())
     engine.start(clock.now_us)
-    for _ in range(100):
+    for _tick in range(100):
         deadline = engine.next_deadline()
         clock.now_us = max(clock.now_us, deadline)
         engine.tick(clock.now_us)

@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Mapping
 
 from hanode.config.model import AgentConfig
 from hanode.health.addrwatch import HaSuspend
-from hanode.health.answer import (DISABLED_REASON, UP, Answers, drained_state_path, load_drained,  # noqa: F401
+from hanode.health.answer import (DISABLED_REASON, UP, Answers, load_drained,  # noqa: F401
                                   save_drained)
 from hanode.health.grid import tick_ahead
 from hanode.health.scheduler import Scheduler, ServerKey

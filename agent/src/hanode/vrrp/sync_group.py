@@ -113,7 +113,7 @@ class SyncGroups:
                 reasons.append(f"sync group {group.name}: {member} in FAULT ({'; '.join(other.own_faults)})")
         return tuple(reasons)
 
-    def _held_in_backup(self, name: str, inst: Instance, now_us: int) -> bool:
+    def _held_in_backup(self, name: str, inst, now_us: int) -> bool:
         """keepalived's sync group rule (vrrp_sync_can_goto_master): a BACKUP whose down timer ran out becomes
         MASTER only when every other member wants to as well, preferring BACKUP to thrashing; until then it
         waits with its timer re-armed. Without it, one member's lowered priority flips the group every few s."""
