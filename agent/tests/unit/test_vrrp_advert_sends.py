@@ -13,20 +13,11 @@ from hanode.vrrp.effects import Effects
 from hanode.vrrp.engine import Engine
 
 
-class FakeTx:
-    def __init__(self, sent: list):
-        self.sent = sent
-
-    def sendto(self, data, address):
-        self.sent.append((data, address[0]))
-
-
 class FakeSocket:
-    """VrrpSocket's sending side: send() and, for IPv4, its tx socket's sendto()."""
+    """VrrpSocket's sending side: send()."""
 
     def __init__(self, name: str):
         self.name, self.sent = name, []
-        self.tx = FakeTx(self.sent)
 
     def send(self, data, dst, src=None, hop_limit=None):
         self.sent.append((data, dst))

@@ -68,11 +68,12 @@ class Effects:
         kept (advert_plans, per instance, while the Output, the sockets and the config stay the same)."""
         plan = self.advert_plans.get(output.instance)
         if plan is not None and plan[0] is output:
-            for send, args in plan[1]:
+            _output, send, src, hop_limit, sends = plan
+            for data, dst in sends:
                 try:
-                    send(*args)
+                    send(data, dst, src, hop_limit)
                 except OSError as exc:
-                    self._send_failed(output, args[1], exc)
+                    self._send_failed(output, dst, exc)
             return
         cfg, src = output.config, output.params.primary_address
         sock = self.sockets.get((cfg.wire_interface, cfg.family))
@@ -88,19 +89,17 @@ class Effects:
                 data = advert_datagram(cfg, priority, src, dst, seq)
             elif data is None:
                 data = self.datagrams[key] = advert_datagram(cfg, priority, src, dst)
-            sends.append((sock.tx.sendto, (data, (dst, 0))) if cfg.family == 4 else
-                         (sock.send, (data, dst, src, hop_limit)))   # VrrpSocket.send, without its branch (v4)
+            sends.append((data, dst))
             try:
                 sock.send(data, dst, src=src, hop_limit=hop_limit)
             except OSError as exc:
                 self._send_failed(output, dst, exc)
         if not seq:
-            self.advert_plans[output.instance] = (output, sends)
+            self.advert_plans[output.instance] = (output, sock.send, src, hop_limit, sends)
 
     def _send_failed(self, output: Output, dst, exc: OSError) -> None:
         self.io_errors["send_err"] += 1
-        log.warning("%s: cannot send advert to %s: %s", output.config.name, dst[0] if isinstance(dst, tuple) else dst,
-                    exc)
+        log.warning("%s: cannot send advert to %s: %s", output.config.name, dst, exc)
 
     def _add_vips(self, cfg: VrrpInstance, vips: tuple[Vip, ...]) -> None:
         self.plumbing.noaccept.vips_added(cfg, vips)    # no_accept: blocked before they answer (keepalived's order)

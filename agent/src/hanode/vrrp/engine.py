@@ -134,16 +134,8 @@ class Engine(SyncGroups):
         self._order = {name: index for index, name in enumerate(self.instances)}
 
     def _earliest(self, name: str) -> int | None:
-        """min(state.deadlines()), without the list: it runs several times per advert."""
         inst = self.instances.get(name)
-        if inst is None:
-            return None
-        st = inst.state
-        best = st.master_down_at_us
-        for at in (st.advert_at_us, st.garp_delay_at_us, st.garp_refresh_at_us):
-            if at is not None and (best is None or at < best):
-                best = at
-        return best
+        return None if inst is None else inst.state.earliest_deadline()
 
     # stepping -----------------------------------------------------------------------------------
 

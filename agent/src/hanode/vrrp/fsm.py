@@ -67,9 +67,17 @@ class InstanceState:
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
 
     def deadlines(self) -> list[int]:
-        # engine.Engine._earliest and _replay_tick name these four too (without a list: per advert)
+        # earliest_deadline() below and engine.Engine._replay_tick name these four too (without a list: per advert)
         return [t for t in (self.master_down_at_us, self.advert_at_us, self.garp_delay_at_us,
                             self.garp_refresh_at_us) if t is not None]
+
+    def earliest_deadline(self) -> int | None:
+        """min(deadlines()), without the list: the engine asks for it several times per advert."""
+        best = self.master_down_at_us
+        for at in (self.advert_at_us, self.garp_delay_at_us, self.garp_refresh_at_us):
+            if at is not None and (best is None or at < best):
+                best = at
+        return best
 
 
 # Events ---------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class VrrpRunner(Receiving, Effects):
         self.bulk_timer: asyncio.TimerHandle | None = None
         self.takeover_pending = False
         self.datagrams: dict[tuple, bytes] = {}   # (instance, priority, source, destination) -> advert to send
-        self.advert_plans: dict[str, tuple] = {}  # instance -> (its last SendAdvert Output, its sends): effects.py
+        self.advert_plans: dict[str, tuple] = {}  # instance -> its last SendAdvert Output and its sends: effects.py
         self.trackers: TrackerMonitors | None = None    # vrrp_track_processes, track_files
         self.rx_scripts: dict[str, asyncio.Task] = {}   # instance -> its notify_master_rx_lower_pri run
         self.start_timer: asyncio.TimerHandle | None = None     # vrrp_startup_delay
@@ -217,9 +217,8 @@ class VrrpRunner(Receiving, Effects):
             wake_us = wake_at_us(upcoming[0], True, now_us(), SPIN_AHEAD_US, FINAL_WAIT_US)
         else:
             wake_us = upcoming[0]   # an advert timer: at its deadline (wake_at_us)
-        self.takeover_pending = takeover = upcoming is not None and upcoming[1]
-        if (not takeover and not self.bulk_gap) != self.bulk_reading:   # _set_bulk_readers() has to change them
-            self._set_bulk_readers()
+        self.takeover_pending = upcoming is not None and upcoming[1]
+        self._set_bulk_readers()
         if wake_us == self.timer_at_us and (self.timer is not None or wake_us is None):
             return
         if self.timer:
