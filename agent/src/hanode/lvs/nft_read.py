@@ -86,19 +86,8 @@ def gen_id(reply: nftnl.Reply) -> int:
 
 # ----- attribute walking ----------------------------------------------------------------------------------
 
-def _walk(data: bytes, offset: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
-    """(type, start, end) of each attribute in data[offset:end], without copying their payloads."""
-    end = len(data) if end is None else end
-    while offset + 4 <= end:
-        length, kind = _HH.unpack_from(data, offset)
-        if length < 4 or offset + length > end:
-            raise nftnl.NftnlError(f"attribute at byte {offset} claims {length} bytes")
-        yield kind & 0x3FFF, offset + 4, offset + length
-        offset += (length + 3) & ~3
-
-
 def _find(data: bytes, start: int, end: int, kind: int) -> tuple[int, int] | None:
-    for k, s, e in _walk(data, start, end):
+    for k, s, e in nftnl.walk_attrs(data, start, end):
         if k == kind:
             return s, e
     return None
@@ -191,7 +180,7 @@ def value_elements(reply: nftnl.Reply, family: int, layout: str) -> Iterator[tup
 
 def _jump_target(data: bytes, start: int, end: int) -> str | None:
     code, chain = None, None
-    for kind, s, e in _walk(data, start, end):
+    for kind, s, e in nftnl.walk_attrs(data, start, end):
         if kind == VERDICT_CODE and e - s >= 4:
             code = struct.unpack_from("!i", data, s)[0]
         elif kind == VERDICT_CHAIN:
@@ -205,7 +194,7 @@ def rule_info(reply: nftnl.Reply) -> tuple[str, int, str | None, int | None]:
     nft_parse._rule_of reads from the JSON)."""
     data = reply.payload
     chain, handle, comment, modulus = "", 0, None, None
-    for kind, s, e in _walk(data, 4):
+    for kind, s, e in nftnl.walk_attrs(data, 4):
         if kind == nftnl.RULE_CHAIN:
             chain = data[s:e].rstrip(b"\0").decode(errors="replace")
         elif kind == nftnl.RULE_HANDLE and e - s >= 8:
@@ -229,9 +218,9 @@ def _comment(udata: bytes) -> str | None:
 
 def _modulus(data: bytes, start: int, end: int) -> int | None:
     names, modulus, dnat = [], None, False
-    for _i, es, ee in _walk(data, start, end):
+    for _i, es, ee in nftnl.walk_attrs(data, start, end):
         name, body = "", None
-        for kind, s, e in _walk(data, es, ee):
+        for kind, s, e in nftnl.walk_attrs(data, es, ee):
             if kind == nftnl.EXPR_NAME:
                 name = data[s:e].rstrip(b"\0").decode(errors="replace")
             elif kind == nftnl.EXPR_DATA:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import struct
-from typing import Iterable, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 NFNL_SUBSYS_NFTABLES = 10
 NFNL_MSG_BATCH_BEGIN = 0x10
@@ -61,6 +61,9 @@ REG_1, REG_2 = 1, 2                          # 16-byte registers; REG32_01 (9) i
 REG32_01 = 9
 HEADER = struct.Struct("=IHHII")
 _HH = struct.Struct("=HH").pack
+
+
+_ATTR_HEADER = struct.Struct("=HH")   # struct nlattr: length, type
 
 
 class NftnlError(ValueError):
@@ -307,15 +310,19 @@ def acked_seq(reply: Reply) -> int:
     return HEADER.unpack_from(reply.payload, 4)[3]
 
 
-def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
-    attrs = {}
-    while offset + 4 <= len(data):
-        length, kind = struct.unpack_from("=HH", data, offset)
-        if length < 4 or offset + length > len(data):
+def walk_attrs(data: bytes, offset: int = 0, end: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """(type, start, end) of each attribute in data[offset:end], without copying their payloads."""
+    end = len(data) if end is None else end
+    while offset + 4 <= end:
+        length, kind = _ATTR_HEADER.unpack_from(data, offset)
+        if length < 4 or offset + length > end:
             raise NftnlError(f"attribute at byte {offset} claims {length} bytes")
-        attrs[kind & 0x3FFF] = data[offset + 4:offset + length]
+        yield kind & 0x3FFF, offset + 4, offset + length
         offset += (length + 3) & ~3
-    return attrs
+
+
+def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
+    return {kind: data[start:end] for kind, start, end in walk_attrs(data, offset)}
 
 
 def rule_of(reply: Reply) -> tuple[int, str, str, int]:
