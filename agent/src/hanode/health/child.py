@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from hanode.config.parse import parse_config
 from hanode.daemon.fork import inherited_config
 from hanode.config.problems import ConfigError
 from hanode.daemon.child_main import ChildProcess, run_child
@@ -47,6 +46,8 @@ class CheckerChild(ChildProcess):
             if config is None:
                 if message.get("config") is None:
                     raise RuntimeError(f"config {message.get('digest')} was neither sent nor inherited")
+                # the parser only here: a forked checker (the usual case) never parses (~0.1 MB of imports)
+                from hanode.config.parse import parse_config  # pylint: disable=import-outside-toplevel
                 config, _problems = await asyncio.to_thread(parse_config, message["config"],
                                                             default_router_id=message.get("router_id", "hanode"))
         except ConfigError as exc:  # the parent validated it: only a version skew gets here

@@ -14,10 +14,13 @@ import errno
 import logging
 import os
 import socket
+from typing import TYPE_CHECKING
 
 from hanode.config.model import Vip
 from hanode.vrrp import rtnl
-from hanode.vrrp.engine import InterfaceInfo
+
+if TYPE_CHECKING:   # the checker's addrwatch uses this module without the VRRP engine (~0.7 MB of imports)
+    from hanode.vrrp.engine import InterfaceInfo
 
 log = logging.getLogger("hanode.vrrp.netlink")
 
@@ -99,6 +102,8 @@ class Netlink:
             self.requests.close()
 
     async def interfaces(self) -> dict[str, InterfaceInfo]:
+        from hanode.vrrp.engine import InterfaceInfo  # pylint: disable=import-outside-toplevel,redefined-outer-name
+
         links = [rtnl.parse_link(p) for p in self.requests.dump(rtnl.RTM_GETLINK)]
         ipv4: dict[int, list[str]] = {}
         ipv6_ll: dict[int, str] = {}
