@@ -63,21 +63,30 @@ class Step:
 ALPHA_REASON = "no successful check yet (alpha)"
 
 
+# The states thousands of checks are in, one object each (frozen: shared, never changed in place): not yet
+# run without alpha, and steady (passed, no retry pending, no dynamic weight)
+UNCHECKED_UP = CheckState(up=True)
+STEADY_UP = CheckState(up=True, has_run=True)
+# a real server whose checks are all UP at its configured weight (8,000 servers: one object, not 8,000)
+SERVER_UP = RsHealth(True, None, None)
+
+
 def initial_state(alpha: bool) -> CheckState:
     """A check that has never run: DOWN in alpha mode, else UP."""
-    return CheckState(up=False, reason=ALPHA_REASON) if alpha else CheckState(up=True)
+    return CheckState(up=False, reason=ALPHA_REASON) if alpha else UNCHECKED_UP
 
 
 def carried_over(old: CheckState) -> CheckState:
     """State for a check whose definition changed on reload: the server keeps its UP/DOWN (no flap on
     reload), the retry count starts again, and the new definition decides at its first run."""
-    return CheckState(up=old.up, has_run=old.has_run, weight=old.weight, reason=old.reason)
+    state = CheckState(up=old.up, has_run=old.has_run, weight=old.weight, reason=old.reason)
+    return STEADY_UP if state == STEADY_UP else state
 
 
 def resumed_state(up: bool, reason: str | None = None) -> CheckState:
     """State rebuilt from the kernel table after the checker process restarted."""
     if up:
-        return CheckState(up=True, has_run=True)
+        return STEADY_UP
     return CheckState(up=False, has_run=True, reason=reason or "not in the kernel table when the checker restarted")
 
 
@@ -99,7 +108,7 @@ def observe(timing: Timing, state: CheckState, result: CheckResult, now_ms: int)
     """Feeds one check result; returns the new state and when the check runs next."""
     delay_ms = timing.delay_loop_ms
     if result.ok:
-        new = CheckState(up=True, has_run=True, weight=result.weight)
+        new = STEADY_UP if result.weight is None else CheckState(up=True, has_run=True, weight=result.weight)
     elif not state.has_run or (state.up and state.retry_it >= timing.retry):
         new = CheckState(up=False, has_run=True, weight=state.weight, reason=result.reason or "check failed")
     elif state.up:
@@ -117,4 +126,4 @@ def server_health(states: Sequence[CheckState]) -> RsHealth:
     if down:
         return RsHealth(False, None, down[0].reason or "check failed")
     weights = [s.weight for s in states if s.weight is not None]
-    return RsHealth(True, weights[-1] if weights else None, None)
+    return RsHealth(True, weights[-1], None) if weights else SERVER_UP

@@ -119,7 +119,7 @@ class CheckerRunner(Answers):
         resume: dict[ServerKey, bool] = {}
         if await self._open_backend():
             resume = await self._resume_from_kernel()
-        self.scheduler.apply(specs, resume)
+        self.scheduler.apply(specs, resume, keys=self.servers)
         self.known = self._all_health()
         await self.ha_suspend.follow(self.lvs.virtual_servers)   # before the first check: a suspended service
         self.scheduler.start()
@@ -142,7 +142,7 @@ class CheckerRunner(Answers):
         self._set_config(config)
         if self.notify is not None:
             self.notify.user, self.notify.secure = config.script_user, config.enable_script_security
-        counts = self.scheduler.apply(specs)
+        counts = self.scheduler.apply(specs, keys=self.servers)
         await self.ha_suspend.follow(self.lvs.virtual_servers)
         log.info("checker reload: checks kept %(kept)d, changed %(changed)d, added %(added)d, removed %(removed)d",
                  counts)
@@ -191,8 +191,8 @@ class CheckerRunner(Answers):
         self.config = config
         self.desired = None                              # a new config: the next desired state is computed in full
         self.lvs = config.sections.get("lvs") or LvsConfig()
-        self.servers = {(vs.name, real_server_name(rs)): (vs, rs)
-                        for vs in self.lvs.virtual_servers for rs in vs.real_servers}
+        self.servers = {(vs.name, name): (vs, rs)   # the virtual server's names (made once), not copies of them
+                        for vs in self.lvs.virtual_servers for rs, name in zip(vs.real_servers, vs.real_server_names)}
 
     # backend ------------------------------------------------------------------------------------
 

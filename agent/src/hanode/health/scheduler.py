@@ -186,7 +186,7 @@ class Scheduler:
         self.clock_ms = clock_ms
         self.draw = draw
         self.slots: dict[tuple[str, str, int], Slot] = {}
-        self.by_server: dict[ServerKey, list[Slot]] = {}
+        self.by_server: dict[ServerKey, tuple[Slot, ...]] = {}
         self.health_cache: dict[ServerKey, RsHealth] = {}
         self.stats = Stats()
         self.started = False
@@ -199,17 +199,22 @@ class Scheduler:
 
     # configuration ------------------------------------------------------------------------------
 
-    def apply(self, specs: Iterable[CheckSpec], resume: Mapping[ServerKey, bool] | None = None) -> dict[str, int]:
+    def apply(self, specs: Iterable[CheckSpec], resume: Mapping[ServerKey, bool] | None = None,
+              keys: Iterable[ServerKey] = ()) -> dict[str, int]:
         """Installs a new set of checks, keeping the state of unchanged ones. `resume` gives the health the
-        kernel table implies for servers seen before a restart. Returns counts (kept/changed/added/removed)."""
+        kernel table implies for servers seen before a restart. `keys`: the caller's own key of each server,
+        which this scheduler's maps then use too (one tuple per server, not one per map: 8,000 servers).
+        Returns counts (kept/changed/added/removed)."""
         resume = resume or {}
+        canonical = {key: key for key in keys}
         now = self.clock_ms()
         by_server: dict[ServerKey, list[Slot]] = {}
         for slot in self.slots.values():
             by_server.setdefault(slot.server, []).append(slot)
         new_specs: dict[ServerKey, list[CheckSpec]] = {}
         for spec in specs:
-            new_specs.setdefault((spec.vs, spec.rs), []).append(spec)
+            server = (spec.vs, spec.rs)
+            new_specs.setdefault(canonical.get(server, server), []).append(spec)
         counts = dict.fromkeys(("kept", "changed", "added", "removed"), 0)
         new_slots: dict[tuple[str, str, int], Slot] = {}
         for server, wanted in new_specs.items():
@@ -221,9 +226,11 @@ class Scheduler:
                 self._cancel(slot)
                 counts["removed"] += 1
         self.slots = new_slots
-        self.by_server = {}
+        by_server = {}
         for key in sorted(new_slots):
-            self.by_server.setdefault(key[:2], []).append(new_slots[key])
+            by_server.setdefault(key[:2], []).append(new_slots[key])
+        servers = {server: server for server in new_specs}
+        self.by_server = {servers[server]: tuple(slots) for server, slots in by_server.items()}
         self.health_cache = {server: self._compute(server) for server in new_specs}
         self.stats.sample_over(sum(1000 / max(1, slot.delay_ms) for slot in new_slots.values()))
         if self.started:

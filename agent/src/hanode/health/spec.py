@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hanode.health.hysteresis import Timing
-from hanode.lvs.model import Check, LvsConfig, RealServer, SslConfig, VirtualServer, real_server_name
+from hanode.lvs.model import Check, LvsConfig, RealServer, SslConfig, VirtualServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ def check_specs(config: LvsConfig, script_user: str | None = None, secure: bool 
     specs = []
     timings: dict[Timing, Timing] = {}   # one Timing object per distinct value (thousands of servers share one)
     for vs in config.virtual_servers:
-        for rs in vs.real_servers:
+        for rs, rs_name in zip(vs.real_servers, vs.real_server_names):   # the names made once, shared
             rs_alpha = vs.alpha if rs.alpha is None else rs.alpha
             for index, check in enumerate(rs.checks):
                 # keepalived: a checker's own alpha, else its real server's; a FILE_CHECK's state is known at once
@@ -97,7 +97,7 @@ def check_specs(config: LvsConfig, script_user: str | None = None, secure: bool 
                 probe = probe_of(vs, rs, check, script_user, secure, config.ssl)
                 timing = timing_of(vs, rs, check)
                 timing = timings.setdefault(timing, timing)
-                specs.append(CheckSpec(vs.name, real_server_name(rs), index, probe, timing, alpha, log_all))
+                specs.append(CheckSpec(vs.name, rs_name, index, probe, timing, alpha, log_all))
     return specs
 
 

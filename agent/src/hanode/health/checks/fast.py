@@ -58,6 +58,7 @@ _POOLED_EVENTS = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET
 _SOL_SOCKET, _SO_LINGER, _SO_ERROR = socket.SOL_SOCKET, socket.SO_LINGER, socket.SO_ERROR
 _HTTP_1X = (b"HTTP/1.0 ", b"HTTP/1.1 ")
 _now_ns = time.monotonic_ns
+_NO_CODES: frozenset = frozenset()  # TCP_CHECK's `accepted`: one object (each frozenset() is a new 216-byte set)
 
 
 def _libc_connect() -> Callable | None:
@@ -82,7 +83,7 @@ class Target(NamedTuple):
     url: UrlCheck | None
     probe: Probe
     timeout_ns: int
-    accepted: frozenset = frozenset()  # HTTP_GET: the accepted status codes as 3 ASCII digits (b"200")
+    accepted: frozenset = _NO_CODES    # HTTP_GET: the accepted status codes as 3 ASCII digits (b"200")
 
 
 def eligible(probe: Probe) -> bool:
@@ -106,14 +107,20 @@ def prepare(probe: Probe) -> Target | None:
     if probe.bind_address is not None or probe.bind_port is not None:
         bind = (probe.bind_address or ("::" if probe.family == 6 else "0.0.0.0"), probe.bind_port or 0)
     request = url = None
-    accepted: frozenset = frozenset()
+    accepted = _NO_CODES
     if probe.type == "HTTP_GET":
         url = probe.check.urls[0] if probe.check.urls else _DEFAULT_URL
         request = build_request(url.path, url.virtualhost or probe.virtualhost or
                                 host_header(probe.address, probe.port, False))
         accepted = accepted_codes(url.status_codes)
     return Target(socket.AF_INET6 if probe.family == 6 else socket.AF_INET, (probe.address, probe.port), bind,
-                  request, url, probe, probe.timeout_ms * 1_000_000, accepted)
+                  request, url, probe, timeout_ns(probe.timeout_ms), accepted)
+
+
+@functools.lru_cache(maxsize=64)
+def timeout_ns(timeout_ms: int) -> int:
+    """One int object per distinct timeout (a billion is no small int: 8,000 targets made 8,000 of them)."""
+    return timeout_ms * 1_000_000
 
 
 @functools.lru_cache(maxsize=64)
