@@ -149,7 +149,7 @@ class Answers:
         stats = self.scheduler.stats.summary()
         return {"virtual_servers": services,
                 "lvs": lvs_status(backend, self.backend_error, self.reconciles, self.errors,
-                                  {"ok": last.ok, "ops": len(last.ops), "errors": list(last.errors),
+                                  {"ok": last.ok, "ops": last.op_count, "errors": list(last.errors),
                                    "duration_ms": round(last.duration_ms, 3)} if last else None,
                                   round(time.time() - self.last_ok_at, 3) if self.last_ok_at else None,
                                   len(self.scheduler.slots), {"check_" + k: v for k, v in stats.items()}, other,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
 from hanode.lvs.backend import Backend
@@ -26,10 +26,15 @@ class ReconcileResult:
     ops: tuple[Op, ...]
     errors: tuple[str, ...]
     duration_ms: float
+    ops_let_go: int = 0     # ops of this reconcile not kept in `ops` (last_result: the first has 8,000 dests)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def op_count(self) -> int:
+        return len(self.ops) + self.ops_let_go
 
 
 class Reconciler:
@@ -78,7 +83,7 @@ class Reconciler:
         if ops:
             log.info("lvs reconcile: %d ops in %.1f ms%s", len(ops), result.duration_ms,
                      f", {len(errors)} errors" if errors else "")
-        self.last_result = result
+        self.last_result = replace(result, ops=(), ops_let_go=len(ops))   # for status: the count, not the ops
         del retired
         return result
 
