@@ -19,6 +19,7 @@ import time
 from typing import Callable, Protocol
 
 from hanode.daemon.pwait import PreciseEpollSelector
+from hanode.daemon.served_timer import ServesTimer
 
 QUICK_TURN = 0.05   # of the beat period (1 s by default: 50 ms)
 COARSE_S = 0.001    # epoll_wait's resolution
@@ -108,16 +109,20 @@ class BeatingSelector(_Beats, selectors.BaseSelector):
         self.inner.close()
 
 
-class BeatingEpollSelector(_Beats, PreciseEpollSelector):
+class BeatingEpollSelector(_Beats, ServesTimer, PreciseEpollSelector):
     """The epoll_pwait2 selector (daemon/pwait.py) beating by itself: the same beats as a BeatingSelector around
     it, without the layer of calls between the loop and the wait that a wrapper costs on every wake-up (the VRRP
-    process with one instance spends most of its CPU on the fixed cost of its wake-ups)."""
+    process with one instance spends most of its CPU on the fixed cost of its wake-ups). It also serves one
+    timer by itself (daemon/served_timer.py: the VRRP engine's deadline, without a turn of the asyncio loop)."""
 
     def __init__(self, pwait2, page: Page, switch: Switch, clock: Callable[[], float] = time.monotonic):
         PreciseEpollSelector.__init__(self, pwait2)
         self._init_beats(page, switch, clock)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        return self.select_serving(timeout)
+
+    def select_once(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
         timeout, beat_only = self._sleep_limit(timeout)
         # a sleep that only the beat period limits needs no microseconds (nothing is due at its end): the C
         # epoll_wait of the standard selector, not the call through ctypes (an idle BACKUP's every wake-up)

@@ -16,6 +16,7 @@ from hanode.config.model import AgentConfig
 from hanode.config.parse_garp import GarpPacing
 from hanode.daemon.logs import fields
 from hanode.daemon.parts import LazyEntries
+from hanode.daemon.served_timer import served_call_at
 from hanode.vrrp.actions import State, StateChanged
 from hanode.vrrp.deadlines import wake_at_us
 from hanode.vrrp.effects import Effects
@@ -60,7 +61,8 @@ class VrrpRunner(Receiving, Effects):
         self.notify = NotifyQueue(config.script_user, secure=config.enable_script_security)
         self.links_changed = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer = None      # the engine's next deadline: served by the loop's selector when it can
+        self.call_at = served_call_at(self.loop)
         self.timer_at_us: int | None = None
         self.protected_vips: set[tuple[str, str]] = set()
         self.io_errors: dict[str, int] = {"send_err": 0, "netlink_err": 0}
@@ -225,7 +227,7 @@ class VrrpRunner(Receiving, Effects):
             self.timer.cancel()
         self.timer, self.timer_at_us = None, wake_us
         if wake_us is not None:
-            self.timer = self.loop.call_at(wake_us / 1e6, self._on_timer)
+            self.timer = self.call_at(wake_us / 1e6, self._on_timer)
 
     def _on_timer(self) -> None:
         self.timer = self.timer_at_us = None
