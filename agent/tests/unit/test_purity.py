@@ -32,7 +32,7 @@ PURE = [
     "hanode.config.parse_static", "hanode.vrrp.rtnl_route", "hanode.vrrp.rtnl_link", "hanode.vrrp.vmac_plan",
     "hanode.vrrp.routes_plan", "hanode.vrrp.proctrack", "hanode.config.parse_track", "hanode.vrrp.debounce",
     "hanode.config.parse_vrrp_notify", "hanode.config.parse_ifdelays", "hanode.config.parse_garp",
-    "hanode.vrrp.garp_pace",
+    "hanode.vrrp.garp_pace", "hanode.vrrp.mmsg",
 ]
 LATER = [f"hanode.{pkg}.{name}" for pkg in ("lvs", "health") for name in ("plan", "model", "desired", "hysteresis")
          if (SRC / "hanode" / pkg / f"{name}.py").exists()]

@@ -9,13 +9,19 @@ starts each timer when its advert arrived."""
 from __future__ import annotations
 
 import array
+import ctypes
+import errno
+import functools
 import logging
+import mmap
+import os
+import platform
 import socket
 import struct
 import time
 
 from hanode.kernel_time import SO_TIMESTAMPNS_NEW, TIMESPEC, TimestampError, kernel_time_ns
-from hanode.vrrp import bpf
+from hanode.vrrp import bpf, mmsg
 from hanode.vrrp.ah import AH_PROTO, split_ah
 from hanode.vrrp.engine import Received
 from hanode.vrrp.packet import IPV4_MCAST_GROUP, IPV6_MCAST_GROUP, VRRP_PROTO, PacketError, decode_ipv4
@@ -31,7 +37,6 @@ SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
 ETH_P_ARP = 0x0806
 ALL_NODES6 = "ff02::1"
-RECV_BUFFER = 65535
 # Room for the adverts that wait between two batch reads (1,000 instances at 0.1 s: ~300 kB per 20 ms). A
 # limit, not an allocation; as root SO_RCVBUFFORCE passes net.core.rmem_max.
 RCVBUF_BYTES = 4 << 20
@@ -43,10 +48,12 @@ CLOCK_STEP_NS = 1_000_000            # the wall clock moved against the monotoni
 SOCK_FILTER = struct.Struct("=HBBI")  # struct sock_filter
 SOCK_FPROG = struct.Struct("@HP")     # struct sock_fprog: length, pointer to the instructions
 
-# One received packet, as the runner consumes it: (arrival µs, ident, socket, data, ancillary data, address).
-# ident: what makes two packets the same advert (interface, family and every byte but the IPv4 ident and
-# header checksum, which the sender's kernel fills per packet).
+# One received packet, as the runner consumes it: (arrival µs, ident, socket, data, meta). ident: what makes two
+# packets the same advert (hanode.vrrp.mmsg.ipv4_ident, ipv6_ident); meta: None (IPv4), or (source address,
+# hop limit or None, destination or None) as 16-byte addresses (IPv6). data is b"" for a packet the kernel could
+# not hand over whole (MSG_TRUNC, MSG_CTRUNC): the engine counts it as packet_len_err.
 Packet = tuple
+TRUNCATED = mmsg.MSG_TRUNC | mmsg.MSG_CTRUNC
 
 
 def _bind_to_device(sock: socket.socket, ifname: str) -> None:
@@ -85,18 +92,22 @@ class ArrivalClock:
 
     def arrival_us(self, ancdata: list) -> int:
         """The packet's arrival on the monotonic clock, from recvmsg()'s control messages."""
-        if self.trusted:
-            if len(ancdata) == 1 and ancdata[0][1] == SO_TIMESTAMPNS_NEW and len(ancdata[0][2]) == TIMESPEC.size:
-                sec, nsec = TIMESPEC.unpack(ancdata[0][2])   # the common case (IPv4), without the general parse
-                stamp_ns = sec * 1_000_000_000 + nsec
-            else:
-                try:
-                    stamp_ns = kernel_time_ns(ancdata)
-                except TimestampError:
-                    stamp_ns = None
-            if stamp_ns is not None and 0 <= self.real_ns - stamp_ns <= MAX_PACKET_AGE_NS:
+        if not self.trusted:
+            return time.monotonic_ns() // 1000
+        if len(ancdata) == 1 and ancdata[0][1] == SO_TIMESTAMPNS_NEW and len(ancdata[0][2]) == TIMESPEC.size:
+            sec, nsec = TIMESPEC.unpack(ancdata[0][2])   # the common case (IPv4), without the general parse
+            return self.at(sec * 1_000_000_000 + nsec)
+        try:
+            return self.at(kernel_time_ns(ancdata))
+        except TimestampError:
+            return self.at(None)
+
+    def at(self, stamp_ns: int | None) -> int:
+        """The arrival on the monotonic clock of a packet the kernel stamped at stamp_ns (None: no stamp)."""
+        if self.trusted and stamp_ns is not None:
+            if 0 <= self.real_ns - stamp_ns <= MAX_PACKET_AGE_NS:
                 return (stamp_ns + self.offset_ns) // 1000
-            if stamp_ns is not None and stamp_ns > self.real_ns:   # arrived while this pass was reading
+            if stamp_ns > self.real_ns:   # arrived while this pass was reading
                 return min(stamp_ns + self.offset_ns, time.monotonic_ns()) // 1000
         return time.monotonic_ns() // 1000
 
@@ -114,6 +125,9 @@ class VrrpSocket:
         # AH adverts (IP protocol 51) reach only a socket of that protocol: one, read as the urgent one is
         self.ah = self._open_rx(urgent=True, protocol=AH_PROTO) if ah and family == 4 else None
         self.tx = self._open_tx()
+        self.reader = batch_reader(family)   # None: recvmsg() per packet
+        self.truncated = 0                   # packets the kernel could not hand over whole
+        self.slot = mmsg.SLOT[family]        # read at most this much of a packet, both ways
 
     def filenos(self) -> tuple[int, int]:
         """(urgent, bulk) receive descriptors."""
@@ -200,24 +214,64 @@ class VrrpSocket:
         self.tx.sendmsg([data], cmsg, 0, (dst, 0, 0, self.ifindex))
 
     def drain(self, packets: list[Packet], clock: ArrivalClock) -> None:
-        """Appends every packet waiting on both receive sockets (each socket's in arrival order)."""
-        prefix, v4 = self.prefix, self.family == 4
+        """Appends every packet waiting on the receive sockets (each socket's in arrival order)."""
         for rx in (self.urgent, self.bulk, self.ah) if self.ah else (self.urgent, self.bulk):
-            recvmsg = rx.recvmsg
-            while True:
-                try:
-                    data, ancdata, _flags, addr = recvmsg(RECV_BUFFER, ANCILLARY_SPACE)
-                except (BlockingIOError, InterruptedError):
-                    break
+            if self.reader is not None:
+                self._drain_batches(rx.fileno(), self.reader, packets, clock)
+            else:
+                self._drain_each(rx, packets, clock)
+
+    def _drain_batches(self, fd: int, reader: BatchReader, packets: list[Packet], clock: ArrivalClock) -> None:
+        """recvmmsg() until a batch comes back short."""
+        prefix, v4, at, append = self.prefix, self.family == 4, clock.at, packets.append
+        layout, results, view, controls = reader.layout, reader.results, reader.view, reader.controls
+        stamp_only, expected = reader.stamp_only, reader.stamp_header
+        step, slot, control_size = layout.mmsghdr, reader.slot, reader.control_size
+        while True:
+            count = reader.read(fd)
+            for i in range(count):
+                control_len, flags, length = results.unpack_from(reader.headers, i * step + layout.controllen)
+                data = view[i * slot:i * slot + length].tobytes()
+                if flags & TRUNCATED:
+                    self.truncated += 1
+                    data = b""
+                ctl = i * control_size
                 if v4:
-                    ident = prefix + data[:4] + data[6:10] + data[12:]
+                    cmsg_len, level, kind, sec, nsec = stamp_only.unpack_from(controls, ctl)
+                    if control_len == cmsg_len and (cmsg_len, level, kind) == expected and 0 <= nsec < 1_000_000_000:
+                        stamp = sec * 1_000_000_000 + nsec
+                    else:
+                        stamp = mmsg.parse_control(layout, controls, ctl, control_len)[0]
+                    append((at(stamp), mmsg.ipv4_ident(prefix, data), self, data, None))
                 else:
-                    ident = (prefix, addr[0], _ipv6_meta(ancdata), data)
-                packets.append((clock.arrival_us(ancdata), ident, self, data, ancdata, addr))
+                    stamp, hop, dst = mmsg.parse_control(layout, controls, ctl, control_len)
+                    name = i * mmsg.SOCKADDR_IN6
+                    meta = (bytes(reader.names[name + 8:name + 24]), hop, dst)
+                    append((at(stamp), mmsg.ipv6_ident(prefix, meta, data), self, data, meta))
+            if count < reader.count:
+                return
+
+    def _drain_each(self, rx: socket.socket, packets: list[Packet], clock: ArrivalClock) -> None:
+        """recvmsg() per packet (where recvmmsg() is not to be had), until the socket is empty."""
+        prefix, v4, recvmsg = self.prefix, self.family == 4, rx.recvmsg
+        while True:
+            try:
+                data, ancdata, flags, addr = recvmsg(self.slot, ANCILLARY_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            if flags & TRUNCATED:
+                self.truncated += 1
+                data = b""
+            if v4:
+                packets.append((clock.arrival_us(ancdata), mmsg.ipv4_ident(prefix, data), self, data, None))
+            else:
+                meta = (socket.inet_pton(socket.AF_INET6, addr[0].split("%", 1)[0]),) + _ipv6_meta(ancdata)
+                packets.append((clock.arrival_us(ancdata), mmsg.ipv6_ident(prefix, meta, data), self, data, meta))
 
     def received(self, packet: Packet) -> Received:
-        """The packet decoded for the engine. Malformed IPv4 headers come with an empty payload, for counting."""
-        _arrival, _ident, _sock, data, ancdata, addr = packet
+        """The packet decoded for the engine. Malformed (and truncated) ones come with an empty payload, for
+        counting."""
+        data, meta = packet[3], packet[4]
         if self.family == 4:
             try:
                 header, payload = decode_ipv4(data)
@@ -225,21 +279,86 @@ class VrrpSocket:
                     return Received(self.ifname, 4, header.src, header.dst, header.ttl, payload)
                 ah, message = split_ah(payload)
             except PacketError:
-                return Received(self.ifname, 4, addr[0], "", None, b"")
+                src = socket.inet_ntoa(data[12:16]) if len(data) >= 16 else ""
+                return Received(self.ifname, 4, src, "", None, b"")
             return Received(self.ifname, 4, header.src, header.dst, header.ttl, message, data[:header.ihl * 4] + ah)
-        hop_limit, dst = _ipv6_meta(ancdata)
-        return Received(self.ifname, 6, addr[0].split("%", 1)[0], dst, hop_limit, data)
+        src, hop_limit, dst = meta
+        return Received(self.ifname, 6, socket.inet_ntop(socket.AF_INET6, src),
+                        socket.inet_ntop(socket.AF_INET6, dst) if dst else IPV6_MCAST_GROUP, hop_limit, data)
 
 
-def _ipv6_meta(ancdata: list) -> tuple[int | None, str]:
-    """(hop limit, destination address) of an IPv6 packet from its control messages."""
-    hop_limit, dst = None, IPV6_MCAST_GROUP
+def _ipv6_meta(ancdata: list) -> tuple[int | None, bytes | None]:
+    """(hop limit, destination address as 16 bytes) of an IPv6 packet from recvmsg()'s control messages."""
+    hop_limit = dst = None
     for level, kind, value in ancdata:
         if level == socket.IPPROTO_IPV6 and kind == IPV6_HOPLIMIT:
             hop_limit = struct.unpack("@i", value[:4])[0]
         elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
-            dst = socket.inet_ntop(socket.AF_INET6, value[:16])
+            dst = value[:16]
     return hop_limit, dst
+
+
+class BatchReader:
+    """recvmmsg(2) through ctypes for the receive sockets of one family (one reader per process and family:
+    reads are one at a time). The data slots are an anonymous mapping, so only the pages packets were written
+    to count in the process's memory."""
+
+    def __init__(self, family: int, layout: mmsg.Layout, recvmmsg) -> None:
+        self.family, self.layout, self._recvmmsg = family, layout, recvmmsg
+        self._holders: list = []   # ctypes views of the buffers: they stay exported (never resized or freed)
+        self.count, self.slot = mmsg.BATCH, mmsg.SLOT[family]
+        self.control_size = mmsg.control_slot(layout, family)
+        name_size = mmsg.SOCKADDR_IN6 if family == 6 else 0
+        self._data = mmap.mmap(-1, self.count * self.slot)
+        self.view = memoryview(self._data)
+        self.controls = bytearray(self.count * self.control_size)
+        self.names = bytearray(self.count * name_size or 1)
+        self.iovecs = bytearray(mmsg.preset_iovecs(layout, self.count, slots=self._address(self._data),
+                                                   slot_size=self.slot))
+        self.preset = mmsg.preset_headers(layout, self.count, names=self._address(self.names), name_size=name_size,
+                                          iovecs=self._address(self.iovecs), controls=self._address(self.controls),
+                                          control_size=self.control_size)
+        self.headers = bytearray(self.preset)
+        self._preset, self._used = bytearray(self.preset), 0   # _used: whether the last call wrote to headers
+        self._headers = ctypes.c_void_p(self._address(self.headers))
+        self.results = mmsg.result_fields(layout)
+        self.stamp_only, self.stamp_header = mmsg.stamp_struct(layout)
+
+    def _address(self, buffer) -> int:
+        holder = (ctypes.c_char * len(buffer)).from_buffer(buffer)
+        self._holders.append(holder)
+        return ctypes.addressof(holder)
+
+    def read(self, fd: int) -> int:
+        """One recvmmsg() on fd: how many packets it gave (0: none waiting)."""
+        if self._used:   # the kernel wrote lengths and flags into these entries: back to their preset values
+            self.headers[:] = self._preset   # bytearray to bytearray of one size: one memcpy, no copy made
+        count = self._recvmmsg(fd, self._headers, self.count, mmsg.MSG_DONTWAIT, None)
+        if count >= 0:
+            self._used = count * self.layout.mmsghdr
+            return count
+        self._used = 0
+        err = ctypes.get_errno()
+        if err in (errno.EAGAIN, errno.EINTR):
+            return 0
+        raise OSError(err, f"recvmmsg: {os.strerror(err)}")
+
+
+@functools.cache
+def batch_reader(family: int) -> BatchReader | None:
+    """This process's reader for the family; None where the C library has no recvmmsg or the ABI's mmsghdr
+    layout is not known (then recvmsg() reads each packet)."""
+    layout = mmsg.LAYOUTS.get(platform.machine())
+    if layout is None:
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)   # this process's symbols, the C library's among them
+        recvmmsg = libc.recvmmsg
+    except (OSError, AttributeError):
+        return None
+    # no argtypes (a third faster to call): the arguments are passed as read() gives them, ints for int and
+    # unsigned int (all small), a c_void_p and None for the pointers; the result is an int (the default)
+    return BatchReader(family, layout, recvmmsg)
 
 
 class NeighbourAnnouncer:
