@@ -78,16 +78,18 @@ def test_a_slot_holds_the_largest_valid_advert_so_a_truncated_packet_is_never_a_
 
 
 def test_results_of_a_real_call():
-    results = mmsg.result_fields(LAYOUT)
-    assert results.unpack_from(V4_HEADER, LAYOUT.controllen) == (32, 0, len(V4_DATA))
-    assert results.unpack_from(V6_HEADER, LAYOUT.controllen) == (96, 0, 24)
+    entry = mmsg.entry_results(LAYOUT)
+    assert entry.size == LAYOUT.mmsghdr
+    assert entry.unpack(V4_HEADER) == (32, 0, len(V4_DATA))
+    assert list(entry.iter_unpack(V6_HEADER + V4_HEADER)) == [(96, 0, 24), (32, 0, len(V4_DATA))]
     assert struct.unpack_from("=I", V6_HEADER, LAYOUT.namelen)[0] == mmsg.SOCKADDR_IN6
 
 
 def test_ipv4_control_real_bytes_both_ways():
     assert mmsg.parse_control(LAYOUT, V4_CONTROL, 0, 32) == (V4_STAMP_NS, None, None)
-    stamp_only, expected = mmsg.stamp_struct(LAYOUT)
-    cmsg_len, level, kind, sec, nsec = stamp_only.unpack_from(V4_CONTROL)
+    stamp_only, expected = mmsg.stamp_struct(LAYOUT, len(V4_CONTROL))
+    assert stamp_only.size == len(V4_CONTROL)
+    cmsg_len, level, kind, sec, nsec = stamp_only.unpack(V4_CONTROL)
     assert (cmsg_len, level, kind) == expected == (32, socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW)
     assert sec * 1_000_000_000 + nsec == V4_STAMP_NS
 
@@ -170,10 +172,10 @@ def test_batch_reader_reads_full_batches_then_a_short_one(datagram_pair):
     for want in (batch.count, 6, 0, 0):
         count = batch.read(reader.fileno())
         assert count == want
-        for i in range(count):
-            entry = i * LAYOUT.mmsghdr + LAYOUT.controllen
-            control_len, flags, length = batch.results.unpack_from(batch.headers, entry)
-            assert (control_len, flags) == (32, 0)
+        entries, stamps = list(batch.entries(count)), list(batch.stamps(count))
+        assert len(entries) == len(stamps) == count
+        for i, (control_len, flags, length) in enumerate(entries):
+            assert (control_len, flags) == (32, 0) and stamps[i][:3] == (32, socket.SOL_SOCKET, SO_TIMESTAMPNS_NEW)
             stamp = mmsg.parse_control(LAYOUT, batch.controls, i * batch.control_size, control_len)[0]
             assert stamp is not None and stamp > 0
             got.append(batch.view[i * batch.slot:i * batch.slot + length].tobytes())
@@ -187,8 +189,7 @@ def test_batch_reader_flags_a_packet_longer_than_its_slot(datagram_pair):
     writer.send(b"x" * (batch.slot + 1))
     writer.send(b"small")
     assert batch.read(reader.fileno()) == 2
-    first = batch.results.unpack_from(batch.headers, LAYOUT.controllen)
-    second = batch.results.unpack_from(batch.headers, LAYOUT.mmsghdr + LAYOUT.controllen)
+    first, second = batch.entries(2)
     assert first[1] & mmsg.MSG_TRUNC and first[2] == batch.slot
     assert second[1] == 0 and second[2] == 5   # the entries were reset: no flag or length carried over
 

@@ -223,33 +223,49 @@ class VrrpSocket:
 
     def _drain_batches(self, fd: int, reader: BatchReader, packets: list[Packet], clock: ArrivalClock) -> None:
         """recvmmsg() until a batch comes back short."""
-        prefix, v4, at, append = self.prefix, self.family == 4, clock.at, packets.append
-        layout, results, view, controls = reader.layout, reader.results, reader.view, reader.controls
-        stamp_only, expected = reader.stamp_only, reader.stamp_header
-        step, slot, control_size = layout.mmsghdr, reader.slot, reader.control_size
+        prefix, append, slot, count, view = self.prefix, packets.append, reader.slot, reader.count, reader.view
         while True:
-            count = reader.read(fd)
-            for i in range(count):
-                control_len, flags, length = results.unpack_from(reader.headers, i * step + layout.controllen)
-                data = view[i * slot:i * slot + length].tobytes()
-                if flags & TRUNCATED:
-                    self.truncated += 1
-                    data = b""
-                ctl = i * control_size
-                if v4:
-                    cmsg_len, level, kind, sec, nsec = stamp_only.unpack_from(controls, ctl)
-                    if control_len == cmsg_len and (cmsg_len, level, kind) == expected and 0 <= nsec < 1_000_000_000:
-                        stamp = sec * 1_000_000_000 + nsec
+            got = reader.read(fd)
+            if self.family == 4:
+                # ArrivalClock.at() inlined for the common case: a trusted pass, a stamp from before it began
+                # and not older than MAX_PACKET_AGE_NS; anything else goes through at()
+                real_ns, offset_ns = clock.real_ns, clock.offset_ns
+                oldest_ns = real_ns - MAX_PACKET_AGE_NS if clock.trusted else real_ns + 1
+                common = reader.stamp_only
+                entries = zip(reader.entries(got), reader.stamps(got), range(0, got * slot, slot))
+                for (control_len, flags, length), (cmsg_len, level, kind, sec, nsec), start in entries:
+                    data = view[start:start + length].tobytes()
+                    stamp = sec * 1_000_000_000 + nsec
+                    if flags or (control_len, cmsg_len, level, kind) != common \
+                            or not 0 <= nsec < 1_000_000_000 or not oldest_ns <= stamp <= real_ns:
+                        data, arrival = self._odd(reader, start // slot, flags, control_len, data, clock)
                     else:
-                        stamp = mmsg.parse_control(layout, controls, ctl, control_len)[0]
-                    append((at(stamp), mmsg.ipv4_ident(prefix, data), self, data, None))
-                else:
-                    stamp, hop, dst = mmsg.parse_control(layout, controls, ctl, control_len)
-                    name = i * mmsg.SOCKADDR_IN6
+                        arrival = (stamp + offset_ns) // 1000
+                    # mmsg.ipv4_ident, inlined
+                    append((arrival, prefix + data[:4] + data[6:10] + data[12:], self, data, None))
+            else:
+                for (control_len, flags, length), index in zip(reader.entries(got), range(got)):
+                    data = view[index * slot:index * slot + length].tobytes()
+                    if flags & TRUNCATED:
+                        self.truncated += 1
+                        data = b""
+                    stamp, hop, dst = mmsg.parse_control(reader.layout, reader.controls, index * reader.control_size,
+                                                         control_len)
+                    name = index * mmsg.SOCKADDR_IN6
                     meta = (bytes(reader.names[name + 8:name + 24]), hop, dst)
-                    append((at(stamp), mmsg.ipv6_ident(prefix, meta, data), self, data, meta))
-            if count < reader.count:
+                    append((clock.at(stamp), mmsg.ipv6_ident(prefix, meta, data), self, data, meta))
+            if got < count:
                 return
+
+    def _odd(self, reader: BatchReader, index: int, flags: int, control_len: int, data: bytes,
+             clock: ArrivalClock) -> tuple[bytes, int]:
+        """A packet off the common path: truncated (MSG_TRUNC, MSG_CTRUNC: its data is dropped), or with other
+        control messages or a stamp ArrivalClock.at() must judge. (data, arrival µs)."""
+        if flags & TRUNCATED:
+            self.truncated += 1
+            data = b""
+        stamp = mmsg.parse_control(reader.layout, reader.controls, index * reader.control_size, control_len)[0]
+        return data, clock.at(stamp)
 
     def _drain_each(self, rx: socket.socket, packets: list[Packet], clock: ArrivalClock) -> None:
         """recvmsg() per packet (where recvmmsg() is not to be had), until the socket is empty."""
@@ -315,19 +331,30 @@ class BatchReader:
         self.names = bytearray(self.count * name_size or 1)
         self.iovecs = bytearray(mmsg.preset_iovecs(layout, self.count, slots=self._address(self._data),
                                                    slot_size=self.slot))
-        self.preset = mmsg.preset_headers(layout, self.count, names=self._address(self.names), name_size=name_size,
-                                          iovecs=self._address(self.iovecs), controls=self._address(self.controls),
-                                          control_size=self.control_size)
-        self.headers = bytearray(self.preset)
-        self._preset, self._used = bytearray(self.preset), 0   # _used: whether the last call wrote to headers
+        preset = mmsg.preset_headers(layout, self.count, names=self._address(self.names), name_size=name_size,
+                                     iovecs=self._address(self.iovecs), controls=self._address(self.controls),
+                                     control_size=self.control_size)
+        self.headers = bytearray(preset)
+        self._preset, self._used = bytearray(preset), 0   # _used: whether the last call wrote to headers
         self._headers = ctypes.c_void_p(self._address(self.headers))
-        self.results = mmsg.result_fields(layout)
-        self.stamp_only, self.stamp_header = mmsg.stamp_struct(layout)
+        self._entries = mmsg.entry_results(layout)
+        self._stamps, header = mmsg.stamp_struct(layout, self.control_size)
+        self.stamp_only = (header[0],) + header   # (msg_controllen, cmsg_len, level, type) of the common case
+        self._headers_view, self._controls_view = memoryview(self.headers), memoryview(self.controls)
 
     def _address(self, buffer) -> int:
         holder = (ctypes.c_char * len(buffer)).from_buffer(buffer)
         self._holders.append(holder)
         return ctypes.addressof(holder)
+
+    def entries(self, count: int):
+        """(msg_controllen, msg_flags, msg_len) of the first count entries."""
+        return self._entries.iter_unpack(self._headers_view[:count * self.layout.mmsghdr])
+
+    def stamps(self, count: int):
+        """(cmsg_len, level, type, tv_sec, tv_nsec) at the start of the first count control slots (for IPv4,
+        where one receive time is all a packet's control messages should be)."""
+        return self._stamps.iter_unpack(self._controls_view[:count * self.control_size])
 
     def read(self, fd: int) -> int:
         """One recvmmsg() on fd: how many packets it gave (0: none waiting)."""

@@ -91,10 +91,10 @@ def preset_iovecs(layout: Layout, count: int, *, slots: int, slot_size: int) -> 
     return b"".join(pair.pack(slots + i * slot_size, slot_size) for i in range(count))
 
 
-def result_fields(layout: Layout) -> struct.Struct:
-    """Unpacks (msg_controllen, msg_flags, msg_len) from an mmsghdr's offset of msg_controllen."""
-    assert layout.flags == layout.controllen + layout.word_size and layout.msg_len == layout.flags + 8
-    return struct.Struct(f"={layout.word}i4xI")
+def entry_results(layout: Layout) -> struct.Struct:
+    """One whole mmsghdr, giving (msg_controllen, msg_flags, msg_len): for iter_unpack over the array."""
+    gap, tail = layout.msg_len - layout.flags - 4, layout.mmsghdr - layout.msg_len - 4
+    return struct.Struct(f"={layout.controllen}x{layout.word}i{gap}xI{tail}x")
 
 
 def parse_control(layout: Layout, buf, offset: int, length: int) -> tuple[int | None, int | None, bytes | None]:
@@ -121,10 +121,13 @@ def parse_control(layout: Layout, buf, offset: int, length: int) -> tuple[int | 
     return stamp, hop, dst
 
 
-def stamp_struct(layout: Layout) -> tuple[struct.Struct, tuple[int, int, int]]:
-    """The common case of an IPv4 packet, one SO_TIMESTAMPNS_NEW message: its Struct (cmsg_len, level, type,
-    tv_sec, tv_nsec) and the (cmsg_len, level, type) it must show, else parse_control() reads the buffer."""
-    return struct.Struct(f"={layout.word}iiqq"), (layout.cmsghdr + 16, SOL_SOCKET, SO_TIMESTAMPNS_NEW)
+def stamp_struct(layout: Layout, control_size: int) -> tuple[struct.Struct, tuple[int, int, int]]:
+    """The common case of an IPv4 packet, one SO_TIMESTAMPNS_NEW message: a Struct over a whole control slot,
+    giving (cmsg_len, level, type, tv_sec, tv_nsec), and the (cmsg_len, level, type) it must show, else
+    parse_control() reads the slot."""
+    head = struct.Struct(f"={layout.word}iiqq")
+    return (struct.Struct(f"={layout.word}iiqq{control_size - head.size}x"),
+            (layout.cmsghdr + 16, SOL_SOCKET, SO_TIMESTAMPNS_NEW))
 
 
 def ipv4_ident(prefix: bytes, data: bytes) -> bytes:
