@@ -48,8 +48,8 @@ class Layout:
 
 
 # LP64 Linux: the same on x86-64 and aarch64 (and every other 64-bit Linux ABI).
-LP64 = Layout(word="Q", word_size=8, cmsghdr=16, mmsghdr=64, name=0, namelen=8, iov=16, iovlen=24, control=32, controllen=40, flags=48,
-              msg_len=56)
+LP64 = Layout(word="Q", word_size=8, cmsghdr=16, mmsghdr=64, name=0, namelen=8, iov=16, iovlen=24, control=32,
+              controllen=40, flags=48, msg_len=56)
 LAYOUTS = {"x86_64": LP64, "amd64": LP64, "aarch64": LP64, "arm64": LP64}
 
 # The largest valid advert: IPv4 with a 60-byte header, AH and VRRPv2 with 255 addresses and auth data; IPv6 (the
